@@ -1,0 +1,135 @@
+#include "engine/model/gguf_llama_loader.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "engine/model/gguf_file.h"
+#include "engine/model/gguf_tokenizer.h"
+
+namespace kvserve {
+namespace {
+
+// Reads the `llama` hyperparameters; optional keys default as llama.cpp does.
+absl::StatusOr<ModelConfig> ReadConfig(const GgufFile& f) {
+  ModelConfig c;
+  auto u32 = [&](const char* key, int* out) -> absl::Status {
+    auto v = f.GetUint32(key);
+    if (!v.ok()) return v.status();
+    if (*v > static_cast<uint32_t>(INT32_MAX)) {
+      return absl::InvalidArgumentError(absl::StrCat("gguf: ", key, " = ", *v, " is too large"));
+    }
+    *out = static_cast<int>(*v);
+    return absl::OkStatus();
+  };
+  auto name = f.GetStringOr("general.name", "");
+  if (!name.ok()) return name.status();
+  c.name = *name;
+  for (auto [key, field] : {std::pair{"llama.block_count", &c.n_layers},
+                            {"llama.embedding_length", &c.dim},
+                            {"llama.feed_forward_length", &c.ffn_dim},
+                            {"llama.attention.head_count", &c.n_heads},
+                            {"llama.context_length", &c.context_length}}) {
+    if (auto s = u32(key, field); !s.ok()) return s;
+  }
+  c.n_kv_heads = c.n_heads;
+  if (f.Has("llama.attention.head_count_kv")) {
+    if (auto s = u32("llama.attention.head_count_kv", &c.n_kv_heads); !s.ok()) return s;
+  }
+  c.head_dim = c.n_heads > 0 ? c.dim / c.n_heads : 0;
+  if (f.Has("llama.attention.key_length")) {
+    if (auto s = u32("llama.attention.key_length", &c.head_dim); !s.ok()) return s;
+  }
+  c.rope_dim = c.head_dim;
+  if (f.Has("llama.rope.dimension_count")) {
+    if (auto s = u32("llama.rope.dimension_count", &c.rope_dim); !s.ok()) return s;
+  }
+  auto theta = f.GetFloat32Or("llama.rope.freq_base", 10000.0f);
+  auto eps = f.GetFloat32("llama.attention.layer_norm_rms_epsilon");
+  if (!theta.ok()) return theta.status();
+  if (!eps.ok()) return eps.status();
+  c.rope_theta = *theta;
+  c.rms_eps = *eps;
+  // llama.cpp's converter permutes Q/K rows so that RoPE rotates adjacent pairs.
+  c.rope_style = RopeStyle::kAdjacentPairs;
+  const GgufTensorInfo* embed = f.FindTensor("token_embd.weight");
+  if (embed == nullptr) return absl::InvalidArgumentError("gguf: tensor token_embd.weight missing");
+  c.vocab_size =
+      embed->dims.size() == 2 && embed->dims[1] < (1u << 31) ? static_cast<int>(embed->dims[1]) : 0;
+  c.tied_embeddings = f.FindTensor("output.weight") == nullptr;
+  if (auto s = c.Validate(); !s.ok())
+    return absl::InvalidArgumentError(absl::StrCat("gguf: ", s.message()));
+  return c;
+}
+
+// Dequantizes one tensor after checking its ggml dims against [cols, rows].
+absl::Status ReadTensor(const GgufFile& f, const std::string& name, int64_t rows, int64_t cols,
+                        std::vector<float>* out) {
+  const GgufTensorInfo* t = f.FindTensor(name);
+  if (t == nullptr)
+    return absl::InvalidArgumentError(absl::StrCat("gguf: tensor ", name, " missing"));
+  const std::vector<uint64_t> want =
+      rows == 1 ? std::vector<uint64_t>{static_cast<uint64_t>(cols)}
+                : std::vector<uint64_t>{static_cast<uint64_t>(cols), static_cast<uint64_t>(rows)};
+  if (t->dims != want) {
+    return absl::InvalidArgumentError(absl::StrCat("gguf: tensor ", name, " has dims [",
+                                                   absl::StrJoin(t->dims, ", "), "], expected [",
+                                                   absl::StrJoin(want, ", "), "]"));
+  }
+  auto data = f.ReadTensorF32(*t);
+  if (!data.ok()) return data.status();
+  *out = std::move(*data);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<LoadedModel> LoadGgufLlamaModel(const std::string& path) {
+  auto file = GgufFile::Open(path);
+  if (!file.ok()) return file.status();
+  const GgufFile& f = **file;
+  auto arch = f.GetString("general.architecture");
+  if (!arch.ok()) return arch.status();
+  if (*arch != "llama") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("gguf: architecture '", *arch, "' is not supported (only 'llama')"));
+  }
+  auto config = ReadConfig(f);
+  if (!config.ok()) return config.status();
+
+  LoadedModel m;
+  m.format = "gguf";
+  m.config = *config;
+  const ModelConfig& c = m.config;
+  ModelWeights& w = m.weights;
+  absl::Status s = ReadTensor(f, "token_embd.weight", c.vocab_size, c.dim, &w.token_embedding);
+  if (s.ok()) s = ReadTensor(f, "output_norm.weight", 1, c.dim, &w.final_norm);
+  if (s.ok() && !c.tied_embeddings)
+    s = ReadTensor(f, "output.weight", c.vocab_size, c.dim, &w.lm_head);
+  w.layers.resize(c.n_layers);
+  for (int i = 0; i < c.n_layers && s.ok(); ++i) {
+    LayerWeights& l = w.layers[i];
+    const std::string p = absl::StrCat("blk.", i, ".");
+    for (auto [name, out, rows, cols] : {std::tuple{"attn_norm.weight", &l.attn_norm, 1, c.dim},
+                                         {"attn_q.weight", &l.wq, c.q_dim(), c.dim},
+                                         {"attn_k.weight", &l.wk, c.kv_dim(), c.dim},
+                                         {"attn_v.weight", &l.wv, c.kv_dim(), c.dim},
+                                         {"attn_output.weight", &l.wo, c.dim, c.q_dim()},
+                                         {"ffn_norm.weight", &l.ffn_norm, 1, c.dim},
+                                         {"ffn_gate.weight", &l.w_gate, c.ffn_dim, c.dim},
+                                         {"ffn_up.weight", &l.w_up, c.ffn_dim, c.dim},
+                                         {"ffn_down.weight", &l.w_down, c.dim, c.ffn_dim}}) {
+      s = ReadTensor(f, p + name, rows, cols, out);
+      if (!s.ok()) break;
+    }
+  }
+  if (!s.ok()) return s;
+
+  auto tokenizer = MakeGgufTokenizer(f, c.vocab_size);
+  if (!tokenizer.ok()) return tokenizer.status();
+  m.tokenizer = std::move(*tokenizer);
+  auto chat = f.GetStringOr("tokenizer.chat_template", "");
+  if (!chat.ok()) return chat.status();
+  m.chat_template = *chat;
+  return m;
+}
+
+}  // namespace kvserve

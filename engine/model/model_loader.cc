@@ -1,0 +1,46 @@
+#include "engine/model/model_loader.h"
+
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "engine/model/gguf_llama_loader.h"
+#include "engine/model/llama2c_loader.h"
+#include "engine/model/synthetic_model.h"
+
+namespace kvserve {
+namespace {
+
+constexpr std::string_view kSyntheticPrefix = "synthetic:";
+
+int64_t AvailableMemoryBytes() {
+  return static_cast<int64_t>(sysconf(_SC_AVPHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+}
+
+}  // namespace
+
+absl::StatusOr<LoadedModel> LoadModel(const ModelSource& source) {
+  const std::string& path = source.model;
+  if (absl::StartsWith(path, kSyntheticPrefix)) {
+    return MakeSyntheticModel(path.substr(kSyntheticPrefix.size()), source.synthetic_seed,
+                              AvailableMemoryBytes());
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open model file '", path, "'"));
+  char magic[4] = {};
+  in.read(magic, sizeof(magic));
+  if (in.gcount() == 4 && std::memcmp(magic, "GGUF", 4) == 0) {
+    if (!source.tokenizer.empty()) {
+      return absl::InvalidArgumentError(
+          "--tokenizer applies to llama2.c checkpoints only; a GGUF "
+          "file carries its own tokenizer");
+    }
+    return LoadGgufLlamaModel(path);
+  }
+  return LoadLlama2cModel(path, source.tokenizer);
+}
+
+}  // namespace kvserve

@@ -1,0 +1,19 @@
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engine/model/loaded_model.h"
+
+namespace kvserve {
+
+struct ModelSource {
+  std::string model;      // a GGUF file, a llama2.c checkpoint, or synthetic:NAME
+  std::string tokenizer;  // llama2.c only: its tokenizer file
+  uint64_t synthetic_seed = 0;
+};
+
+// Loads any supported model, telling the format from the file's magic bytes.
+absl::StatusOr<LoadedModel> LoadModel(const ModelSource& source);
+
+}  // namespace kvserve

@@ -1,0 +1,34 @@
+#pragma once
+
+#include <vector>
+
+#include "engine/model/model_config.h"
+
+namespace kvserve {
+
+// Matrices are row-major [out][in] fp32, as every loader produces them (the CPU reference
+// precision).
+struct LayerWeights {
+  std::vector<float> attn_norm;  // [dim]
+  std::vector<float> wq;         // [n_heads * head_dim][dim]
+  std::vector<float> wk;         // [n_kv_heads * head_dim][dim]
+  std::vector<float> wv;         // [n_kv_heads * head_dim][dim]
+  std::vector<float> wo;         // [dim][n_heads * head_dim]
+  std::vector<float> ffn_norm;   // [dim]
+  std::vector<float> w_gate;     // [ffn_dim][dim]
+  std::vector<float> w_up;       // [ffn_dim][dim]
+  std::vector<float> w_down;     // [dim][ffn_dim]
+};
+
+struct ModelWeights {
+  std::vector<float> token_embedding;  // [vocab][dim]
+  std::vector<LayerWeights> layers;
+  std::vector<float> final_norm;  // [dim]
+  std::vector<float> lm_head;     // [vocab][dim]; empty when tied to the embedding
+
+  const float* LmHead() const { return lm_head.empty() ? token_embedding.data() : lm_head.data(); }
+  // Checks every tensor's size against the config.
+  absl::Status CheckShapes(const ModelConfig& config) const;
+};
+
+}  // namespace kvserve

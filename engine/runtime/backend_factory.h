@@ -1,0 +1,17 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engine/model/model_weights.h"
+#include "engine/runtime/backend.h"
+
+namespace kvserve {
+
+// "cpu", or "cuda" where this build has it; anything else is InvalidArgument naming the choices.
+absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const std::string& name,
+                                                       const ModelConfig& config,
+                                                       ModelWeights weights);
+
+}  // namespace kvserve

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/runtime/backend.h"
+#include "engine/sampling/sampling_params.h"
+
+namespace kvserve {
+
+struct GenerationRequest {
+  std::vector<int32_t> prompt;  // used as given (BOS already added, if wanted)
+  int max_new_tokens = 16;
+  SamplingParams sampling;
+  std::vector<int32_t> stop_token_ids;  // besides EOS
+  bool ignore_eos = false;
+};
+
+enum class FinishReason { kEos, kStopToken, kMaxTokens };
+std::string_view FinishReasonName(FinishReason reason);
+
+struct GenerationResult {
+  std::vector<int32_t> tokens;  // generated ids only
+  FinishReason finish_reason = FinishReason::kMaxTokens;
+  double prefill_ms = 0;  // forward passes over the prompt
+  double ttft_ms = 0;     // start of the batch to the first generated token
+  double decode_ms = 0;   // first token to the last
+  std::vector<int> kv_layer_tokens;  // tokens held in the KV cache of each layer at the end
+  double decode_tokens_per_s() const;
+};
+
+struct GeneratorOptions {
+  int prefill_chunk_tokens = 2048;  // bounds activation memory on long prompts
+  int32_t eos_id = -1;
+};
+
+// Runs a fixed batch of requests to completion: all prompts prefilled (chunked, ragged), then
+// batched decode steps over the sequences still running. The offline path of the CLI and benches.
+class BatchGenerator {
+ public:
+  // Called with (request index, token) as each token is sampled.
+  using TokenCallback = std::function<void(size_t, int32_t)>;
+
+  BatchGenerator(Backend& backend, GeneratorOptions options);
+
+  // Every request is checked first (prompt not empty, ids in range, fits the context, sampling
+  // valid); an invalid one fails the call before any work.
+  absl::StatusOr<std::vector<GenerationResult>> Generate(std::span<const GenerationRequest> requests,
+                                                         const TokenCallback& on_token = nullptr);
+
+ private:
+  absl::Status Validate(const GenerationRequest& request, size_t index) const;
+
+  Backend& backend_;
+  GeneratorOptions options_;
+};
+
+}  // namespace kvserve

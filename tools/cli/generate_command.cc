@@ -1,0 +1,75 @@
+#include <iostream>
+
+#include "engine/model/stream_detokenizer.h"
+#include "nlohmann/json.hpp"
+#include "tools/cli/commands.h"
+#include "tools/cli/model_options.h"
+#include "tools/cli/request_options.h"
+
+namespace kvserve::cli {
+namespace {
+
+struct GenerateOptions {
+  ModelOptions model;
+  RequestOptions request;
+  std::string format = "text";
+  int prefill_chunk = 2048;
+};
+
+int RunGenerate(const GenerateOptions& o) {
+  auto engine = LoadEngine(o.model, /*with_backend=*/true);
+  if (!engine.ok()) return Fail(engine.status());
+  auto request = BuildRequest(o.request, engine->model);
+  if (!request.ok()) return Fail(request.status());
+  const Tokenizer* tok = engine->model.tokenizer.get();
+
+  BatchGenerator generator(*engine->backend,
+                           {.prefill_chunk_tokens = o.prefill_chunk, .eos_id = tok ? tok->eos_id() : -1});
+  const bool text = o.format == "text";
+  std::optional<StreamDetokenizer> stream;
+  if (tok) stream.emplace(*tok);
+  auto results = generator.Generate(std::span(&*request, 1), [&](size_t, int32_t token) {
+    if (!text) return;
+    std::cout << (stream ? stream->Push(token) : std::to_string(token) + " ") << std::flush;
+  });
+  if (!results.ok()) return Fail(results.status());
+  const GenerationResult& r = results->front();
+  if (text) {
+    std::cout << (stream ? stream->Flush() : "") << "\n";
+    return 0;
+  }
+  nlohmann::json kv = {{"policy", o.request.kv_policy}, {"kept_tokens", r.kv_layer_tokens}};
+  nlohmann::json out = {
+      {"model", engine->model.config.name},
+      {"backend", o.model.backend},
+      {"token_ids", r.tokens},
+      {"text", tok ? tok->Decode(r.tokens) : ""},
+      {"prompt_tokens", request->prompt.size()},
+      {"completion_tokens", r.tokens.size()},
+      {"finish_reason", FinishReasonName(r.finish_reason)},
+      {"prefill_ms", r.prefill_ms},
+      {"ttft_ms", r.ttft_ms},
+      {"decode_ms", r.decode_ms},
+      {"decode_tokens_per_s", r.decode_tokens_per_s()},
+      {"kv", kv},
+  };
+  std::cout << out.dump() << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void AddGenerateCommand(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<GenerateOptions>();
+  CLI::App* cmd = app.add_subcommand("generate", "generate a completion offline");
+  AddModelOptions(*cmd, options->model, /*with_backend=*/true);
+  AddRequestOptions(*cmd, options->request);
+  cmd->add_option("--format", options->format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  cmd->add_option("--prefill-chunk", options->prefill_chunk, "prompt tokens per forward pass")
+      ->check(CLI::PositiveNumber);
+  cmd->callback([options, &exit_code] { exit_code = RunGenerate(*options); });
+}
+
+}  // namespace kvserve::cli

@@ -1,0 +1,32 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/statusor.h"
+#include "engine/model/loaded_model.h"
+#include "engine/runtime/backend.h"
+
+namespace kvserve::cli {
+
+// Which model to load and where to run it: the flags every model-using subcommand shares.
+struct ModelOptions {
+  std::string model;
+  std::string tokenizer;
+  std::string backend = "cpu";
+  uint64_t synthetic_seed = 0;
+};
+void AddModelOptions(CLI::App& app, ModelOptions& options, bool with_backend);
+
+// A loaded model: its config, tokenizer and chat template, and (when asked) a backend running it.
+struct Engine {
+  LoadedModel model;
+  std::unique_ptr<Backend> backend;
+};
+absl::StatusOr<Engine> LoadEngine(const ModelOptions& options, bool with_backend);
+
+// Prints "kvserve-cli: error: MESSAGE" to stderr and returns the exit code 1.
+int Fail(const absl::Status& status);
+
+}  // namespace kvserve::cli

@@ -1,0 +1,70 @@
+#include "tools/cli/request_options.h"
+
+#include "absl/strings/str_cat.h"
+#include "engine/model/chat_template.h"
+
+namespace kvserve::cli {
+
+void AddRequestOptions(CLI::App& app, RequestOptions& o) {
+  auto* prompt = app.add_option("--prompt", o.prompt, "prompt text (the model's BOS is added)");
+  auto* ids = app.add_option("--prompt-ids", o.prompt_ids, "prompt token ids, used as given")
+                  ->delimiter(',');
+  prompt->excludes(ids);
+  app.add_flag("--chat", o.chat, "apply the model's chat template to --prompt as a user message");
+  app.add_option("--system", o.system, "system message for --chat");
+  app.add_option("--max-tokens", o.max_tokens, "tokens to generate at most")->capture_default_str();
+  app.add_option("--temperature", o.sampling.temperature, "0 = greedy")->capture_default_str();
+  app.add_option("--top-k", o.sampling.top_k, "0 = off");
+  app.add_option("--top-p", o.sampling.top_p, "1 = off");
+  app.add_option("--min-p", o.sampling.min_p, "0 = off");
+  app.add_option("--repetition-penalty", o.sampling.repetition_penalty);
+  app.add_option("--presence-penalty", o.sampling.presence_penalty);
+  app.add_option("--frequency-penalty", o.sampling.frequency_penalty);
+  app.add_option("--seed", o.seed, "sampling seed (same seed, same output)");
+  app.add_option("--stop-token-ids", o.stop_token_ids, "extra stop token ids")->delimiter(',');
+  app.add_flag("--ignore-eos", o.ignore_eos, "keep generating past EOS");
+  app.add_option("--kv-policy", o.kv_policy, "KV cache policy")->capture_default_str();
+}
+
+absl::StatusOr<GenerationRequest> BuildRequest(const RequestOptions& o, const LoadedModel& model) {
+  // Only `full` exists until the KV policies land; say so rather than silently ignore the flag.
+  if (o.kv_policy != "full") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--kv-policy: '", o.kv_policy, "' is not available (available: full)"));
+  }
+  GenerationRequest r;
+  r.max_new_tokens = o.max_tokens;
+  r.sampling = o.sampling;
+  if (o.seed >= 0) r.sampling.seed = static_cast<uint64_t>(o.seed);
+  r.stop_token_ids = o.stop_token_ids;
+  r.ignore_eos = o.ignore_eos;
+  if (!o.prompt_ids.empty()) {
+    if (o.chat) return absl::InvalidArgumentError("--chat needs --prompt text, not --prompt-ids");
+    r.prompt = o.prompt_ids;
+    return r;
+  }
+  if (o.prompt.empty()) return absl::InvalidArgumentError("give --prompt or --prompt-ids");
+  const Tokenizer* tok = model.tokenizer.get();
+  if (tok == nullptr) {
+    return absl::InvalidArgumentError(
+        "--prompt: this model has no tokenizer (synthetic, or llama2.c without --tokenizer); use "
+        "--prompt-ids");
+  }
+  std::string text = o.prompt;
+  if (o.chat) {
+    auto chat = ChatTemplate::Create(model.chat_template);
+    if (!chat.ok()) return chat.status();
+    std::vector<ChatMessage> messages;
+    if (!o.system.empty()) messages.push_back({"system", o.system});
+    messages.push_back({"user", o.prompt});
+    auto formatted = chat->Apply(messages, /*add_generation_prompt=*/true);
+    if (!formatted.ok()) return formatted.status();
+    text = *std::move(formatted);
+  }
+  if (tok->add_bos() && tok->bos_id() >= 0) r.prompt.push_back(tok->bos_id());
+  const std::vector<int32_t> ids = tok->Encode(text);
+  r.prompt.insert(r.prompt.end(), ids.begin(), ids.end());
+  return r;
+}
+
+}  // namespace kvserve::cli
