@@ -5,7 +5,6 @@
 #include <cstring>
 #include <fstream>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/model/gguf_llama_loader.h"
 #include "engine/model/llama2c_loader.h"
@@ -24,7 +23,7 @@ int64_t AvailableMemoryBytes() {
 
 absl::StatusOr<LoadedModel> LoadModel(const ModelSource& source) {
   const std::string& path = source.model;
-  if (absl::StartsWith(path, kSyntheticPrefix)) {
+  if (path.starts_with(kSyntheticPrefix)) {
     return MakeSyntheticModel(path.substr(kSyntheticPrefix.size()), source.synthetic_seed,
                               AvailableMemoryBytes());
   }

@@ -28,14 +28,19 @@ int RunGenerate(const GenerateOptions& o) {
   const bool text = o.format == "text";
   std::optional<StreamDetokenizer> stream;
   if (tok) stream.emplace(*tok);
+  std::string generated;  // special tokens skipped, as streamed
   auto results = generator.Generate(std::span(&*request, 1), [&](size_t, int32_t token) {
-    if (!text) return;
-    std::cout << (stream ? stream->Push(token) : std::to_string(token) + " ") << std::flush;
+    // Without a tokenizer, text mode prints the ids themselves.
+    const std::string piece = stream ? stream->Push(token) : std::to_string(token) + " ";
+    if (stream) generated += piece;
+    if (text) std::cout << piece << std::flush;
   });
   if (!results.ok()) return Fail(results.status());
   const GenerationResult& r = results->front();
+  const std::string tail = stream ? stream->Flush() : "";
+  generated += tail;
   if (text) {
-    std::cout << (stream ? stream->Flush() : "") << "\n";
+    std::cout << tail << "\n";
     return 0;
   }
   nlohmann::json kv = {{"policy", o.request.kv_policy}, {"kept_tokens", r.kv_layer_tokens}};
@@ -43,7 +48,7 @@ int RunGenerate(const GenerateOptions& o) {
       {"model", engine->model.config.name},
       {"backend", o.model.backend},
       {"token_ids", r.tokens},
-      {"text", tok ? tok->Decode(r.tokens) : ""},
+      {"text", generated},
       {"prompt_tokens", request->prompt.size()},
       {"completion_tokens", r.tokens.size()},
       {"finish_reason", FinishReasonName(r.finish_reason)},

@@ -52,12 +52,11 @@ absl::StatusOr<GenerationRequest> BuildRequest(const RequestOptions& o, const Lo
   }
   std::string text = o.prompt;
   if (o.chat) {
-    auto chat = ChatTemplate::Create(model.chat_template);
-    if (!chat.ok()) return chat.status();
+    const ChatTemplate chat(model.chat_template);
     std::vector<ChatMessage> messages;
     if (!o.system.empty()) messages.push_back({"system", o.system});
     messages.push_back({"user", o.prompt});
-    auto formatted = chat->Apply(messages, /*add_generation_prompt=*/true);
+    auto formatted = chat.Apply(messages, /*add_generation_prompt=*/true);
     if (!formatted.ok()) return formatted.status();
     text = *std::move(formatted);
   }
