@@ -17,9 +17,25 @@ std::vector<float> Random(int n, std::mt19937& rng) {
   return v;
 }
 
+TEST(CpuOpsTest, LinearRowsDoNotDependOnTheirBatch) {
+  // Decode batching must not change a sequence's bits: row i of a batch equals row i alone.
+  std::mt19937 rng(9);
+  ThreadPool pool(2);
+  const int m = 8, n = 33, k = 70;
+  auto x = Random(m * k, rng), w = Random(n * k, rng);
+  std::vector<float> all(m * n), one(n);
+  Linear(pool, x.data(), w.data(), all.data(), m, n, k);
+  for (int i = 0; i < m; ++i) {
+    Linear(pool, x.data() + i * k, w.data(), one.data(), 1, n, k);
+    for (int j = 0; j < n; ++j) ASSERT_EQ(all[i * n + j], one[j]);
+  }
+}
+
 TEST(CpuOpsTest, LinearMatchesNaiveForOneAndManyRows) {
   std::mt19937 rng(1);
-  for (int m : {1, 3, 17}) {
+  ThreadPool pool(2);
+  // Both the dot-product path (few rows) and the sgemm path (many rows).
+  for (int m : {1, 3, 16, 17, 40}) {
     const int n = 13, k = 29;
     auto x = Random(m * k, rng), w = Random(n * k, rng), y = Random(m * n, rng);
     std::vector<float> expect(m * n);
@@ -29,7 +45,7 @@ TEST(CpuOpsTest, LinearMatchesNaiveForOneAndManyRows) {
         for (int t = 0; t < k; ++t) acc += double{x[i * k + t]} * w[j * k + t];
         expect[i * n + j] = static_cast<float>(acc);
       }
-    Linear(x.data(), w.data(), y.data(), m, n, k, /*accumulate=*/true);
+    Linear(pool, x.data(), w.data(), y.data(), m, n, k, /*accumulate=*/true);
     for (int i = 0; i < m * n; ++i) EXPECT_NEAR(y[i], expect[i], 1e-4) << "m=" << m << " i=" << i;
   }
 }
@@ -39,7 +55,8 @@ TEST(CpuOpsTest, RmsNormMatchesFormula) {
   const int rows = 3, dim = 37;
   auto x = Random(rows * dim, rng), w = Random(dim, rng);
   std::vector<float> out(rows * dim);
-  RmsNorm(x.data(), w.data(), out.data(), rows, dim, 1e-5f);
+  ThreadPool pool(2);
+  RmsNorm(pool, x.data(), w.data(), out.data(), rows, dim, 1e-5f);
   for (int r = 0; r < rows; ++r) {
     double ss = 0;
     for (int i = 0; i < dim; ++i) ss += double{x[r * dim + i]} * x[r * dim + i];
@@ -83,7 +100,8 @@ TEST(CpuOpsTest, SiluMulMatchesFormula) {
   const int rows = 2, ffn = 11;
   auto gu = Random(rows * 2 * ffn, rng);
   std::vector<float> out(rows * ffn);
-  SiluMul(gu.data(), out.data(), rows, ffn);
+  ThreadPool pool(2);
+  SiluMul(pool, gu.data(), out.data(), rows, ffn);
   for (int r = 0; r < rows; ++r)
     for (int i = 0; i < ffn; ++i) {
       const float g = gu[r * 2 * ffn + i], u = gu[r * 2 * ffn + ffn + i];
@@ -133,7 +151,12 @@ TEST_P(CausalAttentionTest, MatchesNaiveReference) {
   const int qs = shape.n_heads * shape.head_dim, ks = shape.n_kv_heads * shape.head_dim;
   auto q = Random(n * qs, rng), k = Random(cache_len * ks, rng), v = Random(cache_len * ks, rng);
   std::vector<float> out(n * qs), scratch(AttentionScratchFloats(n, cache_len));
-  CausalAttention(q.data(), k.data(), v.data(), out.data(), n, cache_len, shape, scratch.data());
+  const AttentionInputs in{q.data(), k.data(), v.data(), out.data(), n, cache_len, shape};
+  for (int head = 0; head < shape.n_heads; ++head) {
+    for (int block = 0; block < AttentionQueryBlocks(n); ++block) {
+      CausalAttention(in, head, block, scratch.data());
+    }
+  }
   const auto expect = NaiveAttention(q, k, v, n, cache_len, shape);
   for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], expect[i], 2e-5) << i;
 }

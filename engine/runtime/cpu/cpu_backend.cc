@@ -1,5 +1,7 @@
 #include "engine/runtime/cpu/cpu_backend.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -30,17 +32,21 @@ T* Grow(std::vector<T>& v, size_t n) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const ModelConfig& config,
-                                                               ModelWeights weights) {
+                                                               ModelWeights weights, int threads) {
   if (auto s = config.Validate(); !s.ok()) return s;
   if (auto s = weights.CheckShapes(config); !s.ok()) return s;
-  return std::unique_ptr<CpuBackend>(new CpuBackend(config, std::move(weights)));
+  return std::unique_ptr<CpuBackend>(new CpuBackend(config, std::move(weights), threads));
 }
 
-CpuBackend::CpuBackend(const ModelConfig& config, ModelWeights w)
+CpuBackend::CpuBackend(const ModelConfig& config, ModelWeights w, int threads)
     : config_(config),
       token_embedding_(std::move(w.token_embedding)),
       final_norm_(std::move(w.final_norm)),
-      lm_head_(std::move(w.lm_head)) {
+      lm_head_(std::move(w.lm_head)),
+      pool_(threads) {
+  // The pool is the only parallelism: OpenBLAS's own threads would spin against it.
+  openblas_set_num_threads(1);
+  s_.scores.resize(pool_.size());
   layers_.reserve(w.layers.size());
   for (LayerWeights& l : w.layers) {
     layers_.push_back(Layer{.attn_norm = std::move(l.attn_norm),
@@ -65,7 +71,8 @@ absl::Status CpuBackend::Validate(std::span<const SequenceChunk> batch) const {
       return bad("KV cache missing or of another model's shape");
     }
     for (int32_t t : c.tokens) {
-      if (t < 0 || t >= config_.vocab_size) return bad(absl::StrCat("token id ", t, " out of range"));
+      if (t < 0 || t >= config_.vocab_size)
+        return bad(absl::StrCat("token id ", t, " out of range"));
     }
     for (int32_t p : c.positions) {
       if (p < 0) return bad(absl::StrCat("negative position ", p));
@@ -110,69 +117,120 @@ absl::Status CpuBackend::Forward(std::span<const SequenceChunk> batch, std::vect
                   rope_sin);
   const bool adjacent = c.rope_style == RopeStyle::kAdjacentPairs;
 
+  int rows = total;  // rows still carried through the layers
   for (int l = 0; l < c.n_layers; ++l) {
     const Layer& w = layers_[l];
-    cpu::RmsNorm(x, w.attn_norm.data(), xn, total, dim, c.rms_eps);
-    cpu::Linear(xn, w.wqkv.data(), qkv, total, qkv_dim, dim);
+    const bool last = l == c.n_layers - 1;
+    cpu::RmsNorm(pool_, x, w.attn_norm.data(), xn, rows, dim, c.rms_eps);
+    cpu::Linear(pool_, xn, w.wqkv.data(), qkv, rows, qkv_dim, dim);
     // Rotate Q and K in place inside the fused [q | k | v] rows.
-    cpu::ApplyRope(qkv, total, qkv_dim, c.n_heads, c.head_dim, c.rope_dim, rope_cos, rope_sin,
+    cpu::ApplyRope(qkv, rows, qkv_dim, c.n_heads, c.head_dim, c.rope_dim, rope_cos, rope_sin,
                    adjacent);
-    cpu::ApplyRope(qkv + c.q_dim(), total, qkv_dim, c.n_kv_heads, c.head_dim, c.rope_dim, rope_cos,
+    cpu::ApplyRope(qkv + c.q_dim(), rows, qkv_dim, c.n_kv_heads, c.head_dim, c.rope_dim, rope_cos,
                    rope_sin, adjacent);
-    Attention(batch, l);
-    cpu::Linear(s_.attn.data(), w.wo.data(), x, total, dim, c.q_dim(), /*accumulate=*/true);
+    Attention(batch, l, /*logit_rows_only=*/last);
+    if (last) {
+      // Past the last layer's K/V only the rows whose logits are wanted matter: keep just those.
+      int src = 0, dst = 0;
+      for (const SequenceChunk& ch : batch) {
+        src += static_cast<int>(ch.tokens.size());
+        if (!ch.compute_logits) continue;
+        std::memmove(x + static_cast<size_t>(dst) * dim, x + static_cast<size_t>(src - 1) * dim,
+                     dim * sizeof(float));
+        ++dst;
+      }
+      rows = logit_rows;
+    }
+    cpu::Linear(pool_, s_.attn.data(), w.wo.data(), x, rows, dim, c.q_dim(), /*accumulate=*/true);
 
-    cpu::RmsNorm(x, w.ffn_norm.data(), xn, total, dim, c.rms_eps);
-    cpu::Linear(xn, w.w_gate_up.data(), gate_up, total, 2 * c.ffn_dim, dim);
-    cpu::SiluMul(gate_up, ffn, total, c.ffn_dim);
-    cpu::Linear(ffn, w.w_down.data(), x, total, dim, c.ffn_dim, /*accumulate=*/true);
+    cpu::RmsNorm(pool_, x, w.ffn_norm.data(), xn, rows, dim, c.rms_eps);
+    cpu::Linear(pool_, xn, w.w_gate_up.data(), gate_up, rows, 2 * c.ffn_dim, dim);
+    cpu::SiluMul(pool_, gate_up, ffn, rows, c.ffn_dim);
+    cpu::Linear(pool_, ffn, w.w_down.data(), x, rows, dim, c.ffn_dim, /*accumulate=*/true);
   }
 
-  // Final norm and LM head only on the rows whose logits are wanted.
-  row = 0;
-  int out_row = 0;
-  for (const SequenceChunk& ch : batch) {
-    row += static_cast<int>(ch.tokens.size());
-    if (!ch.compute_logits) continue;
-    cpu::RmsNorm(x + static_cast<size_t>(row - 1) * dim, final_norm_.data(),
-                 xn + static_cast<size_t>(out_row) * dim, 1, dim, c.rms_eps);
-    ++out_row;
-  }
+  cpu::RmsNorm(pool_, x, final_norm_.data(), xn, logit_rows, dim, c.rms_eps);
   logits->resize(static_cast<size_t>(logit_rows) * c.vocab_size);
-  if (logit_rows > 0) {
-    cpu::Linear(xn, lm_head_.empty() ? token_embedding_.data() : lm_head_.data(), logits->data(),
-                logit_rows, c.vocab_size, dim);
-  }
+  cpu::Linear(pool_, xn, lm_head_.empty() ? token_embedding_.data() : lm_head_.data(),
+              logits->data(), logit_rows, c.vocab_size, dim);
   return absl::OkStatus();
 }
 
-void CpuBackend::Attention(std::span<const SequenceChunk> batch, int layer) {
+void CpuBackend::Attention(std::span<const SequenceChunk> batch, int layer, bool logit_rows_only) {
   const ModelConfig& c = config_;
   const int qkv_dim = c.q_dim() + 2 * c.kv_dim();
   const cpu::AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim};
+  // Split each chunk's fused rows into Q and append its K/V to the cache (serial, cheap).
+  std::vector<int>& first_row = chunk_rows_;
+  first_row.clear();
+  size_t scratch_floats = 0;
   int row = 0;
   for (const SequenceChunk& ch : batch) {
     const int n = static_cast<int>(ch.tokens.size());
-    // Split this chunk's fused rows into contiguous Q, K and V.
-    float* q = s_.q.data() + static_cast<size_t>(row) * c.q_dim();
     float* k = Grow(s_.keys, static_cast<size_t>(n) * c.kv_dim());
     float* v = Grow(s_.values, static_cast<size_t>(n) * c.kv_dim());
     for (int i = 0; i < n; ++i) {
       const float* src = s_.qkv.data() + static_cast<size_t>(row + i) * qkv_dim;
-      std::memcpy(q + static_cast<size_t>(i) * c.q_dim(), src, c.q_dim() * sizeof(float));
+      std::memcpy(s_.q.data() + static_cast<size_t>(row + i) * c.q_dim(), src,
+                  c.q_dim() * sizeof(float));
       std::memcpy(k + static_cast<size_t>(i) * c.kv_dim(), src + c.q_dim(),
                   c.kv_dim() * sizeof(float));
       std::memcpy(v + static_cast<size_t>(i) * c.kv_dim(), src + c.q_dim() + c.kv_dim(),
                   c.kv_dim() * sizeof(float));
     }
     ch.kv->Append(layer, k, v, n);
-    const int cache_len = ch.kv->length(layer);
-    float* scratch = Grow(s_.scores, cpu::AttentionScratchFloats(n, cache_len));
-    cpu::CausalAttention(q, ch.kv->keys(layer), ch.kv->values(layer),
-                         s_.attn.data() + static_cast<size_t>(row) * c.q_dim(), n, cache_len,
-                         shape, scratch);
+    scratch_floats = std::max(scratch_floats, cpu::AttentionScratchFloats(n, ch.kv->length(layer)));
+    first_row.push_back(row);
     row += n;
   }
+  for (std::vector<float>& s : s_.scores) Grow(s, scratch_floats);
+  // One task per (chunk, query head, query block), spread over the pool. With `logit_rows_only`
+  // a chunk's single task row is its last query, written to the chunk's compact output row.
+  std::vector<AttentionTask>& tasks = attention_tasks_;
+  tasks.clear();
+  int out_row = 0;
+  for (size_t b = 0; b < batch.size(); ++b) {
+    const int n = static_cast<int>(batch[b].tokens.size());
+    if (logit_rows_only) {
+      if (!batch[b].compute_logits) continue;
+      for (int head = 0; head < c.n_heads; ++head) {
+        tasks.push_back({.chunk = static_cast<int>(b),
+                         .head = head,
+                         .block = 0,
+                         .q_row = first_row[b] + n - 1,
+                         .out_row = out_row,
+                         .n = 1});
+      }
+      ++out_row;
+      continue;
+    }
+    for (int head = 0; head < c.n_heads; ++head) {
+      for (int block = 0; block < cpu::AttentionQueryBlocks(n); ++block) {
+        tasks.push_back({.chunk = static_cast<int>(b),
+                         .head = head,
+                         .block = block,
+                         .q_row = first_row[b],
+                         .out_row = first_row[b],
+                         .n = n});
+      }
+    }
+  }
+  pool_.ParallelFor(static_cast<int64_t>(tasks.size()),
+                    [&](int64_t begin, int64_t end, int worker) {
+                      for (int64_t t = begin; t < end; ++t) {
+                        const AttentionTask& task = tasks[t];
+                        const SequenceChunk& ch = batch[task.chunk];
+                        const cpu::AttentionInputs in{
+                            .q = s_.q.data() + static_cast<size_t>(task.q_row) * c.q_dim(),
+                            .keys = ch.kv->keys(layer),
+                            .values = ch.kv->values(layer),
+                            .out = s_.attn.data() + static_cast<size_t>(task.out_row) * c.q_dim(),
+                            .n = task.n,
+                            .cache_len = ch.kv->length(layer),
+                            .shape = shape};
+                        cpu::CausalAttention(in, task.head, task.block, s_.scores[worker].data());
+                      }
+                    });
 }
 
 }  // namespace kvserve

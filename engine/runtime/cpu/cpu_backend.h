@@ -6,6 +6,7 @@
 #include "absl/status/statusor.h"
 #include "engine/model/model_weights.h"
 #include "engine/runtime/backend.h"
+#include "engine/runtime/cpu/thread_pool.h"
 
 namespace kvserve {
 
@@ -13,8 +14,9 @@ namespace kvserve {
 class CpuBackend : public Backend {
  public:
   // Takes the weights; fuses Q/K/V and gate/up into single matrices so each is one GEMM.
+  // `threads` <= 0: one per hardware thread.
   static absl::StatusOr<std::unique_ptr<CpuBackend>> Create(const ModelConfig& config,
-                                                            ModelWeights weights);
+                                                            ModelWeights weights, int threads = 0);
 
   std::string_view name() const override { return "cpu"; }
   const ModelConfig& config() const override { return config_; }
@@ -26,18 +28,28 @@ class CpuBackend : public Backend {
   };
   // Per-step activations, grown to the largest step seen and reused.
   struct Scratch {
-    std::vector<float> x, xn, qkv, q, attn, ffn, gate_up, rope_cos, rope_sin, scores, keys, values;
+    std::vector<float> x, xn, qkv, q, attn, ffn, gate_up, rope_cos, rope_sin, keys, values;
+    std::vector<std::vector<float>> scores;  // one per pool worker
     std::vector<int32_t> positions;
   };
 
-  CpuBackend(const ModelConfig& config, ModelWeights weights);
+  CpuBackend(const ModelConfig& config, ModelWeights weights, int threads);
   absl::Status Validate(std::span<const SequenceChunk> batch) const;
-  void Attention(std::span<const SequenceChunk> batch, int layer);
+  // Appends every chunk's K/V; computes attention for all rows, or with `logit_rows_only` just the
+  // last row of each chunk that wants logits (the last layer), written compactly.
+  void Attention(std::span<const SequenceChunk> batch, int layer, bool logit_rows_only);
 
   ModelConfig config_;
   std::vector<float> token_embedding_, final_norm_, lm_head_;  // lm_head_ empty when tied
   std::vector<Layer> layers_;
+  cpu::ThreadPool pool_;
   Scratch s_;
+  std::vector<int> chunk_rows_;  // first activation row of each chunk in the step
+  struct AttentionTask {
+    int chunk, head, block;
+    int q_row, out_row, n;  // first query row, first output row, queries in the task's view
+  };
+  std::vector<AttentionTask> attention_tasks_;
 };
 
 }  // namespace kvserve

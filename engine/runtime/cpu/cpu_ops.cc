@@ -6,32 +6,67 @@
 #include <cmath>
 #include <limits>
 
+#include "engine/math/fast_exp.h"
+#include "engine/runtime/cpu/simd.h"
+
 namespace kvserve::cpu {
 namespace {
 
 // Query rows per attention block: bounds the score matrix at long context.
 constexpr int kQueryBlock = 128;
+// Up to this many rows a weight-streaming dot-product kernel beats sgemm (memory-bound regime).
+constexpr int kSmallRows = 16;
+// Up to this many new queries attention runs as dot products rather than GEMMs.
+constexpr int kDirectAttentionRows = 4;
+
+// One query head over its visible keys with dot products: decode, where GEMM calls cost more than
+// the arithmetic.
+void DirectAttentionHead(const float* q, const float* k, const float* v, float* out, int visible,
+                         int d, int kv_stride, float scale, float* scores) {
+  float max = -std::numeric_limits<float>::infinity();
+  for (int j = 0; j < visible; ++j) {
+    scores[j] = Dot(q, k + static_cast<size_t>(j) * kv_stride, d) * scale;
+    max = std::max(max, scores[j]);
+  }
+  float sum = 0.0f;
+  for (int j = 0; j < visible; ++j) sum += (scores[j] = FastExpNonPositive(scores[j] - max));
+  const float inv = 1.0f / sum;
+  std::fill(out, out + d, 0.0f);
+  for (int j = 0; j < visible; ++j)
+    Axpy(scores[j] * inv, v + static_cast<size_t>(j) * kv_stride, out, d);
+}
 
 }  // namespace
 
-void Linear(const float* x, const float* w, float* y, int m, int n, int k, bool accumulate) {
-  const float beta = accumulate ? 1.0f : 0.0f;
-  if (m == 1) {
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, 1.0f, w, k, x, 1, beta, y, 1);
-    return;
-  }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, x, k, w, k, beta, y, n);
+void Linear(ThreadPool& pool, const float* x, const float* w, float* y, int m, int n, int k,
+            bool accumulate) {
+  pool.ParallelFor(n, [&](int64_t begin, int64_t end, int) {
+    if (m <= kSmallRows) {
+      for (int64_t j = begin; j < end; ++j) {
+        const float* wj = w + j * k;
+        for (int i = 0; i < m; ++i) {
+          const float dot = Dot(x + static_cast<size_t>(i) * k, wj, k);
+          float& out = y[static_cast<size_t>(i) * n + j];
+          out = accumulate ? out + dot : dot;
+        }
+      }
+      return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, static_cast<int>(end - begin), k, 1.0f,
+                x, k, w + begin * k, k, accumulate ? 1.0f : 0.0f, y + begin, n);
+  });
 }
 
-void RmsNorm(const float* x, const float* weight, float* out, int rows, int dim, float eps) {
-  for (int r = 0; r < rows; ++r) {
-    const float* xr = x + static_cast<size_t>(r) * dim;
-    float* yr = out + static_cast<size_t>(r) * dim;
-    float ss = 0.0f;
-    for (int i = 0; i < dim; ++i) ss += xr[i] * xr[i];
-    const float scale = 1.0f / std::sqrt(ss / static_cast<float>(dim) + eps);
-    for (int i = 0; i < dim; ++i) yr[i] = xr[i] * scale * weight[i];
-  }
+void RmsNorm(ThreadPool& pool, const float* x, const float* weight, float* out, int rows, int dim,
+             float eps) {
+  pool.ParallelFor(rows, [&](int64_t begin, int64_t end, int) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* xr = x + r * dim;
+      float* yr = out + r * dim;
+      const float scale = 1.0f / std::sqrt(Dot(xr, xr, dim) / static_cast<float>(dim) + eps);
+      for (int i = 0; i < dim; ++i) yr[i] = xr[i] * scale * weight[i];
+    }
+  });
 }
 
 void RopeTables(std::span<const int32_t> positions, int rope_dim, float theta, float* cos_out,
@@ -68,55 +103,68 @@ void ApplyRope(float* x, int rows, int stride, int n_heads, int head_dim, int ro
   }
 }
 
-void SiluMul(const float* gate_up, float* out, int rows, int ffn) {
-  for (int r = 0; r < rows; ++r) {
-    const float* g = gate_up + static_cast<size_t>(r) * 2 * ffn;
-    const float* u = g + ffn;
-    float* o = out + static_cast<size_t>(r) * ffn;
-    for (int i = 0; i < ffn; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
-  }
+void SiluMul(ThreadPool& pool, const float* gate_up, float* out, int rows, int ffn) {
+  pool.ParallelFor(rows, [&](int64_t begin, int64_t end, int) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* g = gate_up + r * 2 * ffn;
+      const float* u = g + ffn;
+      float* o = out + r * ffn;
+      for (int i = 0; i < ffn; ++i) {
+        // sigmoid from exp(-|g|) so the exponent is never positive.
+        const float e = FastExpNonPositive(-std::abs(g[i]));
+        const float sigmoid = (g[i] >= 0.0f ? 1.0f : e) / (1.0f + e);
+        o[i] = g[i] * sigmoid * u[i];
+      }
+    }
+  });
+}
+
+int AttentionQueryBlocks(int n) {
+  return n <= kDirectAttentionRows ? 1 : (n + kQueryBlock - 1) / kQueryBlock;
 }
 
 size_t AttentionScratchFloats(int n, int cache_len) {
   return static_cast<size_t>(std::min(n, kQueryBlock)) * cache_len;
 }
 
-void CausalAttention(const float* q, const float* keys, const float* values, float* out, int n,
-                     int cache_len, const AttentionShape& shape, float* scratch) {
+void CausalAttention(const AttentionInputs& in, int head, int block, float* scratch) {
+  const AttentionShape& shape = in.shape;
   const int d = shape.head_dim;
   const int q_stride = shape.n_heads * d;
   const int kv_stride = shape.n_kv_heads * d;
-  const int group = shape.n_heads / shape.n_kv_heads;
-  const int base = cache_len - n;  // cache entries before the first new query
+  const int base = in.cache_len - in.n;  // cache entries before the first new query
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  for (int head = 0; head < shape.n_heads; ++head) {
-    const float* k = keys + static_cast<size_t>(head / group) * d;
-    const float* v = values + static_cast<size_t>(head / group) * d;
-    for (int r0 = 0; r0 < n; r0 += kQueryBlock) {
-      const int rows = std::min(kQueryBlock, n - r0);
-      const int span = base + r0 + rows;  // keys the block's last query sees
-      const float* qb = q + static_cast<size_t>(r0) * q_stride + static_cast<size_t>(head) * d;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, span, d, scale, qb, q_stride, k,
-                  kv_stride, 0.0f, scratch, span);
-      for (int r = 0; r < rows; ++r) {
-        float* s = scratch + static_cast<size_t>(r) * span;
-        const int visible = base + r0 + r + 1;
-        float max = -std::numeric_limits<float>::infinity();
-        for (int j = 0; j < visible; ++j) max = std::max(max, s[j]);
-        float sum = 0.0f;
-        for (int j = 0; j < visible; ++j) {
-          s[j] = std::exp(s[j] - max);
-          sum += s[j];
-        }
-        const float inv = 1.0f / sum;
-        for (int j = 0; j < visible; ++j) s[j] *= inv;
-        std::fill(s + visible, s + span, 0.0f);
-      }
-      float* ob = out + static_cast<size_t>(r0) * q_stride + static_cast<size_t>(head) * d;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d, span, 1.0f, scratch, span, v,
-                  kv_stride, 0.0f, ob, q_stride);
+  const float* k = in.keys + static_cast<size_t>(head / (shape.n_heads / shape.n_kv_heads)) * d;
+  const float* v = in.values + static_cast<size_t>(head / (shape.n_heads / shape.n_kv_heads)) * d;
+  if (in.n <= kDirectAttentionRows) {
+    for (int i = 0; i < in.n; ++i) {
+      const size_t at = static_cast<size_t>(i) * q_stride + static_cast<size_t>(head) * d;
+      DirectAttentionHead(in.q + at, k, v, in.out + at, base + i + 1, d, kv_stride, scale, scratch);
     }
+    return;
   }
+  const int r0 = block * kQueryBlock;
+  const int rows = std::min(kQueryBlock, in.n - r0);
+  const int span = base + r0 + rows;  // keys the block's last query sees
+  const size_t at = static_cast<size_t>(r0) * q_stride + static_cast<size_t>(head) * d;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, span, d, scale, in.q + at, q_stride, k,
+              kv_stride, 0.0f, scratch, span);
+  for (int r = 0; r < rows; ++r) {
+    float* s = scratch + static_cast<size_t>(r) * span;
+    const int visible = base + r0 + r + 1;
+    float max = -std::numeric_limits<float>::infinity();
+    for (int j = 0; j < visible; ++j) max = std::max(max, s[j]);
+    float sum = 0.0f;
+    for (int j = 0; j < visible; ++j) {
+      s[j] = FastExpNonPositive(s[j] - max);
+      sum += s[j];
+    }
+    const float inv = 1.0f / sum;
+    for (int j = 0; j < visible; ++j) s[j] *= inv;
+    std::fill(s + visible, s + span, 0.0f);
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d, span, 1.0f, scratch, span, v,
+              kv_stride, 0.0f, in.out + at, q_stride);
 }
 
 }  // namespace kvserve::cpu

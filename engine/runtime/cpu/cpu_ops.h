@@ -1,15 +1,22 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 
+#include "engine/runtime/cpu/thread_pool.h"
+
 namespace kvserve::cpu {
 
-// y[m][n] = x[m][k] * w[n][k]^T (+ y when accumulate): every linear layer, weights row-major [out][in].
-void Linear(const float* x, const float* w, float* y, int m, int n, int k, bool accumulate = false);
+// y[m][n] = x[m][k] * w[n][k]^T (+ y when accumulate): every linear layer, weights row-major
+// [out][in]. Output columns are split across the pool. Few rows (decode) stream each weight row
+// once through dot products; many rows (prefill) use single-threaded OpenBLAS sgemm per slice.
+void Linear(ThreadPool& pool, const float* x, const float* w, float* y, int m, int n, int k,
+            bool accumulate = false);
 
 // out[i] = x[i] * weight / rms(x[i]) for each of `rows` rows of `dim`.
-void RmsNorm(const float* x, const float* weight, float* out, int rows, int dim, float eps);
+void RmsNorm(ThreadPool& pool, const float* x, const float* weight, float* out, int rows, int dim,
+             float eps);
 
 // Per-token rotation tables: cos/sin[t][rope_dim / 2] for each position.
 void RopeTables(std::span<const int32_t> positions, int rope_dim, float theta, float* cos_out,
@@ -21,18 +28,31 @@ void ApplyRope(float* x, int rows, int stride, int n_heads, int head_dim, int ro
                const float* cos_table, const float* sin_table, bool adjacent_pairs);
 
 // out[r][i] = silu(gate_up[r][i]) * gate_up[r][ffn + i]; gate_up is [rows][2 * ffn].
-void SiluMul(const float* gate_up, float* out, int rows, int ffn);
+void SiluMul(ThreadPool& pool, const float* gate_up, float* out, int rows, int ffn);
 
 // Causal GQA attention of one sequence's `n` new queries over its cache of `cache_len` tokens,
-// the new ones last. q/out: [n][n_heads * head_dim]; keys/values: [cache_len][n_kv_heads * head_dim].
-// `scratch` must hold AttentionScratchFloats(n, cache_len) floats.
+// the new ones last. q/out: [n][n_heads * head_dim]; keys/values: [cache_len][n_kv_heads *
+// head_dim].
 struct AttentionShape {
   int n_heads;
   int n_kv_heads;
   int head_dim;
 };
+struct AttentionInputs {
+  const float* q;
+  const float* keys;
+  const float* values;
+  float* out;
+  int n;
+  int cache_len;
+  AttentionShape shape;
+};
+// Query rows are processed in blocks of this many (bounds the score matrix at long context);
+// callers may split work into (head, block) tasks.
+int AttentionQueryBlocks(int n);
+// Scratch one task needs, in floats.
 size_t AttentionScratchFloats(int n, int cache_len);
-void CausalAttention(const float* q, const float* keys, const float* values, float* out, int n,
-                     int cache_len, const AttentionShape& shape, float* scratch);
+// Computes query head `head` for the rows of query block `block`.
+void CausalAttention(const AttentionInputs& in, int head, int block, float* scratch);
 
 }  // namespace kvserve::cpu
