@@ -59,7 +59,8 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> MakeGgufTokenizer(const GgufFile& f, 
     auto unk = OptionalId(f, "tokenizer.ggml.unknown_token_id");
     auto add_bos = f.GetBoolOr("tokenizer.ggml.add_bos_token", true);
     auto add_space = f.GetBoolOr("tokenizer.ggml.add_space_prefix", true);
-    for (const absl::Status& s : {scores.status(), unk.status(), add_bos.status(), add_space.status()}) {
+    for (const absl::Status& s :
+         {scores.status(), unk.status(), add_bos.status(), add_space.status()}) {
       if (!s.ok()) return s;
     }
     auto tok = SentencePieceTokenizer::Create({.tokens = {tokens->begin(), tokens->end()},

@@ -29,7 +29,8 @@ class Backend {
 
   // Runs every chunk of `batch` through the model. Rows of `logits` ([rows][vocab], resized) hold
   // the last token's logits of each chunk with compute_logits, in batch order.
-  virtual absl::Status Forward(std::span<const SequenceChunk> batch, std::vector<float>* logits) = 0;
+  virtual absl::Status Forward(std::span<const SequenceChunk> batch,
+                               std::vector<float>* logits) = 0;
 };
 
 }  // namespace kvserve

@@ -18,7 +18,8 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const std::string& name,
         "backend 'cuda' is not available in this build yet (the CUDA backend is issue #6); use "
         "--backend cpu");
   }
-  return absl::InvalidArgumentError(absl::StrCat("unknown backend '", name, "' (choices: cpu, cuda)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown backend '", name, "' (choices: cpu, cuda)"));
 }
 
 }  // namespace kvserve

@@ -67,11 +67,13 @@ absl::Status BatchGenerator::Validate(const GenerationRequest& r, size_t index) 
                               c.vocab_size, ")"));
     }
   }
-  if (r.max_new_tokens < 1) return bad(absl::StrCat("max_tokens must be >= 1, got ", r.max_new_tokens));
+  if (r.max_new_tokens < 1)
+    return bad(absl::StrCat("max_tokens must be >= 1, got ", r.max_new_tokens));
   const int64_t total = static_cast<int64_t>(r.prompt.size()) + r.max_new_tokens;
   if (total > c.context_length) {
-    return bad(absl::StrCat("prompt (", r.prompt.size(), " tokens) + max_tokens (", r.max_new_tokens,
-                            ") exceeds the model's context length ", c.context_length));
+    return bad(absl::StrCat("prompt (", r.prompt.size(), " tokens) + max_tokens (",
+                            r.max_new_tokens, ") exceeds the model's context length ",
+                            c.context_length));
   }
   if (auto s = Sampler::Validate(r.sampling, c.vocab_size); !s.ok()) return bad(s.message());
   return absl::OkStatus();
@@ -116,8 +118,8 @@ absl::StatusOr<std::vector<GenerationResult>> BatchGenerator::Generate(
       return;
     }
     s.done = true;
-    s.result.decode_ms = std::chrono::duration<double, std::milli>(Clock::now() - s.first_token_time)
-                             .count();
+    s.result.decode_ms =
+        std::chrono::duration<double, std::milli>(Clock::now() - s.first_token_time).count();
   };
 
   std::vector<SequenceChunk> batch;

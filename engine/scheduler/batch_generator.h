@@ -26,9 +26,9 @@ std::string_view FinishReasonName(FinishReason reason);
 struct GenerationResult {
   std::vector<int32_t> tokens;  // generated ids only
   FinishReason finish_reason = FinishReason::kMaxTokens;
-  double prefill_ms = 0;  // forward passes over the prompt
-  double ttft_ms = 0;     // start of the batch to the first generated token
-  double decode_ms = 0;   // first token to the last
+  double prefill_ms = 0;             // forward passes over the prompt
+  double ttft_ms = 0;                // start of the batch to the first generated token
+  double decode_ms = 0;              // first token to the last
   std::vector<int> kv_layer_tokens;  // tokens held in the KV cache of each layer at the end
   double decode_tokens_per_s() const;
 };
@@ -49,8 +49,8 @@ class BatchGenerator {
 
   // Every request is checked first (prompt not empty, ids in range, fits the context, sampling
   // valid); an invalid one fails the call before any work.
-  absl::StatusOr<std::vector<GenerationResult>> Generate(std::span<const GenerationRequest> requests,
-                                                         const TokenCallback& on_token = nullptr);
+  absl::StatusOr<std::vector<GenerationResult>> Generate(
+      std::span<const GenerationRequest> requests, const TokenCallback& on_token = nullptr);
 
  private:
   absl::Status Validate(const GenerationRequest& request, size_t index) const;

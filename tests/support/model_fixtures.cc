@@ -37,8 +37,7 @@ CpuModel LoadSmolLm2() {
 
 std::vector<int32_t> Greedy(CpuModel& model, const std::vector<int32_t>& prompt,
                             int max_new_tokens) {
-  BatchGenerator gen(*model.backend,
-                     {.eos_id = model.tokenizer ? model.tokenizer->eos_id() : -1});
+  BatchGenerator gen(*model.backend, {.eos_id = model.tokenizer ? model.tokenizer->eos_id() : -1});
   GenerationRequest req{.prompt = prompt, .max_new_tokens = max_new_tokens};
   auto results = gen.Generate(std::span(&req, 1));
   EXPECT_TRUE(results.ok()) << results.status();

@@ -16,7 +16,7 @@ std::string Stories260KTokenizerPath() {
 std::string SmolLm2GgufPath() {
   const char* file = "SmolLM2-135M-Instruct.Q4_1.gguf";
   for (const std::string& dir : {std::string(KVSERVE_SHARED_MODELS_DIR) + "/smollm2-135m-instruct",
-                                std::string(KVSERVE_MODELS_DIR)}) {
+                                 std::string(KVSERVE_MODELS_DIR)}) {
     const std::string path = dir + "/" + file;
     if (fs::exists(path)) return path;
   }

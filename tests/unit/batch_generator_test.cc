@@ -21,7 +21,8 @@ void ExpectBatchEqualsAlone(CpuModel& m, const std::vector<int>& lengths, int ma
   std::mt19937 rng(7);
   std::vector<GenerationRequest> reqs;
   for (int len : lengths) {
-    reqs.push_back({.prompt = RandomPrompt(rng, len, m.config.vocab_size), .max_new_tokens = max_new});
+    reqs.push_back(
+        {.prompt = RandomPrompt(rng, len, m.config.vocab_size), .max_new_tokens = max_new});
   }
   // A small chunk budget also mixes prompt chunks of several sequences in one step.
   BatchGenerator gen(*m.backend, {.prefill_chunk_tokens = 48, .eos_id = m.tokenizer->eos_id()});
@@ -95,7 +96,8 @@ TEST(BatchGeneratorTest, InvalidRequestsFailWithTheirReason) {
   expect_error({.prompt = {1, 512}, .max_new_tokens = 4}, "token id 512");
   expect_error({.prompt = {1, -3}, .max_new_tokens = 4}, "token id -3");
   expect_error({.prompt = {1}, .max_new_tokens = 0}, "max_tokens");
-  expect_error({.prompt = std::vector<int32_t>(500, 1), .max_new_tokens = 13}, "context length 512");
+  expect_error({.prompt = std::vector<int32_t>(500, 1), .max_new_tokens = 13},
+               "context length 512");
   GenerationRequest bad_sampling{.prompt = {1}, .max_new_tokens = 4};
   bad_sampling.sampling.top_p = 1.5f;
   expect_error(bad_sampling, "top_p");

@@ -90,7 +90,8 @@ TEST(CpuOpsTest, RopeRotatesEachStyleByPositionTimesFrequency) {
         }
       }
       // Padding past the heads is untouched.
-      for (int i = heads * head_dim; i < stride; ++i) EXPECT_EQ(y[r * stride + i], x[r * stride + i]);
+      for (int i = heads * head_dim; i < stride; ++i)
+        EXPECT_EQ(y[r * stride + i], x[r * stride + i]);
     }
   }
 }

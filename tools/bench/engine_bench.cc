@@ -54,7 +54,8 @@ int Run(const BenchOptions& o) {
   for (int len : o.prefill_lengths) {
     double best_ms = 1e300;
     for (int r = 0; r < o.repeats; ++r) {
-      GenerationRequest req{.prompt = RandomPrompt(rng, len, config.vocab_size), .max_new_tokens = 1};
+      GenerationRequest req{.prompt = RandomPrompt(rng, len, config.vocab_size),
+                            .max_new_tokens = 1};
       req.ignore_eos = true;
       auto res = generator.Generate(std::span(&req, 1));
       if (!res.ok()) {
@@ -64,7 +65,9 @@ int Run(const BenchOptions& o) {
       best_ms = std::min(best_ms, res->front().prefill_ms);
     }
     nlohmann::json j = common;
-    j.update({{"bench", "prefill"}, {"prompt_tokens", len}, {"prefill_ms", best_ms},
+    j.update({{"bench", "prefill"},
+              {"prompt_tokens", len},
+              {"prefill_ms", best_ms},
               {"tokens_per_s", len * 1000.0 / best_ms}});
     std::cout << j.dump() << std::endl;
   }
@@ -89,8 +92,11 @@ int Run(const BenchOptions& o) {
       best = std::max(best, batch * o.decode_tokens * 1000.0 / decode_ms);
     }
     nlohmann::json j = common;
-    j.update({{"bench", "decode"}, {"batch", batch}, {"context_tokens", o.decode_context},
-              {"decode_tokens", o.decode_tokens}, {"tokens_per_s", best},
+    j.update({{"bench", "decode"},
+              {"batch", batch},
+              {"context_tokens", o.decode_context},
+              {"decode_tokens", o.decode_tokens},
+              {"tokens_per_s", best},
               {"tokens_per_s_per_sequence", best / batch}});
     std::cout << j.dump() << std::endl;
   }
@@ -103,7 +109,8 @@ int Run(const BenchOptions& o) {
 int main(int argc, char** argv) {
   kvserve::BenchOptions o;
   CLI::App app{"kvserve-engine-bench: engine prefill/decode throughput as JSON lines"};
-  app.add_option("--model", o.source.model, "GGUF, llama2.c checkpoint or synthetic:NAME")->required();
+  app.add_option("--model", o.source.model, "GGUF, llama2.c checkpoint or synthetic:NAME")
+      ->required();
   app.add_option("--tokenizer", o.source.tokenizer, "llama2.c tokenizer (unused: prompts are ids)");
   app.add_option("--backend", o.backend)->capture_default_str();
   app.add_option("--prefill-lengths", o.prefill_lengths)->delimiter(',');

@@ -23,8 +23,8 @@ int RunGenerate(const GenerateOptions& o) {
   if (!request.ok()) return Fail(request.status());
   const Tokenizer* tok = engine->model.tokenizer.get();
 
-  BatchGenerator generator(*engine->backend,
-                           {.prefill_chunk_tokens = o.prefill_chunk, .eos_id = tok ? tok->eos_id() : -1});
+  BatchGenerator generator(*engine->backend, {.prefill_chunk_tokens = o.prefill_chunk,
+                                              .eos_id = tok ? tok->eos_id() : -1});
   const bool text = o.format == "text";
   std::optional<StreamDetokenizer> stream;
   if (tok) stream.emplace(*tok);

@@ -18,7 +18,8 @@ void AddModelOptions(CLI::App& app, ModelOptions& o, bool with_backend) {
 }
 
 absl::StatusOr<Engine> LoadEngine(const ModelOptions& o, bool with_backend) {
-  auto model = LoadModel({.model = o.model, .tokenizer = o.tokenizer, .synthetic_seed = o.synthetic_seed});
+  auto model =
+      LoadModel({.model = o.model, .tokenizer = o.tokenizer, .synthetic_seed = o.synthetic_seed});
   if (!model.ok()) return model.status();
   Engine engine{.model = std::move(*model), .backend = nullptr};
   if (with_backend) {
