@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/math/fast_exp.h"
 #include "engine/sampling/candidate_filters.h"
-#include "engine/sampling/fast_exp.h"
 #include "engine/sampling/logprobs.h"
 #include "engine/sampling/penalties.h"
 #include "engine/sampling/token_history.h"
