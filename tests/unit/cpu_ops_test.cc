@@ -151,11 +151,11 @@ TEST_P(CausalAttentionTest, MatchesNaiveReference) {
   std::mt19937 rng(n * 131 + cache_len);
   const int qs = shape.n_heads * shape.head_dim, ks = shape.n_kv_heads * shape.head_dim;
   auto q = Random(n * qs, rng), k = Random(cache_len * ks, rng), v = Random(cache_len * ks, rng);
-  std::vector<float> out(n * qs), scratch(AttentionScratchFloats(n, cache_len));
+  std::vector<float> out(n * qs), scratch(AttentionScratchFloats(n, cache_len, shape));
   const AttentionInputs in{q.data(), k.data(), v.data(), out.data(), n, cache_len, shape};
-  for (int head = 0; head < shape.n_heads; ++head) {
+  for (int kv_head = 0; kv_head < shape.n_kv_heads; ++kv_head) {
     for (int block = 0; block < AttentionQueryBlocks(n); ++block) {
-      CausalAttention(in, head, block, scratch.data());
+      CausalAttention(in, kv_head, block, scratch.data());
     }
   }
   const auto expect = NaiveAttention(q, k, v, n, cache_len, shape);

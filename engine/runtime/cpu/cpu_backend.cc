@@ -3,6 +3,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -179,58 +180,52 @@ void CpuBackend::Attention(std::span<const SequenceChunk> batch, int layer, bool
                   c.kv_dim() * sizeof(float));
     }
     ch.kv->Append(layer, k, v, n);
-    scratch_floats = std::max(scratch_floats, cpu::AttentionScratchFloats(n, ch.kv->length(layer)));
+    scratch_floats =
+        std::max(scratch_floats, cpu::AttentionScratchFloats(n, ch.kv->length(layer), shape));
     first_row.push_back(row);
     row += n;
   }
   for (std::vector<float>& s : s_.scores) Grow(s, scratch_floats);
-  // One task per (chunk, query head, query block), spread over the pool. With `logit_rows_only`
-  // a chunk's single task row is its last query, written to the chunk's compact output row.
+  // One task per (chunk, KV head, query block). With `logit_rows_only` a chunk's only task row is
+  // its last query, written to the chunk's compact output row.
   std::vector<AttentionTask>& tasks = attention_tasks_;
   tasks.clear();
   int out_row = 0;
   for (size_t b = 0; b < batch.size(); ++b) {
     const int n = static_cast<int>(batch[b].tokens.size());
-    if (logit_rows_only) {
-      if (!batch[b].compute_logits) continue;
-      for (int head = 0; head < c.n_heads; ++head) {
-        tasks.push_back({.chunk = static_cast<int>(b),
-                         .head = head,
-                         .block = 0,
-                         .q_row = first_row[b] + n - 1,
-                         .out_row = out_row,
-                         .n = 1});
+    const int chunk = static_cast<int>(b);
+    if (logit_rows_only && !batch[b].compute_logits) continue;
+    for (int kv_head = 0; kv_head < c.n_kv_heads; ++kv_head) {
+      if (logit_rows_only) {
+        tasks.push_back({chunk, kv_head, 0, first_row[b] + n - 1, out_row, 1});
+        continue;
       }
-      ++out_row;
-      continue;
-    }
-    for (int head = 0; head < c.n_heads; ++head) {
       for (int block = 0; block < cpu::AttentionQueryBlocks(n); ++block) {
-        tasks.push_back({.chunk = static_cast<int>(b),
-                         .head = head,
-                         .block = block,
-                         .q_row = first_row[b],
-                         .out_row = first_row[b],
-                         .n = n});
+        tasks.push_back({chunk, kv_head, block, first_row[b], first_row[b], n});
       }
     }
+    out_row += logit_rows_only ? 1 : 0;
   }
-  pool_.ParallelFor(static_cast<int64_t>(tasks.size()),
-                    [&](int64_t begin, int64_t end, int worker) {
-                      for (int64_t t = begin; t < end; ++t) {
-                        const AttentionTask& task = tasks[t];
-                        const SequenceChunk& ch = batch[task.chunk];
-                        const cpu::AttentionInputs in{
-                            .q = s_.q.data() + static_cast<size_t>(task.q_row) * c.q_dim(),
-                            .keys = ch.kv->keys(layer),
-                            .values = ch.kv->values(layer),
-                            .out = s_.attn.data() + static_cast<size_t>(task.out_row) * c.q_dim(),
-                            .n = task.n,
-                            .cache_len = ch.kv->length(layer),
-                            .shape = shape};
-                        cpu::CausalAttention(in, task.head, task.block, s_.scores[worker].data());
-                      }
-                    });
+  // Later blocks see more keys: hand out the costliest first, each worker taking the next free one.
+  std::stable_sort(tasks.begin(), tasks.end(), [](const AttentionTask& a, const AttentionTask& b) {
+    return a.block > b.block;
+  });
+  std::atomic<size_t> next = 0;
+  pool_.ParallelFor(pool_.size(), [&](int64_t, int64_t, int worker) {
+    for (size_t t; (t = next.fetch_add(1)) < tasks.size();) {
+      const AttentionTask& task = tasks[t];
+      const SequenceChunk& ch = batch[task.chunk];
+      const cpu::AttentionInputs in{
+          .q = s_.q.data() + static_cast<size_t>(task.q_row) * c.q_dim(),
+          .keys = ch.kv->keys(layer),
+          .values = ch.kv->values(layer),
+          .out = s_.attn.data() + static_cast<size_t>(task.out_row) * c.q_dim(),
+          .n = task.n,
+          .cache_len = ch.kv->length(layer),
+          .shape = shape};
+      cpu::CausalAttention(in, task.kv_head, task.block, s_.scores[worker].data());
+    }
+  });
 }
 
 }  // namespace kvserve

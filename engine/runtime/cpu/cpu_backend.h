@@ -46,7 +46,7 @@ class CpuBackend : public Backend {
   Scratch s_;
   std::vector<int> chunk_rows_;  // first activation row of each chunk in the step
   struct AttentionTask {
-    int chunk, head, block;
+    int chunk, kv_head, block;
     int q_row, out_row, n;  // first query row, first output row, queries in the task's view
   };
   std::vector<AttentionTask> attention_tasks_;

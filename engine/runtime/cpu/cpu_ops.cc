@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "engine/math/fast_exp.h"
@@ -123,35 +124,50 @@ int AttentionQueryBlocks(int n) {
   return n <= kDirectAttentionRows ? 1 : (n + kQueryBlock - 1) / kQueryBlock;
 }
 
-size_t AttentionScratchFloats(int n, int cache_len) {
-  return static_cast<size_t>(std::min(n, kQueryBlock)) * cache_len;
+size_t AttentionScratchFloats(int n, int cache_len, const AttentionShape& shape) {
+  const size_t group_rows =
+      static_cast<size_t>(std::min(n, kQueryBlock)) * (shape.n_heads / shape.n_kv_heads);
+  return group_rows * (cache_len + 2 * shape.head_dim);
 }
 
-void CausalAttention(const AttentionInputs& in, int head, int block, float* scratch) {
+void CausalAttention(const AttentionInputs& in, int kv_head, int block, float* scratch) {
   const AttentionShape& shape = in.shape;
   const int d = shape.head_dim;
+  const int group = shape.n_heads / shape.n_kv_heads;
   const int q_stride = shape.n_heads * d;
   const int kv_stride = shape.n_kv_heads * d;
   const int base = in.cache_len - in.n;  // cache entries before the first new query
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  const float* k = in.keys + static_cast<size_t>(head / (shape.n_heads / shape.n_kv_heads)) * d;
-  const float* v = in.values + static_cast<size_t>(head / (shape.n_heads / shape.n_kv_heads)) * d;
+  const float* k = in.keys + static_cast<size_t>(kv_head) * d;
+  const float* v = in.values + static_cast<size_t>(kv_head) * d;
+  const int first_head = kv_head * group;
   if (in.n <= kDirectAttentionRows) {
     for (int i = 0; i < in.n; ++i) {
-      const size_t at = static_cast<size_t>(i) * q_stride + static_cast<size_t>(head) * d;
-      DirectAttentionHead(in.q + at, k, v, in.out + at, base + i + 1, d, kv_stride, scale, scratch);
+      for (int head = first_head; head < first_head + group; ++head) {
+        const size_t at = static_cast<size_t>(i) * q_stride + static_cast<size_t>(head) * d;
+        DirectAttentionHead(in.q + at, k, v, in.out + at, base + i + 1, d, kv_stride, scale,
+                            scratch);
+      }
     }
     return;
   }
   const int r0 = block * kQueryBlock;
   const int rows = std::min(kQueryBlock, in.n - r0);
   const int span = base + r0 + rows;  // keys the block's last query sees
-  const size_t at = static_cast<size_t>(r0) * q_stride + static_cast<size_t>(head) * d;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, span, d, scale, in.q + at, q_stride, k,
-              kv_stride, 0.0f, scratch, span);
+  const int grows = rows * group;     // (row, head-in-group) pairs, row-major
+  float* scores = scratch;
+  float* qg = scores + static_cast<size_t>(grows) * span;
+  float* og = qg + static_cast<size_t>(grows) * d;
   for (int r = 0; r < rows; ++r) {
-    float* s = scratch + static_cast<size_t>(r) * span;
-    const int visible = base + r0 + r + 1;
+    std::memcpy(qg + static_cast<size_t>(r) * group * d,
+                in.q + static_cast<size_t>(r0 + r) * q_stride + static_cast<size_t>(first_head) * d,
+                static_cast<size_t>(group) * d * sizeof(float));
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, grows, span, d, scale, qg, d, k, kv_stride,
+              0.0f, scores, span);
+  for (int gr = 0; gr < grows; ++gr) {
+    float* s = scores + static_cast<size_t>(gr) * span;
+    const int visible = base + r0 + gr / group + 1;
     float max = -std::numeric_limits<float>::infinity();
     for (int j = 0; j < visible; ++j) max = std::max(max, s[j]);
     float sum = 0.0f;
@@ -163,8 +179,13 @@ void CausalAttention(const AttentionInputs& in, int head, int block, float* scra
     for (int j = 0; j < visible; ++j) s[j] *= inv;
     std::fill(s + visible, s + span, 0.0f);
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, d, span, 1.0f, scratch, span, v,
-              kv_stride, 0.0f, in.out + at, q_stride);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, grows, d, span, 1.0f, scores, span, v,
+              kv_stride, 0.0f, og, d);
+  for (int r = 0; r < rows; ++r) {
+    std::memcpy(
+        in.out + static_cast<size_t>(r0 + r) * q_stride + static_cast<size_t>(first_head) * d,
+        og + static_cast<size_t>(r) * group * d, static_cast<size_t>(group) * d * sizeof(float));
+  }
 }
 
 }  // namespace kvserve::cpu

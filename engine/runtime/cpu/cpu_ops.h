@@ -47,12 +47,13 @@ struct AttentionInputs {
   int cache_len;
   AttentionShape shape;
 };
-// Query rows are processed in blocks of this many (bounds the score matrix at long context);
-// callers may split work into (head, block) tasks.
+// Query rows are processed in blocks (bounding the score matrix at long context); callers split
+// work into (KV head, block) tasks.
 int AttentionQueryBlocks(int n);
 // Scratch one task needs, in floats.
-size_t AttentionScratchFloats(int n, int cache_len);
-// Computes query head `head` for the rows of query block `block`.
-void CausalAttention(const AttentionInputs& in, int head, int block, float* scratch);
+size_t AttentionScratchFloats(int n, int cache_len, const AttentionShape& shape);
+// Computes the query heads that share KV head `kv_head` for the rows of query block `block`: one
+// GEMM over the whole group, so K and V are read once per group rather than once per query head.
+void CausalAttention(const AttentionInputs& in, int kv_head, int block, float* scratch);
 
 }  // namespace kvserve::cpu
