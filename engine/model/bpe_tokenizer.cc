@@ -226,14 +226,4 @@ std::vector<int32_t> BpeTokenizer::Encode(std::string_view text) const {
   return ids;
 }
 
-std::string BpeTokenizer::TokenBytes(int32_t id) const {
-  if (id < 0 || id >= vocab_size()) return {};
-  return token_bytes_[id];
-}
-
-bool BpeTokenizer::IsSpecial(int32_t id) const {
-  if (id < 0 || id >= vocab_size()) return false;
-  return types_[id] == TokenType::kControl || types_[id] == TokenType::kUnknown;
-}
-
 }  // namespace kvserve

@@ -42,12 +42,6 @@ class BpeTokenizer final : public Tokenizer {
   static absl::StatusOr<std::unique_ptr<BpeTokenizer>> Create(Options options);
 
   std::vector<int32_t> Encode(std::string_view text) const override;
-  std::string TokenBytes(int32_t id) const override;
-  int vocab_size() const override { return static_cast<int>(token_bytes_.size()); }
-  int32_t bos_id() const override { return bos_id_; }
-  int32_t eos_id() const override { return eos_id_; }
-  bool IsSpecial(int32_t id) const override;
-  bool add_bos() const override { return add_bos_; }
 
  private:
   struct Merge {
@@ -64,8 +58,6 @@ class BpeTokenizer final : public Tokenizer {
                    std::vector<Candidate>& queue, std::vector<int32_t>& out) const;
   const Merge* FindMerge(int32_t left, int32_t right) const;
 
-  std::vector<std::string> token_bytes_;
-  std::vector<TokenType> types_;
   // The token standing for each single byte; -1 for bytes the vocab lacks (SmolLM2 has none for
   // 21 bytes, e.g. 0xFF, which valid UTF-8 never holds): Encode drops those, as Hugging Face and
   // llama.cpp do.
@@ -74,9 +66,6 @@ class BpeTokenizer final : public Tokenizer {
   absl::flat_hash_map<uint64_t, Merge> merges_;
   SpecialTokenSplitter special_tokens_;
   BpePreTokenizer pre_ = BpePreTokenizer::kGpt2;
-  int32_t bos_id_ = -1;
-  int32_t eos_id_ = -1;
-  bool add_bos_ = false;
 };
 
 }  // namespace kvserve

@@ -315,14 +315,4 @@ std::vector<int32_t> SentencePieceTokenizer::Encode(std::string_view text) const
   return ids;
 }
 
-std::string SentencePieceTokenizer::TokenBytes(int32_t id) const {
-  if (id < 0 || id >= vocab_size()) return {};
-  return token_bytes_[id];
-}
-
-bool SentencePieceTokenizer::IsSpecial(int32_t id) const {
-  if (id < 0 || id >= vocab_size()) return false;
-  return types_[id] == TokenType::kControl || types_[id] == TokenType::kUnknown;
-}
-
 }  // namespace kvserve

@@ -54,12 +54,6 @@ class SentencePieceTokenizer final : public Tokenizer {
   SentencePieceTokenizer& operator=(const SentencePieceTokenizer&) = delete;
 
   std::vector<int32_t> Encode(std::string_view text) const override;
-  std::string TokenBytes(int32_t id) const override;
-  int vocab_size() const override { return static_cast<int>(token_bytes_.size()); }
-  int32_t bos_id() const override { return bos_id_; }
-  int32_t eos_id() const override { return eos_id_; }
-  bool IsSpecial(int32_t id) const override;
-  bool add_bos() const override { return add_bos_; }
 
  private:
   struct Symbol;
@@ -72,8 +66,6 @@ class SentencePieceTokenizer final : public Tokenizer {
   // The mergeable token spelled `piece`, or -1.
   int32_t FindPiece(std::string_view piece) const;
 
-  std::vector<std::string> token_bytes_;
-  std::vector<TokenType> types_;
   std::vector<float> scores_;
   // The tokens as spelled in the vocab, and those text may produce (normal and user-defined
   // ones) by spelling; the map's keys view piece_text_.
@@ -82,10 +74,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   // The byte token for each byte, -1 where there is none.
   std::array<int32_t, 256> byte_token_{};
   SpecialTokenSplitter special_tokens_;
-  int32_t bos_id_ = -1;
-  int32_t eos_id_ = -1;
   int32_t unk_id_ = -1;
-  bool add_bos_ = true;
   bool add_space_prefix_ = true;
 };
 

@@ -18,19 +18,13 @@ namespace {
 // Tokens with arbitrary bytes; token 0 is a special one.
 class FakeTokenizer : public Tokenizer {
  public:
-  explicit FakeTokenizer(std::vector<std::string> tokens) : tokens_(std::move(tokens)) {}
-  std::vector<int32_t> Encode(std::string_view) const override { return {}; }
-  std::string TokenBytes(int32_t id) const override {
-    return id >= 0 && id < vocab_size() ? tokens_[id] : "";
+  explicit FakeTokenizer(std::vector<std::string> tokens) {
+    types_.assign(tokens.size(), TokenType::kNormal);
+    if (!types_.empty()) types_[0] = TokenType::kControl;
+    token_bytes_ = std::move(tokens);
+    eos_id_ = 0;
   }
-  int vocab_size() const override { return static_cast<int>(tokens_.size()); }
-  int32_t bos_id() const override { return -1; }
-  int32_t eos_id() const override { return 0; }
-  bool IsSpecial(int32_t id) const override { return id == 0; }
-  bool add_bos() const override { return false; }
-
- private:
-  std::vector<std::string> tokens_;
+  std::vector<int32_t> Encode(std::string_view) const override { return {}; }
 };
 
 // Streams `ids`, checking every chunk is valid UTF-8; returns the chunks, the flush last.
