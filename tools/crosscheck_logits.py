@@ -15,19 +15,19 @@ RMSNorm, RoPE with rotate_half (channel pairs (i, i + d/2)), grouped-query atten
 causal softmax, SwiGLU, tied LM head. Prompts are tokenized by the `tokenizers` package from the
 Hugging Face tokenizer.json, not by kvserve's tokenizer.
 
-For each prompt it runs `kvserve-cli logits --model M --prompt-ids 1,2,3 --format json`, which prints
-one JSON object with "logits" (the next-token logits after the last prompt token), and reports the
-prompt length, max and mean |Δlogit|, whether the top-1 tokens agree, the top-5 overlap and the
-cosine similarity. Exit status: 0 when every prompt passes, 1 when one fails (top-1 differs, or
-max |Δlogit| > tolerance × max|reference logit|), 2 on a usage or runtime error.
+For each prompt it runs `kvserve-cli logits --model M --prompt-ids 1,2,3 --format json`, which
+prints one JSON object with "logits" (the next-token logits after the last prompt token), and
+reports the prompt length, max and mean |Δlogit|, whether the top-1 tokens agree, the top-5 overlap
+and the cosine similarity. Exit status: 0 when every prompt passes, 1 when one fails (top-1
+differs, or max |Δlogit| > tolerance × max|reference logit|), 2 on a usage or runtime error.
 
 Why the default tolerance is 1e-4 of the logit scale (~2.5e-3 absolute for this model, whose
 largest logits are ~25): both sides use the same fp32 weights, so only rounding should differ.
-Measured with this script's --dtype float32 against float64, an fp32 forward pass differs by at
-most 2e-7 of the scale on the default prompts; kvserve may sum in other orders or use approximate
-exp, so allow ~500x that. Real bugs land far above it: RMSNorm eps 1e-6 instead of 1e-5 moves the
-logits by 4e-4 of the scale, RoPE theta 1e4 instead of 1e5 by 0.2, an off-by-one position by 0.15.
-A bf16 backend needs a looser bound (e.g. --tolerance 3e-2).
+An fp32 forward pass (this script's --dtype float32) differs from the float64 one by at most 2e-7
+of the scale on the default prompts, and kvserve's CPU backend by at most 3e-6 (max |Δ| 1.8e-5 to
+7.9e-5), so 1e-4 leaves a 30x margin. Real bugs land far above it: RMSNorm eps 1e-6 instead of
+1e-5 moves the logits by 4e-4 of the scale, RoPE theta 1e4 instead of 1e5 by 0.2, an off-by-one
+position by 0.15. A bf16 backend needs a looser bound (e.g. --tolerance 3e-2).
 
 --numpy-only skips kvserve and prints the reference's greedy continuation of each prompt, a sanity
 check of the reference itself (the default chat prompt should answer with Paris).
@@ -207,7 +207,8 @@ class NumpyLlama:
             q, k = self.rope(q, positions), self.rope(k, positions)
             kv["k"] = k if kv["k"] is None else np.concatenate([kv["k"], k], axis=1)
             kv["v"] = v if kv["v"] is None else np.concatenate([kv["v"], v], axis=1)
-            keys = np.repeat(kv["k"], n_rep, axis=0)  # repeat_kv: query head j uses KV head j // n_rep
+            # repeat_kv: query head j uses KV head j // n_rep.
+            keys = np.repeat(kv["k"], n_rep, axis=0)
             values = np.repeat(kv["v"], n_rep, axis=0)
             scores = q @ keys.transpose(0, 2, 1) / np.sqrt(c.head_dim) + mask
             scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
@@ -243,7 +244,8 @@ def kvserve_logits(cli: Path, model: Path, ids) -> np.ndarray:
         # A kvserve-cli whose `logits` predates --format prints JSON anyway.
         proc = subprocess.run(cmd[:-2], capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:3])} ... exited {proc.returncode}:\n{proc.stderr[-2000:]}")
+        raise RuntimeError(
+            f"{' '.join(cmd[:3])} ... exited {proc.returncode}:\n{proc.stderr[-2000:]}")
     # One JSON object on stdout; tolerate log lines around it.
     for candidate in [proc.stdout] + proc.stdout.splitlines()[::-1]:
         try:
@@ -288,8 +290,10 @@ def main() -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", help="GGUF file (default: models/ or ../shared/models copy)")
     ap.add_argument("--kvserve-cli", default=str(DEFAULT_CLI), help="kvserve-cli binary")
-    ap.add_argument("--tokenizer", default=str(DEFAULT_TOKENIZER), help="Hugging Face tokenizer.json")
-    ap.add_argument("--prompt", action="append", help="prompt text (repeatable; default: built-in set)")
+    ap.add_argument("--tokenizer", default=str(DEFAULT_TOKENIZER),
+                    help="Hugging Face tokenizer.json")
+    ap.add_argument("--prompt", action="append",
+                    help="prompt text (repeatable; default: a built-in set)")
     ap.add_argument("--tolerance", type=float, default=1e-4,
                     help="max |Δlogit| allowed, relative to max |reference logit| (default 1e-4)")
     ap.add_argument("--dtype", choices=["float64", "float32"], default="float64",

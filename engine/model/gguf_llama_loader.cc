@@ -108,16 +108,8 @@ absl::StatusOr<LoadedModel> LoadGgufLlamaModel(const std::string& path) {
   for (int i = 0; i < c.n_layers && s.ok(); ++i) {
     LayerWeights& l = w.layers[i];
     const std::string p = absl::StrCat("blk.", i, ".");
-    for (auto [name, out, rows, cols] : {std::tuple{"attn_norm.weight", &l.attn_norm, 1, c.dim},
-                                         {"attn_q.weight", &l.wq, c.q_dim(), c.dim},
-                                         {"attn_k.weight", &l.wk, c.kv_dim(), c.dim},
-                                         {"attn_v.weight", &l.wv, c.kv_dim(), c.dim},
-                                         {"attn_output.weight", &l.wo, c.dim, c.q_dim()},
-                                         {"ffn_norm.weight", &l.ffn_norm, 1, c.dim},
-                                         {"ffn_gate.weight", &l.w_gate, c.ffn_dim, c.dim},
-                                         {"ffn_up.weight", &l.w_up, c.ffn_dim, c.dim},
-                                         {"ffn_down.weight", &l.w_down, c.dim, c.ffn_dim}}) {
-      s = ReadTensor(f, p + name, rows, cols, out);
+    for (const LayerTensor& t : LayerTensors(c)) {
+      s = ReadTensor(f, p + t.gguf_name, t.rows, t.cols, &(l.*t.field));
       if (!s.ok()) break;
     }
   }

@@ -16,6 +16,18 @@ absl::Status Expect(absl::string_view name, const std::vector<float>& t, int64_t
 
 }  // namespace
 
+std::vector<LayerTensor> LayerTensors(const ModelConfig& c) {
+  return {{"attn_norm.weight", &LayerWeights::attn_norm, 1, c.dim},
+          {"attn_q.weight", &LayerWeights::wq, c.q_dim(), c.dim},
+          {"attn_k.weight", &LayerWeights::wk, c.kv_dim(), c.dim},
+          {"attn_v.weight", &LayerWeights::wv, c.kv_dim(), c.dim},
+          {"attn_output.weight", &LayerWeights::wo, c.dim, c.q_dim()},
+          {"ffn_norm.weight", &LayerWeights::ffn_norm, 1, c.dim},
+          {"ffn_gate.weight", &LayerWeights::w_gate, c.ffn_dim, c.dim},
+          {"ffn_up.weight", &LayerWeights::w_up, c.ffn_dim, c.dim},
+          {"ffn_down.weight", &LayerWeights::w_down, c.dim, c.ffn_dim}};
+}
+
 absl::Status ModelWeights::CheckShapes(const ModelConfig& c) const {
   if (auto s = Expect("token_embedding", token_embedding, c.vocab_size, c.dim); !s.ok()) return s;
   if (auto s = Expect("final_norm", final_norm, 1, c.dim); !s.ok()) return s;
@@ -27,18 +39,9 @@ absl::Status ModelWeights::CheckShapes(const ModelConfig& c) const {
         absl::StrCat("weights: ", layers.size(), " layers, expected ", c.n_layers));
   }
   for (int i = 0; i < c.n_layers; ++i) {
-    const LayerWeights& l = layers[i];
-    const std::string p = absl::StrCat("layer ", i, " ");
-    for (auto [name, t, rows, cols] : {std::tuple{"attn_norm", &l.attn_norm, 1, c.dim},
-                                       {"wq", &l.wq, c.q_dim(), c.dim},
-                                       {"wk", &l.wk, c.kv_dim(), c.dim},
-                                       {"wv", &l.wv, c.kv_dim(), c.dim},
-                                       {"wo", &l.wo, c.dim, c.q_dim()},
-                                       {"ffn_norm", &l.ffn_norm, 1, c.dim},
-                                       {"w_gate", &l.w_gate, c.ffn_dim, c.dim},
-                                       {"w_up", &l.w_up, c.ffn_dim, c.dim},
-                                       {"w_down", &l.w_down, c.dim, c.ffn_dim}}) {
-      if (auto s = Expect(p + name, *t, rows, cols); !s.ok()) return s;
+    for (const LayerTensor& t : LayerTensors(c)) {
+      const std::string name = absl::StrCat("blk.", i, ".", t.gguf_name);
+      if (auto s = Expect(name, layers[i].*t.field, t.rows, t.cols); !s.ok()) return s;
     }
   }
   return absl::OkStatus();

@@ -20,6 +20,16 @@ struct LayerWeights {
   std::vector<float> w_down;     // [dim][ffn_dim]
 };
 
+// One per-layer matrix or vector: its GGUF name, where it lives, and its [rows][cols] shape
+// (rows == 1 for norm vectors). The one list loaders, checks and synthetic models share.
+struct LayerTensor {
+  const char* gguf_name;  // after the "blk.N." prefix
+  std::vector<float> LayerWeights::*field;
+  int64_t rows;
+  int64_t cols;
+};
+std::vector<LayerTensor> LayerTensors(const ModelConfig& config);
+
 struct ModelWeights {
   std::vector<float> token_embedding;  // [vocab][dim]
   std::vector<LayerWeights> layers;

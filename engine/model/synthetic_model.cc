@@ -95,20 +95,16 @@ absl::StatusOr<LoadedModel> MakeSyntheticModel(const std::string& name, uint64_t
   Rng rng(seed);
   // Scales keep activations O(1) through the layers, like a trained model's init.
   const float in_scale = 1.0f / std::sqrt(static_cast<float>(c.dim));
-  const float ffn_scale = 1.0f / std::sqrt(static_cast<float>(c.ffn_dim));
   const int64_t d = c.dim;
   m.weights.token_embedding = Random(rng, c.vocab_size * d, 1.0f);
   for (int l = 0; l < c.n_layers; ++l) {
     LayerWeights w;
-    w.attn_norm.assign(d, 1.0f);
-    w.ffn_norm.assign(d, 1.0f);
-    w.wq = Random(rng, c.q_dim() * d, in_scale);
-    w.wk = Random(rng, c.kv_dim() * d, in_scale);
-    w.wv = Random(rng, c.kv_dim() * d, in_scale);
-    w.wo = Random(rng, d * c.q_dim(), in_scale);
-    w.w_gate = Random(rng, c.ffn_dim * d, in_scale);
-    w.w_up = Random(rng, c.ffn_dim * d, in_scale);
-    w.w_down = Random(rng, d * c.ffn_dim, ffn_scale);
+    for (const LayerTensor& t : LayerTensors(c)) {
+      // Norm weights 1; matrices scaled by their fan-in.
+      w.*t.field = t.rows == 1
+                       ? std::vector<float>(t.cols, 1.0f)
+                       : Random(rng, t.rows * t.cols, 1.0f / std::sqrt(static_cast<float>(t.cols)));
+    }
     m.weights.layers.push_back(std::move(w));
   }
   m.weights.final_norm.assign(d, 1.0f);
