@@ -67,7 +67,7 @@ TEST(CliTest, TokenizeMapsSpecialTokenTextToItsId) {
 }
 
 TEST(CliTest, LogitsPrintsOneVocabularyRow) {
-  const CliRun r = Cli("logits " + Stories() + " --prompt-ids 1,403");
+  const CliRun r = Cli("logits " + Stories() + " --prompt-ids 1,403 --format json");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["logits"].size(), 512u);

@@ -11,6 +11,7 @@ namespace {
 struct LogitsOptions {
   ModelOptions model;
   std::vector<int32_t> prompt_ids;
+  std::string format = "json";
 };
 
 // Next-token logits after the prompt: what tools/crosscheck_logits.py compares.
@@ -38,6 +39,9 @@ void AddLogitsCommand(CLI::App& app, int& exit_code) {
   cmd->add_option("--prompt-ids", options->prompt_ids, "prompt token ids")
       ->delimiter(',')
       ->required();
+  cmd->add_option("--format", options->format, "json (the only format: one object per run)")
+      ->check(CLI::IsMember({"json"}))
+      ->capture_default_str();
   cmd->callback([options, &exit_code] { exit_code = RunLogits(*options); });
 }
 
