@@ -166,7 +166,9 @@ absl::StatusOr<std::vector<GenerationResult>> BatchGenerator::Generate(
     for (size_t i = 0; i < seqs.size(); ++i) {
       Sequence& s = *seqs[i];
       if (s.done) continue;
-      s.positions.assign(1, s.kv.length(0));
+      // Logical position (prompt + tokens so far), not a cache length: policies may shorten caches.
+      s.positions.assign(
+          1, static_cast<int32_t>(s.request->prompt.size() + s.result.tokens.size() - 1));
       batch.push_back({.tokens = std::span(&s.last_token, 1),
                        .positions = s.positions,
                        .kv = &s.kv,
