@@ -30,7 +30,10 @@ struct Sequence {
   GenerationResult result;
 
   Sequence(const GenerationRequest& r, const ModelConfig& c)
-      : request(&r), kv(c.n_layers, c.kv_dim()), sampler(r.sampling), history(r.prompt) {}
+      : request(&r),
+        kv(c.n_layers, c.n_kv_heads, c.head_dim),
+        sampler(r.sampling),
+        history(r.prompt) {}
 };
 
 }  // namespace

@@ -1,6 +1,8 @@
 // The CPU kernels against direct, naive formulas on small random tensors (odd sizes included).
 #include "engine/runtime/cpu/cpu_ops.h"
 
+#include "engine/kv/sequence_kv_cache.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -152,8 +154,13 @@ TEST_P(CausalAttentionTest, MatchesNaiveReference) {
   const int qs = shape.n_heads * shape.head_dim, ks = shape.n_kv_heads * shape.head_dim;
   auto q = Random(n * qs, rng), k = Random(cache_len * ks, rng), v = Random(cache_len * ks, rng);
   std::vector<float> out(n * qs), scratch(AttentionScratchFloats(n, cache_len, shape));
-  const AttentionInputs in{q.data(), k.data(), v.data(), out.data(), n, cache_len, shape};
+  // The head-major cache the backend attends over, filled from token-major projections.
+  SequenceKvCache cache(1, shape.n_kv_heads, shape.head_dim);
+  cache.Append(0, k.data(), v.data(), cache_len, ks);
   for (int kv_head = 0; kv_head < shape.n_kv_heads; ++kv_head) {
+    const AttentionInputs in{
+        q.data(), cache.keys(0, kv_head), cache.values(0, kv_head), out.data(), n, cache_len,
+        shape};
     for (int block = 0; block < AttentionQueryBlocks(n); ++block) {
       CausalAttention(in, kv_head, block, scratch.data());
     }

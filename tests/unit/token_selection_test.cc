@@ -8,6 +8,7 @@
 #include <random>
 #include <set>
 
+#include "engine/kv/sequence_kv_cache.h"
 #include "engine/runtime/cpu/window_scores.h"
 
 namespace kvserve {
@@ -26,7 +27,10 @@ TEST(WindowScoresTest, MatchesNaiveSoftmaxOverTheWindowQueries) {
   for (auto [n, w] : {std::pair{20, 8}, {9, 8}, {8, 8}, {30, 1}, {5, 0}}) {
     const auto q = Random(n * 6 * 8, rng), k = Random(n * 2 * 8, rng);
     std::vector<float> out(6 * (n - w));
-    cpu::WindowScores(q.data(), k.data(), n, w, shape, out.data());
+    SequenceKvCache cache(1, 2, 8);
+    cache.Append(0, k.data(), k.data(), n, 2 * 8);
+    const float* head_keys[] = {cache.keys(0, 0), cache.keys(0, 1)};
+    cpu::WindowScores(q.data(), head_keys, n, w, shape, out.data());
     for (int h = 0; h < 6; ++h) {
       std::vector<double> expect(n - w, 0.0);
       for (int i = n - w; i < n; ++i) {

@@ -68,7 +68,7 @@ absl::Status CpuBackend::Validate(std::span<const SequenceChunk> batch) const {
     if (c.tokens.empty()) return bad("no tokens");
     if (c.positions.size() != c.tokens.size()) return bad("positions and tokens differ in length");
     if (c.kv == nullptr || c.kv->n_layers() != config_.n_layers ||
-        c.kv->kv_dim() != config_.kv_dim()) {
+        c.kv->n_kv_heads() != config_.n_kv_heads || c.kv->head_dim() != config_.head_dim) {
       return bad("KV cache missing or of another model's shape");
     }
     for (int32_t t : c.tokens) {
@@ -168,18 +168,13 @@ void CpuBackend::Attention(std::span<const SequenceChunk> batch, int layer, bool
   int row = 0;
   for (const SequenceChunk& ch : batch) {
     const int n = static_cast<int>(ch.tokens.size());
-    float* k = Grow(s_.keys, static_cast<size_t>(n) * c.kv_dim());
-    float* v = Grow(s_.values, static_cast<size_t>(n) * c.kv_dim());
     for (int i = 0; i < n; ++i) {
-      const float* src = s_.qkv.data() + static_cast<size_t>(row + i) * qkv_dim;
-      std::memcpy(s_.q.data() + static_cast<size_t>(row + i) * c.q_dim(), src,
+      std::memcpy(s_.q.data() + static_cast<size_t>(row + i) * c.q_dim(),
+                  s_.qkv.data() + static_cast<size_t>(row + i) * qkv_dim,
                   c.q_dim() * sizeof(float));
-      std::memcpy(k + static_cast<size_t>(i) * c.kv_dim(), src + c.q_dim(),
-                  c.kv_dim() * sizeof(float));
-      std::memcpy(v + static_cast<size_t>(i) * c.kv_dim(), src + c.q_dim() + c.kv_dim(),
-                  c.kv_dim() * sizeof(float));
     }
-    ch.kv->Append(layer, k, v, n);
+    const float* rows_k = s_.qkv.data() + static_cast<size_t>(row) * qkv_dim + c.q_dim();
+    ch.kv->Append(layer, rows_k, rows_k + c.kv_dim(), n, qkv_dim);
     scratch_floats =
         std::max(scratch_floats, cpu::AttentionScratchFloats(n, ch.kv->length(layer), shape));
     first_row.push_back(row);
@@ -217,8 +212,8 @@ void CpuBackend::Attention(std::span<const SequenceChunk> batch, int layer, bool
       const SequenceChunk& ch = batch[task.chunk];
       const cpu::AttentionInputs in{
           .q = s_.q.data() + static_cast<size_t>(task.q_row) * c.q_dim(),
-          .keys = ch.kv->keys(layer),
-          .values = ch.kv->values(layer),
+          .keys = ch.kv->keys(layer, task.kv_head),
+          .values = ch.kv->values(layer, task.kv_head),
           .out = s_.attn.data() + static_cast<size_t>(task.out_row) * c.q_dim(),
           .n = task.n,
           .cache_len = ch.kv->length(layer),

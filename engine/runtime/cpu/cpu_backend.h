@@ -28,7 +28,7 @@ class CpuBackend : public Backend {
   };
   // Per-step activations, grown to the largest step seen and reused.
   struct Scratch {
-    std::vector<float> x, xn, qkv, q, attn, ffn, gate_up, rope_cos, rope_sin, keys, values;
+    std::vector<float> x, xn, qkv, q, attn, ffn, gate_up, rope_cos, rope_sin;
     std::vector<std::vector<float>> scores;  // one per pool worker
     std::vector<int32_t> positions;
   };

@@ -23,18 +23,17 @@ constexpr int kDirectAttentionRows = 4;
 // One query head over its visible keys with dot products: decode, where GEMM calls cost more than
 // the arithmetic.
 void DirectAttentionHead(const float* q, const float* k, const float* v, float* out, int visible,
-                         int d, int kv_stride, float scale, float* scores) {
+                         int d, float scale, float* scores) {
   float max = -std::numeric_limits<float>::infinity();
   for (int j = 0; j < visible; ++j) {
-    scores[j] = Dot(q, k + static_cast<size_t>(j) * kv_stride, d) * scale;
+    scores[j] = Dot(q, k + static_cast<size_t>(j) * d, d) * scale;
     max = std::max(max, scores[j]);
   }
   float sum = 0.0f;
   for (int j = 0; j < visible; ++j) sum += (scores[j] = FastExpNonPositive(scores[j] - max));
   const float inv = 1.0f / sum;
   std::fill(out, out + d, 0.0f);
-  for (int j = 0; j < visible; ++j)
-    Axpy(scores[j] * inv, v + static_cast<size_t>(j) * kv_stride, out, d);
+  for (int j = 0; j < visible; ++j) Axpy(scores[j] * inv, v + static_cast<size_t>(j) * d, out, d);
 }
 
 }  // namespace
@@ -135,18 +134,16 @@ void CausalAttention(const AttentionInputs& in, int kv_head, int block, float* s
   const int d = shape.head_dim;
   const int group = shape.n_heads / shape.n_kv_heads;
   const int q_stride = shape.n_heads * d;
-  const int kv_stride = shape.n_kv_heads * d;
   const int base = in.cache_len - in.n;  // cache entries before the first new query
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  const float* k = in.keys + static_cast<size_t>(kv_head) * d;
-  const float* v = in.values + static_cast<size_t>(kv_head) * d;
+  const float* k = in.keys;
+  const float* v = in.values;
   const int first_head = kv_head * group;
   if (in.n <= kDirectAttentionRows) {
     for (int i = 0; i < in.n; ++i) {
       for (int head = first_head; head < first_head + group; ++head) {
         const size_t at = static_cast<size_t>(i) * q_stride + static_cast<size_t>(head) * d;
-        DirectAttentionHead(in.q + at, k, v, in.out + at, base + i + 1, d, kv_stride, scale,
-                            scratch);
+        DirectAttentionHead(in.q + at, k, v, in.out + at, base + i + 1, d, scale, scratch);
       }
     }
     return;
@@ -163,8 +160,8 @@ void CausalAttention(const AttentionInputs& in, int kv_head, int block, float* s
                 in.q + static_cast<size_t>(r0 + r) * q_stride + static_cast<size_t>(first_head) * d,
                 static_cast<size_t>(group) * d * sizeof(float));
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, grows, span, d, scale, qg, d, k, kv_stride,
-              0.0f, scores, span);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, grows, span, d, scale, qg, d, k, d, 0.0f,
+              scores, span);
   for (int gr = 0; gr < grows; ++gr) {
     float* s = scores + static_cast<size_t>(gr) * span;
     const int visible = base + r0 + gr / group + 1;
@@ -179,8 +176,8 @@ void CausalAttention(const AttentionInputs& in, int kv_head, int block, float* s
     for (int j = 0; j < visible; ++j) s[j] *= inv;
     std::fill(s + visible, s + span, 0.0f);
   }
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, grows, d, span, 1.0f, scores, span, v,
-              kv_stride, 0.0f, og, d);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, grows, d, span, 1.0f, scores, span, v, d,
+              0.0f, og, d);
   for (int r = 0; r < rows; ++r) {
     std::memcpy(
         in.out + static_cast<size_t>(r0 + r) * q_stride + static_cast<size_t>(first_head) * d,

@@ -31,8 +31,8 @@ void ApplyRope(float* x, int rows, int stride, int n_heads, int head_dim, int ro
 void SiluMul(ThreadPool& pool, const float* gate_up, float* out, int rows, int ffn);
 
 // Causal GQA attention of one sequence's `n` new queries over its cache of `cache_len` tokens,
-// the new ones last. q/out: [n][n_heads * head_dim]; keys/values: [cache_len][n_kv_heads *
-// head_dim].
+// the new ones last. q/out: [n][n_heads * head_dim]; keys/values: the task's KV head's rows,
+// [cache_len][head_dim] (head-major cache).
 struct AttentionShape {
   int n_heads;
   int n_kv_heads;

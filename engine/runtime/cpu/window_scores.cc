@@ -10,26 +10,25 @@
 
 namespace kvserve::cpu {
 
-void WindowScores(const float* q, const float* keys, int n, int window, const AttentionShape& shape,
-                  float* out) {
+void WindowScores(const float* q, const float* const* head_keys, int n, int window,
+                  const AttentionShape& shape, float* out) {
   const int d = shape.head_dim;
   const int group = shape.n_heads / shape.n_kv_heads;
   const int q_stride = shape.n_heads * d;
-  const int kv_stride = shape.n_kv_heads * d;
   const int prefix = n - window;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   std::vector<float> p(n);
   for (int h = 0; h < shape.n_heads; ++h) {
     float* row_out = out + static_cast<size_t>(h) * prefix;
     std::fill(row_out, row_out + prefix, 0.0f);
-    const float* k = keys + static_cast<size_t>(h / group) * d;
+    const float* k = head_keys[h / group];
     for (int i = 0; i < window; ++i) {
       const int token = prefix + i;
       const int visible = token + 1;  // the prefix and window keys up to this query
       const float* qi = q + static_cast<size_t>(token) * q_stride + static_cast<size_t>(h) * d;
       float max = -std::numeric_limits<float>::infinity();
       for (int j = 0; j < visible; ++j) {
-        p[j] = Dot(qi, k + static_cast<size_t>(j) * kv_stride, d) * scale;
+        p[j] = Dot(qi, k + static_cast<size_t>(j) * d, d) * scale;
         max = std::max(max, p[j]);
       }
       float sum = 0.0f;
