@@ -2,6 +2,7 @@
 #include "engine/runtime/cpu/cpu_ops.h"
 
 #include "engine/kv/sequence_kv_cache.h"
+#include "tests/support/random_tensors.h"
 
 #include <gtest/gtest.h>
 
@@ -12,19 +13,14 @@
 namespace kvserve::cpu {
 namespace {
 
-std::vector<float> Random(int n, std::mt19937& rng) {
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
+using ::kvserve::testing::RandomNormal;
 
 TEST(CpuOpsTest, LinearRowsDoNotDependOnTheirBatch) {
   // Decode batching must not change a sequence's bits: row i of a batch equals row i alone.
   std::mt19937 rng(9);
   ThreadPool pool(2);
   const int m = 8, n = 33, k = 70;
-  auto x = Random(m * k, rng), w = Random(n * k, rng);
+  auto x = RandomNormal(m * k, rng), w = RandomNormal(n * k, rng);
   std::vector<float> all(m * n), one(n);
   Linear(pool, x.data(), w.data(), all.data(), m, n, k);
   for (int i = 0; i < m; ++i) {
@@ -39,7 +35,7 @@ TEST(CpuOpsTest, LinearMatchesNaiveForOneAndManyRows) {
   // Both the dot-product path (few rows) and the sgemm path (many rows).
   for (int m : {1, 3, 16, 17, 40}) {
     const int n = 13, k = 29;
-    auto x = Random(m * k, rng), w = Random(n * k, rng), y = Random(m * n, rng);
+    auto x = RandomNormal(m * k, rng), w = RandomNormal(n * k, rng), y = RandomNormal(m * n, rng);
     std::vector<float> expect(m * n);
     for (int i = 0; i < m; ++i)
       for (int j = 0; j < n; ++j) {
@@ -55,7 +51,7 @@ TEST(CpuOpsTest, LinearMatchesNaiveForOneAndManyRows) {
 TEST(CpuOpsTest, RmsNormMatchesFormula) {
   std::mt19937 rng(2);
   const int rows = 3, dim = 37;
-  auto x = Random(rows * dim, rng), w = Random(dim, rng);
+  auto x = RandomNormal(rows * dim, rng), w = RandomNormal(dim, rng);
   std::vector<float> out(rows * dim);
   ThreadPool pool(2);
   RmsNorm(pool, x.data(), w.data(), out.data(), rows, dim, 1e-5f);
@@ -77,7 +73,7 @@ TEST(CpuOpsTest, RopeRotatesEachStyleByPositionTimesFrequency) {
   std::vector<float> cos_t(rows * rope_dim / 2), sin_t(rows * rope_dim / 2);
   RopeTables(positions, rope_dim, 10000.0f, cos_t.data(), sin_t.data());
   for (bool adjacent : {true, false}) {
-    auto x = Random(rows * stride, rng);
+    auto x = RandomNormal(rows * stride, rng);
     auto y = x;
     ApplyRope(y.data(), rows, stride, heads, head_dim, rope_dim, cos_t.data(), sin_t.data(),
               adjacent);
@@ -101,7 +97,7 @@ TEST(CpuOpsTest, RopeRotatesEachStyleByPositionTimesFrequency) {
 TEST(CpuOpsTest, SiluMulMatchesFormula) {
   std::mt19937 rng(4);
   const int rows = 2, ffn = 11;
-  auto gu = Random(rows * 2 * ffn, rng);
+  auto gu = RandomNormal(rows * 2 * ffn, rng);
   std::vector<float> out(rows * ffn);
   ThreadPool pool(2);
   SiluMul(pool, gu.data(), out.data(), rows, ffn);
@@ -152,7 +148,8 @@ TEST_P(CausalAttentionTest, MatchesNaiveReference) {
   const auto [n, cache_len, shape] = GetParam();
   std::mt19937 rng(n * 131 + cache_len);
   const int qs = shape.n_heads * shape.head_dim, ks = shape.n_kv_heads * shape.head_dim;
-  auto q = Random(n * qs, rng), k = Random(cache_len * ks, rng), v = Random(cache_len * ks, rng);
+  auto q = RandomNormal(n * qs, rng), k = RandomNormal(cache_len * ks, rng),
+       v = RandomNormal(cache_len * ks, rng);
   std::vector<float> out(n * qs), scratch(AttentionScratchFloats(n, cache_len, shape));
   // The head-major cache the backend attends over, filled from token-major projections.
   SequenceKvCache cache(1, shape.n_kv_heads, shape.head_dim);

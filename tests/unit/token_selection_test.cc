@@ -10,22 +10,18 @@
 
 #include "engine/kv/sequence_kv_cache.h"
 #include "engine/runtime/cpu/window_scores.h"
+#include "tests/support/random_tensors.h"
 
 namespace kvserve {
 namespace {
 
-std::vector<float> Random(int n, std::mt19937& rng) {
-  std::normal_distribution<float> d(0.0f, 1.0f);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
+using ::kvserve::testing::RandomNormal;
 
 TEST(WindowScoresTest, MatchesNaiveSoftmaxOverTheWindowQueries) {
   std::mt19937 rng(3);
   const cpu::AttentionShape shape{6, 2, 8};
   for (auto [n, w] : {std::pair{20, 8}, {9, 8}, {8, 8}, {30, 1}, {5, 0}}) {
-    const auto q = Random(n * 6 * 8, rng), k = Random(n * 2 * 8, rng);
+    const auto q = RandomNormal(n * 6 * 8, rng), k = RandomNormal(n * 2 * 8, rng);
     std::vector<float> out(6 * (n - w));
     SequenceKvCache cache(1, 2, 8);
     cache.Append(0, k.data(), k.data(), n, 2 * 8);
@@ -86,7 +82,7 @@ TEST(TokenSelectionTest, GroupSumAddsTheHeadsOfEachGroup) {
 TEST(TokenSelectionTest, PerKvHeadKeepsTopScoresThenTheWindowWithEqualCounts) {
   std::mt19937 rng(5);
   const int heads = 3, n = 40, w = 8, budget = 20;
-  const auto scores = Random(heads * (n - w), rng);
+  const auto scores = RandomNormal(heads * (n - w), rng);
   const auto kept = SelectPerKvHead(scores.data(), heads, n, w, budget);
   ASSERT_EQ(kept.size(), 3u);
   for (int g = 0; g < heads; ++g) {
@@ -127,7 +123,7 @@ TEST(TokenSelectionTest, BudgetsAreClampedSoTheWindowStaysAndLargeBudgetsKeepAll
 TEST(TokenSelectionTest, PropagatedTokensAreSortedIncludeTheWindowAndFollowSummedScores) {
   std::mt19937 rng(8);
   const int heads = 2, n = 50, w = 8, keep = 18;
-  const auto scores = Random(heads * (n - w), rng);
+  const auto scores = RandomNormal(heads * (n - w), rng);
   const auto idx = SelectPropagatedTokens(scores.data(), heads, n, w, keep);
   ASSERT_EQ(idx.size(), static_cast<size_t>(keep));
   EXPECT_TRUE(std::is_sorted(idx.begin(), idx.end()));
