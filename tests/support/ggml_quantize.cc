@@ -7,18 +7,12 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "tests/support/byte_sink.h"
 
 namespace kvserve::testing {
 namespace {
 
 constexpr size_t kQk = 32;
-
-template <typename T>
-void Put(std::vector<uint8_t>& out, T value) {
-  const size_t at = out.size();
-  out.resize(at + sizeof(T));
-  std::memcpy(out.data() + at, &value, sizeof(T));
-}
 
 void QuantizeQ8_0Block(const float* x, std::vector<uint8_t>& out) {
   float amax = 0.0f;

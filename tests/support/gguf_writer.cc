@@ -6,18 +6,12 @@
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
+#include "tests/support/byte_sink.h"
 
 namespace kvserve::testing {
 namespace {
 
 constexpr uint64_t kDefaultAlignment = 32;
-
-template <typename T>
-void Put(std::vector<uint8_t>& out, T value) {
-  const size_t at = out.size();
-  out.resize(at + sizeof(T));
-  std::memcpy(out.data() + at, &value, sizeof(T));
-}
 
 void PutString(std::vector<uint8_t>& out, const std::string& s) {
   Put<uint64_t>(out, s.size());

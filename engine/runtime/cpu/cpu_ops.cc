@@ -23,20 +23,26 @@ constexpr int kDirectAttentionRows = 4;
 // One query head over its visible keys with dot products: decode, where GEMM calls cost more than
 // the arithmetic.
 void DirectAttentionHead(const float* q, const float* k, const float* v, float* out, int visible,
-                         int d, float scale, float* scores) {
-  float max = -std::numeric_limits<float>::infinity();
-  for (int j = 0; j < visible; ++j) {
-    scores[j] = Dot(q, k + static_cast<size_t>(j) * d, d) * scale;
-    max = std::max(max, scores[j]);
-  }
-  float sum = 0.0f;
-  for (int j = 0; j < visible; ++j) sum += (scores[j] = FastExpNonPositive(scores[j] - max));
-  const float inv = 1.0f / sum;
+                         int d, float scale, float* p) {
+  AttentionProbabilities(q, k, visible, d, scale, p);
   std::fill(out, out + d, 0.0f);
-  for (int j = 0; j < visible; ++j) Axpy(scores[j] * inv, v + static_cast<size_t>(j) * d, out, d);
+  for (int j = 0; j < visible; ++j) Axpy(p[j], v + static_cast<size_t>(j) * d, out, d);
 }
 
 }  // namespace
+
+void AttentionProbabilities(const float* q, const float* k, int visible, int d, float scale,
+                            float* p) {
+  float max = -std::numeric_limits<float>::infinity();
+  for (int j = 0; j < visible; ++j) {
+    p[j] = Dot(q, k + static_cast<size_t>(j) * d, d) * scale;
+    max = std::max(max, p[j]);
+  }
+  float sum = 0.0f;
+  for (int j = 0; j < visible; ++j) sum += (p[j] = FastExpNonPositive(p[j] - max));
+  const float inv = 1.0f / sum;
+  for (int j = 0; j < visible; ++j) p[j] *= inv;
+}
 
 void Linear(ThreadPool& pool, const float* x, const float* w, float* y, int m, int n, int k,
             bool accumulate) {

@@ -30,6 +30,11 @@ void ApplyRope(float* x, int rows, int stride, int n_heads, int head_dim, int ro
 // out[r][i] = silu(gate_up[r][i]) * gate_up[r][ffn + i]; gate_up is [rows][2 * ffn].
 void SiluMul(ThreadPool& pool, const float* gate_up, float* out, int rows, int ffn);
 
+// p[j] = softmax_j(q · k_j * scale) over the first `visible` rows of k ([visible][d]), computed
+// stably in fp32: the probabilities decode attention and window scoring both need.
+void AttentionProbabilities(const float* q, const float* k, int visible, int d, float scale,
+                            float* p);
+
 // Causal GQA attention of one sequence's `n` new queries over its cache of `cache_len` tokens,
 // the new ones last. q/out: [n][n_heads * head_dim]; keys/values: the task's KV head's rows,
 // [cache_len][head_dim] (head-major cache).

@@ -2,11 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <vector>
-
-#include "engine/math/fast_exp.h"
-#include "engine/runtime/cpu/simd.h"
 
 namespace kvserve::cpu {
 
@@ -26,15 +22,8 @@ void WindowScores(const float* q, const float* const* head_keys, int n, int wind
       const int token = prefix + i;
       const int visible = token + 1;  // the prefix and window keys up to this query
       const float* qi = q + static_cast<size_t>(token) * q_stride + static_cast<size_t>(h) * d;
-      float max = -std::numeric_limits<float>::infinity();
-      for (int j = 0; j < visible; ++j) {
-        p[j] = Dot(qi, k + static_cast<size_t>(j) * d, d) * scale;
-        max = std::max(max, p[j]);
-      }
-      float sum = 0.0f;
-      for (int j = 0; j < visible; ++j) sum += (p[j] = FastExpNonPositive(p[j] - max));
-      const float inv = 1.0f / sum;
-      for (int j = 0; j < prefix; ++j) row_out[j] += p[j] * inv;
+      AttentionProbabilities(qi, k, visible, d, scale, p.data());
+      for (int j = 0; j < prefix; ++j) row_out[j] += p[j];
     }
   }
 }
