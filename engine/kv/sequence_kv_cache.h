@@ -4,49 +4,62 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/kv/page_pool.h"
+
 namespace kvserve {
 
-// The keys and values one sequence has produced, per layer, stored head-major: each KV head's rows
-// are contiguous [length][head_dim] fp32. Head-major lets each KV head keep its own tokens after
-// compression (FastKV/SnapKV) and matches the host layout FreeKV recalls from. Each layer keeps
-// its own length, shared by its heads.
+// The keys and values one sequence holds, per layer, in pages of a shared PagePool: each layer has
+// its own page table and length (compressing policies shorten layers differently); within a page
+// each KV head's rows are contiguous, so a head may keep its own tokens (FastKV/SnapKV) and a page
+// head is one copy for FreeKV's host tier. Pages go back to the pool on Release or destruction.
 class SequenceKvCache {
  public:
-  SequenceKvCache(int n_layers, int n_kv_heads, int head_dim);
+  SequenceKvCache(PagePool& pool, int n_layers);
+  ~SequenceKvCache() { Release(); }
+  SequenceKvCache(const SequenceKvCache&) = delete;
+  SequenceKvCache& operator=(const SequenceKvCache&) = delete;
 
   int n_layers() const { return static_cast<int>(layers_.size()); }
-  int n_kv_heads() const { return n_kv_heads_; }
-  int head_dim() const { return head_dim_; }
+  int n_kv_heads() const { return pool_.shape().n_kv_heads; }
+  int head_dim() const { return pool_.shape().head_dim; }
+  int page_size() const { return pool_.page_size(); }
   int length(int layer) const { return layers_[layer].length; }
+  const std::vector<int32_t>& page_table(int layer) const { return layers_[layer].pages; }
+  int64_t pages_held() const;
 
-  // Appends `n` tokens to `layer`. Row i of `keys`/`values` starts at i * row_stride and holds the
-  // KV heads one after another, as the projections produce them.
-  void Append(int layer, const float* keys, const float* values, int n, int row_stride);
-  // KV head `kv_head`'s rows of `layer`: [length][head_dim].
-  const float* keys(int layer, int kv_head) const { return Head(layer, kv_head).keys.data(); }
-  const float* values(int layer, int kv_head) const { return Head(layer, kv_head).values.data(); }
+  // Pages that must be added so every layer can take `tokens` more.
+  int64_t PagesToGrow(int tokens) const;
+  // Takes those pages, all or none: false when the pool is short.
+  bool Grow(int tokens);
+
+  // Appends `n` tokens to `layer`, taking pages if Grow did not. Row i of `keys`/`values` starts at
+  // i * row_stride and holds the KV heads one after another, as the projections produce them.
+  // False (nothing appended) when the pool is short.
+  bool Append(int layer, const float* keys, const float* values, int n, int row_stride);
+
+  // Copies KV head `kv_head`'s rows [begin, end) of `layer` to contiguous [end - begin][head_dim].
+  void GatherHead(int layer, int kv_head, int begin, int end, float* keys, float* values) const;
+  const float* key_row(int layer, int kv_head, int row) const;
+  const float* value_row(int layer, int kv_head, int row) const;
 
   // Keeps, for each KV head, the rows `rows[kv_head]` in that order (every head the same count):
-  // what a compressing policy leaves of a layer. Indices must be < length(layer).
+  // what a compressing policy leaves of a layer. Indices must be < length(layer). Frees the pages
+  // no longer needed.
   void Retain(int layer, const std::vector<std::vector<int32_t>>& rows);
 
-  // Pre-sizes every layer for `tokens` so appends do not reallocate.
-  void Reserve(int tokens);
+  // Gives every page back and empties every layer (finish, cancel, preemption).
+  void Release();
   size_t bytes_used() const;
 
  private:
-  struct HeadRows {
-    std::vector<float> keys;
-    std::vector<float> values;
-  };
   struct Layer {
-    std::vector<HeadRows> heads;
+    std::vector<int32_t> pages;
     int length = 0;
   };
-  const HeadRows& Head(int layer, int kv_head) const { return layers_[layer].heads[kv_head]; }
+  int64_t PagesFor(int tokens) const { return (tokens + page_size() - 1) / page_size(); }
+  void TrimPages(Layer& l);
 
-  int n_kv_heads_;
-  int head_dim_;
+  PagePool& pool_;
   std::vector<Layer> layers_;
 };
 

@@ -29,11 +29,8 @@ struct Sequence {
   Clock::time_point first_token_time;
   GenerationResult result;
 
-  Sequence(const GenerationRequest& r, const ModelConfig& c)
-      : request(&r),
-        kv(c.n_layers, c.n_kv_heads, c.head_dim),
-        sampler(r.sampling),
-        history(r.prompt) {}
+  Sequence(const GenerationRequest& r, const ModelConfig& c, PagePool& pool)
+      : request(&r), kv(pool, c.n_layers), sampler(r.sampling), history(r.prompt) {}
 };
 
 }  // namespace
@@ -91,10 +88,14 @@ absl::StatusOr<std::vector<GenerationResult>> BatchGenerator::Generate(
   const int vocab = config.vocab_size;
   const Clock::time_point start = Clock::now();
 
+  // The batch is fixed, so the pool holds exactly what its sequences can reach.
+  PagePool pool({config.n_kv_heads, options_.page_size, config.head_dim}, PagePool::kUnbounded);
   std::vector<std::unique_ptr<Sequence>> seqs;
   for (const GenerationRequest& r : requests) {
-    seqs.push_back(std::make_unique<Sequence>(r, config));
-    seqs.back()->kv.Reserve(static_cast<int>(r.prompt.size()) + r.max_new_tokens);
+    seqs.push_back(std::make_unique<Sequence>(r, config, pool));
+    if (!seqs.back()->kv.Grow(static_cast<int>(r.prompt.size()) + r.max_new_tokens)) {
+      return absl::ResourceExhaustedError("out of KV pages");
+    }
   }
 
   // Samples the next token of `s` from its logits row and applies the stop rules.

@@ -35,6 +35,7 @@ struct GenerationResult {
 
 struct GeneratorOptions {
   int prefill_chunk_tokens = 2048;  // bounds activation memory on long prompts
+  int page_size = 32;               // KV page size in tokens
   int32_t eos_id = -1;
 };
 

@@ -152,12 +152,14 @@ TEST_P(CausalAttentionTest, MatchesNaiveReference) {
        v = RandomNormal(cache_len * ks, rng);
   std::vector<float> out(n * qs), scratch(AttentionScratchFloats(n, cache_len, shape));
   // The head-major cache the backend attends over, filled from token-major projections.
-  SequenceKvCache cache(1, shape.n_kv_heads, shape.head_dim);
-  cache.Append(0, k.data(), v.data(), cache_len, ks);
+  PagePool pool({shape.n_kv_heads, 32, shape.head_dim}, PagePool::kUnbounded);
+  SequenceKvCache cache(pool, 1);
+  ASSERT_TRUE(cache.Append(0, k.data(), v.data(), cache_len, ks));
+  std::vector<float> head_k(cache_len * shape.head_dim), head_v(cache_len * shape.head_dim);
   for (int kv_head = 0; kv_head < shape.n_kv_heads; ++kv_head) {
-    const AttentionInputs in{
-        q.data(), cache.keys(0, kv_head), cache.values(0, kv_head), out.data(), n, cache_len,
-        shape};
+    cache.GatherHead(0, kv_head, 0, cache_len, head_k.data(), head_v.data());
+    const AttentionInputs in{q.data(), head_k.data(), head_v.data(), out.data(),
+                             n,        cache_len,     shape};
     for (int block = 0; block < AttentionQueryBlocks(n); ++block) {
       CausalAttention(in, kv_head, block, scratch.data());
     }

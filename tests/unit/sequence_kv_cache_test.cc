@@ -11,7 +11,7 @@ namespace {
 float Key(int token, int head, int channel) { return token * 100.0f + head * 10.0f + channel; }
 
 // `n` token-major rows of 2 heads x 3 channels with a padding column, as fused projections are.
-void AppendTokens(SequenceKvCache& cache, int layer, int first, int n) {
+bool AppendTokens(SequenceKvCache& cache, int layer, int first, int n) {
   const int stride = 2 * 3 + 1;
   std::vector<float> keys(n * stride, -1.0f), values(n * stride, -1.0f);
   for (int i = 0; i < n; ++i)
@@ -20,39 +20,103 @@ void AppendTokens(SequenceKvCache& cache, int layer, int first, int n) {
         keys[i * stride + h * 3 + c] = Key(first + i, h, c);
         values[i * stride + h * 3 + c] = -Key(first + i, h, c);
       }
-  cache.Append(layer, keys.data(), values.data(), n, stride);
+  return cache.Append(layer, keys.data(), values.data(), n, stride);
 }
 
-TEST(SequenceKvCacheTest, AppendStoresEachHeadContiguously) {
-  SequenceKvCache cache(2, 2, 3);
-  AppendTokens(cache, 0, 0, 4);
-  AppendTokens(cache, 0, 4, 1);
-  EXPECT_EQ(cache.length(0), 5);
+// Head `h`'s rows of `layer` gathered out of their pages.
+std::pair<std::vector<float>, std::vector<float>> Rows(const SequenceKvCache& cache, int layer,
+                                                       int h) {
+  std::vector<float> k(cache.length(layer) * 3), v(cache.length(layer) * 3);
+  cache.GatherHead(layer, h, 0, cache.length(layer), k.data(), v.data());
+  return {k, v};
+}
+
+constexpr KvPageShape kShape{.n_kv_heads = 2, .page_size = 4, .head_dim = 3};
+
+TEST(SequenceKvCacheTest, AppendAcrossPagesKeepsEachHeadsRowsInOrder) {
+  PagePool pool(kShape, PagePool::kUnbounded);
+  SequenceKvCache cache(pool, 2);
+  ASSERT_TRUE(AppendTokens(cache, 0, 0, 6));
+  ASSERT_TRUE(AppendTokens(cache, 0, 6, 3));
+  EXPECT_EQ(cache.length(0), 9);
   EXPECT_EQ(cache.length(1), 0);  // layers keep their own lengths
-  for (int h = 0; h < 2; ++h)
-    for (int t = 0; t < 5; ++t)
+  EXPECT_EQ(cache.page_table(0).size(), 3u);
+  for (int h = 0; h < 2; ++h) {
+    const auto [k, v] = Rows(cache, 0, h);
+    for (int t = 0; t < 9; ++t)
       for (int c = 0; c < 3; ++c) {
-        EXPECT_EQ(cache.keys(0, h)[t * 3 + c], Key(t, h, c));
-        EXPECT_EQ(cache.values(0, h)[t * 3 + c], -Key(t, h, c));
+        EXPECT_EQ(k[t * 3 + c], Key(t, h, c));
+        EXPECT_EQ(v[t * 3 + c], -Key(t, h, c));
+        EXPECT_EQ(cache.key_row(0, h, t)[c], Key(t, h, c));
       }
-  EXPECT_EQ(cache.bytes_used(), 5u * 2 * 3 * 2 * sizeof(float));
+  }
+  EXPECT_EQ(cache.bytes_used(), 3 * kShape.bytes());
+  EXPECT_EQ(pool.used_pages(), 3);
 }
 
-TEST(SequenceKvCacheTest, RetainKeepsEachHeadsOwnRowsInOrderAndAppendsContinue) {
-  SequenceKvCache cache(1, 2, 3);
-  AppendTokens(cache, 0, 0, 6);
-  cache.Retain(0, {{5, 0, 2}, {1, 3, 4}});
-  ASSERT_EQ(cache.length(0), 3);
-  const std::vector<std::vector<int>> kept = {{5, 0, 2}, {1, 3, 4}};
-  for (int h = 0; h < 2; ++h)
-    for (int r = 0; r < 3; ++r)
+TEST(SequenceKvCacheTest, RetainKeepsEachHeadsOwnRowsFreesPagesAndAppendsContinue) {
+  PagePool pool(kShape, PagePool::kUnbounded);
+  SequenceKvCache cache(pool, 1);
+  ASSERT_TRUE(AppendTokens(cache, 0, 0, 10));
+  EXPECT_EQ(pool.used_pages(), 3);
+  // Rows move both forward and backward across pages.
+  const std::vector<std::vector<int32_t>> kept = {{9, 0, 2, 5, 8}, {1, 3, 4, 7, 6}};
+  cache.Retain(0, kept);
+  ASSERT_EQ(cache.length(0), 5);
+  EXPECT_EQ(pool.used_pages(), 2);
+  for (int h = 0; h < 2; ++h) {
+    const auto [k, v] = Rows(cache, 0, h);
+    for (int r = 0; r < 5; ++r)
       for (int c = 0; c < 3; ++c) {
-        EXPECT_EQ(cache.keys(0, h)[r * 3 + c], Key(kept[h][r], h, c));
-        EXPECT_EQ(cache.values(0, h)[r * 3 + c], -Key(kept[h][r], h, c));
+        EXPECT_EQ(k[r * 3 + c], Key(kept[h][r], h, c));
+        EXPECT_EQ(v[r * 3 + c], -Key(kept[h][r], h, c));
       }
-  AppendTokens(cache, 0, 6, 1);  // decode continues after the kept rows
-  EXPECT_EQ(cache.length(0), 4);
-  EXPECT_EQ(cache.keys(0, 1)[3 * 3], Key(6, 1, 0));
+  }
+  ASSERT_TRUE(AppendTokens(cache, 0, 10, 1));  // decode continues after the kept rows
+  EXPECT_EQ(cache.length(0), 6);
+  EXPECT_EQ(cache.key_row(0, 1, 5)[0], Key(10, 1, 0));
+}
+
+TEST(SequenceKvCacheTest, GrowIsAllOrNothingAndReleaseReturnsEveryPage) {
+  PagePool pool(kShape, 5);
+  SequenceKvCache a(pool, 2), b(pool, 2);
+  EXPECT_EQ(a.PagesToGrow(5), 4);  // 2 pages x 2 layers
+  ASSERT_TRUE(a.Grow(5));
+  EXPECT_EQ(a.PagesToGrow(3), 0);  // room already taken
+  EXPECT_EQ(pool.used_pages(), 4);
+  EXPECT_FALSE(b.Grow(5));  // needs 4, 1 free: nothing taken
+  EXPECT_EQ(pool.used_pages(), 4);
+  EXPECT_FALSE(AppendTokens(b, 0, 0, 5));
+  EXPECT_EQ(b.length(0), 0);
+  ASSERT_TRUE(AppendTokens(a, 0, 0, 5));
+  a.Release();
+  EXPECT_EQ(pool.used_pages(), 0);
+  EXPECT_EQ(a.length(0), 0);
+  ASSERT_TRUE(b.Grow(5));
+  {
+    SequenceKvCache c(pool, 1);
+    ASSERT_TRUE(AppendTokens(c, 0, 0, 4));
+    EXPECT_EQ(pool.free_pages(), 0);
+  }
+  EXPECT_EQ(pool.used_pages(), 4);  // destruction gave c's page back
+}
+
+TEST(PagePoolTest, PagesForBytesAndReuse) {
+  EXPECT_EQ(kShape.floats(), 2u * 2 * 4 * 3);
+  EXPECT_EQ(PagePool::PagesForBytes(kShape, 10 * kShape.bytes() + 1), 10);
+  EXPECT_EQ(PagePool::PagesForBytes(kShape, -1), 0);
+  PagePool pool(kShape, 100);
+  std::vector<int32_t> pages;
+  ASSERT_TRUE(pool.Allocate(70, &pages));  // spans two slabs
+  EXPECT_FALSE(pool.Allocate(31, &pages));
+  EXPECT_EQ(pages.size(), 70u);
+  std::vector<int32_t> sorted = pages;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(std::unique(sorted.begin(), sorted.end()), sorted.end());
+  pool.keys(pages[69], 1)[0] = 42.0f;  // every page is addressable
+  pool.Free(pages);
+  EXPECT_EQ(pool.used_pages(), 0);
+  EXPECT_EQ(pool.total_pages(), 100);
 }
 
 }  // namespace

@@ -23,9 +23,13 @@ TEST(WindowScoresTest, MatchesNaiveSoftmaxOverTheWindowQueries) {
   for (auto [n, w] : {std::pair{20, 8}, {9, 8}, {8, 8}, {30, 1}, {5, 0}}) {
     const auto q = RandomNormal(n * 6 * 8, rng), k = RandomNormal(n * 2 * 8, rng);
     std::vector<float> out(6 * (n - w));
-    SequenceKvCache cache(1, 2, 8);
-    cache.Append(0, k.data(), k.data(), n, 2 * 8);
-    const float* head_keys[] = {cache.keys(0, 0), cache.keys(0, 1)};
+    PagePool pool({2, 4, 8}, PagePool::kUnbounded);
+    SequenceKvCache cache(pool, 1);
+    ASSERT_TRUE(cache.Append(0, k.data(), k.data(), n, 2 * 8));
+    std::vector<float> k0(n * 8), k1(n * 8), unused(n * 8);
+    cache.GatherHead(0, 0, 0, n, k0.data(), unused.data());
+    cache.GatherHead(0, 1, 0, n, k1.data(), unused.data());
+    const float* head_keys[] = {k0.data(), k1.data()};
     cpu::WindowScores(q.data(), head_keys, n, w, shape, out.data());
     for (int h = 0; h < 6; ++h) {
       std::vector<double> expect(n - w, 0.0);

@@ -129,7 +129,7 @@ absl::Status CpuBackend::Forward(std::span<const SequenceChunk> batch, std::vect
                    adjacent);
     cpu::ApplyRope(qkv + c.q_dim(), rows, qkv_dim, c.n_kv_heads, c.head_dim, c.rope_dim, rope_cos,
                    rope_sin, adjacent);
-    Attention(batch, l, /*logit_rows_only=*/last);
+    if (auto s = Attention(batch, l, /*logit_rows_only=*/last); !s.ok()) return s;
     if (last) {
       // Past the last layer's K/V only the rows whose logits are wanted matter: keep just those.
       int src = 0, dst = 0;
@@ -157,7 +157,8 @@ absl::Status CpuBackend::Forward(std::span<const SequenceChunk> batch, std::vect
   return absl::OkStatus();
 }
 
-void CpuBackend::Attention(std::span<const SequenceChunk> batch, int layer, bool logit_rows_only) {
+absl::Status CpuBackend::Attention(std::span<const SequenceChunk> batch, int layer,
+                                   bool logit_rows_only) {
   const ModelConfig& c = config_;
   const int qkv_dim = c.q_dim() + 2 * c.kv_dim();
   const cpu::AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim};
@@ -174,9 +175,14 @@ void CpuBackend::Attention(std::span<const SequenceChunk> batch, int layer, bool
                   c.q_dim() * sizeof(float));
     }
     const float* rows_k = s_.qkv.data() + static_cast<size_t>(row) * qkv_dim + c.q_dim();
-    ch.kv->Append(layer, rows_k, rows_k + c.kv_dim(), n, qkv_dim);
+    // The scheduler grows caches before the step; only a direct caller can run the pool dry.
+    if (!ch.kv->Append(layer, rows_k, rows_k + c.kv_dim(), n, qkv_dim)) {
+      return absl::ResourceExhaustedError("forward: the KV page pool is full");
+    }
+    // Room for the task's own scores plus its KV head's rows gathered out of their pages.
     scratch_floats =
-        std::max(scratch_floats, cpu::AttentionScratchFloats(n, ch.kv->length(layer), shape));
+        std::max(scratch_floats, cpu::AttentionScratchFloats(n, ch.kv->length(layer), shape) +
+                                     size_t{2} * ch.kv->length(layer) * c.head_dim);
     first_row.push_back(row);
     row += n;
   }
@@ -210,17 +216,24 @@ void CpuBackend::Attention(std::span<const SequenceChunk> batch, int layer, bool
     for (size_t t; (t = next.fetch_add(1)) < tasks.size();) {
       const AttentionTask& task = tasks[t];
       const SequenceChunk& ch = batch[task.chunk];
+      const int cache_len = ch.kv->length(layer);
+      const int keys_needed = cpu::AttentionKeysNeeded(task.n, cache_len, task.block);
+      float* keys = s_.scores[worker].data();
+      float* values = keys + static_cast<size_t>(keys_needed) * c.head_dim;
+      ch.kv->GatherHead(layer, task.kv_head, 0, keys_needed, keys, values);
       const cpu::AttentionInputs in{
           .q = s_.q.data() + static_cast<size_t>(task.q_row) * c.q_dim(),
-          .keys = ch.kv->keys(layer, task.kv_head),
-          .values = ch.kv->values(layer, task.kv_head),
+          .keys = keys,
+          .values = values,
           .out = s_.attn.data() + static_cast<size_t>(task.out_row) * c.q_dim(),
           .n = task.n,
-          .cache_len = ch.kv->length(layer),
+          .cache_len = cache_len,
           .shape = shape};
-      cpu::CausalAttention(in, task.kv_head, task.block, s_.scores[worker].data());
+      cpu::CausalAttention(in, task.kv_head, task.block,
+                           values + static_cast<size_t>(keys_needed) * c.head_dim);
     }
   });
+  return absl::OkStatus();
 }
 
 }  // namespace kvserve

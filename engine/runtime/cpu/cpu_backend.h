@@ -37,7 +37,7 @@ class CpuBackend : public Backend {
   absl::Status Validate(std::span<const SequenceChunk> batch) const;
   // Appends every chunk's K/V; computes attention for all rows, or with `logit_rows_only` just the
   // last row of each chunk that wants logits (the last layer), written compactly.
-  void Attention(std::span<const SequenceChunk> batch, int layer, bool logit_rows_only);
+  absl::Status Attention(std::span<const SequenceChunk> batch, int layer, bool logit_rows_only);
 
   ModelConfig config_;
   std::vector<float> token_embedding_, final_norm_, lm_head_;  // lm_head_ empty when tied

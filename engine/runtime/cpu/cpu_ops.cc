@@ -129,6 +129,11 @@ int AttentionQueryBlocks(int n) {
   return n <= kDirectAttentionRows ? 1 : (n + kQueryBlock - 1) / kQueryBlock;
 }
 
+int AttentionKeysNeeded(int n, int cache_len, int block) {
+  if (n <= kDirectAttentionRows) return cache_len;
+  return cache_len - n + std::min(n, (block + 1) * kQueryBlock);
+}
+
 size_t AttentionScratchFloats(int n, int cache_len, const AttentionShape& shape) {
   const size_t group_rows =
       static_cast<size_t>(std::min(n, kQueryBlock)) * (shape.n_heads / shape.n_kv_heads);

@@ -55,6 +55,8 @@ struct AttentionInputs {
 // Query rows are processed in blocks (bounding the score matrix at long context); callers split
 // work into (KV head, block) tasks.
 int AttentionQueryBlocks(int n);
+// Cache rows (from the first) that block `block` of `n` new queries attends to.
+int AttentionKeysNeeded(int n, int cache_len, int block);
 // Scratch one task needs, in floats.
 size_t AttentionScratchFloats(int n, int cache_len, const AttentionShape& shape);
 // Computes the query heads that share KV head `kv_head` for the rows of query block `block`: one
