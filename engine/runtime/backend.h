@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "engine/kv/kv_policy.h"
 #include "engine/kv/sequence_kv_cache.h"
 #include "engine/model/model_config.h"
 
@@ -18,6 +19,8 @@ struct SequenceChunk {
   std::span<const int32_t> positions;  // their logical positions (RoPE), same length as tokens
   SequenceKvCache* kv = nullptr;       // the chunk's K/V are appended here; attention reads it
   bool compute_logits = true;          // emit logits for the chunk's last token
+  KvPolicy* policy = nullptr;          // the sequence's KV policy; nullptr = full
+  bool whole_prompt = false;           // the chunk is the entire prompt: the policy may compress
 };
 
 // Runs the model's layers on some device. The scheduler drives it with ragged batches.

@@ -1,0 +1,92 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/kv/sequence_kv_cache.h"
+#include "engine/kv/token_selection.h"
+#include "engine/model/model_config.h"
+
+namespace kvserve {
+
+// A request's choice of KV policy and its options (DESIGN.md § KV policies). Unset numeric options
+// keep these defaults; `budget` 0 means the policy's own default.
+struct KvPolicyOptions {
+  std::string name = "full";  // full | snapkv | fastkv | quest | freekv | fastkv_freekv
+  // snapkv / fastkv (research/fastkv.md §6, v3 defaults)
+  int window = 8;
+  int pool_kernel = 7;
+  ScorePooling pool = ScorePooling::kMax;
+  int budget = 0;            // constant budget in tokens; 0: retain_rate (snapkv/fastkv), 2048 (freekv)
+  float retain_rate = 0.1f;  // ρ
+  int tsp_layer = -1;        // -1: n_layers / 2 - 1
+  float tsp_rate = 0.2f;     // τ
+  int tsp_len = 0;           // constant TSP length; 0: tsp_rate
+  // quest / freekv (research/freekv.md)
+  int page_size = 32;
+  int sink = 512;
+  int recent = 512;
+  float tau = 0.8f;
+};
+
+// What a policy did to a sequence, reported in the CLI JSON `kv` object and the final gRPC message.
+struct KvStats {
+  std::string policy;
+  std::vector<int> kept_tokens;         // per layer, at the end
+  int tsp_tokens = 0;                   // fastkv: rows propagated past the TSP layer
+  double prefill_flops_fraction = 1.0;  // executed / full-prefill FLOPs
+  int64_t host_tokens = 0;              // quest/freekv
+  int64_t recalled_pages = 0;
+  int64_t recalled_bytes = 0;
+  int64_t corrections = 0;
+  double correction_rate = 0.0;
+  double resident_fraction = 1.0;
+};
+
+// One sequence's KV policy. The backend calls it on the engine thread while it runs the sequence.
+class KvPolicy {
+ public:
+  virtual ~KvPolicy() = default;
+  virtual std::string_view name() const = 0;
+
+  // The prompt must reach the backend as one chunk (`SequenceChunk::whole_prompt`): scoring needs
+  // the last queries against the whole prompt at every layer, and TSP gathers the prompt's rows.
+  virtual bool needs_whole_prompt() const { return false; }
+
+  // Observation window the backend scores at `layer` of a whole-prompt chunk whose layer holds
+  // `n` rows (research/fastkv.md §2.2); 0 = no scores wanted.
+  virtual int ScoreWindow(int layer, int n) const { return 0; }
+
+  struct LayerDecision {
+    // Per KV head, the cache rows of the layer to keep (every head the same count); empty = all.
+    std::vector<std::vector<int32_t>> retain;
+    // The chunk's rows carried to the next layer, ascending; empty = all (TSP fires here).
+    std::vector<int32_t> propagate;
+  };
+  // Called after the attention of every layer of a whole-prompt chunk of `n` rows, with the window
+  // scores [n_heads][n - window] when ScoreWindow(layer, n) > 0 (else empty).
+  virtual LayerDecision OnPromptLayer(int layer, int n, std::span<const float> window_scores) {
+    return {};
+  }
+
+  // The stats so far; `kv` gives the kept tokens per layer.
+  virtual KvStats Stats(const SequenceKvCache& kv) const;
+};
+
+// Every policy name, in DESIGN.md's order.
+std::span<const std::string_view> KvPolicyNames();
+
+// Checks `options` against the model; InvalidArgument naming the option ("kv tsp_rate must be in
+// (0, 1], got 1.5").
+absl::Status ValidateKvPolicyOptions(const KvPolicyOptions& options, const ModelConfig& config);
+
+// A fresh policy for one sequence; validates first.
+absl::StatusOr<std::unique_ptr<KvPolicy>> CreateKvPolicy(const KvPolicyOptions& options,
+                                                         const ModelConfig& config);
+
+}  // namespace kvserve
