@@ -9,7 +9,7 @@ namespace kvserve {
 namespace {
 
 constexpr std::array<std::string_view, 6> kNames = {"full",  "snapkv", "fastkv",
-                                                     "quest", "freekv", "fastkv_freekv"};
+                                                    "quest", "freekv", "fastkv_freekv"};
 
 // Keeps every token of every layer: dense attention, the baseline.
 class FullPolicy : public KvPolicy {
@@ -29,9 +29,9 @@ std::span<const std::string_view> KvPolicyNames() { return kNames; }
 
 absl::Status ValidateKvPolicyOptions(const KvPolicyOptions& options, const ModelConfig& config) {
   if (std::find(kNames.begin(), kNames.end(), options.name) == kNames.end()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown kv policy '", options.name,
-        "' (expected one of full, snapkv, fastkv, quest, freekv, fastkv_freekv)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown kv policy '", options.name,
+                     "' (expected one of full, snapkv, fastkv, quest, freekv, fastkv_freekv)"));
   }
   if (options.name != "full") {
     return absl::UnimplementedError(

@@ -22,7 +22,7 @@ struct KvPolicyOptions {
   int window = 8;
   int pool_kernel = 7;
   ScorePooling pool = ScorePooling::kMax;
-  int budget = 0;            // constant budget in tokens; 0: retain_rate (snapkv/fastkv), 2048 (freekv)
+  int budget = 0;  // constant budget in tokens; 0: retain_rate (snapkv/fastkv), 2048 (freekv)
   float retain_rate = 0.1f;  // ρ
   int tsp_layer = -1;        // -1: n_layers / 2 - 1
   float tsp_rate = 0.2f;     // τ

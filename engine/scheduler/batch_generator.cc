@@ -20,6 +20,7 @@ double MsSince(Clock::time_point start) {
 struct Sequence {
   const GenerationRequest* request;
   SequenceKvCache kv;
+  std::unique_ptr<KvPolicy> policy;
   Sampler sampler;
   TokenHistory history;
   std::vector<int32_t> positions;  // scratch for the chunk being run
@@ -76,6 +77,7 @@ absl::Status BatchGenerator::Validate(const GenerationRequest& r, size_t index) 
                             c.context_length));
   }
   if (auto s = Sampler::Validate(r.sampling, c.vocab_size); !s.ok()) return bad(s.message());
+  if (auto s = ValidateKvPolicyOptions(r.kv_policy, c); !s.ok()) return bad(s.message());
   return absl::OkStatus();
 }
 
@@ -93,6 +95,9 @@ absl::StatusOr<std::vector<GenerationResult>> BatchGenerator::Generate(
   std::vector<std::unique_ptr<Sequence>> seqs;
   for (const GenerationRequest& r : requests) {
     seqs.push_back(std::make_unique<Sequence>(r, config, pool));
+    auto policy = CreateKvPolicy(r.kv_policy, config);
+    if (!policy.ok()) return policy.status();
+    seqs.back()->policy = *std::move(policy);
     if (!seqs.back()->kv.Grow(static_cast<int>(r.prompt.size()) + r.max_new_tokens)) {
       return absl::ResourceExhaustedError("out of KV pages");
     }
@@ -139,13 +144,18 @@ absl::StatusOr<std::vector<GenerationResult>> BatchGenerator::Generate(
       Sequence& s = *seqs[i];
       const int prompt_len = static_cast<int>(s.request->prompt.size());
       if (s.prefilled == prompt_len) continue;
-      const int n = std::min(budget, prompt_len - s.prefilled);
+      // A policy that compresses at the end of prefill sees the whole prompt in one chunk.
+      const bool whole = s.policy->needs_whole_prompt();
+      if (whole && s.prefilled == 0 && budget < prompt_len && !batch.empty()) continue;
+      const int n = whole ? prompt_len : std::min(budget, prompt_len - s.prefilled);
       s.positions.resize(n);
       for (int j = 0; j < n; ++j) s.positions[j] = s.prefilled + j;
       batch.push_back({.tokens = std::span(s.request->prompt).subspan(s.prefilled, n),
                        .positions = s.positions,
                        .kv = &s.kv,
-                       .compute_logits = s.prefilled + n == prompt_len});
+                       .compute_logits = s.prefilled + n == prompt_len,
+                       .policy = s.policy.get(),
+                       .whole_prompt = n == prompt_len});
       owners.push_back(i);
       s.prefilled += n;
       budget -= n;
@@ -176,7 +186,8 @@ absl::StatusOr<std::vector<GenerationResult>> BatchGenerator::Generate(
       batch.push_back({.tokens = std::span(&s.last_token, 1),
                        .positions = s.positions,
                        .kv = &s.kv,
-                       .compute_logits = true});
+                       .compute_logits = true,
+                       .policy = s.policy.get()});
       owners.push_back(i);
     }
     if (batch.empty()) break;
@@ -188,7 +199,7 @@ absl::StatusOr<std::vector<GenerationResult>> BatchGenerator::Generate(
 
   std::vector<GenerationResult> results;
   for (auto& s : seqs) {
-    for (int l = 0; l < config.n_layers; ++l) s->result.kv_layer_tokens.push_back(s->kv.length(l));
+    s->result.kv = s->policy->Stats(s->kv);
     results.push_back(std::move(s->result));
   }
   return results;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/kv/kv_policy.h"
 #include "engine/runtime/backend.h"
 #include "engine/sampling/sampling_params.h"
 
@@ -18,6 +19,7 @@ struct GenerationRequest {
   SamplingParams sampling;
   std::vector<int32_t> stop_token_ids;  // besides EOS
   bool ignore_eos = false;
+  KvPolicyOptions kv_policy;
 };
 
 enum class FinishReason { kEos, kStopToken, kMaxTokens };
@@ -26,10 +28,10 @@ std::string_view FinishReasonName(FinishReason reason);
 struct GenerationResult {
   std::vector<int32_t> tokens;  // generated ids only
   FinishReason finish_reason = FinishReason::kMaxTokens;
-  double prefill_ms = 0;             // forward passes over the prompt
-  double ttft_ms = 0;                // start of the batch to the first generated token
-  double decode_ms = 0;              // first token to the last
-  std::vector<int> kv_layer_tokens;  // tokens held in the KV cache of each layer at the end
+  double prefill_ms = 0;  // forward passes over the prompt
+  double ttft_ms = 0;     // start of the batch to the first generated token
+  double decode_ms = 0;   // first token to the last
+  KvStats kv;             // the policy's stats; kept_tokens per layer at the end
   double decode_tokens_per_s() const;
 };
 

@@ -62,7 +62,7 @@ TEST(BatchGeneratorTest, StopsAtStopTokenAndMaxTokens) {
   EXPECT_EQ((*r)[0].finish_reason, FinishReason::kStopToken);
   EXPECT_EQ((*r)[1].tokens.size(), 2u);
   EXPECT_EQ((*r)[1].finish_reason, FinishReason::kMaxTokens);
-  EXPECT_EQ((*r)[1].kv_layer_tokens, std::vector<int>(5, 2));  // prompt + first generated token
+  EXPECT_EQ((*r)[1].kv.kept_tokens, std::vector<int>(5, 2));  // prompt + first generated token
 }
 
 TEST(BatchGeneratorTest, SeededSamplingReproducesAndIsIndependentOfBatch) {

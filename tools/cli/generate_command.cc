@@ -43,7 +43,7 @@ int RunGenerate(const GenerateOptions& o) {
     std::cout << tail << "\n";
     return 0;
   }
-  nlohmann::json kv = {{"policy", o.request.kv_policy}, {"kept_tokens", r.kv_layer_tokens}};
+  nlohmann::json kv = {{"policy", r.kv.policy}, {"kept_tokens", r.kv.kept_tokens}};
   nlohmann::json out = {
       {"model", engine->model.config.name},
       {"backend", o.model.backend},

@@ -38,6 +38,7 @@ absl::StatusOr<GenerationRequest> BuildRequest(const RequestOptions& o, const Lo
   if (o.seed >= 0) r.sampling.seed = static_cast<uint64_t>(o.seed);
   r.stop_token_ids = o.stop_token_ids;
   r.ignore_eos = o.ignore_eos;
+  r.kv_policy.name = o.kv_policy;
   if (!o.prompt_ids.empty()) {
     if (o.chat) return absl::InvalidArgumentError("--chat needs --prompt text, not --prompt-ids");
     r.prompt = o.prompt_ids;
