@@ -43,7 +43,11 @@ class PagePool {
   bool Allocate(int64_t n, std::vector<int32_t>* pages);
   void Free(std::span<const int32_t> pages);
 
-  // KV head `kv_head`'s rows in `page`: [page_size][head_dim].
+  // The page's raw memory, shape().floats() floats; its layout is the owner's business.
+  float* data(int32_t page) { return Page(page); }
+  const float* data(int32_t page) const { return const_cast<PagePool*>(this)->Page(page); }
+
+  // In the host (HND) layout, KV head `kv_head`'s rows in `page`: [page_size][head_dim].
   float* keys(int32_t page, int kv_head) { return Page(page) + HeadOffset(kv_head); }
   float* values(int32_t page, int kv_head) { return keys(page, kv_head) + HeadFloats(); }
   const float* keys(int32_t page, int kv_head) const {

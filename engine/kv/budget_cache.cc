@@ -1,0 +1,84 @@
+#include "engine/kv/budget_cache.h"
+
+#include <cstring>
+
+namespace kvserve {
+
+BudgetCache::BudgetCache(PagePool& device_pool, int n_layers, BudgetLayout layout)
+    : pool_(device_pool), shape_(device_pool.shape()), n_layers_(n_layers), layout_(layout) {}
+
+bool BudgetCache::Allocate() {
+  if (allocated()) return true;
+  return pool_.Allocate(static_cast<int64_t>(n_layers_) * layout_.slots, &pages_);
+}
+
+void BudgetCache::Release() {
+  pool_.Free(pages_);
+  pages_.clear();
+}
+
+float* BudgetCache::Slot(int layer, int32_t slot) const {
+  return pool_.data(pages_[static_cast<size_t>(layer) * layout_.slots + slot]);
+}
+
+void BudgetCache::Recall(const SequenceKvCache& host, int layer, int32_t page, int kv_head,
+                         int32_t slot, int rows) {
+  const int d = shape_.head_dim;
+  const size_t plane = static_cast<size_t>(shape_.page_size) * row_stride();  // the K (or V) half
+  float* dst = Slot(layer, slot) + static_cast<size_t>(kv_head) * d;
+  const int first = page * shape_.page_size;
+  // One head's page is contiguous on the host; scatter its rows into the token-major slot.
+  const float* k = host.key_row(layer, kv_head, first);
+  const float* v = host.value_row(layer, kv_head, first);
+  for (int r = 0; r < rows; ++r) {
+    std::memcpy(dst + static_cast<size_t>(r) * row_stride(), k + static_cast<size_t>(r) * d,
+                d * sizeof(float));
+    std::memcpy(dst + plane + static_cast<size_t>(r) * row_stride(), v + static_cast<size_t>(r) * d,
+                d * sizeof(float));
+  }
+}
+
+const float* BudgetCache::key_row(int layer, int32_t slot, int row, int kv_head) const {
+  return Slot(layer, slot) + static_cast<size_t>(row) * row_stride() +
+         static_cast<size_t>(kv_head) * shape_.head_dim;
+}
+
+const float* BudgetCache::value_row(int layer, int32_t slot, int row, int kv_head) const {
+  return key_row(layer, slot, row, kv_head) + static_cast<size_t>(shape_.page_size) * row_stride();
+}
+
+size_t BudgetCache::bytes_per_chunk() const {
+  return size_t{2} * shape_.page_size * shape_.head_dim * sizeof(float);
+}
+
+namespace {
+
+// Offset of (kv, token, head) in each layout, in units of head_dim.
+size_t Nhd(const KvPageShape& s, int kv, int token, int head) {
+  return (static_cast<size_t>(kv) * s.page_size + token) * s.n_kv_heads + head;
+}
+size_t Hnd(const KvPageShape& s, int kv, int token, int head) {
+  return (static_cast<size_t>(head) * 2 + kv) * s.page_size + token;
+}
+
+}  // namespace
+
+void NhdToHnd(const float* nhd, const KvPageShape& shape, float* hnd) {
+  const int d = shape.head_dim;
+  for (int kv = 0; kv < 2; ++kv)
+    for (int t = 0; t < shape.page_size; ++t)
+      for (int h = 0; h < shape.n_kv_heads; ++h)
+        std::memcpy(hnd + Hnd(shape, kv, t, h) * d, nhd + Nhd(shape, kv, t, h) * d,
+                    d * sizeof(float));
+}
+
+void HndToNhd(const float* hnd, const KvPageShape& shape, float* nhd) {
+  const int d = shape.head_dim;
+  for (int kv = 0; kv < 2; ++kv)
+    for (int t = 0; t < shape.page_size; ++t)
+      for (int h = 0; h < shape.n_kv_heads; ++h)
+        std::memcpy(nhd + Nhd(shape, kv, t, h) * d, hnd + Hnd(shape, kv, t, h) * d,
+                    d * sizeof(float));
+}
+
+}  // namespace kvserve

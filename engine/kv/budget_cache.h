@@ -1,0 +1,52 @@
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/kv/page_pool.h"
+#include "engine/kv/residency_map.h"
+#include "engine/kv/sequence_kv_cache.h"
+
+namespace kvserve {
+
+// One sequence's accelerator-side KV budget (FreeKV/Quest): per layer `layout.slots` pages from
+// the device pool, token-major (NHD) [2][P][Hkv][D] as attention and appends want them, while
+// the full KV stays head-major (HND) in the host cache. A recall converts one (page, head) chunk.
+class BudgetCache {
+ public:
+  BudgetCache(PagePool& device_pool, int n_layers, BudgetLayout layout);
+  ~BudgetCache() { Release(); }
+  BudgetCache(const BudgetCache&) = delete;
+  BudgetCache& operator=(const BudgetCache&) = delete;
+
+  const BudgetLayout& layout() const { return layout_; }
+  bool allocated() const { return !pages_.empty(); }
+  // Takes every layer's slots, all or none: false when the device pool is short.
+  bool Allocate();
+  void Release();
+
+  // Copies rows [0, rows) of host page `page`, KV head `kv_head`, into `slot` of `layer`: HND →
+  // NHD.
+  void Recall(const SequenceKvCache& host, int layer, int32_t page, int kv_head, int32_t slot,
+              int rows);
+  // Row `row` of head `kv_head` in `slot`; a head's rows are n_kv_heads * head_dim apart.
+  const float* key_row(int layer, int32_t slot, int row, int kv_head) const;
+  const float* value_row(int layer, int32_t slot, int row, int kv_head) const;
+  int row_stride() const { return shape_.n_kv_heads * shape_.head_dim; }
+  size_t bytes_per_chunk() const;  // one recalled (page, head): keys and values
+
+ private:
+  float* Slot(int layer, int32_t slot) const;
+
+  PagePool& pool_;
+  KvPageShape shape_;
+  int n_layers_;
+  BudgetLayout layout_;
+  std::vector<int32_t> pages_;  // [layer][slot] device page ids
+};
+
+// The NHD ↔ HND conversions a tiered cache needs, on whole pages: [2][P][Hkv][D] ↔ [Hkv][2][P][D].
+void NhdToHnd(const float* nhd, const KvPageShape& shape, float* hnd);
+void HndToNhd(const float* hnd, const KvPageShape& shape, float* nhd);
+
+}  // namespace kvserve

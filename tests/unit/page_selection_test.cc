@@ -1,0 +1,118 @@
+// Quest/FreeKV page digests, bounds and selection against naive references.
+#include "engine/kv/page_selection.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "engine/kv/page_digest.h"
+#include "engine/kv/page_digests.h"
+#include "tests/support/random_tensors.h"
+
+namespace kvserve {
+namespace {
+
+using ::kvserve::testing::RandomNormal;
+
+TEST(PageDigestTest, MinMaxBoundsEveryKeyAndUpperBoundsEveryDot) {
+  std::mt19937 rng(1);
+  const int rows = 32, d = 16;
+  const auto keys = RandomNormal(rows * d, rng), q = RandomNormal(d, rng);
+  std::vector<float> hi(d), lo(d);
+  BuildPageDigest(keys.data(), rows, d, DigestKind::kMinMax, hi.data(), lo.data());
+  float best = -INFINITY;
+  for (int r = 0; r < rows; ++r) {
+    float dot = 0;
+    for (int c = 0; c < d; ++c) {
+      EXPECT_LE(keys[r * d + c], hi[c]);
+      EXPECT_GE(keys[r * d + c], lo[c]);
+      dot += q[c] * keys[r * d + c];
+    }
+    best = std::max(best, dot);
+  }
+  // Quest's bound is an upper bound of the page's best q·k.
+  EXPECT_GE(PageUpperBound(q.data(), hi.data(), lo.data(), d), best - 1e-5f);
+}
+
+TEST(PageDigestTest, CenterMadIsTheMeanAbsoluteDeviationBoxAroundTheMidRange) {
+  const float keys[] = {0, 10, 2, 20, 4, 60};  // 3 rows x 2 channels
+  float hi[2], lo[2];
+  BuildPageDigest(keys, 3, 2, DigestKind::kCenterMad, hi, lo);
+  // channel 0: center 2, mad (2 + 0 + 2) / 3; channel 1: center 35, mad (25 + 15 + 25) / 3
+  EXPECT_FLOAT_EQ(hi[0], 2 + 4.0f / 3);
+  EXPECT_FLOAT_EQ(lo[0], 2 - 4.0f / 3);
+  EXPECT_FLOAT_EQ(hi[1], 35 + 65.0f / 3);
+  EXPECT_FLOAT_EQ(lo[1], 35 - 65.0f / 3);
+}
+
+TEST(PageDigestsTest, DigestsOfFullPagesPerHeadMatchTheirRows) {
+  std::mt19937 rng(2);
+  const KvPageShape shape{.n_kv_heads = 2, .page_size = 4, .head_dim = 3};
+  PagePool pool(shape, PagePool::kUnbounded);
+  SequenceKvCache kv(pool, 1);
+  const int n = 9, stride = 2 * 3;
+  const auto k = RandomNormal(n * stride, rng);
+  ASSERT_TRUE(kv.Append(0, k.data(), k.data(), n, stride));
+  PageDigests digests(2, 3, DigestKind::kMinMax);
+  digests.AppendPage(kv, 0);
+  digests.AppendPage(kv, 0);
+  ASSERT_EQ(digests.pages(), 2);
+  for (int p = 0; p < 2; ++p)
+    for (int h = 0; h < 2; ++h)
+      for (int c = 0; c < 3; ++c) {
+        float hi = -INFINITY, lo = INFINITY;
+        for (int t = p * 4; t < p * 4 + 4; ++t) {
+          hi = std::max(hi, k[t * stride + h * 3 + c]);
+          lo = std::min(lo, k[t * stride + h * 3 + c]);
+        }
+        EXPECT_EQ(digests.hi(p, h)[c], hi);
+        EXPECT_EQ(digests.lo(p, h)[c], lo);
+      }
+}
+
+TEST(PageSelectionTest, MeanSoftmaxAndMeanAggregationMatchNaiveFormulas) {
+  std::mt19937 rng(3);
+  const KvPageShape shape{.n_kv_heads = 2, .page_size = 4, .head_dim = 8};
+  PagePool pool(shape, PagePool::kUnbounded);
+  SequenceKvCache kv(pool, 1);
+  const int pages = 6, n = pages * 4, stride = 2 * 8, group = 3;
+  const auto k = RandomNormal(n * stride, rng), q = RandomNormal(group * 8, rng);
+  ASSERT_TRUE(kv.Append(0, k.data(), k.data(), n, stride));
+  PageDigests digests(2, 8, DigestKind::kMinMax);
+  for (int p = 0; p < pages; ++p) digests.AppendPage(kv, 0);
+  const std::vector<int32_t> candidates = {1, 2, 4, 5};
+  for (const int head : {0, 1}) {
+    std::vector<double> means(4, 0.0), soft(4, 0.0);
+    for (int g = 0; g < group; ++g) {
+      std::vector<double> s(4);
+      double max = -1e300, sum = 0;
+      for (int i = 0; i < 4; ++i) {
+        s[i] = PageUpperBound(&q[g * 8], digests.hi(candidates[i], head),
+                              digests.lo(candidates[i], head), 8);
+        means[i] += s[i] / group;
+        max = std::max(max, s[i]);
+      }
+      for (double& x : s) sum += (x = std::exp(x - max));
+      for (int i = 0; i < 4; ++i) soft[i] += s[i] / sum / group;
+    }
+    std::vector<float> out(4);
+    ScoreCandidatePages(q.data(), group, digests, head, candidates, GroupAggregation::kMean, out);
+    for (int i = 0; i < 4; ++i) EXPECT_NEAR(out[i], means[i], 1e-4);
+    ScoreCandidatePages(q.data(), group, digests, head, candidates, GroupAggregation::kMeanSoftmax,
+                        out);
+    for (int i = 0; i < 4; ++i) EXPECT_NEAR(out[i], soft[i], 1e-6);
+  }
+}
+
+TEST(PageSelectionTest, TopPagesBestFirstTiesToLowerPageReturnedAscending) {
+  const std::vector<int32_t> candidates = {3, 4, 7, 9, 12};
+  const std::vector<float> scores = {0.5f, 0.9f, 0.5f, 0.1f, 0.7f};
+  EXPECT_EQ(TopPages(scores, candidates, 3), (std::vector<int32_t>{3, 4, 12}));
+  EXPECT_EQ(TopPages(scores, candidates, 0), (std::vector<int32_t>{}));
+  EXPECT_EQ(TopPages(scores, candidates, 99), candidates);  // fewer candidates than k: all
+}
+
+}  // namespace
+}  // namespace kvserve
