@@ -22,7 +22,7 @@ float* BudgetCache::Slot(int layer, int32_t slot) const {
 }
 
 void BudgetCache::Recall(const SequenceKvCache& host, int layer, int32_t page, int kv_head,
-                         int32_t slot, int rows) {
+                         int32_t slot, int first_row, int rows) {
   const int d = shape_.head_dim;
   const size_t plane = static_cast<size_t>(shape_.page_size) * row_stride();  // the K (or V) half
   float* dst = Slot(layer, slot) + static_cast<size_t>(kv_head) * d;
@@ -30,7 +30,7 @@ void BudgetCache::Recall(const SequenceKvCache& host, int layer, int32_t page, i
   // One head's page is contiguous on the host; scatter its rows into the token-major slot.
   const float* k = host.key_row(layer, kv_head, first);
   const float* v = host.value_row(layer, kv_head, first);
-  for (int r = 0; r < rows; ++r) {
+  for (int r = first_row; r < first_row + rows; ++r) {
     std::memcpy(dst + static_cast<size_t>(r) * row_stride(), k + static_cast<size_t>(r) * d,
                 d * sizeof(float));
     std::memcpy(dst + plane + static_cast<size_t>(r) * row_stride(), v + static_cast<size_t>(r) * d,

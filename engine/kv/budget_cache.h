@@ -25,10 +25,10 @@ class BudgetCache {
   bool Allocate();
   void Release();
 
-  // Copies rows [0, rows) of host page `page`, KV head `kv_head`, into `slot` of `layer`: HND →
-  // NHD.
+  // Copies rows [first_row, first_row + rows) of host page `page`, KV head `kv_head`, into the
+  // same rows of `slot` of `layer`: HND → NHD.
   void Recall(const SequenceKvCache& host, int layer, int32_t page, int kv_head, int32_t slot,
-              int rows);
+              int first_row, int rows);
   // Row `row` of head `kv_head` in `slot`; a head's rows are n_kv_heads * head_dim apart.
   const float* key_row(int layer, int32_t slot, int row, int kv_head) const;
   const float* value_row(int layer, int32_t slot, int row, int kv_head) const;

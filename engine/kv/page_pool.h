@@ -21,10 +21,13 @@ struct KvPageShape {
 
 // A fixed budget of KV pages shared by every sequence. Memory is taken in slabs as pages are first
 // used, so a large budget costs nothing until it fills; freed pages are reused, never returned.
-// Only the engine thread allocates and frees; the counters may be read from any thread.
+// Only the engine thread allocates and frees; the counters may be read from any thread, and a
+// page handed out may be read or written from another thread (a recall worker): the slab table
+// never moves.
 class PagePool {
  public:
-  static constexpr int64_t kUnbounded = int64_t{1} << 40;
+  // Far beyond any memory: the slab table for it is 2 MiB of pointers.
+  static constexpr int64_t kUnbounded = int64_t{1} << 24;
 
   PagePool(KvPageShape shape, int64_t max_pages);
   PagePool(const PagePool&) = delete;
@@ -64,10 +67,12 @@ class PagePool {
   float* Page(int32_t page) {
     return slabs_[page / kSlabPages].get() + (page % kSlabPages) * shape_.floats();
   }
+  int64_t slab_count() const { return (max_pages_ + kSlabPages - 1) / kSlabPages; }
 
   KvPageShape shape_;
   int64_t max_pages_;
-  std::vector<std::unique_ptr<float[]>> slabs_;
+  std::unique_ptr<std::unique_ptr<float[]>[]> slabs_;  // [slab_count()], filled as pages are used
+  int64_t slabs_used_ = 0;
   std::vector<int32_t> free_;  // ids of allocated slabs' pages not in use
   std::atomic<int64_t> used_ = 0;
 };

@@ -39,8 +39,8 @@ TEST(BudgetCacheTest, RecallCopiesOneHeadsHostPageIntoItsSlotSlice) {
   BudgetCache fits(bigger, 2, {.slots = 3, .sink = 1, .window = 1});
   ASSERT_TRUE(fits.Allocate());
   EXPECT_EQ(bigger.used_pages(), 6);
-  fits.Recall(host, 1, /*page=*/2, /*kv_head=*/1, /*slot=*/0, /*rows=*/2);  // partial page 2
-  fits.Recall(host, 1, /*page=*/1, /*kv_head=*/2, /*slot=*/0, /*rows=*/4);
+  fits.Recall(host, 1, /*page=*/2, /*kv_head=*/1, /*slot=*/0, 0, /*rows=*/2);  // partial page 2
+  fits.Recall(host, 1, /*page=*/1, /*kv_head=*/2, /*slot=*/0, 0, /*rows=*/4);
   for (int r = 0; r < 2; ++r)
     for (int c = 0; c < 5; ++c) {
       EXPECT_EQ(fits.key_row(1, 0, r, 1)[c], k[(8 + r) * stride + 5 + c]);

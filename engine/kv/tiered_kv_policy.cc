@@ -1,0 +1,237 @@
+#include "engine/kv/tiered_kv_policy.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace kvserve {
+namespace {
+
+constexpr int kDefaultBudgetTokens = 2048;
+
+int CeilDiv(int a, int b) { return (a + b - 1) / b; }
+
+BudgetLayout LayoutOf(const KvPolicyOptions& o) {
+  const int budget = o.budget > 0 ? o.budget : kDefaultBudgetTokens;
+  return {.slots = budget / o.page_size,
+          .sink = CeilDiv(o.sink, o.page_size),
+          .window = std::max(1, CeilDiv(o.recent, o.page_size))};
+}
+
+float Cosine(const float* a, const float* b, int d) {
+  double dot = 0, na = 0, nb = 0;
+  for (int i = 0; i < d; ++i) {
+    dot += double{a[i]} * b[i];
+    na += double{a[i]} * a[i];
+    nb += double{b[i]} * b[i];
+  }
+  return na > 0 && nb > 0 ? static_cast<float>(dot / std::sqrt(na * nb)) : 1.0f;
+}
+
+}  // namespace
+
+TieredKvPolicy::Layer::Layer(const ModelConfig& c)
+    : digests(c.n_kv_heads, c.head_dim, DigestKind::kMinMax), deferred(c.n_kv_heads) {}
+
+TieredKvPolicy::TieredKvPolicy(std::string name, Mode mode, const KvPolicyOptions& options,
+                               const ModelConfig& config, Resources resources,
+                               std::unique_ptr<KvPolicy> prefill)
+    : name_(std::move(name)),
+      mode_(mode),
+      options_(options),
+      config_(config),
+      layout_(LayoutOf(options)),
+      own_pool_(resources.device_pool
+                    ? nullptr
+                    : std::make_unique<PagePool>(
+                          KvPageShape{config.n_kv_heads, options.page_size, config.head_dim},
+                          PagePool::kUnbounded)),
+      recall_(resources.recall ? resources.recall : &inline_recall_),
+      budget_(resources.device_pool ? *resources.device_pool : *own_pool_, config.n_layers,
+              layout_),
+      prefill_(std::move(prefill)) {
+  layers_.reserve(config.n_layers);
+  for (int l = 0; l < config.n_layers; ++l) {
+    layers_.emplace_back(config);
+    layers_.back().heads.assign(config.n_kv_heads, ResidencyMap(layout_));
+  }
+}
+
+TieredKvPolicy::~TieredKvPolicy() { WaitIdle(); }
+
+void TieredKvPolicy::WaitIdle() const {
+  for (const Layer& l : layers_) {
+    if (l.pending) recall_->Wait(l.pending);
+  }
+}
+
+bool TieredKvPolicy::needs_whole_prompt() const {
+  return prefill_ && prefill_->needs_whole_prompt();
+}
+
+int TieredKvPolicy::ScoreWindow(int layer, int n) const {
+  return prefill_ ? prefill_->ScoreWindow(layer, n) : 0;
+}
+
+KvPolicy::LayerDecision TieredKvPolicy::OnPromptLayer(int layer, int n,
+                                                      std::span<const float> window_scores) {
+  if (!prefill_) return {};
+  LayerDecision d = prefill_->OnPromptLayer(layer, n, window_scores);
+  d.retain.clear();  // the host tier keeps everything the prefill produced
+  return d;
+}
+
+int TieredKvPolicy::RowsIn(const Layer& l, int32_t page) const {
+  return std::min(options_.page_size, l.tokens - page * options_.page_size);
+}
+
+void TieredKvPolicy::BeginDecodeLayer(int layer) {
+  Layer& l = layers_[layer];
+  if (l.pending) recall_->Wait(l.pending);
+  l.pending = 0;
+}
+
+void TieredKvPolicy::Place(int layer, int kv_head, const ResidencyMap::Placement& p,
+                           const SequenceKvCache& kv) {
+  budget_.Recall(kv, layer, p.page, kv_head, p.slot, 0, RowsIn(layers_[layer], p.page));
+}
+
+std::vector<int32_t> TieredKvPolicy::SelectPages(const Layer& l, int kv_head,
+                                                 const float* q) const {
+  const std::vector<int32_t> candidates = l.heads[kv_head].Candidates();
+  std::vector<float> scores(candidates.size());
+  const int group = config_.group_size();
+  ScoreCandidatePages(q + static_cast<size_t>(kv_head) * group * config_.head_dim, group, l.digests,
+                      kv_head, candidates, aggregation_, scores);
+  return TopPages(scores, candidates, layout_.retrieved());
+}
+
+void TieredKvPolicy::Apply(int layer, int kv_head, const std::vector<int32_t>& pages,
+                           const SequenceKvCache& kv) {
+  const auto recalls = layers_[layer].heads[kv_head].Select(pages);
+  for (const ResidencyMap::Placement& p : recalls) Place(layer, kv_head, p, kv);
+  recalled_pages_.fetch_add(static_cast<int64_t>(recalls.size()), std::memory_order_relaxed);
+}
+
+bool TieredKvPolicy::PrepareDecodeAttention(int layer, const float* q, const SequenceKvCache& kv) {
+  Layer& l = layers_[layer];
+  const int p = options_.page_size;
+  l.tokens = kv.length(layer);
+  const int n_pages = CeilDiv(l.tokens, p);
+  if (!l.sparse) {
+    if (n_pages <= layout_.slots || budget_short_ || kv.page_size() != p) return false;
+    if (!budget_.Allocate()) {
+      budget_short_ = true;  // no device room: this sequence stays dense (and correct)
+      return false;
+    }
+    l.sparse = true;
+  }
+  while (l.digests.pages() < l.tokens / p) l.digests.AppendPage(kv, layer);
+  const int32_t newest = n_pages - 1;
+  for (int h = 0; h < config_.n_kv_heads; ++h) {
+    ResidencyMap& map = l.heads[h];
+    bool newest_placed = false;
+    for (const ResidencyMap::Placement& placed : map.Extend(n_pages)) {
+      Place(layer, h, placed, kv);
+      newest_placed |= placed.page == newest;
+    }
+    // The token just appended lands in the newest page's slot.
+    if (!newest_placed) {
+      const int row = l.tokens - 1 - newest * p;
+      budget_.Recall(kv, layer, newest, h, map.slot_of(newest), row, 1);
+    }
+  }
+
+  if (mode_ == Mode::kQuest || !l.has_last_q) {
+    // Quest, and FreeKV's first sparse step (nothing speculated yet): select now, synchronously.
+    for (int h = 0; h < config_.n_kv_heads; ++h) Apply(layer, h, SelectPages(l, h, q), kv);
+    return true;
+  }
+  // FreeKV correction: heads whose query drifted from the one their pages were chosen with.
+  const int group = config_.group_size();
+  const int d = config_.head_dim;
+  std::vector<bool> drifted(config_.n_kv_heads, false);
+  bool any = false;
+  for (int h = 0; h < config_.n_kv_heads; ++h) {
+    float cos = 0.0f;
+    for (int g = h * group; g < (h + 1) * group; ++g) {
+      cos +=
+          Cosine(q + static_cast<size_t>(g) * d, l.last_q.data() + static_cast<size_t>(g) * d, d);
+    }
+    drifted[h] = options_.tau >= 1.0f || cos / group < options_.tau;
+    any |= drifted[h];
+  }
+  checks_.fetch_add(config_.n_kv_heads, std::memory_order_relaxed);
+  layer_steps_.fetch_add(1, std::memory_order_relaxed);
+  if (!any) return true;
+  steps_corrected_.fetch_add(1, std::memory_order_relaxed);
+  // One scoring pass for every head: the drifted ones recall now, the rest after attention.
+  for (int h = 0; h < config_.n_kv_heads; ++h) {
+    std::vector<int32_t> pages = SelectPages(l, h, q);
+    if (drifted[h]) {
+      Apply(layer, h, pages, kv);
+      corrections_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      l.deferred[h] = std::move(pages);
+    }
+  }
+  return true;
+}
+
+void TieredKvPolicy::DecodeSegments(int layer, int kv_head, std::vector<KvSegment>* out) const {
+  const Layer& l = layers_[layer];
+  const ResidencyMap& map = l.heads[kv_head];
+  for (int32_t slot = 0; slot < layout_.slots; ++slot) {
+    const int32_t page = map.page_in(slot);
+    if (page < 0) continue;
+    out->push_back({budget_.key_row(layer, slot, 0, kv_head),
+                    budget_.value_row(layer, slot, 0, kv_head), RowsIn(l, page),
+                    budget_.row_stride()});
+  }
+}
+
+void TieredKvPolicy::FinishDecodeAttention(int layer, const float* q, const SequenceKvCache& kv) {
+  Layer& l = layers_[layer];
+  if (mode_ != Mode::kFreeKv || !l.sparse) return;
+  const size_t q_floats = static_cast<size_t>(config_.n_heads) * config_.head_dim;
+  l.last_q.assign(q, q + q_floats);
+  l.has_last_q = true;
+  const bool corrected = std::any_of(l.deferred.begin(), l.deferred.end(),
+                                     [](const auto& pages) { return !pages.empty(); });
+  // Speculative recall for the next step, off the critical path; the layer's state is the job's
+  // until BeginDecodeLayer(layer) waits for it.
+  l.pending = recall_->Submit([this, layer, corrected, &kv] {
+    Layer& state = layers_[layer];
+    for (int h = 0; h < config_.n_kv_heads; ++h) {
+      if (corrected) {
+        if (!state.deferred[h].empty()) Apply(layer, h, state.deferred[h], kv);
+        state.deferred[h].clear();
+      } else {
+        Apply(layer, h, SelectPages(state, h, state.last_q.data()), kv);
+      }
+    }
+  });
+}
+
+KvStats TieredKvPolicy::Stats(const SequenceKvCache& kv) const {
+  WaitIdle();
+  KvStats stats = prefill_ ? prefill_->Stats(kv) : KvPolicy::Stats(kv);
+  stats.policy = name_;
+  stats.kept_tokens.clear();
+  int64_t host = 0, resident = 0;
+  const int64_t budget_tokens = static_cast<int64_t>(layout_.slots) * options_.page_size;
+  for (int l = 0; l < kv.n_layers(); ++l) {
+    stats.kept_tokens.push_back(kv.length(l));
+    host += kv.length(l);
+    resident += layers_[l].sparse ? std::min<int64_t>(kv.length(l), budget_tokens) : kv.length(l);
+  }
+  stats.host_tokens = host;
+  stats.recalled_pages = recalled_pages_.load();
+  stats.recalled_bytes = stats.recalled_pages * static_cast<int64_t>(budget_.bytes_per_chunk());
+  stats.corrections = corrections_.load();
+  const int64_t checks = checks_.load();
+  stats.correction_rate = checks ? static_cast<double>(stats.corrections) / checks : 0.0;
+  stats.resident_fraction = host ? static_cast<double>(resident) / host : 1.0;
+  return stats;
+}
+
+}  // namespace kvserve

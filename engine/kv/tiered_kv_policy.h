@@ -1,0 +1,106 @@
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/kv/budget_cache.h"
+#include "engine/kv/kv_policy.h"
+#include "engine/kv/kv_segment.h"
+#include "engine/kv/page_digests.h"
+#include "engine/kv/page_selection.h"
+#include "engine/kv/recall_executor.h"
+#include "engine/kv/residency_map.h"
+
+namespace kvserve {
+
+// Quest and FreeKV decode (research/freekv.md): the sequence's full KV stays in the host cache
+// (the SequenceKvCache the backend appends to, head-major pages); each layer attends over a
+// device budget of `budget / page_size` pages: sink pages, pages selected by Quest bounds of the
+// query against per-page key digests (per KV head, MeanS over the group), and a recent window
+// that rotates as pages fill. A context that fits the budget runs dense over the host cache.
+//
+//  - kQuest: select with the current query and recall synchronously before attention.
+//  - kFreeKv: attend over the pages selected with the previous step's query; after attention,
+//    select with this query and recall for the next step on the RecallExecutor. Before attention,
+//    a KV head whose group-mean cosine between this and the previous query is below tau is
+//    corrected: selected with this query and recalled synchronously; that selection then serves
+//    the other heads' recall for the next step (one scoring pass per layer and step).
+//
+// With `prefill` (fastkv_freekv) the prompt runs through that policy's TSP, but nothing the
+// prefill produced is dropped: it all goes to the host tier.
+class TieredKvPolicy : public KvPolicy {
+ public:
+  enum class Mode { kQuest, kFreeKv };
+  struct Resources {
+    PagePool* device_pool = nullptr;   // the budget pages; null: a private unbounded pool
+    RecallExecutor* recall = nullptr;  // null: synchronous
+  };
+
+  TieredKvPolicy(std::string name, Mode mode, const KvPolicyOptions& options,
+                 const ModelConfig& config, Resources resources,
+                 std::unique_ptr<KvPolicy> prefill = nullptr);
+  ~TieredKvPolicy() override;
+
+  std::string_view name() const override { return name_; }
+  bool needs_whole_prompt() const override;
+  int ScoreWindow(int layer, int n) const override;
+  LayerDecision OnPromptLayer(int layer, int n, std::span<const float> window_scores) override;
+  KvStats Stats(const SequenceKvCache& kv) const override;
+
+  // Decode hooks, in the backend's order for each layer of a decode token:
+  // Begin before its K/V is appended (waits for this layer's outstanding recall);
+  // Prepare after (digests, window, selection or correction; false: attend densely over `kv`);
+  // Segments for each KV head's attention; Finish after the attention.
+  void BeginDecodeLayer(int layer);
+  bool PrepareDecodeAttention(int layer, const float* q, const SequenceKvCache& kv);
+  void DecodeSegments(int layer, int kv_head, std::vector<KvSegment>* out) const;
+  void FinishDecodeAttention(int layer, const float* q, const SequenceKvCache& kv);
+  // Waits for every outstanding recall: before the host cache is released or read for stats.
+  void WaitIdle() const;
+
+  const BudgetLayout& layout() const { return layout_; }
+
+ private:
+  struct Layer {
+    explicit Layer(const ModelConfig& c);
+    PageDigests digests;
+    std::vector<ResidencyMap> heads;
+    bool sparse = false;
+    int tokens = 0;             // host rows when prepared
+    std::vector<float> last_q;  // previous step's query [n_heads][head_dim]
+    bool has_last_q = false;
+    uint64_t pending = 0;                        // ticket of the outstanding recall; 0 = none
+    std::vector<std::vector<int32_t>> deferred;  // per head: selection to recall after attention
+  };
+
+  // Per-head top-k pages for `q` over the candidates of `kv_head`.
+  std::vector<int32_t> SelectPages(const Layer& l, int kv_head, const float* q) const;
+  // Moves `kv_head` of `layer` to `pages` and copies in what was not resident.
+  void Apply(int layer, int kv_head, const std::vector<int32_t>& pages, const SequenceKvCache& kv);
+  void Place(int layer, int kv_head, const ResidencyMap::Placement& p, const SequenceKvCache& kv);
+  int RowsIn(const Layer& l, int32_t page) const;
+
+  std::string name_;
+  Mode mode_;
+  KvPolicyOptions options_;
+  ModelConfig config_;
+  BudgetLayout layout_;
+  GroupAggregation aggregation_ = GroupAggregation::kMeanSoftmax;
+  std::unique_ptr<PagePool> own_pool_;
+  InlineRecallExecutor inline_recall_;
+  RecallExecutor* recall_;
+  BudgetCache budget_;
+  std::unique_ptr<KvPolicy> prefill_;
+  std::vector<Layer> layers_;
+  // Counters, updated by the engine thread and the recall worker.
+  std::atomic<int64_t> recalled_pages_ = 0;
+  std::atomic<int64_t> checks_ = 0;           // (step, layer, KV head) correction checks
+  std::atomic<int64_t> corrections_ = 0;      // of which corrected
+  std::atomic<int64_t> steps_corrected_ = 0;  // (step, layer) with any head corrected
+  std::atomic<int64_t> layer_steps_ = 0;
+  bool budget_short_ = false;  // the device pool had no room: ran dense
+};
+
+}  // namespace kvserve
