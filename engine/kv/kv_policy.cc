@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "engine/kv/fastkv_policy.h"
+#include "engine/kv/snapkv_policy.h"
 
 namespace kvserve {
 namespace {
@@ -17,6 +20,30 @@ class FullPolicy : public KvPolicy {
   std::string_view name() const override { return "full"; }
 };
 
+absl::Status Bad(absl::string_view option, absl::string_view requirement, double got) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("kv ", option, " must be ", requirement, ", got ", got));
+}
+
+// A rate in (0, 1]; NaN fails too.
+bool IsRate(float r) { return r > 0.0f && r <= 1.0f; }
+
+// Cross-checks FastKV's two modes (research/fastkv.md §10.3): the reference silently stops
+// compressing after TSP when ρ > τ, and keeps every propagated row when budget > tsp_len.
+absl::Status ValidateFastKvModes(const KvPolicyOptions& o) {
+  if (o.budget == 0 && o.tsp_len == 0 && o.retain_rate > o.tsp_rate) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kv retain_rate must be <= tsp_rate (", o.tsp_rate, ") for ", o.name,
+                     ": post-TSP layers would keep every propagated token, got ", o.retain_rate));
+  }
+  if (o.budget > 0 && o.tsp_len > 0 && o.budget > o.tsp_len) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kv budget must be <= tsp_len (", o.tsp_len, ") for ", o.name,
+                     ": post-TSP layers would keep every propagated token, got ", o.budget));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 KvStats KvPolicy::Stats(const SequenceKvCache& kv) const {
@@ -27,22 +54,46 @@ KvStats KvPolicy::Stats(const SequenceKvCache& kv) const {
 
 std::span<const std::string_view> KvPolicyNames() { return kNames; }
 
-absl::Status ValidateKvPolicyOptions(const KvPolicyOptions& options, const ModelConfig& config) {
-  if (std::find(kNames.begin(), kNames.end(), options.name) == kNames.end()) {
+absl::Status ValidateKvPolicyOptions(const KvPolicyOptions& o, const ModelConfig& config) {
+  if (std::find(kNames.begin(), kNames.end(), o.name) == kNames.end()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("unknown kv policy '", options.name,
-                     "' (expected one of full, snapkv, fastkv, quest, freekv, fastkv_freekv)"));
+        absl::StrCat("kv policy '", o.name,
+                     "' is unknown (expected one of full, snapkv, fastkv, quest, freekv, "
+                     "fastkv_freekv)"));
   }
-  if (options.name != "full") {
-    return absl::UnimplementedError(
-        absl::StrCat("kv policy '", options.name, "' is not available yet"));
+  if (o.window < 1) return Bad("window", ">= 1", o.window);
+  if (o.pool_kernel < 1 || o.pool_kernel % 2 == 0) {
+    return Bad("pool_kernel", "odd and >= 1", o.pool_kernel);
   }
+  if (o.pool != ScorePooling::kMax && o.pool != ScorePooling::kAvg) {
+    return Bad("pool", "max or avg", static_cast<int>(o.pool));
+  }
+  if (o.budget < 0) return Bad("budget", ">= 0 (0: retain_rate)", o.budget);
+  if (!IsRate(o.retain_rate)) return Bad("retain_rate", "in (0, 1]", o.retain_rate);
+  if (o.tsp_layer != -1 && (o.tsp_layer < 0 || o.tsp_layer >= config.n_layers)) {
+    return Bad("tsp_layer",
+               absl::StrCat("in [0, ", config.n_layers - 1, "] (or -1: n_layers / 2 - 1)"),
+               o.tsp_layer);
+  }
+  if (!IsRate(o.tsp_rate)) return Bad("tsp_rate", "in (0, 1]", o.tsp_rate);
+  if (o.tsp_len < 0) return Bad("tsp_len", ">= 0 (0: tsp_rate)", o.tsp_len);
+  if (o.page_size < 1) return Bad("page_size", ">= 1", o.page_size);
+  if (o.sink < 0) return Bad("sink", ">= 0", o.sink);
+  if (o.recent < 0) return Bad("recent", ">= 0", o.recent);
+  if (!(o.tau >= -1.0f && o.tau <= 1.0f)) return Bad("tau", "in [-1, 1]", o.tau);
+  if (o.name == "fastkv" || o.name == "fastkv_freekv") return ValidateFastKvModes(o);
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<KvPolicy>> CreateKvPolicy(const KvPolicyOptions& options,
                                                          const ModelConfig& config) {
   if (auto s = ValidateKvPolicyOptions(options, config); !s.ok()) return s;
+  if (options.name == "snapkv") return std::make_unique<SnapKvPolicy>(options, config);
+  if (options.name == "fastkv") return std::make_unique<FastKvPolicy>(options, config);
+  if (options.name != "full") {
+    return absl::UnimplementedError(
+        absl::StrCat("kv policy '", options.name, "' arrives with issue #5"));
+  }
   return std::unique_ptr<KvPolicy>(new FullPolicy());
 }
 

@@ -81,11 +81,15 @@ class KvPolicy {
 // Every policy name, in DESIGN.md's order.
 std::span<const std::string_view> KvPolicyNames();
 
-// Checks `options` against the model; InvalidArgument naming the option ("kv tsp_rate must be in
-// (0, 1], got 1.5").
+// Checks every option against the model (whichever policy is named), plus FastKV's mode
+// cross-checks (retain_rate <= tsp_rate when both are rates; budget <= tsp_len when both are
+// constants). InvalidArgument whose message starts "kv OPTION", OPTION being the field's name
+// ("kv tsp_rate must be in (0, 1], got 1.5"; "kv policy 'x' is unknown ..."), so front ends can
+// name their own flag or field.
 absl::Status ValidateKvPolicyOptions(const KvPolicyOptions& options, const ModelConfig& config);
 
-// A fresh policy for one sequence; validates first.
+// A fresh policy for one sequence; validates first. Unimplemented for quest, freekv and
+// fastkv_freekv until issue #5.
 absl::StatusOr<std::unique_ptr<KvPolicy>> CreateKvPolicy(const KvPolicyOptions& options,
                                                          const ModelConfig& config);
 

@@ -7,9 +7,9 @@ namespace kvserve {
 
 absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const std::string& name,
                                                        const ModelConfig& config,
-                                                       ModelWeights weights) {
+                                                       ModelWeights weights, int threads) {
   if (name == "cpu") {
-    auto backend = CpuBackend::Create(config, std::move(weights));
+    auto backend = CpuBackend::Create(config, std::move(weights), threads);
     if (!backend.ok()) return backend.status();
     return std::unique_ptr<Backend>(std::move(*backend));
   }

@@ -10,8 +10,9 @@
 namespace kvserve {
 
 // "cpu", or "cuda" where this build has it; anything else is InvalidArgument naming the choices.
+// `threads`: the CPU backend's worker threads (<= 0: one per hardware thread).
 absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const std::string& name,
                                                        const ModelConfig& config,
-                                                       ModelWeights weights);
+                                                       ModelWeights weights, int threads = 0);
 
 }  // namespace kvserve

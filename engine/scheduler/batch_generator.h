@@ -10,6 +10,7 @@
 #include "engine/kv/kv_policy.h"
 #include "engine/runtime/backend.h"
 #include "engine/sampling/sampling_params.h"
+#include "engine/scheduler/scheduler.h"
 
 namespace kvserve {
 
@@ -22,13 +23,10 @@ struct GenerationRequest {
   KvPolicyOptions kv_policy;
 };
 
-enum class FinishReason { kEos, kStopToken, kMaxTokens };
-std::string_view FinishReasonName(FinishReason reason);
-
 struct GenerationResult {
   std::vector<int32_t> tokens;  // generated ids only
   FinishReason finish_reason = FinishReason::kMaxTokens;
-  double prefill_ms = 0;  // forward passes over the prompt
+  double prefill_ms = 0;  // first scheduled to the prompt's last chunk done
   double ttft_ms = 0;     // start of the batch to the first generated token
   double decode_ms = 0;   // first token to the last
   KvStats kv;             // the policy's stats; kept_tokens per layer at the end
@@ -36,13 +34,14 @@ struct GenerationResult {
 };
 
 struct GeneratorOptions {
-  int prefill_chunk_tokens = 2048;  // bounds activation memory on long prompts
+  int prefill_chunk_tokens = 2048;  // tokens per engine step; bounds activation memory
   int page_size = 32;               // KV page size in tokens
   int32_t eos_id = -1;
 };
 
-// Runs a fixed batch of requests to completion: all prompts prefilled (chunked, ragged), then
-// batched decode steps over the sequences still running. The offline path of the CLI and benches.
+// Runs a fixed batch of requests to completion on the Scheduler's engine loop (on the calling
+// thread): the offline path of the CLI and the benchmarks. The KV pool holds the whole batch, so
+// nothing is preempted; every request runs at once (up to one per token of the step budget).
 class BatchGenerator {
  public:
   // Called with (request index, token) as each token is sampled.
@@ -50,14 +49,12 @@ class BatchGenerator {
 
   BatchGenerator(Backend& backend, GeneratorOptions options);
 
-  // Every request is checked first (prompt not empty, ids in range, fits the context, sampling
-  // valid); an invalid one fails the call before any work.
+  // Every request is checked first (prompt not empty, ids in range, fits the context, sampling and
+  // kv policy valid); an invalid one fails the call, naming "request <i>: ...", before any work.
   absl::StatusOr<std::vector<GenerationResult>> Generate(
       std::span<const GenerationRequest> requests, const TokenCallback& on_token = nullptr);
 
  private:
-  absl::Status Validate(const GenerationRequest& request, size_t index) const;
-
   Backend& backend_;
   GeneratorOptions options_;
 };

@@ -8,10 +8,12 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "engine/kv/kv_policy.h"
 #include "engine/kv/page_pool.h"
@@ -28,7 +30,9 @@ struct EngineRequest {
   std::string id;               // unique among live requests
   std::vector<int32_t> prompt;  // used as given (BOS already added, if wanted)
   int max_new_tokens = 16;
-  int min_new_tokens = 0;  // EOS, stop ids and stop strings are ignored before this many
+  // Before this many tokens EOS and stop ids are masked out of sampling (vLLM's min_tokens) and
+  // stop strings are not matched.
+  int min_new_tokens = 0;
   SamplingParams sampling;
   std::vector<std::string> stop;        // stop strings (need a tokenizer); not part of the text
   std::vector<int32_t> stop_token_ids;  // besides EOS
@@ -48,11 +52,13 @@ struct TokenLogprobs {
 };
 
 struct RequestTiming {
-  double queue_ms = 0;    // submitted to first scheduled
-  double prefill_ms = 0;  // first scheduled to the prompt's last chunk done
-  double ttft_ms = 0;     // submitted to the first token
-  double decode_ms = 0;   // first token to the last
-  double e2e_ms = 0;      // submitted to finished
+  double queue_ms = 0;        // submitted to first scheduled
+  double prefill_ms = 0;      // first scheduled to the prompt's last chunk done
+  double ttft_ms = 0;         // submitted to the first token
+  double decode_ms = 0;       // first token to the last
+  double e2e_ms = 0;          // submitted to finished (to this output, before the last)
+  int completion_tokens = 0;  // tokens generated so far: what decode_tokens_per_s counts
+  // Decode rate over the tokens after the first (the first comes from prefill).
   double decode_tokens_per_s() const;
 };
 
@@ -99,16 +105,24 @@ struct SchedulerStatus {
   bool draining = false;
 };
 
+struct Sequence;  // engine/scheduler/sequence.h
+
 // Continuous batching on one engine thread (DESIGN.md § Data flow). Each step: take new and
 // cancelled requests, schedule running decodes first and then prompt chunks (FCFS) within the
 // token budget, grow each sequence's KV pages (preempting the newest running sequence, to be
 // recomputed, when the pool is short), run the backend, sample, apply stop rules, emit outputs.
-// Submit, Cancel and status are thread-safe.
+// Submit, Cancel and status are thread-safe. Stop rules, in order: EOS (unless ignore_eos), a stop
+// token id, a stop string (text held back while it could still start one; the text ends before
+// it), max_new_tokens; none of the first three before min_new_tokens.
 class Scheduler {
  public:
   // `tokenizer` may be null (synthetic models: no text, no stop strings). Both must outlive this.
+  // max_batch_tokens and page_size are at least 1; max_running is at most max_batch_tokens so
+  // every running sequence's decode token fits one step. eos_id < 0 takes the tokenizer's.
   Scheduler(Backend& backend, const Tokenizer* tokenizer, SchedulerOptions options);
   ~Scheduler();  // stops the engine thread; unfinished requests end as kCancelled
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
 
   // Capacity the KV budget gives: sequences that fit at the model's full context.
   double max_concurrency_at_full_context() const;
@@ -118,11 +132,15 @@ class Scheduler {
   // max_new_tokens beyond the context, sampling, kv policy, duplicate id); ResourceExhausted when
   // the queue is full (requests or prompt tokens) or the request could never fit in the KV pool;
   // Unavailable while draining. `on_output` receives every output of the request, the last one
-  // with finished set, exactly once per request that was accepted.
+  // with finished set, exactly once per request that was accepted. An empty id gets a unique
+  // "req-<n>" (every SequenceOutput carries it); an empty kv_policy name takes the default policy.
   absl::Status Submit(EngineRequest request, OutputCallback on_output);
+  // As above; on success `*assigned_id` (when not null) is the request's id, given or generated.
+  absl::Status Submit(EngineRequest request, OutputCallback on_output, std::string* assigned_id);
 
   // Ends a queued or running request within one step, freeing its pages; its last output has
-  // `reason` (kCancelled or kDeadline). False when no live request has that id.
+  // `reason` (kCancelled or kDeadline; anything else counts as kCancelled). False when no live
+  // request has that id.
   bool Cancel(const std::string& request_id, FinishReason reason = FinishReason::kCancelled);
 
   SchedulerStatus status() const;
@@ -131,15 +149,43 @@ class Scheduler {
   void Start();
   // Stops admitting (Submit answers Unavailable); running and queued requests go on.
   void BeginDrain();
-  // Cancels everything left (kCancelled), then joins the engine thread.
+  // Cancels everything left (kCancelled), then joins the engine thread. Without Start, call it
+  // from the thread that runs RunUntilIdle (or the destructor does).
   void Stop();
   // Without Start: runs steps on the calling thread until no request is left (offline use).
+  // After Start: waits until the engine thread has delivered every accepted request's last output.
   void RunUntilIdle();
+  // After Start: blocks until no accepted request is left unfinished (its last output delivered).
+  void WaitUntilIdle();
 
  private:
-  struct Sequence;
-  struct Command;
-  bool Step();  // one engine step; false when idle
+  struct Delivery;
+
+  bool Step();  // one engine step; false when no work is left
+  void EngineLoop();
+  // Moves submissions into waiting_ and takes the pending cancellations.
+  void TakeCommands();
+  void ApplyCancels();
+  void ExpireDeadlines(EngineClock::time_point now);
+  // Picks this step's chunks within the token budget and grows their KV pages, preempting the
+  // newest running sequence while the pool is short. Fills batch_ / batch_seqs_.
+  void ScheduleBatch(EngineClock::time_point now);
+  void AddChunk(Sequence& s, int n);
+  // Tokens of `s`'s prompt (or recompute) to run now; 0 when it must wait.
+  int PrefillChunkSize(const Sequence& s, int budget, bool first_in_line) const;
+  void Preempt(Sequence& s);
+  void RunBatch();
+  void SampleNext(Sequence& s, std::span<float> logits, EngineClock::time_point now);
+  void ApplyStopRules(Sequence& s, int32_t token);
+  // Ends `s`: final output fields, KV stats, pages released. `detail` is the matched stop (kStop)
+  // or the error message (kError).
+  void Finish(Sequence& s, FinishReason reason, std::string detail = {});
+  // Moves finished sequences out of running_ / waiting_ into finished_.
+  void RemoveFinished();
+  // Publishes status, then hands this step's outputs to their callbacks (outside mu_).
+  void Publish();
+  void CancelAll();
+  bool HasWork() const;
 
   Backend& backend_;
   const Tokenizer* tokenizer_;
@@ -147,15 +193,36 @@ class Scheduler {
   PagePool pool_;
   // Shared with other threads under mu_.
   mutable std::mutex mu_;
-  std::condition_variable wake_;
+  std::condition_variable wake_;  // the engine thread sleeps on it while idle
+  std::condition_variable idle_;  // WaitUntilIdle
   std::deque<std::unique_ptr<Sequence>> incoming_;
   std::vector<std::pair<std::string, FinishReason>> cancels_;
-  // Engine-thread state.
-  std::deque<std::unique_ptr<Sequence>> waiting_;
-  std::vector<std::unique_ptr<Sequence>> running_;
-  std::thread engine_;
+  absl::flat_hash_set<std::string> live_ids_;  // accepted, final output not yet handed out
+  int64_t queued_requests_ = 0;                // submitted, never scheduled yet
+  int64_t queued_prompt_tokens_ = 0;
+  uint64_t next_arrival_ = 0;
+  uint64_t next_generated_id_ = 0;
+  bool draining_ = false;
+  bool delivering_ = false;  // outputs of a step are being handed out
   bool stop_ = false;
   SchedulerStatus status_;  // published under mu_ after each step
+  std::thread::id engine_id_;
+  std::mutex join_mu_;  // one Stop joins the engine thread
+  std::thread engine_;
+  // Engine-thread state.
+  std::deque<std::unique_ptr<Sequence>> waiting_;    // FCFS; preempted ones go back to the front
+  std::vector<std::unique_ptr<Sequence>> running_;   // admission order
+  std::vector<std::unique_ptr<Sequence>> finished_;  // this step's, destroyed after delivery
+  std::vector<std::pair<std::string, FinishReason>> step_cancels_;
+  std::vector<SequenceChunk> batch_;
+  std::vector<Sequence*> batch_seqs_;  // owner of each batch_ chunk
+  std::vector<float> logits_;
+  std::vector<float> raw_logits_;  // unmodified logits for logprobs
+  std::vector<Delivery> deliveries_;
+  int64_t dequeued_requests_ = 0;  // left the queue this step (scheduled or ended)
+  int64_t dequeued_prompt_tokens_ = 0;
+  int64_t preemptions_total_ = 0;
+  int64_t finished_total_ = 0;
 };
 
 }  // namespace kvserve

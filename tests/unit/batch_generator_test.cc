@@ -59,7 +59,7 @@ TEST(BatchGeneratorTest, StopsAtStopTokenAndMaxTokens) {
   auto r = gen.Generate(reqs);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ((*r)[0].tokens, (std::vector<int32_t>{403, 407, 261}));
-  EXPECT_EQ((*r)[0].finish_reason, FinishReason::kStopToken);
+  EXPECT_EQ((*r)[0].finish_reason, FinishReason::kStop);
   EXPECT_EQ((*r)[1].tokens.size(), 2u);
   EXPECT_EQ((*r)[1].finish_reason, FinishReason::kMaxTokens);
   EXPECT_EQ((*r)[1].kv.kept_tokens, std::vector<int>(5, 2));  // prompt + first generated token

@@ -76,7 +76,7 @@ TEST(CliTest, LogitsPrintsOneVocabularyRow) {
 TEST(CliTest, BadInputGetsOneLineReasonAndNonZeroExit) {
   const std::pair<std::string, std::string> cases[] = {
       {"generate --model /nonexistent.gguf --prompt hi", "cannot open model file"},
-      {"generate " + Stories() + " --prompt-ids 1 --kv-policy fastkv", "--kv-policy"},
+      {"generate " + Stories() + " --prompt-ids 1 --kv-policy nope", "--kv-policy"},
       {"generate " + Stories() + " --prompt-ids 1,999", "token id 999"},
       {"generate " + Stories() + " --prompt-ids 1 --max-tokens 600", "context length 512"},
       {"generate " + Stories() + " --prompt-ids 1 --top-p 2", "top_p"},

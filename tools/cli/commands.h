@@ -8,5 +8,6 @@ namespace kvserve::cli {
 void AddGenerateCommand(CLI::App& app, int& exit_code);
 void AddTokenizeCommand(CLI::App& app, int& exit_code);
 void AddLogitsCommand(CLI::App& app, int& exit_code);
+void AddClientCommand(CLI::App& app, int& exit_code);
 
 }  // namespace kvserve::cli

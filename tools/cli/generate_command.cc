@@ -43,7 +43,10 @@ int RunGenerate(const GenerateOptions& o) {
     std::cout << tail << "\n";
     return 0;
   }
-  nlohmann::json kv = {{"policy", r.kv.policy}, {"kept_tokens", r.kv.kept_tokens}};
+  nlohmann::json kv = {{"policy", r.kv.policy},
+                       {"kept_tokens", r.kv.kept_tokens},
+                       {"prefill_flops_fraction", r.kv.prefill_flops_fraction}};
+  if (r.kv.tsp_tokens > 0) kv["tsp_tokens"] = r.kv.tsp_tokens;  // policies that propagate
   nlohmann::json out = {
       {"model", engine->model.config.name},
       {"backend", o.model.backend},

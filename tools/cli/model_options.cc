@@ -2,9 +2,6 @@
 
 #include <iostream>
 
-#include "engine/model/model_loader.h"
-#include "engine/runtime/backend_factory.h"
-
 namespace kvserve::cli {
 
 void AddModelOptions(CLI::App& app, ModelOptions& o, bool with_backend) {
@@ -18,16 +15,9 @@ void AddModelOptions(CLI::App& app, ModelOptions& o, bool with_backend) {
 }
 
 absl::StatusOr<Engine> LoadEngine(const ModelOptions& o, bool with_backend) {
-  auto model =
-      LoadModel({.model = o.model, .tokenizer = o.tokenizer, .synthetic_seed = o.synthetic_seed});
-  if (!model.ok()) return model.status();
-  Engine engine{.model = std::move(*model), .backend = nullptr};
-  if (with_backend) {
-    auto backend = CreateBackend(o.backend, engine.model.config, std::move(engine.model.weights));
-    if (!backend.ok()) return backend.status();
-    engine.backend = std::move(*backend);
-  }
-  return engine;
+  return kvserve::LoadEngine(
+      {.model = o.model, .tokenizer = o.tokenizer, .synthetic_seed = o.synthetic_seed},
+      with_backend ? o.backend : std::string());
 }
 
 int Fail(const absl::Status& status) {

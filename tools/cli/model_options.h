@@ -5,8 +5,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
-#include "engine/model/loaded_model.h"
-#include "engine/runtime/backend.h"
+#include "engine/runtime/loaded_engine.h"
 
 namespace kvserve::cli {
 
@@ -20,10 +19,7 @@ struct ModelOptions {
 void AddModelOptions(CLI::App& app, ModelOptions& options, bool with_backend);
 
 // A loaded model: its config, tokenizer and chat template, and (when asked) a backend running it.
-struct Engine {
-  LoadedModel model;
-  std::unique_ptr<Backend> backend;
-};
+using Engine = LoadedEngine;
 absl::StatusOr<Engine> LoadEngine(const ModelOptions& options, bool with_backend);
 
 // Prints "kvserve-cli: error: MESSAGE" to stderr and returns the exit code 1.

@@ -21,12 +21,13 @@ struct RequestOptions {
   int64_t seed = -1;
   std::vector<int32_t> stop_token_ids;
   bool ignore_eos = false;
-  std::string kv_policy = "full";
+  KvPolicyOptions kv_policy;  // --kv-policy and its --kv-* options
 };
 void AddRequestOptions(CLI::App& app, RequestOptions& options);
 
 // Tokenizes the prompt (BOS added to text when the model wants it; ids used as given) and checks
-// the policy. Errors name the offending flag.
+// the KV policy and its options against the model. Errors name the offending flag
+// ("--kv-tsp-rate: kv tsp_rate must be in (0, 1], got 1.5").
 absl::StatusOr<GenerationRequest> BuildRequest(const RequestOptions& options,
                                                const LoadedModel& model);
 

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/runtime/cpu/cpu_ops.h"
+#include "engine/runtime/cpu/window_scores.h"
 
 namespace kvserve {
 namespace {
@@ -89,9 +90,13 @@ absl::Status CpuBackend::Forward(std::span<const SequenceChunk> batch, std::vect
   const int qkv_dim = c.q_dim() + 2 * c.kv_dim();
   int total = 0;
   int logit_rows = 0;
+  bool prompt_policies = false;  // some chunk's KV policy sees its prompt's layers
+  chunk_n_.clear();
   for (const SequenceChunk& ch : batch) {
     total += static_cast<int>(ch.tokens.size());
     logit_rows += ch.compute_logits ? 1 : 0;
+    chunk_n_.push_back(static_cast<int>(ch.tokens.size()));
+    prompt_policies |= ch.policy != nullptr && ch.whole_prompt;
   }
 
   float* x = Grow(s_.x, static_cast<size_t>(total) * dim);
@@ -130,11 +135,16 @@ absl::Status CpuBackend::Forward(std::span<const SequenceChunk> batch, std::vect
     cpu::ApplyRope(qkv + c.q_dim(), rows, qkv_dim, c.n_kv_heads, c.head_dim, c.rope_dim, rope_cos,
                    rope_sin, adjacent);
     if (auto s = Attention(batch, l, /*logit_rows_only=*/last); !s.ok()) return s;
+    bool propagate = false;
+    if (prompt_policies) {
+      if (auto s = RunPromptPolicies(batch, l, &propagate); !s.ok()) return s;
+    }
     if (last) {
       // Past the last layer's K/V only the rows whose logits are wanted matter: keep just those.
       int src = 0, dst = 0;
-      for (const SequenceChunk& ch : batch) {
-        src += static_cast<int>(ch.tokens.size());
+      for (size_t b = 0; b < batch.size(); ++b) {
+        const SequenceChunk& ch = batch[b];
+        src += chunk_n_[b];
         if (!ch.compute_logits) continue;
         std::memmove(x + static_cast<size_t>(dst) * dim, x + static_cast<size_t>(src - 1) * dim,
                      dim * sizeof(float));
@@ -143,6 +153,8 @@ absl::Status CpuBackend::Forward(std::span<const SequenceChunk> batch, std::vect
       rows = logit_rows;
     }
     cpu::Linear(pool_, s_.attn.data(), w.wo.data(), x, rows, dim, c.q_dim(), /*accumulate=*/true);
+    // TSP: the MLP is per row, so gathering before it saves the dropped rows' MLP too.
+    if (propagate && !last) rows = PropagateRows(batch);
 
     cpu::RmsNorm(pool_, x, w.ffn_norm.data(), xn, rows, dim, c.rms_eps);
     cpu::Linear(pool_, xn, w.w_gate_up.data(), gate_up, rows, 2 * c.ffn_dim, dim);
@@ -167,8 +179,9 @@ absl::Status CpuBackend::Attention(std::span<const SequenceChunk> batch, int lay
   first_row.clear();
   size_t scratch_floats = 0;
   int row = 0;
-  for (const SequenceChunk& ch : batch) {
-    const int n = static_cast<int>(ch.tokens.size());
+  for (size_t b = 0; b < batch.size(); ++b) {
+    const SequenceChunk& ch = batch[b];
+    const int n = chunk_n_[b];
     for (int i = 0; i < n; ++i) {
       std::memcpy(s_.q.data() + static_cast<size_t>(row + i) * c.q_dim(),
                   s_.qkv.data() + static_cast<size_t>(row + i) * qkv_dim,
@@ -193,7 +206,7 @@ absl::Status CpuBackend::Attention(std::span<const SequenceChunk> batch, int lay
   tasks.clear();
   int out_row = 0;
   for (size_t b = 0; b < batch.size(); ++b) {
-    const int n = static_cast<int>(batch[b].tokens.size());
+    const int n = chunk_n_[b];
     const int chunk = static_cast<int>(b);
     if (logit_rows_only && !batch[b].compute_logits) continue;
     for (int kv_head = 0; kv_head < c.n_kv_heads; ++kv_head) {
@@ -234,6 +247,100 @@ absl::Status CpuBackend::Attention(std::span<const SequenceChunk> batch, int lay
     }
   });
   return absl::OkStatus();
+}
+
+absl::Status CpuBackend::RunPromptPolicies(std::span<const SequenceChunk> batch, int layer,
+                                           bool* any_propagate) {
+  const ModelConfig& c = config_;
+  const cpu::AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim};
+  propagate_.resize(batch.size());
+  for (size_t b = 0; b < batch.size(); ++b) {
+    const SequenceChunk& ch = batch[b];
+    propagate_[b].clear();
+    if (ch.policy == nullptr || !ch.whole_prompt) continue;
+    const int n = chunk_n_[b];
+    auto bad = [&](absl::string_view what) {
+      return absl::InternalError(absl::StrCat("forward: kv policy '",
+                                              std::string(ch.policy->name()), "' at layer ", layer,
+                                              ": ", what));
+    };
+    const int window = ch.policy->ScoreWindow(layer, n);
+    std::span<const float> scores;
+    if (window > 0) {
+      // The layer's cache holds exactly this prompt's rows: the window scores need all of them.
+      if (window > n || ch.kv->length(layer) != n) {
+        return bad(
+            absl::StrCat("window ", window, " over ", n, " rows, cache of ", ch.kv->length(layer)));
+      }
+      const size_t head_floats = static_cast<size_t>(n) * c.head_dim;
+      float* keys = Grow(s_.window_keys, head_floats * c.n_kv_heads);
+      float* values = Grow(s_.window_values, head_floats * c.n_kv_heads);
+      std::vector<const float*> head_keys(c.n_kv_heads);
+      for (int g = 0; g < c.n_kv_heads; ++g) {
+        head_keys[g] = keys + g * head_floats;
+        ch.kv->GatherHead(layer, g, 0, n, keys + g * head_floats, values + g * head_floats);
+      }
+      const size_t score_floats = static_cast<size_t>(c.n_heads) * (n - window);
+      float* out = Grow(s_.window_scores, score_floats);
+      cpu::WindowScores(s_.q.data() + static_cast<size_t>(chunk_rows_[b]) * c.q_dim(),
+                        head_keys.data(), n, window, shape, out);
+      scores = {out, score_floats};
+    }
+    KvPolicy::LayerDecision decision = ch.policy->OnPromptLayer(layer, n, scores);
+    if (!decision.retain.empty()) {
+      if (static_cast<int>(decision.retain.size()) != c.n_kv_heads) {
+        return bad("retain must list every KV head");
+      }
+      for (const std::vector<int32_t>& head : decision.retain) {
+        if (head.size() != decision.retain[0].size()) return bad("retain counts differ by head");
+        for (int32_t r : head) {
+          if (r < 0 || r >= ch.kv->length(layer)) return bad("retain row out of range");
+        }
+      }
+      ch.kv->Retain(layer, decision.retain);
+    }
+    std::vector<int32_t>& keep = decision.propagate;
+    if (keep.empty() || static_cast<int>(keep.size()) == n) continue;
+    // Ascending, in range, and the last row kept: it carries the chunk's logits.
+    for (size_t i = 0; i < keep.size(); ++i) {
+      if (keep[i] < 0 || keep[i] >= n || (i > 0 && keep[i] <= keep[i - 1])) {
+        return bad("propagate rows must be ascending and in range");
+      }
+    }
+    if (keep.back() != n - 1) return bad("propagate must keep the last row");
+    propagate_[b] = std::move(keep);
+    *any_propagate = true;
+  }
+  return absl::OkStatus();
+}
+
+int CpuBackend::PropagateRows(std::span<const SequenceChunk> batch) {
+  const ModelConfig& c = config_;
+  const int half = c.rope_dim / 2;
+  // Rows only move towards the front (dst <= src), so copying in order never overwrites a row
+  // still to be read.
+  auto move_row = [&](int src, int dst) {
+    if (src == dst) return;
+    std::memmove(s_.x.data() + static_cast<size_t>(dst) * c.dim,
+                 s_.x.data() + static_cast<size_t>(src) * c.dim, c.dim * sizeof(float));
+    std::memmove(s_.rope_cos.data() + static_cast<size_t>(dst) * half,
+                 s_.rope_cos.data() + static_cast<size_t>(src) * half, half * sizeof(float));
+    std::memmove(s_.rope_sin.data() + static_cast<size_t>(dst) * half,
+                 s_.rope_sin.data() + static_cast<size_t>(src) * half, half * sizeof(float));
+    s_.positions[dst] = s_.positions[src];
+  };
+  int src = 0, dst = 0;
+  for (size_t b = 0; b < batch.size(); ++b) {
+    const int n = chunk_n_[b];
+    if (propagate_[b].empty()) {
+      for (int i = 0; i < n; ++i) move_row(src + i, dst++);
+    } else {
+      for (int32_t i : propagate_[b]) move_row(src + i, dst++);
+      chunk_n_[b] = static_cast<int>(propagate_[b].size());
+    }
+    src += n;
+  }
+  return dst;
 }
 
 }  // namespace kvserve

@@ -31,6 +31,8 @@ class CpuBackend : public Backend {
     std::vector<float> x, xn, qkv, q, attn, ffn, gate_up, rope_cos, rope_sin;
     std::vector<std::vector<float>> scores;  // one per pool worker
     std::vector<int32_t> positions;
+    // A compressing chunk's keys (values beside them, unused) and its window scores.
+    std::vector<float> window_keys, window_values, window_scores;
   };
 
   CpuBackend(const ModelConfig& config, ModelWeights weights, int threads);
@@ -38,6 +40,15 @@ class CpuBackend : public Backend {
   // Appends every chunk's K/V; computes attention for all rows, or with `logit_rows_only` just the
   // last row of each chunk that wants logits (the last layer), written compactly.
   absl::Status Attention(std::span<const SequenceChunk> batch, int layer, bool logit_rows_only);
+  // After `layer`'s attention, runs the KV policy of each whole-prompt chunk: window scores when
+  // it asks, then its decision. Compacts the layer's cache to `retain` at once; leaves a TSP
+  // `propagate` in propagate_ for PropagateRows. Sets *any_propagate.
+  absl::Status RunPromptPolicies(std::span<const SequenceChunk> batch, int layer,
+                                 bool* any_propagate);
+  // Gathers the activation rows (hidden state, positions, RoPE tables) of chunks with a pending
+  // propagate down to those rows, moving the other chunks' rows up behind them; updates
+  // chunk_n_ and returns the step's new row count.
+  int PropagateRows(std::span<const SequenceChunk> batch);
 
   ModelConfig config_;
   std::vector<float> token_embedding_, final_norm_, lm_head_;  // lm_head_ empty when tied
@@ -45,6 +56,9 @@ class CpuBackend : public Backend {
   cpu::ThreadPool pool_;
   Scratch s_;
   std::vector<int> chunk_rows_;  // first activation row of each chunk in the step
+  // Rows each chunk still carries through the layers: its tokens, until a TSP layer drops some.
+  std::vector<int> chunk_n_;
+  std::vector<std::vector<int32_t>> propagate_;  // per chunk, the rows TSP keeps; empty = all
   struct AttentionTask {
     int chunk, kv_head, block;
     int q_row, out_row, n;  // first query row, first output row, queries in the task's view

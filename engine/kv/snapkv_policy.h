@@ -1,0 +1,26 @@
+#pragma once
+
+#include "engine/kv/kv_policy.h"
+
+namespace kvserve {
+
+// SnapKV with a GQA-aware cache (DESIGN.md § KV policies): the whole prompt runs through every
+// layer; each layer then keeps, per KV head, its top-(B - window) prompt tokens by observation-
+// window score plus the window. B is the constant `budget` or ⌊N · retain_rate⌋, at least
+// window + 1 (research/fastkv.md §10.1); a prompt of at most B tokens is kept whole and not scored.
+class SnapKvPolicy : public KvPolicy {
+ public:
+  SnapKvPolicy(const KvPolicyOptions& options, const ModelConfig& config);
+
+  std::string_view name() const override { return "snapkv"; }
+  bool needs_whole_prompt() const override { return true; }
+  int ScoreWindow(int layer, int n) const override;
+  LayerDecision OnPromptLayer(int layer, int n, std::span<const float> window_scores) override;
+
+ private:
+  KvPolicyOptions options_;
+  int n_heads_;
+  int n_kv_heads_;
+};
+
+}  // namespace kvserve

@@ -1,0 +1,26 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engine/model/loaded_model.h"
+#include "engine/model/model_loader.h"
+#include "engine/runtime/backend.h"
+
+namespace kvserve {
+
+// A loaded model and (when asked for) the backend running it: what the CLI, the benches and the
+// server each start from.
+struct LoadedEngine {
+  LoadedModel model;  // its weights moved into `backend` when there is one
+  std::unique_ptr<Backend> backend;
+};
+
+// Loads `source` and, unless `backend` is empty, creates that backend ("cpu", "cuda") over the
+// model's weights with `threads` workers (<= 0: one per hardware thread). Errors name the file or
+// the backend.
+absl::StatusOr<LoadedEngine> LoadEngine(const ModelSource& source, const std::string& backend,
+                                        int threads = 0);
+
+}  // namespace kvserve

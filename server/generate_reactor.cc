@@ -1,0 +1,159 @@
+#include "server/generate_reactor.h"
+
+#include <chrono>
+#include <utility>
+
+#include "server/grpc_status.h"
+#include "server/request_observer.h"
+#include "server/request_validation.h"
+#include "server/response_conversion.h"
+#include "spdlog/spdlog.h"
+
+namespace kvserve::server {
+namespace {
+
+// The call's deadline on the engine's clock; none when the client set none.
+std::optional<EngineClock::time_point> EngineDeadline(const grpc::CallbackServerContext& context) {
+  const auto deadline = context.deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return std::nullopt;
+  const auto left = deadline - std::chrono::system_clock::now();
+  return EngineClock::now() +
+         std::chrono::duration_cast<EngineClock::duration>(std::max(left, decltype(left)::zero()));
+}
+
+}  // namespace
+
+GenerateReactor::GenerateReactor(Scheduler* scheduler, std::shared_ptr<Stream> stream)
+    : scheduler_(scheduler), stream_(std::move(stream)) {
+  stream_->reactor = this;
+}
+
+GenerateReactor* GenerateReactor::Refuse(grpc::Status status) {
+  auto* reactor = new GenerateReactor(nullptr, std::make_shared<Stream>(1, false));
+  reactor->stream_->finishing = true;
+  reactor->Finish(std::move(status));
+  return reactor;
+}
+
+GenerateReactor* GenerateReactor::Start(grpc::CallbackServerContext* context,
+                                        const v1::GenerateRequest& request, ServingEngine& engine,
+                                        ServerMetrics& metrics, int stream_buffer) {
+  const EngineClock::time_point arrival = EngineClock::now();
+  auto request_or = ToEngineRequest(request, engine.request_context());
+  if (!request_or.ok()) {
+    metrics.CountRejected(request_or.status().code());
+    return Refuse(ToGrpcStatus(request_or.status()));
+  }
+  EngineRequest engine_request = *std::move(request_or);
+  engine_request.id = request.request_id();  // empty: the scheduler assigns one
+  engine_request.deadline = EngineDeadline(*context);
+
+  const bool non_streaming = request.non_streaming();
+  auto stream = std::make_shared<Stream>(non_streaming ? 1 : static_cast<size_t>(stream_buffer),
+                                         non_streaming);
+  auto* reactor = new GenerateReactor(engine.scheduler.get(), stream);
+  reactor->deadline_ = engine_request.deadline;
+  stream->engine_done = false;
+
+  // Runs on the engine thread: observe, convert, queue; never blocks beyond the stream's mutex.
+  OutputCallback on_output = [stream, tokenizer = engine.tokenizer(),
+                              observer =
+                                  RequestObserver(metrics, arrival, engine_request.kv_policy.name)](
+                                 SequenceOutput&& output) mutable {
+    observer.OnOutput(output);
+    const bool last = output.finished;
+    v1::GenerateResponse message = ToGenerateResponse(std::move(output), tokenizer);
+    std::lock_guard lock(stream->mu);
+    if (last) stream->engine_done = true;
+    if (stream->client_gone || stream->reactor == nullptr) return;  // nobody to send to
+    stream->queue.Push(std::move(message));
+    stream->Pump();
+  };
+
+  std::string assigned_id;
+  const absl::Status submitted =
+      engine.scheduler->Submit(std::move(engine_request), std::move(on_output), &assigned_id);
+  if (!submitted.ok()) {
+    metrics.CountRejected(submitted.code());
+    grpc::Status status = ToGrpcStatus(submitted);
+    if (submitted.code() == absl::StatusCode::kUnavailable) {
+      status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is draining");
+    }
+    std::lock_guard lock(stream->mu);
+    stream->engine_done = true;
+    stream->finishing = true;
+    reactor->Finish(std::move(status));
+    return reactor;
+  }
+  reactor->request_id_ = std::move(assigned_id);
+  return reactor;
+}
+
+void GenerateReactor::Stream::Pump() {
+  if (reactor == nullptr || client_gone || write_in_flight || finishing || queue.empty()) return;
+  // Non-streaming: everything merges into the one queued message until the last output is in.
+  if (non_streaming && !IsFinal(queue.back())) return;
+  writing = queue.Pop();
+  write_in_flight = true;
+  if (IsFinal(writing)) {
+    finishing = true;
+    reactor->StartWriteAndFinish(&writing, grpc::WriteOptions(), grpc::Status::OK);
+  } else {
+    reactor->StartWrite(&writing);
+  }
+}
+
+void GenerateReactor::Stream::FinishIfGone() {
+  if (reactor == nullptr || !client_gone || finishing || write_in_flight) return;
+  finishing = true;
+  reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
+}
+
+void GenerateReactor::OnWriteDone(bool ok) {
+  bool cancel = false;
+  {
+    std::lock_guard lock(stream_->mu);
+    stream_->write_in_flight = false;
+    if (!ok) {
+      stream_->client_gone = true;
+      cancel = !stream_->engine_done;
+    }
+    stream_->Pump();
+    stream_->FinishIfGone();
+  }
+  CancelInEngine(cancel);
+}
+
+void GenerateReactor::OnCancel() {
+  bool cancel = false;
+  {
+    std::lock_guard lock(stream_->mu);
+    stream_->client_gone = true;
+    cancel = !stream_->engine_done;
+    stream_->FinishIfGone();
+  }
+  CancelInEngine(cancel);
+}
+
+void GenerateReactor::CancelInEngine(bool cancel) const {
+  if (!cancel || scheduler_ == nullptr || request_id_.empty()) return;
+  const bool deadline_passed = deadline_.has_value() && EngineClock::now() >= *deadline_;
+  scheduler_->Cancel(request_id_,
+                     deadline_passed ? FinishReason::kDeadline : FinishReason::kCancelled);
+}
+
+void GenerateReactor::OnDone() {
+  uint64_t merged = 0;
+  {
+    std::lock_guard lock(stream_->mu);
+    stream_->reactor = nullptr;
+    merged = stream_->queue.merged();
+  }
+  if (merged > 0 && !stream_->non_streaming) {
+    spdlog::debug("request {}: the client read slowly; {} outputs merged into earlier messages",
+                  request_id_, merged);
+  }
+  delete this;
+}
+
+}  // namespace kvserve::server

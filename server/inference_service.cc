@@ -1,0 +1,80 @@
+#include "server/inference_service.h"
+
+#include "server/generate_reactor.h"
+#include "server/model_info.h"
+
+namespace kvserve::server {
+namespace {
+
+const grpc::Status kLoading(grpc::StatusCode::UNAVAILABLE, "model is loading");
+const grpc::Status kDraining(grpc::StatusCode::UNAVAILABLE, "server is draining");
+
+grpc::ServerUnaryReactor* Finished(grpc::CallbackServerContext* context, grpc::Status status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(std::move(status));
+  return reactor;
+}
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(
+    grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
+  ServingEngine* engine = this->engine();
+  if (engine == nullptr || draining()) {
+    metrics_.CountRejected(absl::StatusCode::kUnavailable);
+    return GenerateReactor::Refuse(engine == nullptr ? kLoading : kDraining);
+  }
+  return GenerateReactor::Start(context, *request, *engine, metrics_, config_.stream_buffer);
+}
+
+grpc::ServerUnaryReactor* InferenceService::Abort(grpc::CallbackServerContext* context,
+                                                  const v1::AbortRequest* request,
+                                                  v1::AbortResponse* response) {
+  ServingEngine* engine = this->engine();
+  if (engine == nullptr) return Finished(context, kLoading);
+  if (request->request_id().empty()) {
+    return Finished(context,
+                    grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "request_id is empty"));
+  }
+  response->set_found(engine->scheduler->Cancel(request->request_id(), FinishReason::kCancelled));
+  return Finished(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerContext* context,
+                                                         const v1::GetModelInfoRequest*,
+                                                         v1::ModelInfo* response) {
+  ServingEngine* engine = this->engine();
+  if (engine == nullptr) return Finished(context, kLoading);
+  *response = BuildModelInfo(*engine, config_);
+  return Finished(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* InferenceService::GetServerStatus(grpc::CallbackServerContext* context,
+                                                            const v1::GetServerStatusRequest*,
+                                                            v1::ServerStatus* response) {
+  // Answers while loading too (ready false, nothing running): it is how a client sees progress.
+  response->set_ready(ready());
+  response->set_draining(draining());
+  v1::KvTierUsage* device = response->add_kv_tiers();
+  device->set_tier("device");
+  v1::KvTierUsage* host = response->add_kv_tiers();
+  host->set_tier("host");  // no host tier yet (issue #5): 0 of 0 pages
+  ServingEngine* engine = this->engine();
+  if (engine == nullptr) {
+    device->set_page_size(static_cast<uint32_t>(config_.page_size));
+    return Finished(context, grpc::Status::OK);
+  }
+  const SchedulerStatus s = engine->scheduler->status();
+  response->set_running(static_cast<uint32_t>(s.running));
+  response->set_waiting(static_cast<uint32_t>(s.waiting));
+  response->set_draining(draining() || s.draining);
+  response->set_preemptions_total(static_cast<uint64_t>(s.preemptions_total));
+  response->set_requests_finished_total(static_cast<uint64_t>(s.finished_total));
+  device->set_pages_used(static_cast<uint64_t>(s.pages_used));
+  device->set_pages_total(static_cast<uint64_t>(s.pages_total));
+  device->set_page_size(static_cast<uint32_t>(s.page_size));
+  host->set_page_size(static_cast<uint32_t>(s.page_size));
+  return Finished(context, grpc::Status::OK);
+}
+
+}  // namespace kvserve::server

@@ -1,0 +1,62 @@
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace CLI {
+class App;  // CLI/CLI.hpp is heavy: only server_config.cc needs it
+}  // namespace CLI
+
+namespace kvserve::server {
+
+// Everything `kvserve` is configured with. Each field is a flag (--max-batch-tokens), a key of the
+// --config file (max-batch-tokens = 4096) and an environment variable (KVSERVE_MAX_BATCH_TOKENS).
+struct ServerConfig {
+  std::string model;  // GGUF file, llama2.c checkpoint, or synthetic:NAME
+  std::string tokenizer;
+  uint64_t synthetic_seed = 0;
+  std::string host = "0.0.0.0";
+  int port = 50051;         // 0: an ephemeral port, logged as "gRPC listening on HOST:PORT"
+  int metrics_port = 9090;  // 0: ephemeral; negative: no metrics endpoint
+  std::string backend = "cpu";
+  int threads = 0;  // backend worker threads; 0: one per hardware thread
+  int max_batch_tokens = 2048;
+  int max_running = 64;
+  int max_queued_requests = 256;
+  int64_t max_queued_prompt_tokens = int64_t{1} << 20;
+  int page_size = 32;
+  int64_t kv_cache_memory = int64_t{2} << 30;  // bytes
+  std::string default_kv_policy = "full";
+  double drain_timeout_s = 30;
+  std::string log_format = "text";  // text | json
+  std::string log_level = "info";
+  int stream_buffer = 64;            // queued messages per stream before deltas merge
+  std::vector<double> ttft_buckets;  // empty: ServerMetrics' defaults
+  std::vector<double> itl_buckets;
+};
+
+// Registers every flag on `app`, bound to `config`, with its environment variable and config-file
+// key. Precedence: command line, then environment, then --config file, then the default.
+void AddServerFlags(CLI::App& app, ServerConfig& config);
+
+// Checks what CLI11 cannot express per flag (--max-running within --max-batch-tokens); the message
+// names the flag.
+absl::Status ValidateServerConfig(const ServerConfig& config);
+
+// The outcome of reading the command line: run with the config, or exit with `exit_code` after
+// printing `message` (help text on stdout for --help, a one-line error on stderr otherwise).
+struct ConfigParse {
+  bool run = false;
+  int exit_code = 0;
+  std::string message;
+};
+ConfigParse ParseServerConfig(std::span<const char* const> argv, ServerConfig& config);
+
+// "2GiB"-style sizes for logs: the largest binary unit that divides evenly, else bytes.
+std::string FormatBytes(int64_t bytes);
+
+}  // namespace kvserve::server

@@ -1,0 +1,30 @@
+#pragma once
+
+#include <memory>
+
+#include "engine/kv/kv_policy.h"
+#include "engine/runtime/loaded_engine.h"
+#include "engine/scheduler/scheduler.h"
+#include "server/request_validation.h"
+
+namespace kvserve::server {
+
+// The loaded model and the scheduler serving it: what the service needs once loading is done.
+// Built on the main thread, published to the gRPC threads once complete, destroyed only after the
+// gRPC server has shut down.
+struct ServingEngine {
+  LoadedEngine loaded;  // config, tokenizer, chat template; the backend running the weights
+  KvPolicyOptions default_kv_policy;
+  std::unique_ptr<Scheduler> scheduler;
+
+  const ModelConfig& config() const { return loaded.model.config; }
+  const Tokenizer* tokenizer() const { return loaded.model.tokenizer.get(); }
+  RequestContext request_context() const {
+    return {.config = loaded.model.config,
+            .tokenizer = loaded.model.tokenizer.get(),
+            .chat_template = loaded.model.chat_template,
+            .default_kv_policy = default_kv_policy};
+  }
+};
+
+}  // namespace kvserve::server

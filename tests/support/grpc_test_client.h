@@ -1,0 +1,46 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "grpcpp/grpcpp.h"
+#include "kvserve/v1/inference.grpc.pb.h"
+
+namespace kvserve::testing {
+
+// One Generate stream read to its end.
+struct StreamResult {
+  grpc::Status status;
+  std::vector<int32_t> tokens;  // every chunk's token ids, in order
+  std::string text;             // every chunk's text, concatenated
+  int messages = 0;
+  std::optional<kvserve::v1::GenerateResponse> final;  // the message with a finish reason
+};
+
+StreamResult GenerateAll(kvserve::v1::Inference::Stub& stub,
+                         const kvserve::v1::GenerateRequest& request,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(120));
+
+// Greedy requests (temperature 0) of `max_tokens` from token ids or text.
+kvserve::v1::GenerateRequest GreedyIdsRequest(const std::vector<int32_t>& prompt, int max_tokens);
+kvserve::v1::GenerateRequest GreedyTextRequest(const std::string& text, int max_tokens);
+
+absl::StatusOr<kvserve::v1::ServerStatus> GetServerStatus(kvserve::v1::Inference::Stub& stub);
+// Pages in use in the device KV tier.
+uint64_t DevicePagesUsed(const kvserve::v1::ServerStatus& status);
+// Polls GetServerStatus until `done` holds for it (every 10 ms, at most `timeout`); the last
+// status seen, or the error that ended the wait.
+absl::StatusOr<kvserve::v1::ServerStatus> WaitForStatus(
+    kvserve::v1::Inference::Stub& stub,
+    const std::function<bool(const kvserve::v1::ServerStatus&)>& done,
+    std::chrono::seconds timeout = std::chrono::seconds(60));
+// Until nothing runs and nothing waits.
+absl::StatusOr<kvserve::v1::ServerStatus> WaitUntilIdle(kvserve::v1::Inference::Stub& stub);
+
+// "CODE: message" for assertion output.
+std::string Describe(const grpc::Status& status);
+
+}  // namespace kvserve::testing

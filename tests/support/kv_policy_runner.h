@@ -1,0 +1,54 @@
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "engine/kv/kv_policy.h"
+#include "engine/runtime/backend.h"
+
+namespace kvserve::testing {
+
+// One sequence run straight through a backend, every step's logits kept: what policy tests
+// compare against `full` and against references.
+struct PolicyRun {
+  std::vector<int32_t> tokens;             // greedy; the first comes from the prefill
+  std::vector<std::vector<float>> logits;  // the row each token was chosen from
+  std::vector<int> kept_after_prefill;     // cache length per layer once the prompt ran
+  KvStats stats;                           // the policy's, at the end
+};
+
+// Prefills `prompt` as one whole-prompt chunk under `policy` (nullptr: none), then runs greedy
+// decode steps until `steps` tokens exist. Fails the calling test on a backend error.
+PolicyRun RunGreedy(Backend& backend, std::span<const int32_t> prompt, KvPolicy* policy, int steps);
+
+// Passes every call on to `inner` and records what each prompt layer was asked and decided.
+class RecordingPolicy : public KvPolicy {
+ public:
+  explicit RecordingPolicy(KvPolicy& inner) : inner_(inner) {}
+
+  struct Layer {
+    int layer = 0;
+    int n = 0;
+    int window = 0;  // what ScoreWindow answered
+    std::vector<float> scores;
+    LayerDecision decision;
+  };
+  const std::vector<Layer>& layers() const { return layers_; }
+
+  std::string_view name() const override { return inner_.name(); }
+  bool needs_whole_prompt() const override { return inner_.needs_whole_prompt(); }
+  int ScoreWindow(int layer, int n) const override { return inner_.ScoreWindow(layer, n); }
+  LayerDecision OnPromptLayer(int layer, int n, std::span<const float> window_scores) override;
+  KvStats Stats(const SequenceKvCache& kv) const override { return inner_.Stats(kv); }
+
+ private:
+  KvPolicy& inner_;
+  std::vector<Layer> layers_;
+};
+
+// A random prompt of `n` ids, BOS (1) first, ids in [3, vocab).
+std::vector<int32_t> RandomPrompt(uint32_t seed, int n, int vocab);
+
+}  // namespace kvserve::testing

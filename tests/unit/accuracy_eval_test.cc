@@ -1,0 +1,100 @@
+// The accuracy evaluation's prompts and scores (tools/eval).
+#include <gtest/gtest.h>
+
+#include "tests/support/model_fixtures.h"
+#include "tools/eval/agreement_task.h"
+#include "tools/eval/eval_config.h"
+#include "tools/eval/passkey_task.h"
+
+namespace kvserve::eval {
+namespace {
+
+TEST(AccuracyEvalTest, ParsesConfigLabels) {
+  auto full = ParseEvalConfig("full");
+  ASSERT_TRUE(full.ok());
+  EXPECT_EQ(full->options.name, "full");
+  auto snap = ParseEvalConfig("snapkv");
+  ASSERT_TRUE(snap.ok());
+  EXPECT_EQ(snap->options.budget, 0);
+  EXPECT_FLOAT_EQ(snap->options.retain_rate, 0.1f);
+  auto fast = ParseEvalConfig("fastkv-256");
+  ASSERT_TRUE(fast.ok());
+  EXPECT_EQ(fast->options.name, "fastkv");
+  EXPECT_EQ(fast->options.budget, 256);
+  EXPECT_FLOAT_EQ(fast->options.tsp_rate, 0.2f);
+  for (const char* bad : {"quest", "full-128", "snapkv-", "fastkv-0", "fastkv-x"}) {
+    EXPECT_FALSE(ParseEvalConfig(bad).ok()) << bad;
+  }
+  EXPECT_EQ(DefaultConfigLabels().size(), 9u);
+}
+
+TEST(AccuracyEvalTest, PasskeyPromptFitsItsLengthAndHidesTheKeyAtItsDepth) {
+  testing::CpuModel m = testing::LoadStories260K();
+  ASSERT_NE(m.tokenizer, nullptr);
+  size_t previous_at = 0;
+  for (int depth : {0, 50, 100}) {
+    const PasskeySpec spec{.target_tokens = 400, .depth_percent = depth, .seed = 1};
+    auto p = BuildPasskeyPrompt(*m.tokenizer, "", spec);
+    ASSERT_TRUE(p.ok()) << p.status();
+    EXPECT_LE(p->ids.size(), 400u);
+    EXPECT_GT(p->ids.size(), 300u);
+    EXPECT_EQ(p->key.size(), 5u);
+    EXPECT_EQ(p->key, PasskeyFor(spec));
+    EXPECT_EQ(p->ids.front(), m.tokenizer->bos_id());
+    const std::string text = m.tokenizer->Decode(p->ids);
+    const size_t at = text.find(absl::StrCat("The pass key is ", p->key, "."));
+    ASSERT_NE(at, std::string::npos);
+    EXPECT_GT(at, previous_at);  // deeper keys sit later
+    previous_at = at;
+    EXPECT_TRUE(text.ends_with("What is the pass key? The pass key is")) << text.substr(at);
+  }
+  // Another seed, another key; the chat format needs a template.
+  EXPECT_NE(PasskeyFor({.seed = 1}), PasskeyFor({.seed = 2}));
+  EXPECT_FALSE(
+      BuildPasskeyPrompt(*m.tokenizer, "", {.target_tokens = 400, .format = PromptFormat::kChat})
+          .ok());
+  EXPECT_FALSE(BuildPasskeyPrompt(*m.tokenizer, "", {.target_tokens = 20}).ok());
+}
+
+TEST(AccuracyEvalTest, PasskeyCorrectNeedsTheFiveDigitsInARow) {
+  EXPECT_TRUE(PasskeyCorrect(" 27611.\n\nThe", "27611"));
+  EXPECT_TRUE(PasskeyCorrect("The pass key is 27611", "27611"));
+  EXPECT_FALSE(PasskeyCorrect(" 2761", "27611"));
+  EXPECT_FALSE(PasskeyCorrect(" 27 611", "27611"));
+}
+
+TEST(AccuracyEvalTest, AgreementComparesPositionsAndEndedSequences) {
+  const std::vector<int32_t> ref = {1, 2, 3, 4};
+  EXPECT_DOUBLE_EQ(TokenAgreement(ref, ref, 4), 1.0);
+  EXPECT_DOUBLE_EQ(TokenAgreement(ref, std::vector<int32_t>{1, 9, 3, 4}, 4), 0.75);
+  // Both ended after 4 of 8: the four ended positions agree.
+  EXPECT_DOUBLE_EQ(TokenAgreement(ref, ref, 8), 1.0);
+  // One ended early: its missing positions disagree.
+  EXPECT_DOUBLE_EQ(TokenAgreement(ref, std::vector<int32_t>{1, 2}, 4), 0.5);
+  EXPECT_DOUBLE_EQ(TokenAgreement(std::vector<int32_t>{1, 2}, ref, 4), 0.5);
+}
+
+TEST(AccuracyEvalTest, AgreementPromptKeepsWholeLinesWithinItsBudget) {
+  testing::CpuModel m = testing::LoadSmolLm2();
+  if (m.tokenizer == nullptr) GTEST_SKIP() << "SmolLM2 GGUF absent (scripts/fetch-model.sh)";
+  std::string doc;
+  for (int i = 0; i < 200; ++i) doc += absl::StrCat("Line ", i, " of a plain document.\n");
+  auto p = BuildAgreementPrompt(*m.tokenizer, m.chat_template, doc, 300);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_LE(p->ids.size(), 300u);
+  EXPECT_GT(p->ids.size(), 250u);
+  const std::string text = m.tokenizer->Decode(p->ids);
+  EXPECT_NE(text.find(absl::StrCat("Line ", p->document_lines - 1, " of")), std::string::npos);
+  EXPECT_EQ(text.find(absl::StrCat("Line ", p->document_lines, " of")), std::string::npos);
+  EXPECT_TRUE(text.ends_with("<|im_start|>assistant\n")) << text;
+  EXPECT_FALSE(BuildAgreementPrompt(*m.tokenizer, m.chat_template, doc, 10).ok());
+
+  auto source = ParseAgreementSource("/usr/share/common-licenses/GPL-3:4000");
+  ASSERT_TRUE(source.ok());
+  EXPECT_EQ(source->path, "/usr/share/common-licenses/GPL-3");
+  EXPECT_EQ(source->target_tokens, 4000);
+  EXPECT_FALSE(ParseAgreementSource("GPL-3").ok());
+}
+
+}  // namespace
+}  // namespace kvserve::eval

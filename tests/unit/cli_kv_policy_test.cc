@@ -1,0 +1,105 @@
+// kvserve-cli generate with --kv-policy and its --kv-* flags: the JSON `kv` stats, and a one-line
+// error naming the flag for every invalid value.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "tests/support/cli_run.h"
+#include "tests/support/kv_policy_runner.h"
+#include "tests/support/test_paths.h"
+
+namespace kvserve::testing {
+namespace {
+
+std::string Stories() {
+  return "--model " + Stories260KModelPath() + " --tokenizer " + Stories260KTokenizerPath();
+}
+
+// A prompt of `n` ids for --prompt-ids.
+std::string PromptIds(int n) {
+  std::string ids;
+  for (int32_t id : RandomPrompt(1, n, 512)) {
+    if (!ids.empty()) ids += ',';
+    ids += std::to_string(id);
+  }
+  return ids;
+}
+
+nlohmann::json GenerateJson(const std::string& flags, int prompt_tokens = 100) {
+  const CliRun r = RunCli("generate " + Stories() + " --prompt-ids " + PromptIds(prompt_tokens) +
+                          " --max-tokens 6 --format json " + flags);
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << r.out;
+  return j;
+}
+
+TEST(CliKvPolicyTest, FastKvReportsKeptTokensTspTokensAndFlopsFraction) {
+  const nlohmann::json j = GenerateJson("--kv-policy fastkv");
+  const nlohmann::json& kv = j["kv"];
+  EXPECT_EQ(kv["policy"], "fastkv");
+  // N = 100: ⌊100 · 0.1⌋ = 10 per layer (T = 20, ⌊20 · 0.1 / 0.2⌋ = 10), + 5 decoded.
+  EXPECT_EQ(kv["kept_tokens"], std::vector<int>(5, 15));
+  EXPECT_EQ(kv["tsp_tokens"], 20);
+  EXPECT_GT(kv["prefill_flops_fraction"].get<double>(), 0.2);
+  EXPECT_LT(kv["prefill_flops_fraction"].get<double>(), 0.6);
+}
+
+TEST(CliKvPolicyTest, FullReportsNoTspAndTheWholePrefill) {
+  const nlohmann::json j = GenerateJson("");
+  EXPECT_EQ(j["kv"]["policy"], "full");
+  EXPECT_FALSE(j["kv"].contains("tsp_tokens"));
+  EXPECT_EQ(j["kv"]["prefill_flops_fraction"], 1.0);
+  EXPECT_EQ(j["kv"]["kept_tokens"], std::vector<int>(5, 105));
+}
+
+TEST(CliKvPolicyTest, EveryFlagReachesThePolicy) {
+  const nlohmann::json j = GenerateJson(
+      "--kv-policy fastkv --kv-tsp-layer 2 --kv-tsp-len 30 --kv-budget 12 --kv-window 4 "
+      "--kv-pool avg --kv-pool-kernel 5 --kv-retain-rate 0.2 --kv-tsp-rate 0.5 --kv-page-size 16 "
+      "--kv-sink 4 --kv-recent 8 --kv-tau 0.5");
+  EXPECT_EQ(j["kv"]["kept_tokens"], std::vector<int>(5, 12 + 5));
+  EXPECT_EQ(j["kv"]["tsp_tokens"], 30);
+  // A budget covering the prompt: snapkv generates what full does.
+  EXPECT_EQ(GenerateJson("--kv-policy snapkv --kv-budget 100")["token_ids"],
+            GenerateJson("--kv-policy full")["token_ids"]);
+  EXPECT_EQ(GenerateJson("--kv-policy snapkv --kv-retain-rate 0.5")["kv"]["kept_tokens"],
+            std::vector<int>(5, 55));
+}
+
+TEST(CliKvPolicyTest, InvalidValuesGetOneLineNamingTheFlag) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"--kv-policy nope", "--kv-policy: kv policy 'nope' is unknown"},
+      {"--kv-policy freekv", "--kv-policy: kv policy 'freekv' arrives with issue #5"},
+      {"--kv-policy fastkv --kv-tsp-rate 1.5", "--kv-tsp-rate: kv tsp_rate must be in (0, 1]"},
+      {"--kv-policy fastkv --kv-tsp-layer 5", "--kv-tsp-layer: kv tsp_layer must be in [0, 4]"},
+      {"--kv-policy fastkv --kv-tsp-len -1", "--kv-tsp-len: kv tsp_len must be >= 0"},
+      {"--kv-policy snapkv --kv-retain-rate 0", "--kv-retain-rate: kv retain_rate must be in"},
+      {"--kv-policy fastkv --kv-retain-rate 0.5", "--kv-retain-rate: kv retain_rate must be <="},
+      {"--kv-policy fastkv --kv-budget 64 --kv-tsp-len 32", "--kv-budget: kv budget must be <="},
+      {"--kv-policy snapkv --kv-budget -5", "--kv-budget: kv budget must be >= 0"},
+      {"--kv-policy snapkv --kv-window 0", "--kv-window: kv window must be >= 1, got 0"},
+      {"--kv-policy snapkv --kv-pool-kernel 6", "--kv-pool-kernel: kv pool_kernel must be odd"},
+      {"--kv-page-size 0", "--kv-page-size: kv page_size must be >= 1"},
+      {"--kv-sink -1", "--kv-sink: kv sink must be >= 0"},
+      {"--kv-recent -1", "--kv-recent: kv recent must be >= 0"},
+      {"--kv-tau 2", "--kv-tau: kv tau must be in [-1, 1]"},
+  };
+  for (const auto& [flags, fragment] : cases) {
+    const CliRun r = RunCli("generate " + Stories() + " --prompt-ids 1,2,3 " + flags);
+    EXPECT_EQ(r.exit_code, 1) << flags;
+    EXPECT_NE(r.out.find("kvserve-cli: error: " + fragment), std::string::npos) << flags << "\n"
+                                                                                << r.out;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << flags << "\n" << r.out;
+  }
+  // Pooling names are checked while parsing the flags.
+  const CliRun pool = RunCli("generate " + Stories() + " --prompt-ids 1 --kv-pool sum");
+  EXPECT_NE(pool.exit_code, 0);
+  EXPECT_NE(pool.out.find("--kv-pool"), std::string::npos) << pool.out;
+}
+
+}  // namespace
+}  // namespace kvserve::testing

@@ -1,0 +1,478 @@
+// kvserve-accuracy-eval: passkey retrieval and agreement with `full` for the KV policies (issue
+// #4), as JSON records and a Markdown report. The model is loaded once; each prompt is prefilled
+// once per prefill group and decoded under every configuration (shared_prefill.h).
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "engine/model/model_loader.h"
+#include "engine/runtime/backend_factory.h"
+#include "nlohmann/json.hpp"
+#include "spdlog/spdlog.h"
+#include "tools/eval/agreement_task.h"
+#include "tools/eval/passkey_task.h"
+#include "tools/eval/prompt_evaluation.h"
+#include "tools/eval/report.h"
+#include "tools/eval/self_check.h"
+
+namespace kvserve::eval {
+namespace {
+
+using nlohmann::json;
+
+struct Options {
+  std::string model;
+  std::string backend = "cpu";
+  int threads = 0;
+  std::vector<std::string> tasks = {"agreement", "passkey"};
+  std::vector<int> lengths = {1024, 2048, 4096, 7168};
+  std::vector<int> depths = {0, 25, 50, 75, 100};
+  std::vector<int> seeds = {0, 1, 2};
+  std::vector<std::string> configs = DefaultConfigLabels();
+  std::string passkey_format = "plain";
+  int passkey_tokens = 8;
+  std::vector<std::string> agreement_prompts;  // PATH:TOKENS; empty: the default set
+  int agreement_tokens = 32;
+  std::string log;       // JSON lines, appended as each prompt finishes
+  std::string json_out;  // every record as one JSON array
+  std::string markdown;
+  std::string report_from;  // render from this log only
+  bool resume = false;
+  bool self_check = false;
+  std::string command;
+};
+
+int Fail(const absl::Status& status) {
+  std::cerr << "kvserve-accuracy-eval: error: " << status.message() << "\n";
+  return 1;
+}
+
+std::string Now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", std::gmtime(&t));
+  return buf;
+}
+
+std::string Machine() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line, model = "unknown CPU";
+  while (std::getline(cpuinfo, line)) {
+    if (line.starts_with("model name")) {
+      model = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  return absl::StrCat(model, ", ", std::thread::hardware_concurrency(), " hardware threads");
+}
+
+// "SmolLM2-135M-Instruct Q4_1" for ".../SmolLM2-135M-Instruct.Q4_1.gguf".
+std::string ModelLabel(const std::string& path) {
+  std::string name = path.substr(path.rfind('/') + 1);
+  if (name.ends_with(".gguf")) name.resize(name.size() - 5);
+  if (const size_t dot = name.rfind('.'); dot != std::string::npos) name[dot] = ' ';
+  return name;
+}
+
+absl::StatusOr<std::vector<json>> ReadLog(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::vector<json> records;
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.empty()) continue;
+    json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ":", n, ": not JSON"));
+    }
+    records.push_back(std::move(j));
+  }
+  return records;
+}
+
+absl::Status WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+  out.close();
+  if (!out) return absl::UnavailableError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
+
+absl::Status WriteOutputs(const Options& o, const std::vector<json>& records) {
+  if (!o.json_out.empty()) {
+    if (auto s = WriteFile(o.json_out, json(records).dump(1) + "\n"); !s.ok()) return s;
+  }
+  if (!o.markdown.empty()) {
+    if (auto s = WriteFile(o.markdown, RenderMarkdown(records)); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+std::string Method(const Options& o, const std::vector<AgreementSource>& sources) {
+  std::string m = "How the figures were made:\n\n";
+  absl::StrAppend(
+      &m,
+      "- **Passkey**: the filler \"The grass is green. The sky is blue. The sun is yellow. "
+      "Here we go. There and back again.\" repeated, after the intro \"There is an important "
+      "info hidden inside a lot of irrelevant text. Find it and memorize it. I will quiz you "
+      "about the important information there.\"; the line \"The pass key is NNNNN. Remember "
+      "it. NNNNN is the pass key.\" (a random 5-digit key per length, depth and seed) between "
+      "filler blocks at the depth; then ",
+      o.passkey_format == "plain"
+          ? "\"What is the pass key? The pass key is\", all as plain text"
+          : "\"What is the pass key?\", all as the user's message under the model's chat "
+            "template, the assistant's turn opened with \"The pass key is\"",
+      ". Each prompt is the most whole filler blocks within the length. Greedy answer of at most ",
+      o.passkey_tokens, " tokens; correct when the key's five digits appear in it. Lengths ",
+      absl::StrJoin(o.lengths, ", "), " tokens; depths ", absl::StrJoin(o.depths, ", "),
+      " %; seeds ", absl::StrJoin(o.seeds, ", "), ".\n");
+  std::vector<std::string> names;
+  for (const AgreementSource& s : sources) names.push_back(s.path);
+  absl::StrAppend(
+      &m,
+      "- **Agreement**: the user's message \"Summarize the following document.\" + the "
+      "longest whole-line prefix of a document within the prompt budget + \"Summarize the "
+      "document above in a few sentences.\", under the model's chat template; documents: ",
+      absl::StrJoin(names, ", "),
+      " (Debian's license texts: verbatim copies may be used freely). The first ",
+      o.agreement_tokens, " greedy tokens of each configuration against `full`'s.\n");
+  absl::StrAppend(
+      &m,
+      "- **Configurations**: `snapkv`/`fastkv` at the paper's v3 defaults (window 8, max pool 7, "
+      "ρ = 0.1; fastkv τ = 0.2, ℓ_T = L/2 − 1 = 14 of 30 layers); `-B` = a constant KV budget of "
+      "B tokens per layer (fastkv keeps τ = 0.2).\n",
+      "- **One prefill per prompt and group**: SnapKV's prefill computation does not depend on its "
+      "budget (each layer attends over its full K/V; compression only decides what is cached), "
+      "and FastKV's (TSP) does not depend on its KV budget. So each prompt runs one `full` "
+      "prefill that records every layer's window scores and keeps every row, and one FastKV "
+      "prefill that propagates as FastKV does but records instead of compressing. Each "
+      "configuration then gets a copy of the prefilled cache, a fresh policy object that is "
+      "shown the recorded layers exactly as the backend shows them (its own budget, the shared "
+      "selection code in engine/kv/snapkv_selection.h), and its `retain` decisions applied; then "
+      "greedy decoding with the policy attached. `--self-check` compares this with the real "
+      "policies run by `BatchGenerator` (tokens and KV stats must be identical).\n");
+  return m;
+}
+
+json ResultJson(const DecodeResult& r, const Tokenizer& tok) {
+  double kept = 0;
+  for (int k : r.kv.kept_tokens) kept += k;
+  if (!r.kv.kept_tokens.empty()) kept /= static_cast<double>(r.kv.kept_tokens.size());
+  return {{"tokens", r.tokens},
+          {"text", tok.Decode(r.tokens)},
+          {"kv_tokens_mean", kept},
+          {"tsp_tokens", r.kv.tsp_tokens},
+          {"prefill_flops_fraction", r.kv.prefill_flops_fraction}};
+}
+
+json PrefillJson(const PromptOutcome& outcome) {
+  json j = json::object();
+  for (const auto& [name, p] : outcome.prefills) j[name] = p.ms;
+  return j;
+}
+
+class Evaluation {
+ public:
+  Evaluation(const Options& o, LoadedModel& model, Backend& backend,
+             std::vector<EvalConfig> configs, std::vector<AgreementSource> sources)
+      : o_(o),
+        model_(model),
+        backend_(backend),
+        configs_(std::move(configs)),
+        sources_(std::move(sources)),
+        pool_({model.config.n_kv_heads, 32, model.config.head_dim}, PagePool::kUnbounded) {}
+
+  absl::Status Run() {
+    const auto start = std::chrono::steady_clock::now();
+    if (o_.resume && !o_.log.empty()) {
+      auto old = ReadLog(o_.log);
+      if (old.ok()) {
+        for (json& r : *old) {
+          if (r.value("type", "") == "done") continue;
+          if (r.contains("key_id")) done_.insert(r.at("key_id").get<std::string>());
+          records_.push_back(std::move(r));
+        }
+      }
+    }
+    if (!o_.log.empty()) log_.open(o_.log, o_.resume ? std::ios::app : std::ios::trunc);
+    Record({{"type", "run"},
+            {"command", o_.command},
+            {"model", model_.config.name},
+            {"model_description",
+             absl::StrCat(ModelLabel(o_.model), " (",
+                          model_.format == "synthetic" ? "synthetic" : "real", " weights; ",
+                          o_.model, ", GGUF name \"", model_.config.name, "\")")},
+            {"backend", o_.backend},
+            {"threads",
+             o_.threads > 0 ? o_.threads : static_cast<int>(std::thread::hardware_concurrency())},
+            {"machine", Machine()},
+            {"started", Now()},
+            {"configs", o_.configs},
+            {"self_check", o_.self_check},
+            {"method", Method(o_, sources_)}});
+    for (const std::string& task : o_.tasks) {
+      if (task == "agreement") {
+        for (const AgreementSource& s : sources_) {
+          if (auto st = Agreement(s); !st.ok()) return st;
+        }
+      } else if (task == "passkey") {
+        for (int seed : o_.seeds)
+          for (int length : o_.lengths)
+            for (int depth : o_.depths) {
+              if (auto st = Passkey(length, depth, seed); !st.ok()) return st;
+            }
+      }
+    }
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    Record({{"type", "done"}, {"finished", Now()}, {"elapsed_s", elapsed}});
+    if (auto s = WriteOutputs(o_, records_); !s.ok()) return s;
+    return self_check_failures_ == 0
+               ? absl::OkStatus()
+               : absl::InternalError(absl::StrCat("self-check: ", self_check_failures_,
+                                                  " configuration runs differ from the real "
+                                                  "policy (see the log)"));
+  }
+
+ private:
+  void Record(json j) {
+    if (log_.is_open()) log_ << j.dump() << std::endl;
+    records_.push_back(std::move(j));
+  }
+
+  // Self-check mode: the prompt's shared-prefill results beside the real policies'.
+  absl::Status Check(const std::string& what, const std::vector<int32_t>& prompt, int max_new) {
+    auto results = SelfCheckPrompt(backend_, prompt, configs_, max_new, Eos());
+    if (!results.ok()) return results.status();
+    json list = json::array();
+    std::vector<std::string> summary;
+    for (const SelfCheckResult& r : *results) {
+      list.push_back({{"config", r.config},
+                      {"tokens_equal", r.tokens_equal},
+                      {"stats_equal", r.stats_equal},
+                      {"shared_tokens", r.shared_tokens},
+                      {"real_tokens", r.real_tokens}});
+      summary.push_back(absl::StrCat(r.config, r.ok() ? " same" : " DIFFERS"));
+      self_check_failures_ += r.ok() ? 0 : 1;
+    }
+    std::cerr << "self-check " << what << " (" << prompt.size()
+              << " tokens): " << absl::StrJoin(summary, ", ") << std::endl;
+    Record({{"type", "self_check"},
+            {"prompt", what},
+            {"prompt_tokens", prompt.size()},
+            {"results", list}});
+    return absl::OkStatus();
+  }
+
+  absl::Status Passkey(int length, int depth, int seed) {
+    const std::string id = absl::StrCat("passkey/", length, "/", depth, "/", seed);
+    if (!o_.self_check && done_.contains(id)) return absl::OkStatus();
+    const PasskeySpec spec{
+        .target_tokens = length,
+        .depth_percent = depth,
+        .seed = seed,
+        .format = o_.passkey_format == "chat" ? PromptFormat::kChat : PromptFormat::kPlain};
+    auto prompt = BuildPasskeyPrompt(*model_.tokenizer, model_.chat_template, spec);
+    if (!prompt.ok()) return prompt.status();
+    if (o_.self_check) {
+      return Check(absl::StrCat("passkey ", length, "/", depth, "%/seed ", seed), prompt->ids,
+                   o_.passkey_tokens);
+    }
+    auto outcome = EvaluatePrompt(backend_, pool_, prompt->ids, configs_, o_.passkey_tokens, Eos());
+    if (!outcome.ok()) return outcome.status();
+    json results = json::object();
+    std::vector<std::string> summary;
+    for (const EvalConfig& c : configs_) {
+      const DecodeResult& r = outcome->results.at(c.label);
+      json j = ResultJson(r, *model_.tokenizer);
+      const bool correct = PasskeyCorrect(j.at("text"), prompt->key);
+      j["correct"] = correct;
+      results[c.label] = std::move(j);
+      summary.push_back(absl::StrCat(c.label, correct ? " ok" : " x"));
+    }
+    std::cerr << absl::StrFormat("passkey %d/%d%%/seed %d (%d tokens, key %s): %s [%s]\n", length,
+                                 depth, seed, prompt->ids.size(), prompt->key,
+                                 absl::StrJoin(summary, ", "), PrefillJson(*outcome).dump());
+    Record({{"type", "passkey"},
+            {"key_id", id},
+            {"target_tokens", length},
+            {"prompt_tokens", prompt->ids.size()},
+            {"filler_blocks", prompt->filler_blocks},
+            {"depth", depth},
+            {"seed", seed},
+            {"key", prompt->key},
+            {"prefill_ms", PrefillJson(*outcome)},
+            {"results", results}});
+    return absl::OkStatus();
+  }
+
+  absl::Status Agreement(const AgreementSource& source) {
+    const std::string id = absl::StrCat("agreement/", source.path, "/", source.target_tokens);
+    if (!o_.self_check && done_.contains(id)) return absl::OkStatus();
+    std::ifstream in(source.path);
+    if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", source.path));
+    std::stringstream text;
+    text << in.rdbuf();
+    auto prompt = BuildAgreementPrompt(*model_.tokenizer, model_.chat_template, text.str(),
+                                       source.target_tokens);
+    if (!prompt.ok()) return prompt.status();
+    if (o_.self_check) {
+      return Check(absl::StrCat("agreement ", source.path), prompt->ids, o_.agreement_tokens);
+    }
+    // `full` is the reference: evaluated even when not asked for.
+    std::vector<EvalConfig> configs = configs_;
+    const bool has_full = std::any_of(configs.begin(), configs.end(),
+                                      [](const EvalConfig& c) { return c.label == "full"; });
+    if (!has_full) configs.insert(configs.begin(), *ParseEvalConfig("full"));
+    auto outcome =
+        EvaluatePrompt(backend_, pool_, prompt->ids, configs, o_.agreement_tokens, Eos());
+    if (!outcome.ok()) return outcome.status();
+    const std::vector<int32_t>& reference = outcome->results.at("full").tokens;
+    json results = json::object();
+    std::vector<std::string> summary;
+    for (const EvalConfig& c : configs_) {
+      const DecodeResult& r = outcome->results.at(c.label);
+      json j = ResultJson(r, *model_.tokenizer);
+      const double a = TokenAgreement(reference, r.tokens, o_.agreement_tokens);
+      j["agreement"] = a;
+      results[c.label] = std::move(j);
+      summary.push_back(absl::StrFormat("%s %.2f", c.label, a));
+    }
+    std::cerr << absl::StrFormat("agreement %s (%d tokens): %s [%s]\n", source.path,
+                                 prompt->ids.size(), absl::StrJoin(summary, ", "),
+                                 PrefillJson(*outcome).dump());
+    Record({{"type", "agreement"},
+            {"key_id", id},
+            {"source", source.path},
+            {"target_tokens", source.target_tokens},
+            {"prompt_tokens", prompt->ids.size()},
+            {"document_lines", prompt->document_lines},
+            {"compared_tokens", o_.agreement_tokens},
+            {"prefill_ms", PrefillJson(*outcome)},
+            {"results", results}});
+    return absl::OkStatus();
+  }
+
+  int32_t Eos() const { return model_.tokenizer->eos_id(); }
+
+  const Options& o_;
+  LoadedModel& model_;
+  Backend& backend_;
+  std::vector<EvalConfig> configs_;
+  std::vector<AgreementSource> sources_;
+  PagePool pool_;
+  std::vector<json> records_;
+  std::set<std::string> done_;
+  std::ofstream log_;
+  int self_check_failures_ = 0;
+};
+
+int Run(const Options& o) {
+  if (!o.report_from.empty()) {
+    auto records = ReadLog(o.report_from);
+    if (!records.ok()) return Fail(records.status());
+    if (o.markdown.empty() && o.json_out.empty()) {
+      std::cout << RenderMarkdown(*records);
+      return 0;
+    }
+    if (auto s = WriteOutputs(o, *records); !s.ok()) return Fail(s);
+    return 0;
+  }
+  if (o.model.empty()) return Fail(absl::InvalidArgumentError("--model is required"));
+  std::vector<EvalConfig> configs;
+  for (const std::string& label : o.configs) {
+    auto c = ParseEvalConfig(label);
+    if (!c.ok()) return Fail(c.status());
+    configs.push_back(*std::move(c));
+  }
+  std::vector<AgreementSource> sources;
+  if (o.agreement_prompts.empty()) {
+    sources = DefaultAgreementSources();
+  } else {
+    for (const std::string& spec : o.agreement_prompts) {
+      auto s = ParseAgreementSource(spec);
+      if (!s.ok()) return Fail(s.status());
+      sources.push_back(*std::move(s));
+    }
+  }
+  auto model = LoadModel({.model = o.model});
+  if (!model.ok()) return Fail(model.status());
+  if (model->tokenizer == nullptr) {
+    return Fail(absl::InvalidArgumentError("the model has no tokenizer: prompts are text"));
+  }
+  for (const EvalConfig& c : configs) {
+    if (auto s = ValidateKvPolicyOptions(c.options, model->config); !s.ok()) {
+      return Fail(absl::InvalidArgumentError(absl::StrCat("config ", c.label, ": ", s.message())));
+    }
+  }
+  auto backend = CreateBackend(o.backend, model->config, std::move(model->weights), o.threads);
+  if (!backend.ok()) return Fail(backend.status());
+  Evaluation eval(o, *model, **backend, std::move(configs), std::move(sources));
+  if (auto s = eval.Run(); !s.ok()) return Fail(s);
+  return 0;
+}
+
+}  // namespace
+}  // namespace kvserve::eval
+
+int main(int argc, char** argv) {
+  spdlog::set_level(spdlog::level::warn);
+  kvserve::eval::Options o;
+  std::vector<std::string> args(argv, argv + argc);
+  o.command = absl::StrJoin(args, " ");
+  CLI::App app{
+      "kvserve-accuracy-eval: passkey retrieval and agreement with full for the KV "
+      "policies, as JSON and Markdown"};
+  app.add_option("--model", o.model, "GGUF file with a tokenizer (SmolLM2-135M-Instruct)");
+  app.add_option("--backend", o.backend)->capture_default_str();
+  app.add_option("--threads", o.threads, "CPU backend threads (0: one per hardware thread)");
+  app.add_option("--tasks", o.tasks, "passkey, agreement")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"passkey", "agreement"}))
+      ->capture_default_str();
+  app.add_option("--lengths", o.lengths, "passkey prompt lengths in tokens")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--depths", o.depths, "passkey depths in %")
+      ->delimiter(',')
+      ->check(CLI::Range(0, 100))
+      ->capture_default_str();
+  app.add_option("--seeds", o.seeds, "passkey seeds")->delimiter(',')->capture_default_str();
+  app.add_option("--configs", o.configs, "full, snapkv[-BUDGET], fastkv[-BUDGET]")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--passkey-format", o.passkey_format, "plain or chat")
+      ->check(CLI::IsMember({"plain", "chat"}))
+      ->capture_default_str();
+  app.add_option("--passkey-tokens", o.passkey_tokens, "answer tokens at most")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--agreement-prompts", o.agreement_prompts,
+                 "PATH:TOKENS documents (default: 8 license texts of 1000-4000 tokens)")
+      ->delimiter(',');
+  app.add_option("--agreement-tokens", o.agreement_tokens, "greedy tokens compared")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--log", o.log, "JSON lines, one per prompt, written as they finish");
+  app.add_option("--json", o.json_out, "every record as one JSON array, at the end");
+  app.add_option("--markdown", o.markdown, "the report, at the end");
+  app.add_option("--report-from", o.report_from,
+                 "render --markdown/--json (or Markdown to stdout) from a --log; runs nothing");
+  app.add_flag("--resume", o.resume, "keep the prompts already in --log and append the rest");
+  app.add_flag("--self-check", o.self_check,
+               "instead of scoring, compare shared prefills with the real policies on the "
+               "selected prompts (exit 1 on any difference)");
+  CLI11_PARSE(app, argc, argv);
+  return kvserve::eval::Run(o);
+}

@@ -1,0 +1,29 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/kv/kv_policy.h"
+
+namespace kvserve::eval {
+
+// One KV configuration the evaluation compares: a label and the policy options it stands for.
+//   full           dense KV
+//   snapkv         SnapKV at the paper's default, ρ = 0.1 (research/fastkv.md §6)
+//   snapkv-B       SnapKV with the constant budget of B tokens per layer
+//   fastkv         FastKV at the v3 defaults: τ = 0.2, ρ = 0.1, ℓ_T = L/2 - 1
+//   fastkv-B       FastKV with τ = 0.2 and the constant KV budget of B tokens per layer
+// Every other option keeps KvPolicyOptions' default (window 8, max pool of 7).
+struct EvalConfig {
+  std::string label;
+  KvPolicyOptions options;
+};
+
+// The set: full; snapkv and fastkv at the defaults and at budgets 128, 256 and 512.
+std::vector<std::string> DefaultConfigLabels();
+
+// Parses a label as above; InvalidArgument naming it otherwise.
+absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label);
+
+}  // namespace kvserve::eval
