@@ -6,8 +6,6 @@
 // 8-token chunks, one per engine step.
 #include <gtest/gtest.h>
 
-#include <thread>
-
 #include "tests/support/grpc_test_client.h"
 #include "tests/support/server_process.h"
 
@@ -103,14 +101,13 @@ TEST_F(GrpcCancellationTest, AbortWhileDecodingEndsTheStreamAsCancelled) {
 
 TEST_F(GrpcCancellationTest, CancelMidPrefillFreesItsPages) {
   // 160 prompt tokens in 8-token chunks: 20 engine steps of a 135M-parameter model.
-  StreamResult result;
-  std::thread client([&] { result = GenerateAll(*stub_, LongRequest("prefilling", 160)); });
+  BackgroundGenerate client(*stub_, LongRequest("prefilling", 160));
   auto status = WaitForStatus(
       *stub_, [](const pb::ServerStatus& s) { return s.running() == 1 && DevicePagesUsed(s) > 0; });
   ASSERT_TRUE(status.ok()) << status.status();
   ASSERT_EQ(status->running(), 1u);
   EXPECT_TRUE(Abort(*stub_, "prefilling"));
-  client.join();
+  const StreamResult& result = client.Wait();
   ASSERT_TRUE(result.status.ok()) << Describe(result.status);
   ASSERT_TRUE(result.final.has_value());
   EXPECT_EQ(result.final->finish_reason(), pb::FINISH_REASON_CANCELLED);
@@ -141,12 +138,11 @@ TEST_F(GrpcCancellationTest, CancelWhileQueuedLeavesTheRunningRequestAlone) {
   EXPECT_EQ(status->waiting(), 0u);
   EXPECT_EQ(status->running(), 1u);
 
-  StreamResult aborted;
-  std::thread client([&] { aborted = GenerateAll(*stub_, LongRequest("queued-2", 16)); });
+  BackgroundGenerate client(*stub_, LongRequest("queued-2", 16));
   status = WaitForStatus(*stub_, [](const pb::ServerStatus& s) { return s.waiting() == 1; });
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_TRUE(Abort(*stub_, "queued-2"));
-  client.join();
+  const StreamResult& aborted = client.Wait();
   ASSERT_TRUE(aborted.final.has_value()) << Describe(aborted.status);
   EXPECT_EQ(aborted.final->finish_reason(), pb::FINISH_REASON_CANCELLED);
   EXPECT_TRUE(aborted.tokens.empty());

@@ -11,9 +11,14 @@ namespace pb = kvserve::v1;
 
 StreamResult GenerateAll(pb::Inference::Stub& stub, const pb::GenerateRequest& request,
                          std::chrono::milliseconds timeout) {
-  StreamResult result;
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + timeout);
+  return ReadStream(context, stub, request);
+}
+
+StreamResult ReadStream(grpc::ClientContext& context, pb::Inference::Stub& stub,
+                        const pb::GenerateRequest& request) {
+  StreamResult result;
   auto reader = stub.Generate(&context, request);
   pb::GenerateResponse response;
   while (reader->Read(&response)) {
@@ -25,6 +30,24 @@ StreamResult GenerateAll(pb::Inference::Stub& stub, const pb::GenerateRequest& r
   }
   result.status = reader->Finish();
   return result;
+}
+
+BackgroundGenerate::BackgroundGenerate(pb::Inference::Stub& stub, pb::GenerateRequest request) {
+  context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  thread_ = std::thread([this, &stub, request = std::move(request)] {
+    result_ = ReadStream(context_, stub, request);
+  });
+}
+
+BackgroundGenerate::~BackgroundGenerate() {
+  if (!thread_.joinable()) return;
+  context_.TryCancel();
+  thread_.join();
+}
+
+const StreamResult& BackgroundGenerate::Wait() {
+  if (thread_.joinable()) thread_.join();
+  return result_;
 }
 
 pb::GenerateRequest GreedyIdsRequest(const std::vector<int32_t>& prompt, int max_tokens) {

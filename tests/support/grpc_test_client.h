@@ -1,8 +1,10 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -23,6 +25,27 @@ struct StreamResult {
 StreamResult GenerateAll(kvserve::v1::Inference::Stub& stub,
                          const kvserve::v1::GenerateRequest& request,
                          std::chrono::milliseconds timeout = std::chrono::seconds(120));
+// The same with the caller's context (deadline, cancellation).
+StreamResult ReadStream(grpc::ClientContext& context, kvserve::v1::Inference::Stub& stub,
+                        const kvserve::v1::GenerateRequest& request);
+
+// A Generate stream read to its end on a thread of its own. Destroying it cancels the call if it
+// is still going and joins, so a test that fails half way never leaves a thread behind.
+class BackgroundGenerate {
+ public:
+  BackgroundGenerate(kvserve::v1::Inference::Stub& stub, kvserve::v1::GenerateRequest request);
+  ~BackgroundGenerate();
+  BackgroundGenerate(const BackgroundGenerate&) = delete;
+  BackgroundGenerate& operator=(const BackgroundGenerate&) = delete;
+
+  // Waits for the stream's end.
+  const StreamResult& Wait();
+
+ private:
+  grpc::ClientContext context_;
+  StreamResult result_;
+  std::thread thread_;
+};
 
 // Greedy requests (temperature 0) of `max_tokens` from token ids or text.
 kvserve::v1::GenerateRequest GreedyIdsRequest(const std::vector<int32_t>& prompt, int max_tokens);

@@ -7,10 +7,10 @@ namespace kvserve::testing {
 namespace fs = std::filesystem;
 
 std::string Stories260KModelPath() {
-  return std::string(KVSERVE_SHARED_MODELS_DIR) + "/stories260K/stories260K.bin";
+  return std::string(KVSERVE_TEST_DATA_DIR) + "/stories260K/stories260K.bin";
 }
 std::string Stories260KTokenizerPath() {
-  return std::string(KVSERVE_SHARED_MODELS_DIR) + "/stories260K/tok512.bin";
+  return std::string(KVSERVE_TEST_DATA_DIR) + "/stories260K/tok512.bin";
 }
 
 std::string SmolLm2GgufPath() {
