@@ -3,6 +3,7 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "server/grpc_status.h"
 #include "server/request_observer.h"
 #include "server/request_validation.h"
@@ -75,7 +76,8 @@ GenerateReactor* GenerateReactor::Start(grpc::CallbackServerContext* context,
       engine.scheduler->Submit(std::move(engine_request), std::move(on_output), &assigned_id);
   if (!submitted.ok()) {
     metrics.CountRejected(submitted.code());
-    grpc::Status status = ToGrpcStatus(submitted);
+    grpc::Status status = ToGrpcStatus(
+        absl::StartsWith(submitted.message(), "kv ") ? KvFieldStatus(submitted) : submitted);
     if (submitted.code() == absl::StatusCode::kUnavailable) {
       status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is draining");
     }

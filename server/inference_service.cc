@@ -58,7 +58,7 @@ grpc::ServerUnaryReactor* InferenceService::GetServerStatus(grpc::CallbackServer
   v1::KvTierUsage* device = response->add_kv_tiers();
   device->set_tier("device");
   v1::KvTierUsage* host = response->add_kv_tiers();
-  host->set_tier("host");  // no host tier yet (issue #5): 0 of 0 pages
+  host->set_tier("host");  // quest/freekv/fastkv_freekv caches
   ServingEngine* engine = this->engine();
   if (engine == nullptr) {
     device->set_page_size(static_cast<uint32_t>(config_.page_size));
@@ -73,6 +73,8 @@ grpc::ServerUnaryReactor* InferenceService::GetServerStatus(grpc::CallbackServer
   device->set_pages_used(static_cast<uint64_t>(s.pages_used));
   device->set_pages_total(static_cast<uint64_t>(s.pages_total));
   device->set_page_size(static_cast<uint32_t>(s.page_size));
+  host->set_pages_used(static_cast<uint64_t>(s.host_pages_used));
+  host->set_pages_total(static_cast<uint64_t>(s.host_pages_total));
   host->set_page_size(static_cast<uint32_t>(s.page_size));
   return Finished(context, grpc::Status::OK);
 }

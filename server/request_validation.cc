@@ -138,8 +138,8 @@ absl::Status ApplySampling(const v1::SamplingOptions& s, const RequestContext& c
   return absl::OkStatus();
 }
 
-// ValidateKvPolicyOptions names the option as "kv OPTION ..."; the API's field is kv_policy.OPTION
-// (and the policy itself kv_policy.name).
+}  // namespace
+
 absl::Status KvFieldStatus(const absl::Status& status) {
   absl::string_view message = status.message();
   if (absl::ConsumePrefix(&message, "kv ")) {
@@ -151,13 +151,13 @@ absl::Status KvFieldStatus(const absl::Status& status) {
   return Prefixed(status, "kv_policy: ");
 }
 
-}  // namespace
-
 absl::StatusOr<KvPolicyOptions> ToKvPolicyOptions(const v1::KvPolicy& p,
                                                   const KvPolicyOptions& defaults,
                                                   const ModelConfig& config) {
   KvPolicyOptions o = defaults;
-  if (!p.name().empty() && p.name() != defaults.name) o = KvPolicyOptions{.name = p.name()};
+  if (!p.name().empty() && p.name() != defaults.name) {
+    o = KvPolicyOptions{.name = p.name(), .page_size = defaults.page_size};  // the server's
+  }
   if (p.has_window()) o.window = p.window();
   if (p.has_pool_kernel()) o.pool_kernel = p.pool_kernel();
   if (p.has_pool()) {

@@ -33,6 +33,10 @@ absl::StatusOr<EngineRequest> ToEngineRequest(const v1::GenerateRequest& request
 
 // The KV options `policy` asks for on top of `defaults` (used when its name is empty), checked
 // against the model; errors name kv_policy.FIELD.
+// The engine names a KV option "kv OPTION ..." (ValidateKvPolicyOptions, the scheduler's
+// admission); the API's field is kv_policy.OPTION (and the policy itself kv_policy.name).
+absl::Status KvFieldStatus(const absl::Status& status);
+
 absl::StatusOr<KvPolicyOptions> ToKvPolicyOptions(const v1::KvPolicy& policy,
                                                   const KvPolicyOptions& defaults,
                                                   const ModelConfig& config);

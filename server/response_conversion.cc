@@ -32,6 +32,8 @@ void ToProto(const KvStats& stats, int preemptions, v1::KvStats* out) {
   out->set_recalled_bytes(static_cast<uint64_t>(stats.recalled_bytes));
   out->set_corrections(static_cast<uint64_t>(stats.corrections));
   out->set_correction_rate(stats.correction_rate);
+  out->set_step_correction_rate(stats.step_correction_rate);
+  out->set_decode_steps(static_cast<uint64_t>(stats.decode_steps));
   out->set_resident_fraction(stats.resident_fraction);
   out->set_preemptions(static_cast<uint32_t>(preemptions));
 }

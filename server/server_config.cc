@@ -94,6 +94,11 @@ void AddServerFlags(CLI::App& app, ServerConfig& c) {
       ->transform(CLI::AsSizeValue(/*kb_is_1000=*/true))
       ->check(CLI::PositiveNumber)
       ->default_str("2GiB");
+  add("--kv-host-memory", c.kv_host_memory,
+      "host KV tier budget in bytes: the full KV of quest/freekv/fastkv_freekv requests")
+      ->transform(CLI::AsSizeValue(/*kb_is_1000=*/true))
+      ->check(CLI::PositiveNumber)
+      ->default_str("8GiB");
   add("--default-kv-policy", c.default_kv_policy, "KV policy of requests that name none")
       ->check(KvPolicyName());
   add("--drain-timeout", c.drain_timeout_s,

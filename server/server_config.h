@@ -30,6 +30,7 @@ struct ServerConfig {
   int64_t max_queued_prompt_tokens = int64_t{1} << 20;
   int page_size = 32;
   int64_t kv_cache_memory = int64_t{2} << 30;  // bytes
+  int64_t kv_host_memory = int64_t{8} << 30;   // bytes: the host tier (quest/freekv)
   std::string default_kv_policy = "full";
   double drain_timeout_s = 30;
   std::string log_format = "text";  // text | json

@@ -157,7 +157,9 @@ void ServerMetrics::Refresh(const SchedulerStatus& status) {
   kv_usage_.Set(status.pages_total > 0 ? static_cast<double>(status.pages_used) /
                                              static_cast<double>(status.pages_total)
                                        : 0.0);
-  kv_host_usage_.Set(0.0);  // no host tier yet (issue #5)
+  kv_host_usage_.Set(status.host_pages_total > 0 ? static_cast<double>(status.host_pages_used) /
+                                                       static_cast<double>(status.host_pages_total)
+                                                 : 0.0);
   std::lock_guard lock(refresh_mu_);
   if (status.preemptions_total > preemptions_seen_) {
     preemptions_.Increment(static_cast<double>(status.preemptions_total - preemptions_seen_));

@@ -107,6 +107,8 @@ absl::Status ServerRunner::LoadModel() {
   auto engine = std::make_unique<ServingEngine>();
   engine->loaded = *std::move(loaded);
   engine->default_kv_policy.name = config_.default_kv_policy;
+  // Tiered policies select pages of the server's size; requests inherit it unless they say.
+  engine->default_kv_policy.page_size = config_.page_size;
   if (absl::Status s = ValidateKvPolicyOptions(engine->default_kv_policy, engine->config());
       !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--default-kv-policy: ", s.message()));
@@ -119,6 +121,7 @@ absl::Status ServerRunner::LoadModel() {
       .max_queued_prompt_tokens = config_.max_queued_prompt_tokens,
       .page_size = config_.page_size,
       .kv_cache_bytes = config_.kv_cache_memory,
+      .kv_host_bytes = config_.kv_host_memory,
       .eos_id = tokenizer != nullptr ? tokenizer->eos_id() : -1,
       .default_kv_policy = engine->default_kv_policy,
   };
@@ -205,14 +208,15 @@ void ServerRunner::LogConfig() const {
   spdlog::info(
       "kvserve starting: model={} tokenizer={} host={} port={} metrics_port={} backend={} "
       "threads={} max_batch_tokens={} max_running={} max_queued_requests={} "
-      "max_queued_prompt_tokens={} page_size={} kv_cache_memory={} default_kv_policy={} "
+      "max_queued_prompt_tokens={} page_size={} kv_cache_memory={} kv_host_memory={} "
+      "default_kv_policy={} "
       "drain_timeout={}s log_format={} log_level={} stream_buffer={} ttft_buckets={} "
       "itl_buckets={}",
       c.model, c.tokenizer.empty() ? "-" : c.tokenizer, c.host, c.port, c.metrics_port, c.backend,
       c.threads, c.max_batch_tokens, c.max_running, c.max_queued_requests,
-      c.max_queued_prompt_tokens, c.page_size, FormatBytes(c.kv_cache_memory), c.default_kv_policy,
-      c.drain_timeout_s, c.log_format, c.log_level, c.stream_buffer, Buckets(c.ttft_buckets),
-      Buckets(c.itl_buckets));
+      c.max_queued_prompt_tokens, c.page_size, FormatBytes(c.kv_cache_memory),
+      FormatBytes(c.kv_host_memory), c.default_kv_policy, c.drain_timeout_s, c.log_format,
+      c.log_level, c.stream_buffer, Buckets(c.ttft_buckets), Buckets(c.itl_buckets));
 }
 
 void ServerRunner::LogEngine() const {
@@ -238,9 +242,10 @@ void ServerRunner::LogEngine() const {
       .n_kv_heads = c.n_kv_heads, .page_size = s.page_size, .head_dim = c.head_dim};
   spdlog::info(
       "backend: {}; KV pool: {} pages of {} tokens x {} KV heads ({} bytes each, {} in "
-      "all); max concurrency at full context: {:.1f}",
+      "all); host tier: {} pages ({}); max concurrency at full context: {:.1f}",
       engine_->loaded.backend->name(), s.pages_total, s.page_size, c.n_kv_heads, page.bytes(),
-      FormatBytes(static_cast<int64_t>(page.bytes()) * s.pages_total),
+      FormatBytes(static_cast<int64_t>(page.bytes()) * s.pages_total), s.host_pages_total,
+      FormatBytes(static_cast<int64_t>(page.bytes()) * s.host_pages_total),
       scheduler.max_concurrency_at_full_context());
 }
 

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/kv/fastkv_policy.h"
 #include "engine/kv/snapkv_policy.h"
+#include "engine/kv/tiered_kv_policy.h"
 
 namespace kvserve {
 namespace {
@@ -24,6 +25,8 @@ absl::Status Bad(absl::string_view option, absl::string_view requirement, double
   return absl::InvalidArgumentError(
       absl::StrCat("kv ", option, " must be ", requirement, ", got ", got));
 }
+
+int CeilDiv(int a, int b) { return (a + b - 1) / b; }
 
 // A rate in (0, 1]; NaN fails too.
 bool IsRate(float r) { return r > 0.0f && r <= 1.0f; }
@@ -44,6 +47,20 @@ absl::Status ValidateFastKvModes(const KvPolicyOptions& o) {
   return absl::OkStatus();
 }
 
+// The device budget (research/freekv.md §5) must hold the sink and recent pages and at least one
+// retrieved page; `budget` here is the total GPU tokens, sink and recent included.
+absl::Status ValidateTieredBudget(const KvPolicyOptions& o) {
+  const int budget = o.budget > 0 ? o.budget : kDefaultTieredBudget;
+  const int slots = budget / o.page_size;
+  const int fixed = CeilDiv(o.sink, o.page_size) + std::max(1, CeilDiv(o.recent, o.page_size));
+  if (slots <= fixed) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kv budget must exceed sink + recent by at least one page of ", o.page_size, " tokens for ",
+        o.name, " (", fixed * o.page_size, " tokens fixed), got ", budget));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 KvStats KvPolicy::Stats(const SequenceKvCache& kv) const {
@@ -53,6 +70,10 @@ KvStats KvPolicy::Stats(const SequenceKvCache& kv) const {
 }
 
 std::span<const std::string_view> KvPolicyNames() { return kNames; }
+
+bool IsTieredKvPolicy(std::string_view name) {
+  return name == "quest" || name == "freekv" || name == "fastkv_freekv";
+}
 
 absl::Status ValidateKvPolicyOptions(const KvPolicyOptions& o, const ModelConfig& config) {
   if (std::find(kNames.begin(), kNames.end(), o.name) == kNames.end()) {
@@ -81,18 +102,34 @@ absl::Status ValidateKvPolicyOptions(const KvPolicyOptions& o, const ModelConfig
   if (o.sink < 0) return Bad("sink", ">= 0", o.sink);
   if (o.recent < 0) return Bad("recent", ">= 0", o.recent);
   if (!(o.tau >= -1.0f && o.tau <= 1.0f)) return Bad("tau", "in [-1, 1]", o.tau);
-  if (o.name == "fastkv" || o.name == "fastkv_freekv") return ValidateFastKvModes(o);
+  if (o.name == "fastkv") return ValidateFastKvModes(o);
+  if (IsTieredKvPolicy(o.name)) return ValidateTieredBudget(o);
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<KvPolicy>> CreateKvPolicy(const KvPolicyOptions& options,
-                                                         const ModelConfig& config) {
+                                                         const ModelConfig& config,
+                                                         KvPolicyResources resources) {
   if (auto s = ValidateKvPolicyOptions(options, config); !s.ok()) return s;
   if (options.name == "snapkv") return std::make_unique<SnapKvPolicy>(options, config);
   if (options.name == "fastkv") return std::make_unique<FastKvPolicy>(options, config);
-  if (options.name != "full") {
-    return absl::UnimplementedError(
-        absl::StrCat("kv policy '", options.name, "' arrives with issue #5"));
+  if (options.name == "quest") {
+    return std::make_unique<TieredKvPolicy>("quest", TieredKvPolicy::Mode::kQuest, options, config,
+                                            resources);
+  }
+  if (options.name == "freekv") {
+    return std::make_unique<TieredKvPolicy>("freekv", TieredKvPolicy::Mode::kFreeKv, options,
+                                            config, resources);
+  }
+  if (options.name == "fastkv_freekv") {
+    // TSP only: the host tier keeps every row, so the prefill policy compresses nothing
+    // (ρ = 1 also keeps it from scoring layers other than the TSP layer).
+    KvPolicyOptions tsp = options;
+    tsp.budget = 0;
+    tsp.retain_rate = 1.0f;
+    return std::make_unique<TieredKvPolicy>("fastkv_freekv", TieredKvPolicy::Mode::kFreeKv, options,
+                                            config, resources,
+                                            std::make_unique<FastKvPolicy>(tsp, config));
   }
   return std::unique_ptr<KvPolicy>(new FullPolicy());
 }

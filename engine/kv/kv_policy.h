@@ -8,11 +8,15 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/kv/kv_segment.h"
 #include "engine/kv/sequence_kv_cache.h"
 #include "engine/kv/token_selection.h"
 #include "engine/model/model_config.h"
 
 namespace kvserve {
+
+// quest / freekv: GPU tokens per layer and KV head when `budget` is 0 (research/freekv.md §5).
+inline constexpr int kDefaultTieredBudget = 2048;
 
 // A request's choice of KV policy and its options (DESIGN.md § KV policies). Unset numeric options
 // keep these defaults; `budget` 0 means the policy's own default.
@@ -44,7 +48,9 @@ struct KvStats {
   int64_t recalled_pages = 0;
   int64_t recalled_bytes = 0;
   int64_t corrections = 0;
-  double correction_rate = 0.0;
+  double correction_rate = 0.0;       // of (step, layer, KV head) checks, corrected
+  double step_correction_rate = 0.0;  // of (step, layer) checks, any head corrected
+  int64_t decode_steps = 0;           // decode tokens the policy saw
   double resident_fraction = 1.0;
 };
 
@@ -74,9 +80,38 @@ class KvPolicy {
     return {};
   }
 
+  // Decode hooks (quest/freekv), in the backend's order for each layer of a one-token chunk:
+  // Begin before its K/V is appended; Prepare after, with the token's post-RoPE query
+  // [n_heads][head_dim] (false: attend densely over `kv` as usual); when it returned true,
+  // DecodeSegments lists each KV head's rows to attend over instead; Finish after the attention.
+  virtual void BeginDecodeLayer(int layer) {}
+  virtual bool PrepareDecodeAttention(int layer, const float* q, const SequenceKvCache& kv) {
+    return false;
+  }
+  virtual void DecodeSegments(int layer, int kv_head, std::vector<KvSegment>* out) const {}
+  virtual void FinishDecodeAttention(int layer, const float* q, const SequenceKvCache& kv) {}
+  // Returns once no background work of the policy reads the cache: before the cache grows a
+  // page table, is released, or is read for stats.
+  virtual void WaitIdle() const {}
+
   // The stats so far; `kv` gives the kept tokens per layer.
   virtual KvStats Stats(const SequenceKvCache& kv) const;
 };
+
+class PagePool;
+class RecallExecutor;
+
+// What tiered policies (quest, freekv, fastkv_freekv) share across sequences: the device pool
+// their budget pages come from and the executor their recalls run on. Null members: a private
+// unbounded pool and synchronous recall.
+struct KvPolicyResources {
+  PagePool* device_pool = nullptr;
+  RecallExecutor* recall = nullptr;
+};
+
+// Whether `name` keeps the full KV in the host tier and a device budget (quest, freekv,
+// fastkv_freekv): the sequence's cache then lives in the host pool.
+bool IsTieredKvPolicy(std::string_view name);
 
 // Every policy name, in DESIGN.md's order.
 std::span<const std::string_view> KvPolicyNames();
@@ -88,9 +123,9 @@ std::span<const std::string_view> KvPolicyNames();
 // name their own flag or field.
 absl::Status ValidateKvPolicyOptions(const KvPolicyOptions& options, const ModelConfig& config);
 
-// A fresh policy for one sequence; validates first. Unimplemented for quest, freekv and
-// fastkv_freekv until issue #5.
+// A fresh policy for one sequence; validates first. Tiered policies take `resources`.
 absl::StatusOr<std::unique_ptr<KvPolicy>> CreateKvPolicy(const KvPolicyOptions& options,
-                                                         const ModelConfig& config);
+                                                         const ModelConfig& config,
+                                                         KvPolicyResources resources = {});
 
 }  // namespace kvserve

@@ -6,12 +6,10 @@
 namespace kvserve {
 namespace {
 
-constexpr int kDefaultBudgetTokens = 2048;
-
 int CeilDiv(int a, int b) { return (a + b - 1) / b; }
 
 BudgetLayout LayoutOf(const KvPolicyOptions& o) {
-  const int budget = o.budget > 0 ? o.budget : kDefaultBudgetTokens;
+  const int budget = o.budget > 0 ? o.budget : kDefaultTieredBudget;
   return {.slots = budget / o.page_size,
           .sink = CeilDiv(o.sink, o.page_size),
           .window = std::max(1, CeilDiv(o.recent, o.page_size))};
@@ -115,6 +113,7 @@ void TieredKvPolicy::Apply(int layer, int kv_head, const std::vector<int32_t>& p
 bool TieredKvPolicy::PrepareDecodeAttention(int layer, const float* q, const SequenceKvCache& kv) {
   Layer& l = layers_[layer];
   const int p = options_.page_size;
+  if (layer == 0) ++decode_steps_;
   l.tokens = kv.length(layer);
   const int n_pages = CeilDiv(l.tokens, p);
   if (!l.sparse) {
@@ -230,6 +229,10 @@ KvStats TieredKvPolicy::Stats(const SequenceKvCache& kv) const {
   stats.corrections = corrections_.load();
   const int64_t checks = checks_.load();
   stats.correction_rate = checks ? static_cast<double>(stats.corrections) / checks : 0.0;
+  const int64_t layer_steps = layer_steps_.load();
+  stats.step_correction_rate =
+      layer_steps ? static_cast<double>(steps_corrected_.load()) / layer_steps : 0.0;
+  stats.decode_steps = decode_steps_;
   stats.resident_fraction = host ? static_cast<double>(resident) / host : 1.0;
   return stats;
 }

@@ -33,10 +33,7 @@ namespace kvserve {
 class TieredKvPolicy : public KvPolicy {
  public:
   enum class Mode { kQuest, kFreeKv };
-  struct Resources {
-    PagePool* device_pool = nullptr;   // the budget pages; null: a private unbounded pool
-    RecallExecutor* recall = nullptr;  // null: synchronous
-  };
+  using Resources = KvPolicyResources;
 
   TieredKvPolicy(std::string name, Mode mode, const KvPolicyOptions& options,
                  const ModelConfig& config, Resources resources,
@@ -49,16 +46,15 @@ class TieredKvPolicy : public KvPolicy {
   LayerDecision OnPromptLayer(int layer, int n, std::span<const float> window_scores) override;
   KvStats Stats(const SequenceKvCache& kv) const override;
 
-  // Decode hooks, in the backend's order for each layer of a decode token:
-  // Begin before its K/V is appended (waits for this layer's outstanding recall);
-  // Prepare after (digests, window, selection or correction; false: attend densely over `kv`);
-  // Segments for each KV head's attention; Finish after the attention.
-  void BeginDecodeLayer(int layer);
-  bool PrepareDecodeAttention(int layer, const float* q, const SequenceKvCache& kv);
-  void DecodeSegments(int layer, int kv_head, std::vector<KvSegment>* out) const;
-  void FinishDecodeAttention(int layer, const float* q, const SequenceKvCache& kv);
-  // Waits for every outstanding recall: before the host cache is released or read for stats.
-  void WaitIdle() const;
+  // Decode hooks (KvPolicy): Begin waits for this layer's outstanding recall; Prepare updates
+  // digests and the window and selects (quest, a first sparse step) or corrects (freekv); false
+  // runs dense over the host cache (context within the budget, or no device room); Finish submits
+  // freekv's speculative recall for the next step.
+  void BeginDecodeLayer(int layer) override;
+  bool PrepareDecodeAttention(int layer, const float* q, const SequenceKvCache& kv) override;
+  void DecodeSegments(int layer, int kv_head, std::vector<KvSegment>* out) const override;
+  void FinishDecodeAttention(int layer, const float* q, const SequenceKvCache& kv) override;
+  void WaitIdle() const override;
 
   const BudgetLayout& layout() const { return layout_; }
 
@@ -100,6 +96,7 @@ class TieredKvPolicy : public KvPolicy {
   std::atomic<int64_t> corrections_ = 0;      // of which corrected
   std::atomic<int64_t> steps_corrected_ = 0;  // (step, layer) with any head corrected
   std::atomic<int64_t> layer_steps_ = 0;
+  int64_t decode_steps_ = 0;   // engine thread only
   bool budget_short_ = false;  // the device pool had no room: ran dense
 };
 

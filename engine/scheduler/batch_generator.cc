@@ -21,7 +21,20 @@ BatchGenerator::BatchGenerator(Backend& backend, GeneratorOptions options)
 absl::StatusOr<std::vector<GenerationResult>> BatchGenerator::Generate(
     std::span<const GenerationRequest> requests, const TokenCallback& on_token) {
   const ModelConfig& config = backend_.config();
-  const int page_size = std::max(1, options_.page_size);
+  // Tiered policies select whole pages of the pool: the pool takes their page size.
+  int page_size = std::max(1, options_.page_size);
+  const GenerationRequest* tiered = nullptr;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const KvPolicyOptions& kv = requests[i].kv_policy;
+    if (!IsTieredKvPolicy(kv.name)) continue;
+    if (tiered != nullptr && kv.page_size != tiered->kv_policy.page_size) {
+      return absl::InvalidArgumentError(absl::StrCat("request ", i, ": kv page_size ", kv.page_size,
+                                                     " differs from ", tiered->kv_policy.page_size,
+                                                     ", another tiered request's, in one batch"));
+    }
+    tiered = &requests[i];
+    page_size = std::max(1, kv.page_size);
+  }
   std::vector<EngineRequest> engine_requests;
   engine_requests.reserve(requests.size());
   int64_t pages = 0;
@@ -44,6 +57,11 @@ absl::StatusOr<std::vector<GenerationResult>> BatchGenerator::Generate(
     }
     const int64_t tokens = static_cast<int64_t>(r.prompt.size()) + r.max_new_tokens;
     pages += config.n_layers * ((tokens + page_size - 1) / page_size);
+    // A tiered request's device budget, besides its host pages.
+    if (IsTieredKvPolicy(r.kv_policy.name)) {
+      const int budget = r.kv_policy.budget > 0 ? r.kv_policy.budget : kDefaultTieredBudget;
+      pages += static_cast<int64_t>(config.n_layers) * (budget / page_size);
+    }
     engine_requests.push_back(std::move(e));
   }
   if (requests.empty()) return std::vector<GenerationResult>{};
@@ -58,6 +76,7 @@ absl::StatusOr<std::vector<GenerationResult>> BatchGenerator::Generate(
                        .max_queued_prompt_tokens = std::numeric_limits<int64_t>::max(),
                        .page_size = page_size,
                        .kv_cache_bytes = pages * static_cast<int64_t>(shape.bytes()),
+                       .kv_host_bytes = pages * static_cast<int64_t>(shape.bytes()),
                        .eos_id = options_.eos_id});
   std::vector<GenerationResult> results(requests.size());
   std::string error;

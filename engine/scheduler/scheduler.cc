@@ -65,8 +65,13 @@ Scheduler::Scheduler(Backend& backend, const Tokenizer* tokenizer, SchedulerOpti
       pool_(PageShape(backend.config(), options_.page_size),
             std::min(PagePool::kUnbounded,
                      PagePool::PagesForBytes(PageShape(backend.config(), options_.page_size),
-                                             options_.kv_cache_bytes))) {
+                                             options_.kv_cache_bytes))),
+      host_pool_(PageShape(backend.config(), options_.page_size),
+                 std::min(PagePool::kUnbounded,
+                          PagePool::PagesForBytes(PageShape(backend.config(), options_.page_size),
+                                                  options_.kv_host_bytes))) {
   status_.pages_total = pool_.total_pages();
+  status_.host_pages_total = host_pool_.total_pages();
   status_.page_size = options_.page_size;
 }
 
@@ -96,18 +101,26 @@ absl::Status Scheduler::Submit(EngineRequest request, OutputCallback on_output,
   // The last generated token is never fed back, so the cache peaks one short of the total.
   const int64_t peak_tokens =
       static_cast<int64_t>(request.prompt.size()) + request.max_new_tokens - 1;
-  const int64_t pages = config.n_layers * CeilDiv(peak_tokens, options_.page_size);
-  if (pages > pool_.total_pages()) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("prompt + max_new_tokens (", peak_tokens + 1, " tokens) needs ", pages,
-                     " KV pages, more than the whole pool (", pool_.total_pages(), ")"));
+  const bool tiered = IsTieredKvPolicy(request.kv_policy.name);
+  if (tiered && request.kv_policy.page_size != options_.page_size) {
+    // The host tier's pages are the selection unit: one page size per server.
+    return absl::InvalidArgumentError(
+        absl::StrCat("kv page_size must be the server's KV page size (", options_.page_size,
+                     ") for ", request.kv_policy.name, ", got ", request.kv_policy.page_size));
   }
-  auto policy = CreateKvPolicy(request.kv_policy, config);
+  PagePool& home = tiered ? host_pool_ : pool_;
+  const int64_t pages = config.n_layers * CeilDiv(peak_tokens, options_.page_size);
+  if (pages > home.total_pages()) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "prompt + max_new_tokens (", peak_tokens + 1, " tokens) needs ", pages, " KV pages, more ",
+        tiered ? "than the whole host tier (" : "than the whole pool (", home.total_pages(), ")"));
+  }
+  auto policy = NewPolicy(request.kv_policy);
   if (!policy.ok()) return policy.status();
   const int64_t prompt_tokens = static_cast<int64_t>(request.prompt.size());
   const std::string given_id = request.id;
   auto seq = std::make_unique<Sequence>(std::move(request), std::move(on_output),
-                                        *std::move(policy), pool_, config.n_layers, tokenizer_);
+                                        *std::move(policy), home, config.n_layers, tokenizer_);
 
   std::lock_guard lock(mu_);
   if (stop_) return absl::UnavailableError("the scheduler is stopped");
@@ -154,6 +167,7 @@ SchedulerStatus Scheduler::status() const {
   SchedulerStatus s = status_;
   s.waiting += static_cast<int>(incoming_.size());
   s.pages_used = pool_.used_pages();
+  s.host_pages_used = host_pool_.used_pages();
   s.draining = draining_;
   return s;
 }
@@ -341,7 +355,11 @@ void Scheduler::ScheduleBatch(EngineClock::time_point now) {
     Sequence* short_of_pages = nullptr;
     for (size_t i = 0; i < batch_.size(); ++i) {
       // Grow is idempotent for a given length: pages taken in an earlier try still count.
-      if (!batch_seqs_[i]->kv.Grow(static_cast<int>(batch_[i].tokens.size()))) {
+      Sequence& s = *batch_seqs_[i];
+      const int n = static_cast<int>(batch_[i].tokens.size());
+      // A new page changes the page tables a recall in flight may be reading.
+      if (s.kv.PagesToGrow(n) > 0) s.policy->WaitIdle();
+      if (!s.kv.Grow(n)) {
         short_of_pages = batch_seqs_[i];
         break;
       }
@@ -375,17 +393,20 @@ void Scheduler::Preempt(Sequence& s) {
     ++s.preemptions;
     ++preemptions_total_;
   }
+  s.policy->WaitIdle();  // no recall reads the pages once they go back
   s.kv.Release();
   s.computed = 0;
   s.decoding = false;
   // A fresh policy for the fresh cache: policy state describes the cache it has seen.
-  if (auto policy = CreateKvPolicy(s.request.kv_policy, backend_.config()); policy.ok()) {
-    s.policy = *std::move(policy);
-  }
+  if (auto policy = NewPolicy(s.request.kv_policy); policy.ok()) s.policy = *std::move(policy);
   auto it =
       std::find_if(running_.begin(), running_.end(), [&s](const auto& r) { return r.get() == &s; });
   waiting_.push_front(std::move(*it));
   running_.erase(it);
+}
+
+absl::StatusOr<std::unique_ptr<KvPolicy>> Scheduler::NewPolicy(const KvPolicyOptions& options) {
+  return CreateKvPolicy(options, backend_.config(), {.device_pool = &pool_, .recall = &recall_});
 }
 
 void Scheduler::RunBatch() {
@@ -470,6 +491,9 @@ void Scheduler::Finish(Sequence& s, FinishReason reason, std::string detail) {
     s.out.matched_stop = std::move(detail);
   }
   s.out.kv = s.policy->Stats(s.kv);  // before the pages go
+  // The policy's device budget pages and recalls go now rather than when the sequence is
+  // destroyed after delivery; a plain policy stands in until then.
+  s.policy = *CreateKvPolicy(KvPolicyOptions{}, backend_.config());
   s.kv.Release();
   ++finished_total_;
   if (s.first_scheduled == EngineClock::time_point{}) {

@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "engine/kv/kv_policy.h"
 #include "engine/kv/page_pool.h"
+#include "engine/kv/recall_executor.h"
 #include "engine/model/tokenizer.h"
 #include "engine/runtime/backend.h"
 #include "engine/sampling/sampling_params.h"
@@ -89,7 +90,10 @@ struct SchedulerOptions {
   int max_queued_requests = 256;
   int64_t max_queued_prompt_tokens = 1 << 20;
   int page_size = 32;
-  int64_t kv_cache_bytes = int64_t{2} << 30;  // the KV page pool's budget
+  int64_t kv_cache_bytes = int64_t{2} << 30;  // the (device) KV page pool's budget
+  // The host tier's budget: the full KV of quest/freekv/fastkv_freekv sequences (their device
+  // budget pages come from the KV page pool).
+  int64_t kv_host_bytes = int64_t{8} << 30;
   int32_t eos_id = -1;
   KvPolicyOptions default_kv_policy;
 };
@@ -97,8 +101,10 @@ struct SchedulerOptions {
 struct SchedulerStatus {
   int running = 0;
   int waiting = 0;
-  int64_t pages_used = 0;
+  int64_t pages_used = 0;  // the (device) KV page pool
   int64_t pages_total = 0;
+  int64_t host_pages_used = 0;  // the host tier
+  int64_t host_pages_total = 0;
   int page_size = 0;
   int64_t preemptions_total = 0;
   int64_t finished_total = 0;
@@ -129,8 +135,9 @@ class Scheduler {
   const SchedulerOptions& options() const { return options_; }
 
   // Queues a request. InvalidArgument naming the field (prompt empty or out of vocabulary, prompt +
-  // max_new_tokens beyond the context, sampling, kv policy, duplicate id); ResourceExhausted when
-  // the queue is full (requests or prompt tokens) or the request could never fit in the KV pool;
+  // max_new_tokens beyond the context, sampling, kv policy, a tiered policy's page_size other than
+  // the pool's, duplicate id); ResourceExhausted when the queue is full (requests or prompt
+  // tokens) or the request could never fit in its KV pool (the host tier for tiered policies);
   // Unavailable while draining. `on_output` receives every output of the request, the last one
   // with finished set, exactly once per request that was accepted. An empty id gets a unique
   // "req-<n>" (every SequenceOutput carries it); an empty kv_policy name takes the default policy.
@@ -174,6 +181,8 @@ class Scheduler {
   // Tokens of `s`'s prompt (or recompute) to run now; 0 when it must wait.
   int PrefillChunkSize(const Sequence& s, int budget, bool first_in_line) const;
   void Preempt(Sequence& s);
+  // A fresh policy for `options`, tiered ones on the shared device pool and recall worker.
+  absl::StatusOr<std::unique_ptr<KvPolicy>> NewPolicy(const KvPolicyOptions& options);
   void RunBatch();
   void SampleNext(Sequence& s, std::span<float> logits, EngineClock::time_point now);
   void ApplyStopRules(Sequence& s, int32_t token);
@@ -190,7 +199,9 @@ class Scheduler {
   Backend& backend_;
   const Tokenizer* tokenizer_;
   SchedulerOptions options_;
-  PagePool pool_;
+  PagePool pool_;       // device: full/snapkv/fastkv caches, tiered policies' budgets
+  PagePool host_pool_;  // host tier: tiered policies' full caches
+  ThreadRecallExecutor recall_;
   // Shared with other threads under mu_.
   mutable std::mutex mu_;
   std::condition_variable wake_;  // the engine thread sleeps on it while idle

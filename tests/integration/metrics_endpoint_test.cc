@@ -7,6 +7,7 @@
 
 #include "tests/support/grpc_test_client.h"
 #include "tests/support/loopback_http.h"
+#include "tests/support/metrics_scrape.h"
 #include "tests/support/prometheus_text_parser.h"
 #include "tests/support/server_process.h"
 
@@ -32,24 +33,13 @@ std::string ReasonLabel(pb::FinishReason reason) {
   }
 }
 
-MetricsPage Scrape(int port) {
-  auto response = HttpGet(port, "/metrics");
-  EXPECT_TRUE(response.ok()) << response.status();
-  if (!response.ok()) return {};
-  EXPECT_EQ(response->status, 200);
-  EXPECT_EQ(response->headers["content-type"].rfind("text/plain; version=0.0.4", 0), 0u);
-  auto page = ParseMetricsPage(response->body);
-  EXPECT_TRUE(page.ok()) << page.status();
-  return page.ok() ? *page : MetricsPage{};
-}
-
 TEST(MetricsEndpointTest, CountersMatchTheRequestsServed) {
   auto server = ServerProcess::Start(ServerProcess::Stories260KArgs());
   ASSERT_TRUE(server.ok()) << server.status();
   auto stub = (*server)->NewStub();
   const int port = (*server)->metrics_port();
 
-  const MetricsPage before = Scrape(port);
+  const MetricsPage before = ScrapeMetrics(port);
   EXPECT_EQ(before.Sum("kvserve_request_success_total"), 0);
   EXPECT_EQ(before.Value("kvserve_generation_tokens_total"), 0);
   for (const char* family :
@@ -86,10 +76,10 @@ TEST(MetricsEndpointTest, CountersMatchTheRequestsServed) {
   EXPECT_EQ(invalid.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 
   // A request's metrics are recorded as it ends, not necessarily before its last message.
-  MetricsPage page = Scrape(port);
+  MetricsPage page = ScrapeMetrics(port);
   for (int i = 0; i < 500 && page.Sum("kvserve_request_success_total") < requests.size(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    page = Scrape(port);
+    page = ScrapeMetrics(port);
   }
   EXPECT_EQ(page.Sum("kvserve_request_success_total"), requests.size());
   for (const auto& [reason, count] : finished) {

@@ -76,11 +76,15 @@ absl::StatusOr<pb::ServerStatus> GetServerStatus(pb::Inference::Stub& stub) {
   return status;
 }
 
-uint64_t DevicePagesUsed(const pb::ServerStatus& status) {
+pb::KvTierUsage Tier(const pb::ServerStatus& status, const std::string& name) {
   for (const pb::KvTierUsage& tier : status.kv_tiers()) {
-    if (tier.tier() == "device") return tier.pages_used();
+    if (tier.tier() == name) return tier;
   }
-  return 0;
+  return {};
+}
+
+uint64_t DevicePagesUsed(const pb::ServerStatus& status) {
+  return Tier(status, "device").pages_used();
 }
 
 absl::StatusOr<pb::ServerStatus> WaitForStatus(

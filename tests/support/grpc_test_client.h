@@ -52,6 +52,8 @@ kvserve::v1::GenerateRequest GreedyIdsRequest(const std::vector<int32_t>& prompt
 kvserve::v1::GenerateRequest GreedyTextRequest(const std::string& text, int max_tokens);
 
 absl::StatusOr<kvserve::v1::ServerStatus> GetServerStatus(kvserve::v1::Inference::Stub& stub);
+// The KV tier named `name` ("device", "host"); empty when the status has none.
+kvserve::v1::KvTierUsage Tier(const kvserve::v1::ServerStatus& status, const std::string& name);
 // Pages in use in the device KV tier.
 uint64_t DevicePagesUsed(const kvserve::v1::ServerStatus& status);
 // Polls GetServerStatus until `done` holds for it (every 10 ms, at most `timeout`); the last

@@ -20,8 +20,10 @@ struct PolicyRun {
 };
 
 // Prefills `prompt` as one whole-prompt chunk under `policy` (nullptr: none), then runs greedy
-// decode steps until `steps` tokens exist. Fails the calling test on a backend error.
-PolicyRun RunGreedy(Backend& backend, std::span<const int32_t> prompt, KvPolicy* policy, int steps);
+// decode steps until `steps` tokens exist, the cache in pages of `page_size` tokens. Fails the
+// calling test on a backend error.
+PolicyRun RunGreedy(Backend& backend, std::span<const int32_t> prompt, KvPolicy* policy, int steps,
+                    int page_size = 16);
 
 // Passes every call on to `inner` and records what each prompt layer was asked and decided.
 class RecordingPolicy : public KvPolicy {

@@ -22,10 +22,22 @@ TEST(AccuracyEvalTest, ParsesConfigLabels) {
   EXPECT_EQ(fast->options.name, "fastkv");
   EXPECT_EQ(fast->options.budget, 256);
   EXPECT_FLOAT_EQ(fast->options.tsp_rate, 0.2f);
-  for (const char* bad : {"quest", "full-128", "snapkv-", "fastkv-0", "fastkv-x"}) {
+  // Tiered budgets keep the default's proportions: a quarter sink, a quarter recent.
+  auto free = ParseEvalConfig("freekv-256");
+  ASSERT_TRUE(free.ok());
+  EXPECT_EQ(free->options.budget, 256);
+  EXPECT_EQ(free->options.sink, 64);
+  EXPECT_EQ(free->options.recent, 64);
+  auto small = ParseEvalConfig("fastkv_freekv-64");
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(small->options.sink, 32);  // at least a page
+  for (const char* bad : {"nope", "full-128", "snapkv-", "fastkv-0", "fastkv-x", "freekv-"}) {
     EXPECT_FALSE(ParseEvalConfig(bad).ok()) << bad;
   }
   EXPECT_EQ(DefaultConfigLabels().size(), 9u);
+  for (const std::string& label : TieredConfigLabels()) {
+    EXPECT_TRUE(ParseEvalConfig(label).ok()) << label;
+  }
 }
 
 TEST(AccuracyEvalTest, PasskeyPromptFitsItsLengthAndHidesTheKeyAtItsDepth) {

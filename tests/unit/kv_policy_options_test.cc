@@ -53,8 +53,15 @@ TEST(KvPolicyOptionsTest, EveryInvalidOptionIsRejectedByName) {
       {"freekv", [=](auto& o) { o.tau = nan; }, "kv tau must be in [-1, 1]"},
       // FastKV's modes (research/fastkv.md §10.3).
       {"fastkv", [](auto& o) { o.retain_rate = 0.3f; }, "kv retain_rate must be <= tsp_rate"},
-      {"fastkv_freekv", [](auto& o) { o.retain_rate = 0.3f; },
-       "kv retain_rate must be <= tsp_rate"},
+      // The GPU budget holds sink, recent and at least one retrieved page.
+      {"freekv", [](auto& o) { o.budget = 1024; }, "kv budget must exceed sink + recent"},
+      {"quest",
+       [](auto& o) {
+         o.budget = 40;
+         o.sink = 0;
+         o.recent = 32;
+       },
+       "kv budget must exceed sink + recent"},
       {"fastkv",
        [](auto& o) {
          o.budget = 512;
@@ -93,19 +100,17 @@ TEST(KvPolicyOptionsTest, ModeChecksApplyOnlyWhereTheyMatter) {
   }
 }
 
-TEST(KvPolicyOptionsTest, CreatesFullSnapKvAndFastKvAndDefersTheRestToIssue5) {
+TEST(KvPolicyOptionsTest, CreatesEveryPolicy) {
   const ModelConfig config = SmolLm2Shape();
-  for (const char* name : {"full", "snapkv", "fastkv"}) {
-    auto p = CreateKvPolicy({.name = name}, config);
+  for (std::string_view name : KvPolicyNames()) {
+    auto p = CreateKvPolicy({.name = std::string(name)}, config);
     ASSERT_TRUE(p.ok()) << p.status();
     EXPECT_EQ((*p)->name(), name);
-    EXPECT_EQ((*p)->needs_whole_prompt(), std::string(name) != "full");
-  }
-  for (const char* name : {"quest", "freekv", "fastkv_freekv"}) {
-    EXPECT_TRUE(ValidateKvPolicyOptions({.name = name}, config).ok()) << name;
-    auto p = CreateKvPolicy({.name = name}, config);
-    EXPECT_EQ(p.status().code(), absl::StatusCode::kUnimplemented) << name;
-    EXPECT_EQ(p.status().message(), absl::StrCat("kv policy '", name, "' arrives with issue #5"));
+    // Scoring policies see the whole prompt at once; quest/freekv prefill as full does.
+    const bool scores = name == "snapkv" || name == "fastkv" || name == "fastkv_freekv";
+    EXPECT_EQ((*p)->needs_whole_prompt(), scores) << name;
+    EXPECT_EQ(IsTieredKvPolicy(name),
+              name == "quest" || name == "freekv" || name == "fastkv_freekv");
   }
 }
 

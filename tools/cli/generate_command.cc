@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <iostream>
 
 #include "engine/model/stream_detokenizer.h"
@@ -47,6 +48,19 @@ int RunGenerate(const GenerateOptions& o) {
                        {"kept_tokens", r.kv.kept_tokens},
                        {"prefill_flops_fraction", r.kv.prefill_flops_fraction}};
   if (r.kv.tsp_tokens > 0) kv["tsp_tokens"] = r.kv.tsp_tokens;  // policies that propagate
+  if (IsTieredKvPolicy(r.kv.policy)) {
+    const double steps = std::max<int64_t>(1, r.kv.decode_steps);
+    kv.update({{"host_tokens", r.kv.host_tokens},
+               {"decode_steps", r.kv.decode_steps},
+               {"recalled_pages", r.kv.recalled_pages},
+               {"recalled_bytes", r.kv.recalled_bytes},
+               {"recalled_pages_per_step", r.kv.recalled_pages / steps},
+               {"recalled_bytes_per_step", r.kv.recalled_bytes / steps},
+               {"corrections", r.kv.corrections},
+               {"correction_rate", r.kv.correction_rate},
+               {"step_correction_rate", r.kv.step_correction_rate},
+               {"resident_fraction", r.kv.resident_fraction}});
+  }
   nlohmann::json out = {
       {"model", engine->model.config.name},
       {"backend", o.model.backend},

@@ -15,7 +15,7 @@ namespace {
 // The --kv-* flags, one per KvPolicyOptions field (research/fastkv.md §6, research/freekv.md).
 void AddKvPolicyOptions(CLI::App& app, KvPolicyOptions& kv) {
   app.add_option("--kv-policy", kv.name,
-                 "KV cache policy: full, snapkv, fastkv (quest, freekv, fastkv_freekv: issue #5)")
+                 "KV cache policy: full, snapkv, fastkv, quest, freekv, fastkv_freekv")
       ->capture_default_str();
   app.add_option("--kv-window", kv.window, "snapkv/fastkv: observation window, always kept")
       ->capture_default_str();
@@ -26,8 +26,9 @@ void AddKvPolicyOptions(CLI::App& app, KvPolicyOptions& kv) {
   app.add_option("--kv-pool-kernel", kv.pool_kernel, "snapkv/fastkv: pooling kernel (odd)")
       ->capture_default_str();
   app.add_option("--kv-budget", kv.budget,
-                 "constant KV budget per layer in tokens, window included; 0: --kv-retain-rate "
-                 "(snapkv/fastkv), 2048 (freekv)")
+                 "snapkv/fastkv: constant KV budget per layer in tokens, window included (0: "
+                 "--kv-retain-rate); quest/freekv: GPU tokens per layer, sink and recent included "
+                 "(0: 2048)")
       ->capture_default_str();
   app.add_option("--kv-retain-rate", kv.retain_rate,
                  "snapkv/fastkv: fraction of the prompt each layer's cache keeps (rho)")
@@ -41,13 +42,16 @@ void AddKvPolicyOptions(CLI::App& app, KvPolicyOptions& kv) {
   app.add_option("--kv-tsp-len", kv.tsp_len,
                  "fastkv: constant number of tokens propagated; 0: --kv-tsp-rate")
       ->capture_default_str();
-  app.add_option("--kv-page-size", kv.page_size, "quest/freekv: KV page size in tokens")
+  app.add_option("--kv-page-size", kv.page_size,
+                 "quest/freekv: KV page size in tokens (the selection unit)")
       ->capture_default_str();
-  app.add_option("--kv-sink", kv.sink, "freekv: sink tokens kept on the GPU")
+  app.add_option("--kv-sink", kv.sink, "quest/freekv: sink tokens always on the GPU")
       ->capture_default_str();
-  app.add_option("--kv-recent", kv.recent, "freekv: recent tokens kept on the GPU")
+  app.add_option("--kv-recent", kv.recent,
+                 "quest/freekv: recent tokens always on the GPU (a rotating window)")
       ->capture_default_str();
-  app.add_option("--kv-tau", kv.tau, "freekv: query-similarity threshold for correction")
+  app.add_option("--kv-tau", kv.tau,
+                 "freekv: query cosine below which a KV head is corrected (1: always)")
       ->capture_default_str();
 }
 

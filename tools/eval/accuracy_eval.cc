@@ -390,10 +390,14 @@ int Run(const Options& o) {
   }
   if (o.model.empty()) return Fail(absl::InvalidArgumentError("--model is required"));
   std::vector<EvalConfig> configs;
-  for (const std::string& label : o.configs) {
-    auto c = ParseEvalConfig(label);
-    if (!c.ok()) return Fail(c.status());
-    configs.push_back(*std::move(c));
+  for (const std::string& given : o.configs) {
+    std::vector<std::string> labels = {given};
+    if (given == "tiered") labels = TieredConfigLabels();
+    for (const std::string& label : labels) {
+      auto c = ParseEvalConfig(label);
+      if (!c.ok()) return Fail(c.status());
+      configs.push_back(*std::move(c));
+    }
   }
   std::vector<AgreementSource> sources;
   if (o.agreement_prompts.empty()) {
@@ -449,7 +453,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 100))
       ->capture_default_str();
   app.add_option("--seeds", o.seeds, "passkey seeds")->delimiter(',')->capture_default_str();
-  app.add_option("--configs", o.configs, "full, snapkv[-BUDGET], fastkv[-BUDGET]")
+  app.add_option("--configs", o.configs,
+                 "full, or NAME[-BUDGET] for NAME in snapkv, fastkv, quest, freekv, fastkv_freekv "
+                 "(tiered: all of issue #5's set)")
       ->delimiter(',')
       ->capture_default_str();
   app.add_option("--passkey-format", o.passkey_format, "plain or chat")

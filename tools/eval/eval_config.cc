@@ -10,10 +10,25 @@ std::vector<std::string> DefaultConfigLabels() {
           "fastkv", "fastkv-128", "fastkv-256", "fastkv-512"};
 }
 
+std::vector<std::string> TieredConfigLabels() {
+  return {"quest",
+          "quest-512",
+          "freekv",
+          "freekv-128",
+          "freekv-256",
+          "freekv-512",
+          "fastkv_freekv",
+          "fastkv_freekv-128",
+          "fastkv_freekv-256",
+          "fastkv_freekv-512"};
+}
+
 absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
   auto bad = [&label] {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "config '", label, "' is not one of full, snapkv, snapkv-BUDGET, fastkv, fastkv-BUDGET"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("config '", label,
+                     "' is not one of full, NAME or NAME-BUDGET with NAME snapkv, fastkv, quest, "
+                     "freekv or fastkv_freekv"));
   };
   EvalConfig config{.label = label};
   const size_t dash = label.find('-');
@@ -22,11 +37,18 @@ absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
     if (dash != std::string::npos) return bad();
     return config;
   }
-  if (config.options.name != "snapkv" && config.options.name != "fastkv") return bad();
+  const bool tiered = IsTieredKvPolicy(config.options.name);
+  if (config.options.name != "snapkv" && config.options.name != "fastkv" && !tiered) return bad();
   if (dash != std::string::npos) {
     int budget = 0;
     if (!absl::SimpleAtoi(label.substr(dash + 1), &budget) || budget <= 0) return bad();
     config.options.budget = budget;
+    if (tiered) {
+      // The default's proportions (2048 = 512 sink + 512 recent + 1024 retrieved), whole pages.
+      const int page = config.options.page_size;
+      config.options.sink = std::max(page, budget / 4 / page * page);
+      config.options.recent = config.options.sink;
+    }
   }
   return config;
 }

@@ -6,9 +6,18 @@
 
 namespace kvserve::eval {
 
+namespace {
+
+// quest and freekv prefill densely, as full does; fastkv_freekv runs FastKV's TSP.
+bool FullPrefill(const KvPolicyOptions& o) {
+  return o.name == "full" || o.name == "snapkv" || o.name == "quest" || o.name == "freekv";
+}
+
+}  // namespace
+
 std::string PrefillGroup(const KvPolicyOptions& o) {
-  if (o.name == "full" || o.name == "snapkv") return absl::StrCat("full/w", o.window);
-  return absl::StrCat(o.name, "/l", o.tsp_layer, "/r", o.tsp_rate, "/t", o.tsp_len, "/w", o.window,
+  if (FullPrefill(o)) return absl::StrCat("full/w", o.window);
+  return absl::StrCat("fastkv/l", o.tsp_layer, "/r", o.tsp_rate, "/t", o.tsp_len, "/w", o.window,
                       "/k", o.pool_kernel, "/p", static_cast<int>(o.pool));
 }
 
@@ -33,13 +42,19 @@ absl::StatusOr<PromptOutcome> EvaluatePrompt(Backend& backend, PagePool& pool,
     // The full group records scores without a policy; others run the first member's policy (its
     // KV budget does not matter: only its propagation reaches the prefill).
     std::unique_ptr<KvPolicy> policy;
-    const bool full = first->options.name == "full" || first->options.name == "snapkv";
+    const bool full = FullPrefill(first->options);
     if (!full) {
-      auto p = CreateKvPolicy(first->options, backend.config());
+      // Plain fastkv records the scores of every layer its members may compress; fastkv_freekv
+      // members replay only the TSP layer's. The prefill keeps every row either way.
+      KvPolicyOptions tsp = first->options;
+      tsp.name = "fastkv";
+      tsp.budget = 0;
+      tsp.retain_rate = std::min(tsp.retain_rate, tsp.tsp_rate);
+      auto p = CreateKvPolicy(tsp, backend.config());
       if (!p.ok()) return p.status();
       policy = *std::move(p);
     }
-    std::string name = full ? "full" : first->options.name;
+    std::string name = full ? "full" : "fastkv";
     if (out.prefills.contains(name)) name = group;
     auto prefill =
         RunSharedPrefill(backend, pool, prompt, std::move(policy), first->options.window);

@@ -25,6 +25,26 @@ std::vector<float> Concat(std::vector<float>& a, std::vector<float>& b, std::vec
   return out;
 }
 
+int SegmentRows(const std::vector<KvSegment>& segments) {
+  int rows = 0;
+  for (const KvSegment& s : segments) rows += s.rows;
+  return rows;
+}
+
+// Copies a KV head's segments into contiguous keys and values [rows][head_dim].
+void GatherSegments(const std::vector<KvSegment>& segments, int head_dim, float* keys,
+                    float* values) {
+  const size_t row_bytes = static_cast<size_t>(head_dim) * sizeof(float);
+  for (const KvSegment& s : segments) {
+    for (int r = 0; r < s.rows; ++r) {
+      std::memcpy(keys, s.keys + static_cast<size_t>(r) * s.row_stride, row_bytes);
+      std::memcpy(values, s.values + static_cast<size_t>(r) * s.row_stride, row_bytes);
+      keys += head_dim;
+      values += head_dim;
+    }
+  }
+}
+
 template <typename T>
 T* Grow(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
@@ -179,6 +199,8 @@ absl::Status CpuBackend::Attention(std::span<const SequenceChunk> batch, int lay
   first_row.clear();
   size_t scratch_floats = 0;
   int row = 0;
+  decode_hooked_.assign(batch.size(), 0);
+  segments_.resize(batch.size());
   for (size_t b = 0; b < batch.size(); ++b) {
     const SequenceChunk& ch = batch[b];
     const int n = chunk_n_[b];
@@ -187,10 +209,20 @@ absl::Status CpuBackend::Attention(std::span<const SequenceChunk> batch, int lay
                   s_.qkv.data() + static_cast<size_t>(row + i) * qkv_dim,
                   c.q_dim() * sizeof(float));
     }
+    // One-token chunks go through the policy's decode hooks (quest/freekv page selection).
+    decode_hooked_[b] = ch.policy != nullptr && n == 1 && !ch.whole_prompt;
+    if (decode_hooked_[b]) ch.policy->BeginDecodeLayer(layer);
     const float* rows_k = s_.qkv.data() + static_cast<size_t>(row) * qkv_dim + c.q_dim();
     // The scheduler grows caches before the step; only a direct caller can run the pool dry.
     if (!ch.kv->Append(layer, rows_k, rows_k + c.kv_dim(), n, qkv_dim)) {
       return absl::ResourceExhaustedError("forward: the KV page pool is full");
+    }
+    segments_[b].clear();
+    if (decode_hooked_[b] &&
+        ch.policy->PrepareDecodeAttention(layer, s_.q.data() + static_cast<size_t>(row) * c.q_dim(),
+                                          *ch.kv)) {
+      segments_[b].resize(c.n_kv_heads);
+      for (int g = 0; g < c.n_kv_heads; ++g) ch.policy->DecodeSegments(layer, g, &segments_[b][g]);
     }
     // Room for the task's own scores plus its KV head's rows gathered out of their pages.
     scratch_floats =
@@ -229,11 +261,18 @@ absl::Status CpuBackend::Attention(std::span<const SequenceChunk> batch, int lay
     for (size_t t; (t = next.fetch_add(1)) < tasks.size();) {
       const AttentionTask& task = tasks[t];
       const SequenceChunk& ch = batch[task.chunk];
-      const int cache_len = ch.kv->length(layer);
+      const std::vector<std::vector<KvSegment>>& sparse = segments_[task.chunk];
+      // A sparse decode attends over its budget's rows: a subset of the cache, no more rows.
+      const int cache_len =
+          sparse.empty() ? ch.kv->length(layer) : SegmentRows(sparse[task.kv_head]);
       const int keys_needed = cpu::AttentionKeysNeeded(task.n, cache_len, task.block);
       float* keys = s_.scores[worker].data();
       float* values = keys + static_cast<size_t>(keys_needed) * c.head_dim;
-      ch.kv->GatherHead(layer, task.kv_head, 0, keys_needed, keys, values);
+      if (sparse.empty()) {
+        ch.kv->GatherHead(layer, task.kv_head, 0, keys_needed, keys, values);
+      } else {
+        GatherSegments(sparse[task.kv_head], c.head_dim, keys, values);
+      }
       const cpu::AttentionInputs in{
           .q = s_.q.data() + static_cast<size_t>(task.q_row) * c.q_dim(),
           .keys = keys,
@@ -246,6 +285,11 @@ absl::Status CpuBackend::Attention(std::span<const SequenceChunk> batch, int lay
                            values + static_cast<size_t>(keys_needed) * c.head_dim);
     }
   });
+  for (size_t b = 0; b < batch.size(); ++b) {
+    if (!decode_hooked_[b]) continue;
+    batch[b].policy->FinishDecodeAttention(
+        layer, s_.q.data() + static_cast<size_t>(first_row[b]) * c.q_dim(), *batch[b].kv);
+  }
   return absl::OkStatus();
 }
 

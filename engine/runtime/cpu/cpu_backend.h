@@ -64,6 +64,10 @@ class CpuBackend : public Backend {
     int q_row, out_row, n;  // first query row, first output row, queries in the task's view
   };
   std::vector<AttentionTask> attention_tasks_;
+  // Per chunk: whether its policy took the decode hooks this layer, and, when it attends sparsely
+  // (quest/freekv), each KV head's segments.
+  std::vector<char> decode_hooked_;
+  std::vector<std::vector<std::vector<KvSegment>>> segments_;
 };
 
 }  // namespace kvserve

@@ -1,0 +1,195 @@
+// Quest, FreeKV and FastKV+FreeKV end to end on stories260K through the CPU backend's decode
+// hooks and the scheduler's host tier: a budget covering the context equals full; FreeKV with
+// τ = 1 equals Quest exactly; the recall worker changes nothing; host and device pages return to
+// zero however a sequence ends; bad options are refused naming the field.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <thread>
+
+#include "engine/kv/kv_policy.h"
+#include "engine/scheduler/batch_generator.h"
+#include "engine/scheduler/scheduler.h"
+#include "tests/support/kv_policy_runner.h"
+#include "tests/support/model_fixtures.h"
+
+namespace kvserve::testing {
+namespace {
+
+// Small pages so a 512-token model has many: 8 slots of 8 tokens (1 sink, 2 recent, 5 retrieved).
+KvPolicyOptions Tiered(std::string name, int budget = 64, float tau = 0.8f) {
+  return {.name = std::move(name),
+          .budget = budget,
+          .page_size = 8,
+          .sink = 8,
+          .recent = 16,
+          .tau = tau};
+}
+
+std::vector<int32_t> Prompt(uint32_t seed, int n) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int32_t> d(3, 511);
+  std::vector<int32_t> p = {1};
+  for (int i = 1; i < n; ++i) p.push_back(d(rng));
+  return p;
+}
+
+GenerationResult Generate(CpuModel& m, const std::vector<int32_t>& prompt, int max_new,
+                          const KvPolicyOptions& kv) {
+  BatchGenerator gen(*m.backend, {.page_size = kv.page_size});
+  const GenerationRequest r{
+      .prompt = prompt, .max_new_tokens = max_new, .ignore_eos = true, .kv_policy = kv};
+  auto out = gen.Generate(std::span(&r, 1));
+  EXPECT_TRUE(out.ok()) << out.status();
+  return out.ok() ? out->front() : GenerationResult{};
+}
+
+TEST(TieredDecodeTest, ABudgetCoveringTheContextEqualsFull) {
+  CpuModel m = LoadStories260K();
+  ASSERT_NE(m.backend, nullptr);
+  const std::vector<int32_t> prompt = Prompt(1, 150);
+  const GenerationResult full = Generate(m, prompt, 40, {.name = "full", .page_size = 8});
+  ASSERT_EQ(full.tokens.size(), 40u);
+  for (const char* name : {"quest", "freekv"}) {
+    const GenerationResult r = Generate(m, prompt, 40, Tiered(name, /*budget=*/256));
+    EXPECT_EQ(r.tokens, full.tokens) << name;
+    EXPECT_EQ(r.kv.policy, name);
+    EXPECT_EQ(r.kv.recalled_pages, 0) << name;
+    EXPECT_DOUBLE_EQ(r.kv.resident_fraction, 1.0) << name;
+    EXPECT_EQ(r.kv.decode_steps, 39) << name;  // the first token comes from the prefill
+  }
+}
+
+TEST(TieredDecodeTest, FreeKvWithTauOneEqualsQuestExactly) {
+  CpuModel m = LoadStories260K();
+  ASSERT_NE(m.backend, nullptr);
+  const std::vector<int32_t> prompt = Prompt(2, 300);
+  const GenerationResult quest = Generate(m, prompt, 60, Tiered("quest"));
+  const GenerationResult freekv = Generate(m, prompt, 60, Tiered("freekv", 64, /*tau=*/1.0f));
+  EXPECT_EQ(freekv.tokens, quest.tokens);
+  // Sparse for real: 64 of ~330 tokens resident, pages recalled as the selection moved.
+  EXPECT_LT(quest.kv.resident_fraction, 0.3);
+  EXPECT_GT(quest.kv.recalled_pages, 0);
+  EXPECT_EQ(quest.kv.corrections, 0);
+  // τ = 1 corrects every head of every layer at every step after the first sparse one.
+  EXPECT_GT(freekv.kv.corrections, 0);
+  EXPECT_DOUBLE_EQ(freekv.kv.correction_rate, 1.0);
+  EXPECT_DOUBLE_EQ(freekv.kv.step_correction_rate, 1.0);
+  EXPECT_EQ(freekv.kv.host_tokens, quest.kv.host_tokens);
+}
+
+TEST(TieredDecodeTest, TheRecallWorkerGivesTheTokensOfInlineRecall) {
+  CpuModel m = LoadStories260K();
+  ASSERT_NE(m.backend, nullptr);
+  const std::vector<int32_t> prompt = Prompt(3, 300);
+  // The scheduler's FreeKV recalls on its worker thread, speculatively, overlapping the layers.
+  const GenerationResult threaded = Generate(m, prompt, 60, Tiered("freekv", 64, 0.9f));
+  // The same policy with synchronous recall, run straight through the backend.
+  auto inline_policy = CreateKvPolicy(Tiered("freekv", 64, 0.9f), m.config);
+  ASSERT_TRUE(inline_policy.ok()) << inline_policy.status();
+  ASSERT_EQ(m.backend->name(), "cpu");
+  const PolicyRun direct = RunGreedy(*m.backend, prompt, inline_policy->get(), 60, /*page=*/8);
+  EXPECT_EQ(threaded.tokens, direct.tokens);
+  EXPECT_EQ(threaded.kv.recalled_pages, direct.stats.recalled_pages);
+  EXPECT_EQ(threaded.kv.corrections, direct.stats.corrections);
+  // τ = 0.9 sits between never and always: some heads drift, most do not.
+  EXPECT_GT(threaded.kv.correction_rate, 0.0);
+  EXPECT_LT(threaded.kv.correction_rate, 1.0);
+}
+
+TEST(TieredDecodeTest, FastKvFreeKvKeepsEveryRowThePrefillProduced) {
+  CpuModel m = LoadStories260K();
+  ASSERT_NE(m.backend, nullptr);
+  const int n = 300, new_tokens = 20;
+  KvPolicyOptions kv = Tiered("fastkv_freekv");
+  const GenerationResult r = Generate(m, Prompt(4, n), new_tokens, kv);
+  ASSERT_EQ(r.tokens.size(), static_cast<size_t>(new_tokens));
+  const int tsp_layer = m.config.n_layers / 2 - 1;
+  const int t = static_cast<int>(n * 0.2f);
+  EXPECT_EQ(r.kv.tsp_tokens, t);
+  ASSERT_EQ(r.kv.kept_tokens.size(), static_cast<size_t>(m.config.n_layers));
+  // Up to TSP every prompt row, after it the T propagated ones: nothing dropped (fastkv would
+  // keep ρN per layer), plus the decoded tokens.
+  for (int l = 0; l < m.config.n_layers; ++l) {
+    EXPECT_EQ(r.kv.kept_tokens[l], (l <= tsp_layer ? n : t) + new_tokens - 1) << "layer " << l;
+  }
+  EXPECT_LT(r.kv.prefill_flops_fraction, 1.0);
+}
+
+// Runs until the callback has seen `tokens` tokens of request "r", then checks the tiers.
+TEST(TieredDecodeTest, HostAndDevicePagesReturnToZeroWhenFinishedOrCancelled) {
+  CpuModel m = LoadStories260K();
+  ASSERT_NE(m.backend, nullptr);
+  Scheduler sched(*m.backend, m.tokenizer.get(), {.page_size = 8});
+  sched.Start();
+  for (const bool cancel : {false, true}) {
+    EngineRequest r{.id = "r", .prompt = Prompt(5, 200), .max_new_tokens = 80, .ignore_eos = true};
+    r.kv_policy = Tiered("freekv");
+    std::atomic<int> seen = 0;
+    std::atomic<bool> done = false;
+    SequenceOutput last;
+    ASSERT_TRUE(sched
+                    .Submit(r,
+                            [&](SequenceOutput&& o) {
+                              seen += static_cast<int>(o.tokens.size());
+                              if (o.finished) {
+                                last = std::move(o);
+                                done = true;
+                              }
+                            })
+                    .ok());
+    while (seen < 20 && !done) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    const SchedulerStatus mid = sched.status();
+    EXPECT_GT(mid.host_pages_used, 0);
+    EXPECT_GT(mid.pages_used, 0);  // the device budget: the context outgrew it
+    if (cancel) {
+      EXPECT_TRUE(sched.Cancel("r"));
+    }
+    sched.WaitUntilIdle();
+    ASSERT_TRUE(done);
+    EXPECT_EQ(last.finish_reason, cancel ? FinishReason::kCancelled : FinishReason::kMaxTokens);
+    const SchedulerStatus end = sched.status();
+    EXPECT_EQ(end.host_pages_used, 0);
+    EXPECT_EQ(end.pages_used, 0);
+    EXPECT_GT(end.host_pages_total, 0);
+  }
+  sched.Stop();
+}
+
+TEST(TieredDecodeTest, RefusesAnotherPageSizeAndATooSmallHostTier) {
+  CpuModel m = LoadStories260K();
+  ASSERT_NE(m.backend, nullptr);
+  Scheduler sched(*m.backend, m.tokenizer.get(),
+                  {.page_size = 8, .kv_host_bytes = 64 * 1024});  // ~ a few pages
+  EngineRequest r{.id = "a", .prompt = Prompt(6, 100), .max_new_tokens = 10};
+  r.kv_policy = Tiered("freekv");
+  r.kv_policy.page_size = 16;
+  absl::Status s = sched.Submit(r, [](SequenceOutput&&) {});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find("kv page_size"), std::string::npos) << s;
+  r.kv_policy.page_size = 8;
+  s = sched.Submit(r, [](SequenceOutput&&) {});
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_NE(s.message().find("host tier"), std::string::npos) << s;
+  // A full request fits the device pool and is not held to the host tier's size.
+  r.kv_policy = {.name = "full"};
+  EXPECT_TRUE(sched.Submit(r, [](SequenceOutput&&) {}).ok());
+  sched.RunUntilIdle();
+}
+
+TEST(TieredDecodeTest, ABudgetWithNoRoomBeyondSinkAndRecentIsRefused) {
+  CpuModel m = LoadStories260K();
+  KvPolicyOptions kv = Tiered("freekv", /*budget=*/24);  // 3 pages: 1 sink + 2 recent
+  const absl::Status s = ValidateKvPolicyOptions(kv, m.config);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message().substr(0, 9), "kv budget") << s;
+  kv.budget = 32;
+  EXPECT_TRUE(ValidateKvPolicyOptions(kv, m.config).ok());
+  // fastkv's budget/tsp_len cross-check is FastKV's own: fastkv_freekv's budget is GPU tokens.
+  kv = Tiered("fastkv_freekv", 2048);
+  kv.tsp_len = 100;
+  EXPECT_TRUE(ValidateKvPolicyOptions(kv, m.config).ok());
+}
+
+}  // namespace
+}  // namespace kvserve::testing
