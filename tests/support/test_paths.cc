@@ -14,6 +14,10 @@ std::string Stories260KTokenizerPath() {
 }
 
 std::string SmolLm2GgufPath() {
+  // A bundle run elsewhere (scripts/gpu-bundle.sh) names its copy.
+  if (const char* env = std::getenv("KVSERVE_SMOLLM2_GGUF"); env != nullptr && fs::exists(env)) {
+    return env;
+  }
   const char* file = "SmolLM2-135M-Instruct.Q4_1.gguf";
   for (const std::string& dir : {std::string(KVSERVE_SHARED_MODELS_DIR) + "/smollm2-135m-instruct",
                                  std::string(KVSERVE_MODELS_DIR)}) {

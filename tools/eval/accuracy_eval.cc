@@ -217,7 +217,7 @@ class Evaluation {
              o_.threads > 0 ? o_.threads : static_cast<int>(std::thread::hardware_concurrency())},
             {"machine", Machine()},
             {"started", Now()},
-            {"configs", o_.configs},
+            {"configs", ConfigLabels()},
             {"self_check", o_.self_check},
             {"method", Method(o_, sources_)}});
     for (const std::string& task : o_.tasks) {
@@ -368,6 +368,12 @@ class Evaluation {
   const Options& o_;
   LoadedModel& model_;
   Backend& backend_;
+  std::vector<std::string> ConfigLabels() const {
+    std::vector<std::string> labels;
+    for (const EvalConfig& c : configs_) labels.push_back(c.label);
+    return labels;
+  }
+
   std::vector<EvalConfig> configs_;
   std::vector<AgreementSource> sources_;
   PagePool pool_;
