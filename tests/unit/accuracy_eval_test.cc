@@ -5,6 +5,7 @@
 #include "tools/eval/agreement_task.h"
 #include "tools/eval/eval_config.h"
 #include "tools/eval/passkey_task.h"
+#include "tools/eval/report.h"
 
 namespace kvserve::eval {
 namespace {
@@ -106,6 +107,41 @@ TEST(AccuracyEvalTest, AgreementPromptKeepsWholeLinesWithinItsBudget) {
   EXPECT_EQ(source->path, "/usr/share/common-licenses/GPL-3");
   EXPECT_EQ(source->target_tokens, 4000);
   EXPECT_FALSE(ParseAgreementSource("GPL-3").ok());
+}
+
+TEST(AccuracyEvalTest, ReportNamesEveryScoredConfigAndJudgesTheTargets) {
+  using nlohmann::json;
+  std::vector<json> records = {
+      {{"type", "run"}, {"configs", {"full", "tiered"}}, {"command", "eval"}}};
+  // Two lengths, one case each: at 1K full is right and so are the others but fastkv_freekv-128;
+  // at 2K only fastkv_freekv-128 is right (full < 80 %: the full-based targets do not apply).
+  for (const auto& [length, right] : std::vector<std::pair<int, std::vector<std::string>>>{
+           {1024, {"full", "freekv", "fastkv-128"}}, {2048, {"fastkv_freekv-128"}}}) {
+    json results;
+    for (const char* c : {"full", "freekv", "fastkv-128", "fastkv_freekv-128"}) {
+      const bool ok = std::find(right.begin(), right.end(), c) != right.end();
+      results[c] = {{"correct", ok}, {"kv_tokens_mean", 100.0}};
+    }
+    records.push_back({{"type", "passkey"},
+                       {"target_tokens", length},
+                       {"prompt_tokens", length - 20},
+                       {"depth", 50},
+                       {"seed", 0},
+                       {"prefill_ms", {{"full", 10.0}}},
+                       {"results", results}});
+  }
+  const std::string md = RenderMarkdown(records);
+  EXPECT_EQ(md.find("`tiered`"), std::string::npos) << "a group name is not a configuration";
+  EXPECT_NE(md.find("| `fastkv_freekv-128` |"), std::string::npos) << md;
+  EXPECT_NE(md.find("- 1K: `full` 100.0 %, `freekv` 100.0 % (+0.0) — met"), std::string::npos)
+      << md;
+  EXPECT_NE(md.find("- 2K: `full` 0.0 %, `freekv` 0.0 % (+0.0) — not applicable"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("- 1K: `fastkv-128` 100.0 %, `fastkv_freekv-128` 0.0 % (-100.0) — **not met**"),
+            std::string::npos)
+      << md;
+  EXPECT_EQ(md.find("Target (issue #4)"), std::string::npos) << "no plain fastkv was scored";
 }
 
 }  // namespace
