@@ -54,6 +54,14 @@ bool SequenceKvCache::Append(int layer, const float* keys, const float* values, 
   return true;
 }
 
+bool SequenceKvCache::AppendUnwritten(int layer, int n) {
+  Layer& l = layers_[layer];
+  const int64_t missing = PagesFor(l.length + n) - static_cast<int64_t>(l.pages.size());
+  if (missing > 0 && !pool_.Allocate(missing, &l.pages)) return false;
+  l.length += n;
+  return true;
+}
+
 void SequenceKvCache::GatherHead(int layer, int kv_head, int begin, int end, float* keys,
                                  float* values) const {
   const Layer& l = layers_[layer];

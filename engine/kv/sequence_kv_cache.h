@@ -36,6 +36,10 @@ class SequenceKvCache {
   // i * row_stride and holds the KV heads one after another, as the projections produce them.
   // False (nothing appended) when the pool is short.
   bool Append(int layer, const float* keys, const float* values, int n, int row_stride);
+  // Append without the rows: takes pages as Append does and advances `layer`'s length by `n`,
+  // leaving the host pages unwritten. For a backend that keeps the rows in its own device copy of
+  // the pool's pages (same page ids) and needs only the page tables and lengths here.
+  bool AppendUnwritten(int layer, int n);
 
   // Copies KV head `kv_head`'s rows [begin, end) of `layer` to contiguous [end - begin][head_dim].
   void GatherHead(int layer, int kv_head, int begin, int end, float* keys, float* values) const;

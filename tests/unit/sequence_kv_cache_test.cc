@@ -101,6 +101,21 @@ TEST(SequenceKvCacheTest, GrowIsAllOrNothingAndReleaseReturnsEveryPage) {
   EXPECT_EQ(pool.used_pages(), 4);  // destruction gave c's page back
 }
 
+TEST(SequenceKvCacheTest, AppendUnwrittenTakesPagesAndLengthLikeAppend) {
+  PagePool pool(kShape, 4);
+  SequenceKvCache written(pool, 1), unwritten(pool, 1);
+  ASSERT_TRUE(AppendTokens(written, 0, 0, 5));
+  ASSERT_TRUE(unwritten.AppendUnwritten(0, 5));
+  EXPECT_EQ(unwritten.length(0), written.length(0));
+  EXPECT_EQ(unwritten.page_table(0).size(), written.page_table(0).size());
+  EXPECT_EQ(pool.used_pages(), 4);
+  EXPECT_TRUE(unwritten.AppendUnwritten(0, 3));   // fills its second page: no new one
+  EXPECT_FALSE(unwritten.AppendUnwritten(0, 1));  // would need a fifth page
+  EXPECT_EQ(unwritten.length(0), 8);
+  unwritten.Release();
+  EXPECT_EQ(pool.used_pages(), 2);
+}
+
 TEST(PagePoolTest, PagesForBytesAndReuse) {
   EXPECT_EQ(kShape.floats(), 2u * 2 * 4 * 3);
   EXPECT_EQ(PagePool::PagesForBytes(kShape, 10 * kShape.bytes() + 1), 10);

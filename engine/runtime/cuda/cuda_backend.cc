@@ -1,0 +1,435 @@
+#include "engine/runtime/cuda/cuda_backend.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "engine/model/synthetic_model.h"
+#include "engine/runtime/cuda/cuda_status.h"
+#include "engine/runtime/cuda/row_gather.h"
+#include "engine/runtime/cuda/synthetic_weights.h"
+#include "kernels/decode_attention.h"
+#include "kernels/decode_split_plan.h"
+#include "kernels/embedding.h"
+#include "kernels/kv_append.h"
+#include "kernels/prefill_attention.h"
+#include "kernels/residual_rmsnorm.h"
+#include "kernels/rope.h"
+#include "kernels/swiglu.h"
+
+namespace kvserve {
+namespace {
+
+using cuda::CudaStatus;
+using kernels::Bf16;
+
+// Logits rows the load-time scratch reservation plans for (a decode batch of this many).
+constexpr int kReservedLogitRows = 64;
+// Most query heads per KV head the prefill kernel takes.
+constexpr int kPrefillMaxGroup = 64;
+
+// What the kernels need of the model's shape; Unimplemented naming the first thing they lack.
+absl::Status CheckKernelShapes(const ModelConfig& c) {
+  auto unsupported = [](absl::string_view what) {
+    return absl::UnimplementedError(absl::StrCat("cuda backend: ", what));
+  };
+  if (c.head_dim != 64 && c.head_dim != 128) {
+    return unsupported(
+        absl::StrCat("head_dim ", c.head_dim, " (the attention kernels take 64 or 128)"));
+  }
+  if (c.group_size() > kPrefillMaxGroup) {
+    return unsupported(
+        absl::StrCat(c.group_size(), " query heads per KV head (at most ", kPrefillMaxGroup, ")"));
+  }
+  if (c.rope_dim % 2 != 0 || c.rope_dim > c.head_dim) {
+    return unsupported(absl::StrCat("rope_dim ", c.rope_dim));
+  }
+  return absl::OkStatus();
+}
+
+template <typename T>
+T* Carve(char* base, size_t* offset, size_t count) {
+  T* at = base == nullptr ? nullptr : reinterpret_cast<T*>(base + *offset);
+  *offset += cuda::AlignDeviceBytes(count * sizeof(T));
+  return at;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Create(const ModelConfig& config,
+                                                                 ModelWeights weights,
+                                                                 CudaBackendOptions options) {
+  if (auto s = config.Validate(); !s.ok()) return s;
+  if (auto s = weights.CheckShapes(config); !s.ok()) return s;
+  std::unique_ptr<CudaBackend> b(new CudaBackend(config));
+  if (auto s = b->Init(options, /*own_lm_head=*/!weights.lm_head.empty()); !s.ok()) return s;
+  if (auto s = cuda::UploadWeights(std::move(weights), config, b->weights_); !s.ok()) return s;
+  return b;
+}
+
+absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::CreateSynthetic(
+    const std::string& name, uint64_t seed, CudaBackendOptions options) {
+  auto config = SyntheticModelConfig(name);
+  if (!config.ok()) return config.status();
+  std::unique_ptr<CudaBackend> b(new CudaBackend(*config));
+  if (auto s = b->Init(options, /*own_lm_head=*/!config->tied_embeddings); !s.ok()) return s;
+  if (auto s = cuda::FillSyntheticWeights(*config, seed, b->weights_, b->stream_); !s.ok()) {
+    return s;
+  }
+  return b;
+}
+
+CudaBackend::~CudaBackend() {
+  if (stream_ != nullptr) cudaStreamSynchronize(stream_);
+  gemm_.reset();
+  if (stream_ != nullptr) cudaStreamDestroy(stream_);
+}
+
+absl::Status CudaBackend::Init(const CudaBackendOptions& options, bool own_lm_head) {
+  const ModelConfig& c = config_;
+  if (auto s = CheckKernelShapes(c); !s.ok()) return s;
+  decode_kernel_ = c.group_size() <= kernels::kDecodeMaxGroup;
+  if (auto s = CudaStatus(cudaGetDevice(&device_), "cudaGetDevice"); !s.ok()) return s;
+  if (auto s = CudaStatus(
+          cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, device_), "SM count");
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = CudaStatus(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream");
+      !s.ok()) {
+    return s;
+  }
+  auto pool = cuda::DeviceMemoryPool::Create(options.gpu_memory_fraction);
+  if (!pool.ok()) return pool.status();
+  pool_ = *std::move(pool);
+
+  auto weights = cuda::AllocateDeviceWeights(c, own_lm_head, *pool_);
+  if (!weights.ok()) return weights.status();
+  weights_ = *std::move(weights);
+
+  // RoPE angles for every position the model takes, computed once as the CPU backend does.
+  std::vector<float> table(static_cast<size_t>(c.context_length) * c.rope_dim);
+  kernels::BuildRopeTable(c.context_length, c.rope_dim, c.rope_theta, table.data());
+  auto rope = pool_->TakePersistent(table.size() * sizeof(float), "RoPE table");
+  if (!rope.ok()) return rope.status();
+  rope_table_ = static_cast<float*>(*rope);
+  if (auto s = CudaStatus(cudaMemcpy(rope_table_, table.data(), table.size() * sizeof(float),
+                                     cudaMemcpyHostToDevice),
+                          "RoPE table");
+      !s.ok()) {
+    return s;
+  }
+
+  auto workspace = pool_->TakePersistent(cuda::kCublasLtWorkspaceBytes, "cuBLASLt workspace");
+  if (!workspace.ok()) return workspace.status();
+  auto gemm = cuda::CublasLtGemm::Create(*workspace, cuda::kCublasLtWorkspaceBytes);
+  if (!gemm.ok()) return gemm.status();
+  gemm_ = *std::move(gemm);
+
+  // Set the ordinary step's scratch aside now, before KV pages can take the room.
+  const int rows = std::max(1, options.reserved_step_rows);
+  const size_t decode_bytes = kernels::MaxDecodeWorkspaceBytes(
+      kReservedLogitRows, c.n_heads, c.n_kv_heads, c.head_dim, c.context_length, num_sms_);
+  const size_t bytes = LayoutStep(rows, std::min(rows, kReservedLogitRows), 4 * size_t(rows),
+                                  decode_bytes, nullptr, nullptr);
+  if (auto s = pool_->StepScratch(bytes); !s.ok()) return s.status();
+  return absl::OkStatus();
+}
+
+int64_t CudaBackend::kv_capacity_pages(int page_size) const {
+  const kernels::PagedKvLayout layout{config_.n_kv_heads, page_size, config_.head_dim};
+  return static_cast<int64_t>(pool_->kv_room() / (layout.PageElements() * sizeof(Bf16)));
+}
+
+size_t CudaBackend::LayoutStep(int rows, int logit_rows, size_t ints, size_t decode_bytes,
+                               char* base, StepBuffers* out) const {
+  const ModelConfig& c = config_;
+  const size_t n = rows;
+  const size_t qkv_dim = c.q_dim() + 2 * c.kv_dim();
+  StepBuffers b;
+  size_t at = 0;
+  b.x = Carve<Bf16>(base, &at, n * c.dim);
+  b.y = Carve<Bf16>(base, &at, n * c.dim);
+  b.delta = Carve<Bf16>(base, &at, n * c.dim);
+  b.qkv = Carve<Bf16>(base, &at, n * qkv_dim);
+  b.attn = Carve<Bf16>(base, &at, n * c.q_dim());
+  b.gate_up = Carve<Bf16>(base, &at, n * 2 * c.ffn_dim);
+  b.ffn = Carve<Bf16>(base, &at, n * c.ffn_dim);
+  b.y_logits = Carve<Bf16>(base, &at, size_t(logit_rows) * c.dim);
+  b.logits = Carve<float>(base, &at, size_t(logit_rows) * c.vocab_size);
+  b.decode_workspace = Carve<float>(base, &at, decode_bytes / sizeof(float));
+  b.ints = Carve<int32_t>(base, &at, ints);
+  if (out != nullptr) *out = b;
+  return at;
+}
+
+absl::Status CudaBackend::Validate(std::span<const SequenceChunk> batch) const {
+  const ModelConfig& c = config_;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const SequenceChunk& ch = batch[i];
+    auto bad = [i](absl::string_view what) {
+      return absl::InvalidArgumentError(absl::StrCat("forward: chunk ", i, ": ", what));
+    };
+    if (ch.policy != nullptr && ch.policy->name() != "full") {
+      return absl::UnimplementedError(absl::StrCat(
+          "forward: chunk ", i, ": kv policy '", std::string(ch.policy->name()),
+          "' is not implemented on the cuda backend yet (only 'full'); use --backend cpu"));
+    }
+    if (ch.tokens.empty()) return bad("no tokens");
+    if (ch.positions.size() != ch.tokens.size())
+      return bad("positions and tokens differ in length");
+    if (ch.kv == nullptr || ch.kv->n_layers() != c.n_layers ||
+        ch.kv->n_kv_heads() != c.n_kv_heads || ch.kv->head_dim() != c.head_dim) {
+      return bad("KV cache missing or of another model's shape");
+    }
+    if (kv_.page_size != 0 && ch.kv->page_size() != kv_.page_size) {
+      return bad(absl::StrCat("KV page size ", ch.kv->page_size(),
+                              ", but this backend's page arena ", "holds pages of ", kv_.page_size,
+                              " tokens"));
+    }
+    for (int l = 1; l < c.n_layers; ++l) {
+      if (ch.kv->length(l) != ch.kv->length(0)) {
+        return bad("KV layers of different lengths (a compressing policy's cache)");
+      }
+    }
+    for (int32_t t : ch.tokens) {
+      if (t < 0 || t >= c.vocab_size) return bad(absl::StrCat("token id ", t, " out of range"));
+    }
+    for (int32_t p : ch.positions) {
+      if (p < 0 || p >= c.context_length) {
+        return bad(absl::StrCat("position ", p, " outside the model's context [0, ",
+                                c.context_length, ")"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CudaBackend::Forward(std::span<const SequenceChunk> batch,
+                                  std::vector<float>* logits) {
+  if (auto s = Validate(batch); !s.ok()) return s;
+  logits->clear();
+  if (batch.empty()) return absl::OkStatus();
+  // The engine thread is not the one that loaded the model: name the device for it.
+  if (auto s = CudaStatus(cudaSetDevice(device_), "cudaSetDevice"); !s.ok()) return s;
+  if (kv_.page_size == 0) {
+    // The first step fixes the arena's page layout; the pool's page size never changes after.
+    for (const SequenceChunk& ch : batch) {
+      if (ch.kv->page_size() != batch[0].kv->page_size()) {
+        return absl::InvalidArgumentError("forward: chunks' KV caches differ in page size");
+      }
+    }
+    kv_ = {.n_kv_heads = config_.n_kv_heads,
+           .page_size = batch[0].kv->page_size(),
+           .head_dim = config_.head_dim};
+  }
+  // Pages first, for every chunk, before any length moves: a short pool fails the step with the
+  // host lengths as they were (as the CPU backend's Append reports it).
+  for (const SequenceChunk& ch : batch) {
+    if (!ch.kv->Grow(static_cast<int>(ch.tokens.size()))) {
+      return absl::ResourceExhaustedError("forward: the KV page pool is full");
+    }
+  }
+  plan_.Build(batch, config_.n_layers, decode_kernel_);
+  const size_t page_bytes = kv_.PageElements() * sizeof(Bf16);
+  if (auto s = pool_->EnsureKvBytes(static_cast<size_t>(plan_.max_page() + 1) * page_bytes);
+      !s.ok()) {
+    return s;
+  }
+  // The rows themselves are written on the device below; the host cache only counts them.
+  for (const SequenceChunk& ch : batch) {
+    for (int l = 0; l < config_.n_layers; ++l) {
+      if (!ch.kv->AppendUnwritten(l, static_cast<int>(ch.tokens.size()))) {
+        return absl::InternalError("forward: KV pages vanished between Grow and append");
+      }
+    }
+  }
+
+  size_t decode_bytes = 0;
+  for (const cuda::AttentionRun& run : plan_.runs()) {
+    if (!run.decode) continue;
+    const kernels::DecodeSplitPlan split =
+        kernels::PlanDecodeSplits(run.num_seqs, config_.n_kv_heads, run.max_kv_len, num_sms_);
+    decode_bytes = std::max(
+        decode_bytes,
+        kernels::DecodeWorkspaceBytes(split, run.num_seqs, config_.n_heads, config_.head_dim));
+  }
+  const int rows = plan_.total_rows();
+  const int logit_rows = plan_.logit_rows();
+  const size_t bytes =
+      LayoutStep(rows, logit_rows, plan_.ints().size(), decode_bytes, nullptr, nullptr);
+  auto scratch = pool_->StepScratch(bytes);
+  if (!scratch.ok()) return scratch.status();
+  StepBuffers b;
+  LayoutStep(rows, logit_rows, plan_.ints().size(), decode_bytes, *scratch, &b);
+
+  if (auto s = CudaStatus(
+          cudaMemcpyAsync(b.ints, plan_.ints().data(), plan_.ints().size() * sizeof(int32_t),
+                          cudaMemcpyHostToDevice, stream_),
+          "step metadata upload");
+      !s.ok()) {
+    return s;
+  }
+  absl::Status run = RunLayers(b);
+  if (run.ok() && logit_rows > 0) {
+    logits->resize(static_cast<size_t>(logit_rows) * config_.vocab_size);
+    run = CudaStatus(cudaMemcpyAsync(logits->data(), b.logits, logits->size() * sizeof(float),
+                                     cudaMemcpyDeviceToHost, stream_),
+                     "logits download");
+  }
+  // Always drain the stream: the next step reuses the scratch and the host metadata.
+  const absl::Status drained = CudaStatus(cudaStreamSynchronize(stream_), "forward");
+  return run.ok() ? drained : run;
+}
+
+absl::Status CudaBackend::RunLayers(const StepBuffers& b) {
+  const ModelConfig& c = config_;
+  const int rows = plan_.total_rows();
+  const int qkv_dim = c.q_dim() + 2 * c.kv_dim();
+  const int32_t* ints = b.ints;
+
+  if (auto s =
+          CudaStatus(kernels::LaunchEmbeddingGather(weights_.token_embedding, c.vocab_size, c.dim,
+                                                    ints + plan_.tokens(), rows, b.x, stream_),
+                     "embedding");
+      !s.ok()) {
+    return s;
+  }
+  // The residual stream x picks up each block's output (delta) in the next norm's fused add.
+  for (int l = 0; l < c.n_layers; ++l) {
+    const cuda::DeviceLayerWeights& w = weights_.layers[l];
+    if (auto s =
+            CudaStatus(kernels::LaunchResidualRmsNorm(b.x, l == 0 ? nullptr : b.delta, w.attn_norm,
+                                                      b.y, rows, c.dim, c.rms_eps, stream_),
+                       "attention norm");
+        !s.ok()) {
+      return s;
+    }
+    if (auto s = gemm_->Run(b.y, w.wqkv, b.qkv, rows, qkv_dim, c.dim, stream_); !s.ok()) return s;
+    const kernels::RopeParams rope{.q = b.qkv,
+                                   .q_row_stride = qkv_dim,
+                                   .n_heads = c.n_heads,
+                                   .k = b.qkv + c.q_dim(),
+                                   .k_row_stride = qkv_dim,
+                                   .n_kv_heads = c.n_kv_heads,
+                                   .positions = ints + plan_.positions(),
+                                   .rows = rows,
+                                   .table = rope_table_,
+                                   .max_positions = c.context_length,
+                                   .head_dim = c.head_dim,
+                                   .rope_dim = c.rope_dim,
+                                   .pairs = c.rope_style == RopeStyle::kAdjacentPairs
+                                                ? kernels::RopePairs::kAdjacent
+                                                : kernels::RopePairs::kHalfSplit};
+    if (auto s = CudaStatus(kernels::LaunchRope(rope, stream_), "rope"); !s.ok()) return s;
+    if (auto s = Attention(b, l); !s.ok()) return s;
+    if (auto s = gemm_->Run(b.attn, w.wo, b.delta, rows, c.dim, c.q_dim(), stream_); !s.ok()) {
+      return s;
+    }
+    if (auto s = CudaStatus(kernels::LaunchResidualRmsNorm(b.x, b.delta, w.ffn_norm, b.y, rows,
+                                                           c.dim, c.rms_eps, stream_),
+                            "ffn norm");
+        !s.ok()) {
+      return s;
+    }
+    if (auto s = gemm_->Run(b.y, w.w_gate_up, b.gate_up, rows, 2 * c.ffn_dim, c.dim, stream_);
+        !s.ok()) {
+      return s;
+    }
+    if (auto s =
+            CudaStatus(kernels::LaunchSwiglu(b.gate_up, b.ffn, rows, c.ffn_dim, stream_), "swiglu");
+        !s.ok()) {
+      return s;
+    }
+    if (auto s = gemm_->Run(b.ffn, w.w_down, b.delta, rows, c.dim, c.ffn_dim, stream_); !s.ok()) {
+      return s;
+    }
+  }
+  const int logit_rows = plan_.logit_rows();
+  if (logit_rows == 0) return absl::OkStatus();
+  // The final norm over every row is one cheap pass; only the wanted rows reach the LM head.
+  if (auto s = CudaStatus(kernels::LaunchResidualRmsNorm(b.x, b.delta, weights_.final_norm, b.y,
+                                                         rows, c.dim, c.rms_eps, stream_),
+                          "final norm");
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = CudaStatus(cuda::LaunchRowGather(b.y, c.dim, b.y_logits, c.dim, c.dim,
+                                                ints + plan_.logit_row_ids(), logit_rows, stream_),
+                          "logit rows");
+      !s.ok()) {
+    return s;
+  }
+  return gemm_->Run(b.y_logits, weights_.lm_head, b.logits, logit_rows, c.vocab_size, c.dim,
+                    stream_);
+}
+
+absl::Status CudaBackend::Attention(const StepBuffers& b, int layer) {
+  const ModelConfig& c = config_;
+  const int qkv_dim = c.q_dim() + 2 * c.kv_dim();
+  const int32_t* ints = b.ints;
+  const int stride = plan_.page_table_stride();
+  const int32_t* page_table = ints + plan_.page_table(layer);
+  const kernels::PagedKvCache cache{.pages = reinterpret_cast<Bf16*>(pool_->kv_base()),
+                                    .layout = kv_,
+                                    .page_table = page_table,
+                                    .page_table_stride = stride};
+  const kernels::RaggedBatch all{.cu_seqlens = ints + plan_.cu_seqlens(),
+                                 .cache_positions = ints + plan_.cache_positions(),
+                                 .num_seqs = plan_.num_seqs(),
+                                 .total_tokens = plan_.total_rows(),
+                                 .max_seqlen = plan_.max_seqlen()};
+  const Bf16* k = b.qkv + c.q_dim();
+  if (auto s = CudaStatus(
+          kernels::LaunchKvAppend(k, qkv_dim, k + c.kv_dim(), qkv_dim, all, cache, stream_),
+          "kv append");
+      !s.ok()) {
+    return s;
+  }
+  const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  for (const cuda::AttentionRun& run : plan_.runs()) {
+    kernels::PagedKvCache run_cache = cache;
+    run_cache.page_table = page_table + static_cast<size_t>(run.first_seq) * stride;
+    const Bf16* q = b.qkv + static_cast<size_t>(run.first_row) * qkv_dim;
+    Bf16* out = b.attn + static_cast<size_t>(run.first_row) * c.q_dim();
+    const int32_t* kv_lens = ints + plan_.kv_lens() + run.first_seq;
+    cudaError_t e;
+    if (run.decode) {
+      const kernels::DecodeAttentionParams p{.q = q,
+                                             .q_row_stride = qkv_dim,
+                                             .out = out,
+                                             .out_row_stride = c.q_dim(),
+                                             .kv_lens = kv_lens,
+                                             .num_seqs = run.num_seqs,
+                                             .max_kv_len = run.max_kv_len,
+                                             .cache = run_cache,
+                                             .n_heads = c.n_heads,
+                                             .scale = scale};
+      const kernels::DecodeSplitPlan split =
+          kernels::PlanDecodeSplits(run.num_seqs, c.n_kv_heads, run.max_kv_len, num_sms_);
+      e = kernels::LaunchDecodeAttention(p, split, b.decode_workspace, stream_);
+    } else {
+      const kernels::PrefillAttentionParams p{
+          .q = q,
+          .q_row_stride = qkv_dim,
+          .out = out,
+          .out_row_stride = c.q_dim(),
+          .batch = {.cu_seqlens = ints + run.cu_seqlens,
+                    .cache_positions = ints + plan_.cache_positions() + run.first_row,
+                    .num_seqs = run.num_seqs,
+                    .total_tokens = run.rows,
+                    .max_seqlen = run.max_seqlen},
+          .kv_lens = kv_lens,
+          .cache = run_cache,
+          .n_heads = c.n_heads,
+          .scale = scale};
+      e = kernels::LaunchPrefillAttention(p, stream_);
+    }
+    if (auto s = CudaStatus(e, run.decode ? "decode attention" : "prefill attention"); !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace kvserve

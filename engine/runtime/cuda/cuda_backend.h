@@ -1,0 +1,95 @@
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engine/model/model_weights.h"
+#include "engine/runtime/backend.h"
+#include "engine/runtime/cuda/cublaslt_gemm.h"
+#include "engine/runtime/cuda/device_memory_pool.h"
+#include "engine/runtime/cuda/device_weights.h"
+#include "engine/runtime/cuda/step_plan.h"
+#include "kernels/paged_kv_cache.h"
+
+namespace kvserve {
+
+struct CudaBackendOptions {
+  // Share of the device memory free at load that the backend reserves, once, for everything:
+  // weights, the KV page arena and step activations.
+  double gpu_memory_fraction = 0.9;
+  // Activation rows whose scratch is set aside at load, before any KV page, so KV pages cannot
+  // crowd out an ordinary step; a larger step later takes more where the KV arena left room.
+  int reserved_step_rows = 2048;
+};
+
+// The production backend: the model in bf16 on one CUDA device. Linear layers are cuBLASLt GEMMs
+// (fp32 accumulation; Q/K/V and gate/up fused as in the CPU backend); embedding, residual
+// RMSNorm, RoPE, SwiGLU, paged KV append, flash-attention prefill and split-K paged decode are the
+// kernels/ launches; the LM head runs on the last token of each chunk that wants logits, which
+// come back as fp32 rows. The residual stream is bf16 (what the kernels keep).
+//
+// KV: the device keeps its own bf16 pages mirroring the ids of the host PagePool the scheduler
+// allocates from: host page p <-> device page p, in an arena inside the backend's memory pool
+// whose high-water mark follows the largest page id seen (DeviceMemoryPool). The host
+// SequenceKvCache keeps the page tables and lengths (its rows stay unwritten), so the scheduler's
+// accounting is unchanged. One PagePool feeds a backend at a time (page ids must mean one page),
+// with one page size. Only the `full` KV policy runs here so far.
+class CudaBackend : public Backend {
+ public:
+  // Takes host fp32 weights and converts them to bf16 on the device.
+  static absl::StatusOr<std::unique_ptr<CudaBackend>> Create(const ModelConfig& config,
+                                                             ModelWeights weights,
+                                                             CudaBackendOptions options = {});
+  // synthetic:NAME's seeded random weights made directly on the device (no host copy): the
+  // values MakeSyntheticModel draws for that seed, rounded to bf16.
+  static absl::StatusOr<std::unique_ptr<CudaBackend>> CreateSynthetic(
+      const std::string& name, uint64_t seed, CudaBackendOptions options = {});
+  ~CudaBackend() override;
+
+  std::string_view name() const override { return "cuda"; }
+  const ModelConfig& config() const override { return config_; }
+  absl::Status Forward(std::span<const SequenceChunk> batch, std::vector<float>* logits) override;
+
+  // Pages of `page_size` tokens the KV arena can still reach beside the weights and the step
+  // scratch reserved so far: the most a scheduler's device PagePool should hold.
+  int64_t kv_capacity_pages(int page_size) const;
+
+ private:
+  // One step's activations, carved from the pool's step scratch.
+  struct StepBuffers {
+    kernels::Bf16 *x = nullptr, *y = nullptr, *delta = nullptr, *qkv = nullptr, *attn = nullptr,
+                  *gate_up = nullptr, *ffn = nullptr, *y_logits = nullptr;
+    float* logits = nullptr;
+    float* decode_workspace = nullptr;
+    int32_t* ints = nullptr;
+  };
+
+  explicit CudaBackend(const ModelConfig& config) : config_(config) {}
+  // Everything but the weights' values: pool, stream, weight buffers, RoPE table, cuBLASLt.
+  absl::Status Init(const CudaBackendOptions& options, bool own_lm_head);
+  absl::Status Validate(std::span<const SequenceChunk> batch) const;
+  // Bytes of step scratch for `rows` activation rows, `logit_rows` logits rows, `ints` metadata
+  // int32s and `decode_bytes` of decode workspace; with `base`, also points `out` into it.
+  size_t LayoutStep(int rows, int logit_rows, size_t ints, size_t decode_bytes, char* base,
+                    StepBuffers* out) const;
+  absl::Status RunLayers(const StepBuffers& b);
+  absl::Status Attention(const StepBuffers& b, int layer);
+
+  ModelConfig config_;
+  std::unique_ptr<cuda::DeviceMemoryPool> pool_;
+  cudaStream_t stream_ = nullptr;
+  cuda::DeviceWeights weights_;
+  float* rope_table_ = nullptr;  // [context_length][rope_dim]
+  std::unique_ptr<cuda::CublasLtGemm> gemm_;
+  int device_ = 0;  // the device current when the backend was made; every step runs there
+  int num_sms_ = 1;
+  bool decode_kernel_ = false;   // the model's GQA group fits the decode kernel
+  kernels::PagedKvLayout kv_{};  // page_size 0 until the first step names it
+  cuda::StepPlan plan_;
+};
+
+}  // namespace kvserve
