@@ -29,6 +29,13 @@ TEST(AccuracyEvalTest, ParsesConfigLabels) {
   EXPECT_EQ(free->options.budget, 256);
   EXPECT_EQ(free->options.sink, 64);
   EXPECT_EQ(free->options.recent, 64);
+  auto paged = ParseEvalConfig("freekv-128p8");
+  ASSERT_TRUE(paged.ok());
+  EXPECT_EQ(paged->options.page_size, 8);
+  EXPECT_EQ(paged->options.budget, 128);
+  EXPECT_EQ(paged->options.sink, 32);
+  EXPECT_FALSE(ParseEvalConfig("fastkv-128p8").ok()) << "pages are the tiered policies' own";
+  EXPECT_FALSE(ParseEvalConfig("freekv-128p").ok());
   auto small = ParseEvalConfig("fastkv_freekv-64");
   ASSERT_TRUE(small.ok());
   EXPECT_EQ(small->options.sink, 32);  // at least a page

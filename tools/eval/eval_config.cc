@@ -40,8 +40,18 @@ absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
   const bool tiered = IsTieredKvPolicy(config.options.name);
   if (config.options.name != "snapkv" && config.options.name != "fastkv" && !tiered) return bad();
   if (dash != std::string::npos) {
+    std::string budget_text = label.substr(dash + 1);
+    if (tiered) {
+      // NAME-BUDGETpPAGE: another page size (the selection unit) for the same budget.
+      if (const size_t p = budget_text.find('p'); p != std::string::npos) {
+        int page = 0;
+        if (!absl::SimpleAtoi(budget_text.substr(p + 1), &page) || page <= 0) return bad();
+        config.options.page_size = page;
+        budget_text.resize(p);
+      }
+    }
     int budget = 0;
-    if (!absl::SimpleAtoi(label.substr(dash + 1), &budget) || budget <= 0) return bad();
+    if (!absl::SimpleAtoi(budget_text, &budget) || budget <= 0) return bad();
     config.options.budget = budget;
     if (tiered) {
       // The default's proportions (2048 = 512 sink + 512 recent + 1024 retrieved), whole pages.

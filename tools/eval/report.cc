@@ -316,7 +316,7 @@ std::string RenderMarkdown(const std::vector<json>& records) {
   std::string md = "# KV policy accuracy\n\n";
   md +=
       "Produced by `kvserve-accuracy-eval` (tools/eval/) with the commands below; "
-      "`kvserve-accuracy-eval --report-from LOG --markdown docs/accuracy.md` re-renders it from "
+      "`kvserve-accuracy-eval --report-from LOG --markdown REPORT.md` re-renders it from "
       "the log.\n\n";
   if (runs.empty()) return md;
   const json* scoring = &runs.front().first;  // the method of the last scoring run

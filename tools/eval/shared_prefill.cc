@@ -46,7 +46,13 @@ absl::StatusOr<DecodeResult> DecodeFromSharedPrefill(Backend& backend, PagePool&
   auto policy = CreateKvPolicy(options, config);
   if (!policy.ok()) return policy.status();
   KvPolicy& p = **policy;
-  SequenceKvCache kv(pool, config.n_layers);
+  // Tiered policies select whole pages: their cache takes their page size (rows copy across).
+  std::unique_ptr<PagePool> own_pool;
+  if (IsTieredKvPolicy(options.name) && options.page_size != pool.page_size()) {
+    own_pool = std::make_unique<PagePool>(
+        KvPageShape{config.n_kv_heads, options.page_size, config.head_dim}, PagePool::kUnbounded);
+  }
+  SequenceKvCache kv(own_pool ? *own_pool : pool, config.n_layers);
   if (auto s = CopyKvCache(*prefill.kv, kv); !s.ok()) return s;
 
   // Replay the prefill's hooks in the backend's order: ScoreWindow, then OnPromptLayer.
