@@ -156,6 +156,55 @@ TEST(TieredDecodeTest, HostAndDevicePagesReturnToZeroWhenFinishedOrCancelled) {
   sched.Stop();
 }
 
+TEST(TieredDecodeTest, ConcurrentTieredRequestsEachGetWhatTheyGetAlone) {
+  // Several sequences share the scheduler's recall worker and device pool; chunked prompts and a
+  // small step budget interleave their layers' recalls with each other's prefill and decode.
+  CpuModel m = LoadStories260K();
+  ASSERT_NE(m.backend, nullptr);
+  const char* names[] = {"freekv", "quest", "fastkv_freekv", "freekv", "full", "freekv"};
+  std::vector<EngineRequest> requests;
+  for (int i = 0; i < 6; ++i) {
+    EngineRequest r{.id = std::to_string(i),
+                    .prompt = Prompt(10 + i, 120 + 40 * i),
+                    .max_new_tokens = 30 + 5 * i,
+                    .ignore_eos = true};
+    r.kv_policy = std::string(names[i]) == "full" ? KvPolicyOptions{.name = "full", .page_size = 8}
+                                                  : Tiered(names[i], 64, 0.9f);
+    requests.push_back(std::move(r));
+  }
+  std::vector<std::vector<int32_t>> alone(requests.size()), together(requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    Scheduler sched(*m.backend, m.tokenizer.get(), {.max_batch_tokens = 64, .page_size = 8});
+    ASSERT_TRUE(sched
+                    .Submit(requests[i],
+                            [&, i](SequenceOutput&& o) {
+                              alone[i].insert(alone[i].end(), o.tokens.begin(), o.tokens.end());
+                            })
+                    .ok());
+    sched.RunUntilIdle();
+  }
+  Scheduler sched(*m.backend, m.tokenizer.get(), {.max_batch_tokens = 64, .page_size = 8});
+  sched.Start();
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ASSERT_TRUE(sched
+                    .Submit(requests[i],
+                            [&, i](SequenceOutput&& o) {
+                              together[i].insert(together[i].end(), o.tokens.begin(),
+                                                 o.tokens.end());
+                            })
+                    .ok());
+  }
+  sched.WaitUntilIdle();
+  for (size_t i = 0; i < requests.size(); ++i) {
+    EXPECT_EQ(together[i].size(), static_cast<size_t>(requests[i].max_new_tokens)) << i;
+    EXPECT_EQ(together[i], alone[i]) << "request " << i << " (" << names[i] << ")";
+  }
+  const SchedulerStatus end = sched.status();
+  EXPECT_EQ(end.host_pages_used, 0);
+  EXPECT_EQ(end.pages_used, 0);
+  sched.Stop();
+}
+
 TEST(TieredDecodeTest, RefusesAnotherPageSizeAndATooSmallHostTier) {
   CpuModel m = LoadStories260K();
   ASSERT_NE(m.backend, nullptr);
