@@ -44,6 +44,18 @@ CLI::Validator BucketList() {
       "SECONDS,...");
 }
 
+// (0, 1]: a share of the device's free memory (CLI::PositiveNumber & CLI::Range would say so with
+// DBL_MAX spelled out in the message).
+CLI::Validator MemoryFraction() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        double v = 0;
+        if (absl::SimpleAtod(text, &v) && v > 0 && v <= 1) return std::string();
+        return absl::StrCat("'", text, "' is not a fraction in (0, 1]");
+      },
+      "FRACTION");
+}
+
 CLI::Validator KvPolicyName() {
   std::vector<std::string> names;
   for (std::string_view name : KvPolicyNames()) names.emplace_back(name);
@@ -81,6 +93,9 @@ void AddServerFlags(CLI::App& app, ServerConfig& c) {
   add("--backend", c.backend, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   add("--threads", c.threads, "backend worker threads (0: one per hardware thread)")
       ->check(CLI::NonNegativeNumber);
+  add("--gpu-memory-fraction", c.gpu_memory_fraction,
+      "CUDA backend: share of free device memory for weights, KV and scratch")
+      ->check(MemoryFraction());
   add("--max-batch-tokens", c.max_batch_tokens, "tokens per engine step (decodes + prefill)")
       ->check(CLI::PositiveNumber);
   add("--max-running", c.max_running, "sequences in the running batch")->check(CLI::PositiveNumber);

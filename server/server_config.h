@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "engine/runtime/backend_factory.h"
 
 namespace CLI {
 class App;  // CLI/CLI.hpp is heavy: only server_config.cc needs it
@@ -24,6 +25,7 @@ struct ServerConfig {
   int metrics_port = 9090;  // 0: ephemeral; negative: no metrics endpoint
   std::string backend = "cpu";
   int threads = 0;  // backend worker threads; 0: one per hardware thread
+  double gpu_memory_fraction = kDefaultGpuMemoryFraction;  // CUDA: share of free device memory
   int max_batch_tokens = 2048;
   int max_running = 64;
   int max_queued_requests = 256;

@@ -101,7 +101,7 @@ absl::Status ServerRunner::LoadModel() {
   auto loaded = LoadEngine({.model = config_.model,
                             .tokenizer = config_.tokenizer,
                             .synthetic_seed = config_.synthetic_seed},
-                           config_.backend, config_.threads);
+                           config_.backend, config_.threads, config_.gpu_memory_fraction);
   if (!loaded.ok()) return loaded.status();
 
   auto engine = std::make_unique<ServingEngine>();

@@ -7,6 +7,7 @@
 #include "engine/model/loaded_model.h"
 #include "engine/model/model_loader.h"
 #include "engine/runtime/backend.h"
+#include "engine/runtime/backend_factory.h"
 
 namespace kvserve {
 
@@ -18,9 +19,12 @@ struct LoadedEngine {
 };
 
 // Loads `source` and, unless `backend` is empty, creates that backend ("cpu", "cuda") over the
-// model's weights with `threads` workers (<= 0: one per hardware thread). Errors name the file or
-// the backend.
+// model's weights with `threads` workers (<= 0: one per hardware thread) and, on CUDA,
+// `gpu_memory_fraction` of the device's free memory. synthetic:NAME on "cuda" never builds host
+// weights: the backend draws them on the device, and `model` then carries only the config, name
+// and format ("synthetic"). Errors name the file or the backend.
 absl::StatusOr<LoadedEngine> LoadEngine(const ModelSource& source, const std::string& backend,
-                                        int threads = 0);
+                                        int threads = 0,
+                                        double gpu_memory_fraction = kDefaultGpuMemoryFraction);
 
 }  // namespace kvserve

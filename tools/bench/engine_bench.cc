@@ -14,10 +14,10 @@
 
 #include "CLI/CLI.hpp"
 #include "engine/kv/snapkv_selection.h"
-#include "engine/model/model_loader.h"
-#include "engine/runtime/backend_factory.h"
+#include "engine/runtime/loaded_engine.h"
 #include "engine/scheduler/batch_generator.h"
 #include "nlohmann/json.hpp"
+#include "tools/common/gpu_memory_fraction_option.h"
 
 namespace kvserve {
 namespace {
@@ -26,6 +26,7 @@ struct BenchOptions {
   ModelSource source;
   std::string backend = "cpu";
   int threads = 0;  // CPU backend workers; 0: one per hardware thread
+  double gpu_memory_fraction = kDefaultGpuMemoryFraction;  // CUDA backend's device memory share
   std::vector<int> prefill_lengths = {512};
   std::vector<std::string> kv_policies = {"full"};  // prefill runs each, interleaved
   KvPolicyOptions kv;                               // options of the non-full policies
@@ -51,22 +52,22 @@ std::vector<int32_t> RandomPrompt(std::mt19937& rng, int n, int vocab) {
 }
 
 int Run(const BenchOptions& o) {
-  auto model = LoadModel(o.source);
-  if (!model.ok()) {
-    std::cerr << "kvserve-engine-bench: error: " << model.status().message() << "\n";
+  if (o.backend.empty()) {  // LoadEngine would load the model alone
+    std::cerr << "kvserve-engine-bench: error: --backend is empty\n";
     return 1;
   }
-  const ModelConfig config = model->config;
-  auto backend = CreateBackend(o.backend, config, std::move(model->weights), o.threads);
-  if (!backend.ok()) {
-    std::cerr << "kvserve-engine-bench: error: " << backend.status().message() << "\n";
+  // LoadEngine: synthetic:NAME on cuda is made on the device, never as host fp32 weights.
+  auto engine = LoadEngine(o.source, o.backend, o.threads, o.gpu_memory_fraction);
+  if (!engine.ok()) {
+    std::cerr << "kvserve-engine-bench: error: " << engine.status().message() << "\n";
     return 1;
   }
-  BatchGenerator generator(**backend, {.prefill_chunk_tokens = 1 << 20, .eos_id = -1});
+  const ModelConfig config = engine->model.config;
+  BatchGenerator generator(*engine->backend, {.prefill_chunk_tokens = 1 << 20, .eos_id = -1});
   std::mt19937 rng(1234);
   const nlohmann::json common = {
       {"model", config.name},
-      {"weights", model->format == "synthetic" ? "synthetic" : "real"},
+      {"weights", engine->model.format == "synthetic" ? "synthetic" : "real"},
       {"backend", o.backend},
       {"threads",
        o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency())}};
@@ -182,6 +183,7 @@ int main(int argc, char** argv) {
   app.add_option("--backend", o.backend)->capture_default_str();
   app.add_option("--threads", o.threads, "CPU backend threads (0: one per hardware thread)")
       ->capture_default_str();
+  kvserve::AddGpuMemoryFractionOption(app, o.gpu_memory_fraction);
   app.add_option("--prefill-lengths", o.prefill_lengths)->delimiter(',');
   app.add_option("--kv-policy", o.kv_policies,
                  "KV policies to prefill with, comma-separated (e.g. full,fastkv); each prefill "

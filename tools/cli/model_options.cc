@@ -2,6 +2,8 @@
 
 #include <iostream>
 
+#include "tools/common/gpu_memory_fraction_option.h"
+
 namespace kvserve::cli {
 
 void AddModelOptions(CLI::App& app, ModelOptions& o, bool with_backend) {
@@ -11,13 +13,14 @@ void AddModelOptions(CLI::App& app, ModelOptions& o, bool with_backend) {
   app.add_option("--synthetic-seed", o.synthetic_seed, "seed of synthetic:NAME weights");
   if (with_backend) {
     app.add_option("--backend", o.backend, "cpu or cuda")->capture_default_str();
+    AddGpuMemoryFractionOption(app, o.gpu_memory_fraction);
   }
 }
 
 absl::StatusOr<Engine> LoadEngine(const ModelOptions& o, bool with_backend) {
   return kvserve::LoadEngine(
       {.model = o.model, .tokenizer = o.tokenizer, .synthetic_seed = o.synthetic_seed},
-      with_backend ? o.backend : std::string());
+      with_backend ? o.backend : std::string(), /*threads=*/0, o.gpu_memory_fraction);
 }
 
 int Fail(const absl::Status& status) {

@@ -1,0 +1,74 @@
+#include "tools/bench/gpu_timer.h"
+
+#include <algorithm>
+
+#include "engine/runtime/cuda/cuda_status.h"
+
+namespace kvserve::bench {
+namespace {
+
+using cuda::CudaStatus;
+
+// Two events, destroyed on every path out.
+class EventPair {
+ public:
+  EventPair() = default;
+  ~EventPair() {
+    if (start_ != nullptr) cudaEventDestroy(start_);
+    if (stop_ != nullptr) cudaEventDestroy(stop_);
+  }
+  EventPair(const EventPair&) = delete;
+  EventPair& operator=(const EventPair&) = delete;
+
+  absl::Status Create() {
+    if (auto s = CudaStatus(cudaEventCreate(&start_), "event"); !s.ok()) return s;
+    return CudaStatus(cudaEventCreate(&stop_), "event");
+  }
+  cudaEvent_t start() const { return start_; }
+  cudaEvent_t stop() const { return stop_; }
+
+ private:
+  cudaEvent_t start_ = nullptr;
+  cudaEvent_t stop_ = nullptr;
+};
+
+}  // namespace
+
+double Median(std::vector<double> samples) {
+  if (samples.empty()) return 0;
+  std::sort(samples.begin(), samples.end());
+  const size_t mid = samples.size() / 2;
+  return samples.size() % 2 == 1 ? samples[mid] : (samples[mid - 1] + samples[mid]) / 2;
+}
+
+absl::StatusOr<double> TimeOnStreamMs(cudaStream_t stream, int warmup, int repeats, int inner,
+                                      const std::function<absl::Status()>& launch) {
+  EventPair events;
+  if (auto s = events.Create(); !s.ok()) return s;
+  for (int i = 0; i < warmup; ++i) {
+    if (auto s = launch(); !s.ok()) return s;
+  }
+  inner = std::max(1, inner);
+  std::vector<double> samples;
+  for (int r = 0; r < std::max(1, repeats); ++r) {
+    if (auto s = CudaStatus(cudaEventRecord(events.start(), stream), "event record"); !s.ok()) {
+      return s;
+    }
+    for (int i = 0; i < inner; ++i) {
+      if (auto s = launch(); !s.ok()) return s;
+    }
+    if (auto s = CudaStatus(cudaEventRecord(events.stop(), stream), "event record"); !s.ok()) {
+      return s;
+    }
+    if (auto s = CudaStatus(cudaEventSynchronize(events.stop()), "event sync"); !s.ok()) return s;
+    float ms = 0;
+    if (auto s = CudaStatus(cudaEventElapsedTime(&ms, events.start(), events.stop()), "elapsed");
+        !s.ok()) {
+      return s;
+    }
+    samples.push_back(static_cast<double>(ms) / inner);
+  }
+  return Median(std::move(samples));
+}
+
+}  // namespace kvserve::bench
