@@ -256,35 +256,49 @@ absl::Status CpuBackend::Attention(std::span<const SequenceChunk> batch, int lay
   std::stable_sort(tasks.begin(), tasks.end(), [](const AttentionTask& a, const AttentionTask& b) {
     return a.block > b.block;
   });
+  // Scores and weighted sums of a task's group of query heads over the keys it sees: what decides
+  // whether waking the other workers pays.
+  double work = 0;
+  for (const AttentionTask& task : tasks) {
+    const SequenceChunk& ch = batch[task.chunk];
+    const int keys = segments_[task.chunk].empty()
+                         ? ch.kv->length(layer)
+                         : SegmentRows(segments_[task.chunk][task.kv_head]);
+    work += 4.0 * c.group_size() * c.head_dim * keys *
+            std::min(task.n, cpu::AttentionKeysNeeded(task.n, keys, task.block));
+  }
   std::atomic<size_t> next = 0;
-  pool_.ParallelFor(pool_.size(), [&](int64_t, int64_t, int worker) {
-    for (size_t t; (t = next.fetch_add(1)) < tasks.size();) {
-      const AttentionTask& task = tasks[t];
-      const SequenceChunk& ch = batch[task.chunk];
-      const std::vector<std::vector<KvSegment>>& sparse = segments_[task.chunk];
-      // A sparse decode attends over its budget's rows: a subset of the cache, no more rows.
-      const int cache_len =
-          sparse.empty() ? ch.kv->length(layer) : SegmentRows(sparse[task.kv_head]);
-      const int keys_needed = cpu::AttentionKeysNeeded(task.n, cache_len, task.block);
-      float* keys = s_.scores[worker].data();
-      float* values = keys + static_cast<size_t>(keys_needed) * c.head_dim;
-      if (sparse.empty()) {
-        ch.kv->GatherHead(layer, task.kv_head, 0, keys_needed, keys, values);
-      } else {
-        GatherSegments(sparse[task.kv_head], c.head_dim, keys, values);
-      }
-      const cpu::AttentionInputs in{
-          .q = s_.q.data() + static_cast<size_t>(task.q_row) * c.q_dim(),
-          .keys = keys,
-          .values = values,
-          .out = s_.attn.data() + static_cast<size_t>(task.out_row) * c.q_dim(),
-          .n = task.n,
-          .cache_len = cache_len,
-          .shape = shape};
-      cpu::CausalAttention(in, task.kv_head, task.block,
-                           values + static_cast<size_t>(keys_needed) * c.head_dim);
-    }
-  });
+  pool_.ParallelFor(
+      pool_.size(),
+      [&](int64_t, int64_t, int worker) {
+        for (size_t t; (t = next.fetch_add(1)) < tasks.size();) {
+          const AttentionTask& task = tasks[t];
+          const SequenceChunk& ch = batch[task.chunk];
+          const std::vector<std::vector<KvSegment>>& sparse = segments_[task.chunk];
+          // A sparse decode attends over its budget's rows: a subset of the cache, no more rows.
+          const int cache_len =
+              sparse.empty() ? ch.kv->length(layer) : SegmentRows(sparse[task.kv_head]);
+          const int keys_needed = cpu::AttentionKeysNeeded(task.n, cache_len, task.block);
+          float* keys = s_.scores[worker].data();
+          float* values = keys + static_cast<size_t>(keys_needed) * c.head_dim;
+          if (sparse.empty()) {
+            ch.kv->GatherHead(layer, task.kv_head, 0, keys_needed, keys, values);
+          } else {
+            GatherSegments(sparse[task.kv_head], c.head_dim, keys, values);
+          }
+          const cpu::AttentionInputs in{
+              .q = s_.q.data() + static_cast<size_t>(task.q_row) * c.q_dim(),
+              .keys = keys,
+              .values = values,
+              .out = s_.attn.data() + static_cast<size_t>(task.out_row) * c.q_dim(),
+              .n = task.n,
+              .cache_len = cache_len,
+              .shape = shape};
+          cpu::CausalAttention(in, task.kv_head, task.block,
+                               values + static_cast<size_t>(keys_needed) * c.head_dim);
+        }
+      },
+      work / pool_.size());
   for (size_t b = 0; b < batch.size(); ++b) {
     if (!decode_hooked_[b]) continue;
     batch[b].policy->FinishDecodeAttention(

@@ -46,33 +46,39 @@ void AttentionProbabilities(const float* q, const float* k, int visible, int d, 
 
 void Linear(ThreadPool& pool, const float* x, const float* w, float* y, int m, int n, int k,
             bool accumulate) {
-  pool.ParallelFor(n, [&](int64_t begin, int64_t end, int) {
-    if (m <= kSmallRows) {
-      for (int64_t j = begin; j < end; ++j) {
-        const float* wj = w + j * k;
-        for (int i = 0; i < m; ++i) {
-          const float dot = Dot(x + static_cast<size_t>(i) * k, wj, k);
-          float& out = y[static_cast<size_t>(i) * n + j];
-          out = accumulate ? out + dot : dot;
+  pool.ParallelFor(
+      n,
+      [&](int64_t begin, int64_t end, int) {
+        if (m <= kSmallRows) {
+          for (int64_t j = begin; j < end; ++j) {
+            const float* wj = w + j * k;
+            for (int i = 0; i < m; ++i) {
+              const float dot = Dot(x + static_cast<size_t>(i) * k, wj, k);
+              float& out = y[static_cast<size_t>(i) * n + j];
+              out = accumulate ? out + dot : dot;
+            }
+          }
+          return;
         }
-      }
-      return;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, static_cast<int>(end - begin), k, 1.0f,
-                x, k, w + begin * k, k, accumulate ? 1.0f : 0.0f, y + begin, n);
-  });
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, static_cast<int>(end - begin), k,
+                    1.0f, x, k, w + begin * k, k, accumulate ? 1.0f : 0.0f, y + begin, n);
+      },
+      2.0 * m * k);  // flops per output column
 }
 
 void RmsNorm(ThreadPool& pool, const float* x, const float* weight, float* out, int rows, int dim,
              float eps) {
-  pool.ParallelFor(rows, [&](int64_t begin, int64_t end, int) {
-    for (int64_t r = begin; r < end; ++r) {
-      const float* xr = x + r * dim;
-      float* yr = out + r * dim;
-      const float scale = 1.0f / std::sqrt(Dot(xr, xr, dim) / static_cast<float>(dim) + eps);
-      for (int i = 0; i < dim; ++i) yr[i] = xr[i] * scale * weight[i];
-    }
-  });
+  pool.ParallelFor(
+      rows,
+      [&](int64_t begin, int64_t end, int) {
+        for (int64_t r = begin; r < end; ++r) {
+          const float* xr = x + r * dim;
+          float* yr = out + r * dim;
+          const float scale = 1.0f / std::sqrt(Dot(xr, xr, dim) / static_cast<float>(dim) + eps);
+          for (int i = 0; i < dim; ++i) yr[i] = xr[i] * scale * weight[i];
+        }
+      },
+      4.0 * dim);
 }
 
 void RopeTables(std::span<const int32_t> positions, int rope_dim, float theta, float* cos_out,
@@ -110,19 +116,22 @@ void ApplyRope(float* x, int rows, int stride, int n_heads, int head_dim, int ro
 }
 
 void SiluMul(ThreadPool& pool, const float* gate_up, float* out, int rows, int ffn) {
-  pool.ParallelFor(rows, [&](int64_t begin, int64_t end, int) {
-    for (int64_t r = begin; r < end; ++r) {
-      const float* g = gate_up + r * 2 * ffn;
-      const float* u = g + ffn;
-      float* o = out + r * ffn;
-      for (int i = 0; i < ffn; ++i) {
-        // sigmoid from exp(-|g|) so the exponent is never positive.
-        const float e = FastExpNonPositive(-std::abs(g[i]));
-        const float sigmoid = (g[i] >= 0.0f ? 1.0f : e) / (1.0f + e);
-        o[i] = g[i] * sigmoid * u[i];
-      }
-    }
-  });
+  pool.ParallelFor(
+      rows,
+      [&](int64_t begin, int64_t end, int) {
+        for (int64_t r = begin; r < end; ++r) {
+          const float* g = gate_up + r * 2 * ffn;
+          const float* u = g + ffn;
+          float* o = out + r * ffn;
+          for (int i = 0; i < ffn; ++i) {
+            // sigmoid from exp(-|g|) so the exponent is never positive.
+            const float e = FastExpNonPositive(-std::abs(g[i]));
+            const float sigmoid = (g[i] >= 0.0f ? 1.0f : e) / (1.0f + e);
+            o[i] = g[i] * sigmoid * u[i];
+          }
+        }
+      },
+      8.0 * ffn);
 }
 
 int AttentionQueryBlocks(int n) {

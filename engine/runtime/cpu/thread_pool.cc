@@ -25,9 +25,11 @@ ThreadPool::~ThreadPool() {
   for (std::thread& t : workers_) t.join();
 }
 
-void ThreadPool::ParallelFor(int64_t n, const RangeFn& fn) {
+void ThreadPool::ParallelFor(int64_t n, const RangeFn& fn, double item_work) {
   if (n <= 0) return;
-  const int slices = static_cast<int>(std::min<int64_t>(n, size()));
+  const double total = static_cast<double>(n) * std::max(item_work, 0.0);
+  const int64_t by_work = std::max<int64_t>(1, static_cast<int64_t>(total / kMinSliceWork));
+  const int slices = static_cast<int>(std::min<int64_t>({n, size(), by_work}));
   if (slices == 1) {
     fn(0, n, 0);
     return;

@@ -22,9 +22,14 @@ class ThreadPool {
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
   // Calls fn(begin, end, worker) on `size()` contiguous slices of [0, n) (fewer when n is small),
-  // `worker` in [0, size()), and returns when all are done.
+  // `worker` in [0, size()), and returns when all are done. Each item costs about `item_work`
+  // (any unit of kMinSliceWork's): a slice gets at least kMinSliceWork of it, so small jobs run
+  // on the caller alone rather than paying a worker's wake-up (tens of µs) for µs of work.
   using RangeFn = std::function<void(int64_t begin, int64_t end, int worker)>;
-  void ParallelFor(int64_t n, const RangeFn& fn);
+  void ParallelFor(int64_t n, const RangeFn& fn, double item_work = kMinSliceWork);
+
+  // Work per slice below which waking another worker costs more than it saves: ~64K flops.
+  static constexpr double kMinSliceWork = 65536.0;
 
  private:
   void WorkerLoop(int index);
