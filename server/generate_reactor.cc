@@ -95,7 +95,7 @@ void GenerateReactor::Stream::Pump() {
   if (reactor == nullptr || client_gone || write_in_flight || finishing || queue.empty()) return;
   // Non-streaming: everything merges into the one queued message until the last output is in.
   if (non_streaming && !IsFinal(queue.back())) return;
-  writing = queue.Pop();
+  writing = queue.PopAll();
   write_in_flight = true;
   if (IsFinal(writing)) {
     finishing = true;

@@ -15,6 +15,15 @@ void ResponseQueue::Push(v1::GenerateResponse message) {
   ++merged_;
 }
 
+v1::GenerateResponse ResponseQueue::PopAll() {
+  v1::GenerateResponse all = Pop();
+  while (!messages_.empty()) {
+    MergeResponse(Pop(), &all);
+    ++merged_;
+  }
+  return all;
+}
+
 v1::GenerateResponse ResponseQueue::Pop() {
   v1::GenerateResponse front = std::move(messages_.front());
   messages_.pop_front();

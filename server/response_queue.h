@@ -18,6 +18,10 @@ class ResponseQueue {
 
   void Push(v1::GenerateResponse message);
   v1::GenerateResponse Pop();  // the oldest; the queue must not be empty
+  // Everything queued, merged into one message in order (the queue must not be empty): what a
+  // stream sends when its previous write completes, so a reader slower than the engine gets
+  // fewer, larger messages and pays gRPC's per-message cost once per write, not once per token.
+  v1::GenerateResponse PopAll();
 
   bool empty() const { return messages_.empty(); }
   size_t size() const { return messages_.size(); }

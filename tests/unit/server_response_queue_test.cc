@@ -58,6 +58,22 @@ TEST(ResponseQueueTest, QueuesUpToCapacityThenMergesIntoTheLast) {
   EXPECT_EQ(last.kv().policy(), "full");
 }
 
+TEST(ResponseQueueTest, PopAllMergesEverythingQueuedInOrder) {
+  ResponseQueue queue(8);
+  queue.Push(Delta(10, 1));
+  queue.Push(Delta(11, 2));
+  queue.Push(Final(12, 3));
+  const v1::GenerateResponse all = queue.PopAll();
+  EXPECT_TRUE(queue.empty());
+  EXPECT_EQ(std::vector<int32_t>(all.token_ids().begin(), all.token_ids().end()),
+            (std::vector<int32_t>{10, 11, 12}));
+  EXPECT_EQ(all.completion_tokens(), 3u);
+  EXPECT_EQ(all.finish_reason(), v1::FINISH_REASON_STOP_SEQUENCE);  // the last one's final fields
+  EXPECT_EQ(queue.merged(), 2u);
+  queue.Push(Delta(13, 4));
+  EXPECT_EQ(queue.PopAll().token_ids_size(), 1);
+}
+
 TEST(ResponseQueueTest, CapacityOneAccumulatesEverything) {
   ResponseQueue queue(1);
   for (int i = 0; i < 100; ++i) queue.Push(Delta(i, i + 1));
