@@ -57,7 +57,7 @@ GenerateReactor* GenerateReactor::Start(grpc::CallbackServerContext* context,
   stream->engine_done = false;
 
   // Runs on the engine thread: observe, convert, queue; never blocks beyond the stream's mutex.
-  OutputCallback on_output = [stream, tokenizer = engine.tokenizer(),
+  OutputCallback on_output = [stream, writes = engine.writes.get(), tokenizer = engine.tokenizer(),
                               observer =
                                   RequestObserver(metrics, arrival, engine_request.kv_policy.name)](
                                  SequenceOutput&& output) mutable {
@@ -68,7 +68,21 @@ GenerateReactor* GenerateReactor::Start(grpc::CallbackServerContext* context,
     if (last) stream->engine_done = true;
     if (stream->client_gone || stream->reactor == nullptr) return;  // nobody to send to
     stream->queue.Push(std::move(message));
-    stream->Pump();
+    // The first output goes out at once from here (time to first token); later writes start on
+    // the dispatcher's thread, or when the write in flight completes.
+    if (!stream->first_pumped) {
+      stream->first_pumped = true;
+      stream->Pump();
+      return;
+    }
+    if (stream->write_in_flight || stream->pump_posted) return;
+    stream->pump_posted = true;
+    writes->Post([stream] {
+      std::lock_guard pump_lock(stream->mu);
+      stream->pump_posted = false;
+      stream->Pump();
+      stream->FinishIfGone();
+    });
   };
 
   std::string assigned_id;

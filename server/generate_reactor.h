@@ -17,9 +17,10 @@ namespace kvserve::server {
 // One Generate call: submits the request to the scheduler and streams its outputs.
 //
 // The scheduler's output callback runs on the engine thread and must never block, so it only
-// pushes into this stream's bounded ResponseQueue under a mutex and, when no write is in flight,
-// starts one; the gRPC write completions drain the queue. A slow reader therefore delays only its
-// own messages (merged once --stream-buffer of them wait) and never the engine or other streams.
+// pushes into this stream's bounded ResponseQueue under a mutex; it starts the first write itself
+// (time to first token) and hands later ones, when no write is in flight, to the WriteDispatcher's
+// thread; the gRPC write completions drain the queue, each write taking everything queued. A slow
+// reader therefore delays only its own messages and never the engine or other streams.
 //
 // Lifetime: gRPC deletes nothing; the reactor deletes itself in OnDone. The engine callback holds
 // the shared Stream, not the reactor: OnDone clears Stream::reactor under the mutex, and the
@@ -53,9 +54,11 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
     GenerateReactor* reactor = nullptr;  // null once OnDone ran
     v1::GenerateResponse writing;        // the message of the write in flight
     bool write_in_flight = false;
-    bool finishing = false;    // Finish or StartWriteAndFinish called
-    bool client_gone = false;  // cancelled, deadline passed, or a write failed
-    bool engine_done = true;   // no output pending from the engine (false while submitted)
+    bool first_pumped = false;  // the first output was handed to Pump on the engine thread
+    bool pump_posted = false;   // a Pump waits on the WriteDispatcher
+    bool finishing = false;     // Finish or StartWriteAndFinish called
+    bool client_gone = false;   // cancelled, deadline passed, or a write failed
+    bool engine_done = true;    // no output pending from the engine (false while submitted)
   };
 
   GenerateReactor(Scheduler* scheduler, std::shared_ptr<Stream> stream);

@@ -6,6 +6,7 @@
 #include "engine/runtime/loaded_engine.h"
 #include "engine/scheduler/scheduler.h"
 #include "server/request_validation.h"
+#include "server/write_dispatcher.h"
 
 namespace kvserve::server {
 
@@ -15,6 +16,8 @@ namespace kvserve::server {
 struct ServingEngine {
   LoadedEngine loaded;  // config, tokenizer, chat template; the backend running the weights
   KvPolicyOptions default_kv_policy;
+  // Before the scheduler: destroyed after it, so no engine callback posts to a dispatcher gone.
+  std::unique_ptr<WriteDispatcher> writes = std::make_unique<WriteDispatcher>();
   std::unique_ptr<Scheduler> scheduler;
 
   const ModelConfig& config() const { return loaded.model.config; }
