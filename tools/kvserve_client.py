@@ -12,6 +12,7 @@ python3-grpcio), or with grpc_tools.protoc when that is installed instead.
 import argparse
 import importlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -131,7 +132,15 @@ def main():
     parser.add_argument("--proto-dir", default=str(DEFAULT_PROTO_DIR))
     args = parser.parse_args()
 
-    import grpc  # pylint: disable=import-outside-toplevel
+    try:
+        import grpc  # pylint: disable=import-outside-toplevel
+    except ModuleNotFoundError:
+        # Debian's python3-grpcio (scripts/setup.sh) lives with /usr/bin/python3; another python3
+        # first on PATH (pyenv, a venv) lacks it: run again under Debian's.
+        system = "/usr/bin/python3"
+        if os.path.realpath(sys.executable) != os.path.realpath(system) and os.path.exists(system):
+            os.execv(system, [system, *sys.argv])
+        raise
 
     with tempfile.TemporaryDirectory(prefix="kvserve-stubs-") as out_dir:
         pb2, pb2_grpc = load_stubs(args.proto_dir, out_dir)
