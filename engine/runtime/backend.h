@@ -34,6 +34,10 @@ class Backend {
   // the last token's logits of each chunk with compute_logits, in batch order.
   virtual absl::Status Forward(std::span<const SequenceChunk> batch,
                                std::vector<float>* logits) = 0;
+
+  // KV pages of `page_size` tokens the backend can hold beside the scheduler's budget (a device
+  // arena); -1: no limit of its own (the CPU backend reads the pool's pages in place).
+  virtual int64_t kv_page_capacity(int page_size) const { return -1; }
 };
 
 }  // namespace kvserve

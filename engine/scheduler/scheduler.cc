@@ -27,6 +27,16 @@ KvPageShape PageShape(const ModelConfig& c, int page_size) {
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// The KV budget in pages, no more than the backend's own KV memory holds (a device arena).
+int64_t DevicePoolPages(const Backend& backend, int page_size, int64_t bytes) {
+  int64_t pages = std::min(PagePool::kUnbounded,
+                           PagePool::PagesForBytes(PageShape(backend.config(), page_size), bytes));
+  if (const int64_t cap = backend.kv_page_capacity(page_size); cap >= 0) {
+    pages = std::min(pages, cap);
+  }
+  return pages;
+}
+
 }  // namespace
 
 // The engine's outputs of one step, handed to the callbacks once mu_ is released.
@@ -63,9 +73,7 @@ Scheduler::Scheduler(Backend& backend, const Tokenizer* tokenizer, SchedulerOpti
       tokenizer_(tokenizer),
       options_(Sanitized(std::move(options), tokenizer)),
       pool_(PageShape(backend.config(), options_.page_size),
-            std::min(PagePool::kUnbounded,
-                     PagePool::PagesForBytes(PageShape(backend.config(), options_.page_size),
-                                             options_.kv_cache_bytes))),
+            DevicePoolPages(backend, options_.page_size, options_.kv_cache_bytes)),
       host_pool_(PageShape(backend.config(), options_.page_size),
                  std::min(PagePool::kUnbounded,
                           PagePool::PagesForBytes(PageShape(backend.config(), options_.page_size),

@@ -89,9 +89,12 @@ class RecordingBackend : public Backend {
     return inner_.Forward(batch, logits);
   }
 
+  int64_t kv_page_capacity(int page_size) const override { return capacity; }
+
   std::vector<Chunk> chunks;
   std::vector<int> steps;  // tokens per forward
   int32_t poison = -1;
+  int64_t capacity = -1;  // what the backend reports it can hold of KV pages
 
  private:
   Backend& inner_;
@@ -416,6 +419,19 @@ TEST(SchedulerTest, CapacityAtFullContextCountsWholeContextSequences) {
   EXPECT_DOUBLE_EQ(sched.max_concurrency_at_full_context(), 3.0);
   EXPECT_EQ(sched.status().pages_total, 3 * per_sequence);
   EXPECT_EQ(sched.status().page_size, page_size);
+}
+
+TEST(SchedulerTest, PoolNeverExceedsWhatTheBackendCanHold) {
+  CpuModel m = LoadStories260K();
+  ASSERT_NE(m.backend, nullptr);
+  RecordingBackend rec(*m.backend);
+  rec.capacity = 40;  // a device arena smaller than the byte budget
+  Scheduler small(rec, m.tokenizer.get(), {.kv_cache_bytes = int64_t{1} << 30});
+  EXPECT_EQ(small.status().pages_total, 40);
+  rec.capacity = -1;  // no limit of its own: the byte budget decides
+  Scheduler budgeted(rec, m.tokenizer.get(),
+                     {.page_size = 16, .kv_cache_bytes = 100 * PageBytes(m.config, 16)});
+  EXPECT_EQ(budgeted.status().pages_total, 100);
 }
 
 TEST(SchedulerTest, EmptyIdGetsAGeneratedOneCarriedByEveryOutput) {

@@ -57,6 +57,7 @@ class CudaBackend : public Backend {
   // Pages of `page_size` tokens the KV arena can still reach beside the weights and the step
   // scratch reserved so far: the most a scheduler's device PagePool should hold.
   int64_t kv_capacity_pages(int page_size) const;
+  int64_t kv_page_capacity(int page_size) const override { return kv_capacity_pages(page_size); }
 
  private:
   // One step's activations, carved from the pool's step scratch.
