@@ -42,7 +42,13 @@ absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
   if (dash != std::string::npos) {
     std::string budget_text = label.substr(dash + 1);
     if (tiered) {
-      // NAME-BUDGETpPAGE: another page size (the selection unit) for the same budget.
+      // NAME-BUDGET[pPAGE][tTAU]: another page size (the selection unit) or correction threshold.
+      if (const size_t t = budget_text.find('t'); t != std::string::npos) {
+        float tau = 0;
+        if (!absl::SimpleAtof(budget_text.substr(t + 1), &tau)) return bad();
+        config.options.tau = tau;
+        budget_text.resize(t);
+      }
       if (const size_t p = budget_text.find('p'); p != std::string::npos) {
         int page = 0;
         if (!absl::SimpleAtoi(budget_text.substr(p + 1), &page) || page <= 0) return bad();

@@ -17,7 +17,8 @@ namespace kvserve::eval {
 //   quest, freekv, fastkv_freekv      at the FreeKV defaults: GPU budget 2048 tokens per layer
 //                                     and KV head (sink 512, recent 512), page 32, τ = 0.8
 //   quest-B, freekv-B, fastkv_freekv-B   GPU budget B, sink = recent = B / 4 (at least a page)
-//   ...-BpP                              the same with pages of P tokens (default 32)
+//   ...-BpP, ...-BtT, ...-BpPtT           the same with pages of P tokens (default 32) or the
+//                                        correction threshold τ = T (default 0.8)
 // Every other option keeps KvPolicyOptions' default (window 8, max pool of 7).
 struct EvalConfig {
   std::string label;
