@@ -36,6 +36,12 @@ TEST(AccuracyEvalTest, ParsesConfigLabels) {
   EXPECT_EQ(paged->options.sink, 32);
   EXPECT_FALSE(ParseEvalConfig("fastkv-128p8").ok()) << "pages are the tiered policies' own";
   EXPECT_FALSE(ParseEvalConfig("freekv-128p").ok());
+  auto corrected = ParseEvalConfig("fastkv_freekv-512p16t1");
+  ASSERT_TRUE(corrected.ok());
+  EXPECT_EQ(corrected->options.page_size, 16);
+  EXPECT_FLOAT_EQ(corrected->options.tau, 1.0f);
+  EXPECT_EQ(corrected->options.budget, 512);
+  EXPECT_FALSE(ParseEvalConfig("freekv-128tx").ok());
   auto small = ParseEvalConfig("fastkv_freekv-64");
   ASSERT_TRUE(small.ok());
   EXPECT_EQ(small->options.sink, 32);  // at least a page
