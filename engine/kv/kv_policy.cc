@@ -122,11 +122,12 @@ absl::StatusOr<std::unique_ptr<KvPolicy>> CreateKvPolicy(const KvPolicyOptions& 
                                             config, resources);
   }
   if (options.name == "fastkv_freekv") {
-    // TSP only: the host tier keeps every row, so the prefill policy compresses nothing
-    // (ρ = 1 also keeps it from scoring layers other than the TSP layer).
+    // FastKV's prefill; its per-layer selection, sized to the device budget less the recent
+    // window, orders the host rows (TieredKvPolicy::OnPromptLayer) instead of dropping any.
     KvPolicyOptions tsp = options;
-    tsp.budget = 0;
-    tsp.retain_rate = 1.0f;
+    const int budget = options.budget > 0 ? options.budget : kDefaultTieredBudget;
+    const int recent_pages = std::max(1, CeilDiv(options.recent, options.page_size));
+    tsp.budget = std::max(options.window + 1, budget - recent_pages * options.page_size);
     return std::make_unique<TieredKvPolicy>("fastkv_freekv", TieredKvPolicy::Mode::kFreeKv, options,
                                             config, resources,
                                             std::make_unique<FastKvPolicy>(tsp, config));

@@ -74,7 +74,16 @@ KvPolicy::LayerDecision TieredKvPolicy::OnPromptLayer(int layer, int n,
                                                       std::span<const float> window_scores) {
   if (!prefill_) return {};
   LayerDecision d = prefill_->OnPromptLayer(layer, n, window_scores);
-  d.retain.clear();  // the host tier keeps everything the prefill produced
+  // The host tier keeps every row the prefill produced, but each KV head's rows the prefill
+  // policy would keep go first: attention ignores row order (positions live in the rotated
+  // keys), and packed together they fill few pages, which page selection then finds.
+  for (std::vector<int32_t>& head : d.retain) {
+    std::vector<char> kept(n, 0);
+    for (int32_t r : head) kept[r] = 1;
+    for (int32_t r = 0; r < n; ++r) {
+      if (!kept[r]) head.push_back(r);
+    }
+  }
   return d;
 }
 

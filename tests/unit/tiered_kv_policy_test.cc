@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <random>
 #include <set>
 
@@ -140,6 +142,43 @@ TEST(TieredKvPolicyTest, BudgetPagesComeFromTheDevicePoolAndGoBack) {
   const DecodeTrace run = Drive(quest, c, 40, 2, 1);
   EXPECT_EQ(run.stats.recalled_pages, 0);
   EXPECT_EQ(tiny.used_pages(), 0);
+}
+
+TEST(TieredKvPolicyTest, FastKvFreeKvPutsEachHeadsSelectedRowsFirstAndKeepsEveryRow) {
+  // FastKV's selection at the device budget less the recent window orders the host rows:
+  // 24 - 8 = 16 rows per KV head first, then the others ascending; nothing dropped.
+  ModelConfig c = TinyConfig();
+  c.n_layers = 4;
+  KvPolicyOptions o = SmallBudget(0.8f);
+  o.name = "fastkv_freekv";
+  auto policy = CreateKvPolicy(o, c);
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  KvPolicyOptions plain = o;
+  plain.name = "fastkv";
+  plain.budget = 16;
+  plain.tsp_len = 0;
+  auto fastkv = CreateKvPolicy(plain, c);
+  ASSERT_TRUE(fastkv.ok()) << fastkv.status();
+
+  std::mt19937 rng(3);
+  const int n = 100;
+  ASSERT_EQ((*policy)->ScoreWindow(0, n), o.window);
+  const auto scores = RandomNormal(static_cast<size_t>(c.n_heads) * (n - o.window), rng);
+  const KvPolicy::LayerDecision tiered = (*policy)->OnPromptLayer(0, n, scores);
+  const KvPolicy::LayerDecision reference = (*fastkv)->OnPromptLayer(0, n, scores);
+  ASSERT_EQ(reference.retain.size(), static_cast<size_t>(c.n_kv_heads));
+  ASSERT_EQ(tiered.retain.size(), static_cast<size_t>(c.n_kv_heads));
+  for (int h = 0; h < c.n_kv_heads; ++h) {
+    const std::vector<int32_t>& order = tiered.retain[h];
+    const std::vector<int32_t>& kept = reference.retain[h];
+    ASSERT_EQ(kept.size(), 16u);
+    ASSERT_EQ(order.size(), static_cast<size_t>(n));
+    EXPECT_TRUE(std::equal(kept.begin(), kept.end(), order.begin())) << "head " << h;
+    EXPECT_TRUE(std::is_sorted(order.begin() + 16, order.end())) << "head " << h;
+    std::vector<int32_t> all = order;
+    std::sort(all.begin(), all.end());
+    for (int r = 0; r < n; ++r) EXPECT_EQ(all[r], r) << "head " << h;
+  }
 }
 
 }  // namespace
