@@ -29,7 +29,8 @@ namespace kvserve {
 //    the other heads' recall for the next step (one scoring pass per layer and step).
 //
 // With `prefill` (fastkv_freekv) the prompt runs through that policy's TSP, but nothing the
-// prefill produced is dropped: it all goes to the host tier.
+// prefill produced is dropped: it all goes to the host tier, each KV head's rows ordered with the
+// ones the prefill policy would keep first, so that they fill few pages.
 class TieredKvPolicy : public KvPolicy {
  public:
   enum class Mode { kQuest, kFreeKv };
