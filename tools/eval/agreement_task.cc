@@ -3,6 +3,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "engine/model/chat_template.h"
+#include "engine/model/prompt_encoding.h"
 
 namespace kvserve::eval {
 
@@ -36,7 +37,6 @@ absl::StatusOr<AgreementPrompt> BuildAgreementPrompt(const Tokenizer& tokenizer,
   }
   if (document.empty() || document.back() != '\n') line_ends.push_back(document.size());
   const ChatTemplate chat(chat_template);
-  const bool bos = tokenizer.add_bos() && tokenizer.bos_id() >= 0;
   auto tokens = [&](int lines) -> absl::StatusOr<std::vector<int32_t>> {
     const std::string excerpt = document.substr(0, lines == 0 ? 0 : line_ends[lines - 1]);
     const ChatMessage message{
@@ -45,11 +45,7 @@ absl::StatusOr<AgreementPrompt> BuildAgreementPrompt(const Tokenizer& tokenizer,
                                 "\n\nSummarize the document above in a few sentences.")};
     auto text = chat.Apply(std::span(&message, 1), /*add_generation_prompt=*/true);
     if (!text.ok()) return text.status();
-    std::vector<int32_t> ids;
-    if (bos) ids.push_back(tokenizer.bos_id());
-    const std::vector<int32_t> body = tokenizer.Encode(*text);
-    ids.insert(ids.end(), body.begin(), body.end());
-    return ids;
+    return EncodePromptText(tokenizer, *text);
   };
   // The most lines that fit: prompt length grows with the line count, so bisect.
   int lo = 0, hi = static_cast<int>(line_ends.size());

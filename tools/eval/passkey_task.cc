@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/model/chat_template.h"
+#include "engine/model/prompt_encoding.h"
 
 namespace kvserve::eval {
 namespace {
@@ -47,15 +48,10 @@ absl::StatusOr<PasskeyPrompt> BuildPasskeyPrompt(const Tokenizer& tokenizer,
                                                  const std::string& chat_template,
                                                  const PasskeySpec& spec) {
   PasskeyPrompt out{.key = PasskeyFor(spec)};
-  const bool bos = tokenizer.add_bos() && tokenizer.bos_id() >= 0;
   auto tokens = [&](int blocks) -> absl::StatusOr<std::vector<int32_t>> {
     auto text = PromptText(chat_template, spec, out.key, blocks);
     if (!text.ok()) return text.status();
-    std::vector<int32_t> ids;
-    if (bos) ids.push_back(tokenizer.bos_id());
-    const std::vector<int32_t> body = tokenizer.Encode(*text);
-    ids.insert(ids.end(), body.begin(), body.end());
-    return ids;
+    return EncodePromptText(tokenizer, *text);
   };
   // A first guess from the sizes of one block and of the rest, then whole blocks up or down.
   auto base = tokens(0);
