@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernels/device/bf16_device.cuh"
+#include "kernels/device/launch.cuh"
 #include "kernels/device/warp_reduce.cuh"
 
 namespace kvserve::kernels {
@@ -200,12 +201,12 @@ __global__ void DecodeMergeKernel(const float* partial_out, const float* partial
 template <int kHeadDim>
 cudaError_t Launch(const DecodeAttentionParams& p, const DecodeArgs& args, cudaStream_t stream) {
   const dim3 grid(args.num_splits, p.cache.layout.n_kv_heads, p.num_seqs);
-  DecodeSplitKernel<kHeadDim><<<grid, kThreads, 0, stream>>>(args);
-  cudaError_t err = cudaGetLastError();
+  const cudaError_t err =
+      device::LaunchKernel(DecodeSplitKernel<kHeadDim>, grid, kThreads, 0, stream, args);
   if (err != cudaSuccess || args.num_splits == 1) return err;
-  DecodeMergeKernel<<<dim3(p.n_heads, p.num_seqs), kHeadDim, 0, stream>>>(
-      args.partial_out, args.partial_stats, args.num_splits, AsCuda(p.out), p.out_row_stride);
-  return cudaGetLastError();
+  return device::LaunchKernel(DecodeMergeKernel, dim3(p.n_heads, p.num_seqs), kHeadDim, 0, stream,
+                              args.partial_out, args.partial_stats, args.num_splits, AsCuda(p.out),
+                              p.out_row_stride);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "kernels/embedding.h"
 
 #include "kernels/device/bf16_device.cuh"
+#include "kernels/device/launch.cuh"
 
 namespace kvserve::kernels {
 namespace {
@@ -29,8 +30,8 @@ cudaError_t Launch(const Bf16* table, int vocab, int dim, const int32_t* ids, in
                    cudaStream_t stream) {
   if (rows < 0 || dim <= 0 || vocab <= 0) return cudaErrorInvalidValue;
   if (rows == 0) return cudaSuccess;
-  EmbeddingGatherKernel<<<rows, kThreads, 0, stream>>>(AsCuda(table), vocab, dim, ids, out);
-  return cudaGetLastError();
+  return device::LaunchKernel(EmbeddingGatherKernel<Out>, rows, kThreads, 0, stream, AsCuda(table),
+                              vocab, dim, ids, out);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "kernels/kv_append.h"
 
 #include "kernels/device/bf16_device.cuh"
+#include "kernels/device/launch.cuh"
 #include "kernels/device/sequence_of_row.cuh"
 
 namespace kvserve::kernels {
@@ -45,9 +46,8 @@ cudaError_t LaunchKvAppend(const Bf16* k, int k_row_stride, const Bf16* v, int v
     return cudaErrorInvalidValue;
   }
   if (batch.total_tokens == 0) return cudaSuccess;
-  KvAppendKernel<<<batch.total_tokens, kThreads, 0, stream>>>(AsCuda(k), k_row_stride, AsCuda(v),
-                                                              v_row_stride, batch, cache);
-  return cudaGetLastError();
+  return device::LaunchKernel(KvAppendKernel, batch.total_tokens, kThreads, 0, stream, AsCuda(k),
+                              k_row_stride, AsCuda(v), v_row_stride, batch, cache);
 }
 
 }  // namespace kvserve::kernels

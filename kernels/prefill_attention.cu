@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "kernels/device/bf16_device.cuh"
+#include "kernels/device/dynamic_shared.cuh"
+#include "kernels/device/launch.cuh"
 #include "kernels/device/warp_reduce.cuh"
 
 namespace kvserve::kernels {
@@ -66,7 +68,7 @@ template <int kHeadDim>
 __global__ void __launch_bounds__(kThreads) PrefillAttentionKernel(PrefillArgs a) {
   using L = SharedLayout<kHeadDim>;
   constexpr int kChunks = kHeadDim / 8;  // 16-byte copies per row
-  extern __shared__ __align__(128) unsigned char smem[];
+  unsigned char* smem = device::DynamicShared();
   auto* q_s = reinterpret_cast<__nv_bfloat16*>(smem + L::kQ);
   auto* k_s = reinterpret_cast<__nv_bfloat16*>(smem + L::kK);
   auto* v_s = reinterpret_cast<__nv_bfloat16*>(smem + L::kV);
@@ -234,8 +236,8 @@ cudaError_t Launch(const PrefillArgs& args, int max_seqlen, int n_kv_heads, int 
   if (err != cudaSuccess) return err;
   const dim3 grid((max_seqlen + args.tokens_per_tile - 1) / args.tokens_per_tile, n_kv_heads,
                   num_seqs);
-  PrefillAttentionKernel<kHeadDim><<<grid, kThreads, kBytes, stream>>>(args);
-  return cudaGetLastError();
+  return device::LaunchKernel(PrefillAttentionKernel<kHeadDim>, grid, kThreads, kBytes, stream,
+                              args);
 }
 
 }  // namespace

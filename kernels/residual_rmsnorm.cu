@@ -3,6 +3,7 @@
 #include <cub/block/block_reduce.cuh>
 
 #include "kernels/device/bf16_device.cuh"
+#include "kernels/device/launch.cuh"
 
 namespace kvserve::kernels {
 namespace {
@@ -47,9 +48,8 @@ cudaError_t LaunchResidualRmsNorm(Bf16* x, const Bf16* residual, const Bf16* wei
                                   int rows, int dim, float eps, cudaStream_t stream) {
   if (rows < 0 || dim <= 0) return cudaErrorInvalidValue;
   if (rows == 0) return cudaSuccess;
-  ResidualRmsNormKernel<<<rows, kThreads, 0, stream>>>(AsCuda(x), AsCuda(residual), AsCuda(weight),
-                                                       AsCuda(y), dim, eps);
-  return cudaGetLastError();
+  return device::LaunchKernel(ResidualRmsNormKernel, rows, kThreads, 0, stream, AsCuda(x),
+                              AsCuda(residual), AsCuda(weight), AsCuda(y), dim, eps);
 }
 
 }  // namespace kvserve::kernels

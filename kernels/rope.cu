@@ -1,6 +1,7 @@
 #include "kernels/rope.h"
 
 #include "kernels/device/bf16_device.cuh"
+#include "kernels/device/launch.cuh"
 
 namespace kvserve::kernels {
 namespace {
@@ -69,8 +70,7 @@ cudaError_t LaunchRope(const RopeParams& p, cudaStream_t stream) {
                       .head_dim = p.head_dim,
                       .rope_dim = p.rope_dim,
                       .adjacent = p.pairs == RopePairs::kAdjacent};
-  RopeKernel<<<p.rows, kThreads, 0, stream>>>(args);
-  return cudaGetLastError();
+  return device::LaunchKernel(RopeKernel, p.rows, kThreads, 0, stream, args);
 }
 
 }  // namespace kvserve::kernels

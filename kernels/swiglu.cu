@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "kernels/device/bf16_device.cuh"
+#include "kernels/device/launch.cuh"
 
 namespace kvserve::kernels {
 namespace {
@@ -34,8 +35,8 @@ cudaError_t LaunchSwiglu(const Bf16* gate_up, Bf16* out, int rows, int ffn, cuda
   if (rows == 0) return cudaSuccess;
   const size_t total = static_cast<size_t>(rows) * ffn;
   const int blocks = static_cast<int>(std::min<size_t>((total + kThreads - 1) / kThreads, 65535));
-  SwigluKernel<<<blocks, kThreads, 0, stream>>>(AsCuda(gate_up), AsCuda(out), rows, ffn);
-  return cudaGetLastError();
+  return device::LaunchKernel(SwigluKernel, blocks, kThreads, 0, stream, AsCuda(gate_up),
+                              AsCuda(out), rows, ffn);
 }
 
 }  // namespace kvserve::kernels

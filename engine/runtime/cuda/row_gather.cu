@@ -1,5 +1,7 @@
 #include "engine/runtime/cuda/row_gather.h"
 
+#include "kernels/device/launch.cuh"
+
 namespace kvserve::cuda {
 namespace {
 
@@ -21,10 +23,9 @@ cudaError_t LaunchRowGather(const kernels::Bf16* src, int src_stride, kernels::B
                             cudaStream_t stream) {
   if (n < 0 || cols < 0 || src_stride < cols || dst_stride < cols) return cudaErrorInvalidValue;
   if (n == 0 || cols == 0) return cudaSuccess;
-  RowGatherKernel<<<n, kThreads, 0, stream>>>(reinterpret_cast<const uint16_t*>(src), src_stride,
-                                              reinterpret_cast<uint16_t*>(dst), dst_stride, cols,
-                                              rows);
-  return cudaGetLastError();
+  return kernels::device::LaunchKernel(RowGatherKernel, n, kThreads, 0, stream,
+                                       reinterpret_cast<const uint16_t*>(src), src_stride,
+                                       reinterpret_cast<uint16_t*>(dst), dst_stride, cols, rows);
 }
 
 }  // namespace kvserve::cuda

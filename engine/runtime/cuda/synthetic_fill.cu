@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "kernels/device/launch.cuh"
+
 namespace kvserve::cuda {
 namespace {
 
@@ -49,14 +51,13 @@ __nv_bfloat16* AsCuda(kernels::Bf16* p) { return reinterpret_cast<__nv_bfloat16*
 cudaError_t LaunchSyntheticUniform(kernels::Bf16* out, uint64_t n, uint64_t seed, uint64_t first,
                                    float scale, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
-  UniformKernel<<<Blocks(n), kThreads, 0, stream>>>(AsCuda(out), n, seed, first, scale);
-  return cudaGetLastError();
+  return kernels::device::LaunchKernel(UniformKernel, Blocks(n), kThreads, 0, stream, AsCuda(out),
+                                       n, seed, first, scale);
 }
 
 cudaError_t LaunchFillOnes(kernels::Bf16* out, uint64_t n, cudaStream_t stream) {
   if (n == 0) return cudaSuccess;
-  OnesKernel<<<Blocks(n), kThreads, 0, stream>>>(AsCuda(out), n);
-  return cudaGetLastError();
+  return kernels::device::LaunchKernel(OnesKernel, Blocks(n), kThreads, 0, stream, AsCuda(out), n);
 }
 
 }  // namespace kvserve::cuda

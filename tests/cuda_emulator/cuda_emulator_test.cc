@@ -1,0 +1,269 @@
+// The CPU emulator of CUDA against what CUDA specifies: it must run correct kernels correctly and
+// make the usual kernel bugs fail (a missing barrier, a barrier in divergent code, a shuffle
+// after lanes exited, a wmma operand misaligned, a read past a buffer's end).
+#include <gtest/gtest.h>
+#include <mma.h>
+
+#include <cstdlib>
+#include <cub/block/block_reduce.cuh>
+#include <numeric>
+#include <vector>
+
+#include "cuda_runtime.h"
+
+namespace {
+
+// Plain launches of the kernels below, as kernels/device/launch.cuh does.
+template <typename... Params, typename... Args>
+cudaError_t Launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
+                   Args... args) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = shared_bytes;
+  return cudaLaunchKernelEx(&config, kernel, args...);
+}
+
+template <typename T>
+T* DeviceCopy(const std::vector<T>& host) {
+  void* p = nullptr;
+  EXPECT_EQ(cudaMalloc(&p, host.size() * sizeof(T)), cudaSuccess);
+  EXPECT_EQ(cudaMemcpy(p, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice),
+            cudaSuccess);
+  return static_cast<T*>(p);
+}
+
+template <typename T>
+std::vector<T> HostCopy(const T* device, size_t count) {
+  std::vector<T> host(count);
+  EXPECT_EQ(cudaMemcpy(host.data(), device, count * sizeof(T), cudaMemcpyDeviceToHost),
+            cudaSuccess);
+  return host;
+}
+
+// Each block reverses its 64 values through shared memory; `barrier` says whether the block
+// waits between writing and reading.
+__global__ void ReverseKernel(const int* in, int* out, bool barrier) {
+  __shared__ int tile[64];
+  const int base = blockIdx.x * 64;
+  tile[threadIdx.x] = in[base + threadIdx.x];
+  if (barrier) __syncthreads();
+  out[base + threadIdx.x] = tile[63 - threadIdx.x];
+}
+
+TEST(CudaEmulatorTest, BarrierMakesSharedWritesVisibleAndItsAbsenceShows) {
+  std::vector<int> in(3 * 64);
+  std::iota(in.begin(), in.end(), 0);
+  int* d_in = DeviceCopy(in);
+  int* d_out = DeviceCopy(std::vector<int>(in.size(), -1));
+  ASSERT_EQ(Launch(ReverseKernel, 3, 64, 0, d_in, d_out, true), cudaSuccess);
+  std::vector<int> out = HostCopy(d_out, in.size());
+  for (int i = 0; i < 3 * 64; ++i) EXPECT_EQ(out[i], (i / 64) * 64 + 63 - i % 64) << i;
+
+  // Without the barrier, thread 0 reads tile[63] before thread 63 has written it.
+  ASSERT_EQ(Launch(ReverseKernel, 3, 64, 0, d_in, d_out, false), cudaSuccess);
+  out = HostCopy(d_out, in.size());
+  EXPECT_NE(out[0], 63);
+  cudaFree(d_in);
+  cudaFree(d_out);
+}
+
+__global__ void EarlyExitKernel(int* out) {
+  if (threadIdx.x >= 16) return;
+  __syncthreads();
+  out[threadIdx.x] = 1;
+}
+
+TEST(CudaEmulatorTest, ExitedThreadsDoNotHoldUpABarrier) {
+  int* d_out = DeviceCopy(std::vector<int>(64, 0));
+  EXPECT_EQ(Launch(EarlyExitKernel, 1, 64, 0, d_out), cudaSuccess);
+  EXPECT_EQ(HostCopy(d_out, 64)[15], 1);
+  cudaFree(d_out);
+}
+
+// Half a warp waits for the block, the other half for the warp: neither can ever be released.
+__global__ void DeadlockKernel(int* out) {
+  if (threadIdx.x < 16) {
+    __syncthreads();
+  } else {
+    __syncwarp();
+  }
+  out[threadIdx.x] = 1;
+}
+
+TEST(CudaEmulatorTest, ThreadsWaitingForEachOtherForeverFailTheLaunch) {
+  int* d_out = DeviceCopy(std::vector<int>(32, 0));
+  EXPECT_EQ(Launch(DeadlockKernel, 1, 32, 0, d_out), cudaErrorLaunchFailure);
+  cudaGetLastError();
+  cudaFree(d_out);
+}
+
+// Warp sums by xor shuffles; lanes of 8-wide groups too.
+__global__ void ShuffleSumKernel(const float* in, float* out, int width) {
+  float v = in[threadIdx.x];
+  for (int offset = width / 2; offset > 0; offset /= 2)
+    v += __shfl_xor_sync(0xffffffffu, v, offset);
+  out[threadIdx.x] = v;
+}
+
+TEST(CudaEmulatorTest, XorShufflesSumWithinTheirGroups) {
+  std::vector<float> in(64);
+  std::iota(in.begin(), in.end(), 1.0f);
+  float* d_in = DeviceCopy(in);
+  float* d_out = DeviceCopy(std::vector<float>(64, 0.0f));
+  for (int width : {32, 8}) {
+    ASSERT_EQ(Launch(ShuffleSumKernel, 1, 64, 0, d_in, d_out, width), cudaSuccess);
+    const std::vector<float> out = HostCopy(d_out, 64);
+    for (int i = 0; i < 64; ++i) {
+      const int first = i / width * width;
+      float expected = 0.0f;
+      for (int j = first; j < first + width; ++j) expected += in[j];
+      EXPECT_EQ(out[i], expected) << "width " << width << " lane " << i;
+    }
+  }
+  cudaFree(d_in);
+  cudaFree(d_out);
+}
+
+__global__ void ShuffleAfterExitKernel(float* out) {
+  if (threadIdx.x == 5) return;
+  out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, 1.0f, 1);
+}
+
+__global__ void DivergentShuffleKernel(float* out) {
+  float v = 1.0f;
+  if (threadIdx.x % 2 == 0) v = __shfl_xor_sync(0xffffffffu, v, 1);
+  out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
+TEST(CudaEmulatorTest, ShufflesMissingLanesFailTheLaunch) {
+  float* d_out = DeviceCopy(std::vector<float>(32, 0.0f));
+  EXPECT_EQ(Launch(ShuffleAfterExitKernel, 1, 32, 0, d_out), cudaErrorLaunchFailure);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess) << "reading the error clears it";
+  EXPECT_EQ(Launch(DivergentShuffleKernel, 1, 32, 0, d_out), cudaErrorLaunchFailure);
+  cudaGetLastError();
+  cudaFree(d_out);
+}
+
+namespace wmma = nvcuda::wmma;
+
+// One warp: C = A B for 16x16 bf16 tiles, B read column-major from `b` (its transpose stored
+// row-major), then C += A B again from the stored result.
+__global__ void WmmaKernel(const __nv_bfloat16* a, const __nv_bfloat16* b_transposed, float* c) {
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
+  wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+  wmma::fill_fragment(acc, 0.0f);
+  wmma::load_matrix_sync(fa, a, 16);
+  wmma::load_matrix_sync(fb, b_transposed, 16);
+  wmma::mma_sync(acc, fa, fb, acc);
+  wmma::store_matrix_sync(c, acc, 16, wmma::mem_row_major);
+  wmma::load_matrix_sync(acc, c, 16, wmma::mem_row_major);
+  wmma::mma_sync(acc, fa, fb, acc);
+  wmma::store_matrix_sync(c, acc, 16, wmma::mem_row_major);
+}
+
+TEST(CudaEmulatorTest, WmmaMultipliesTilesAndChecksAlignment) {
+  std::vector<__nv_bfloat16> a(256), bt(256);
+  std::vector<float> af(256), btf(256);
+  for (int i = 0; i < 256; ++i) {
+    a[i] = __float2bfloat16_rn(static_cast<float>(i % 7) - 3.0f);
+    bt[i] = __float2bfloat16_rn(static_cast<float>(i % 5) * 0.5f);
+    af[i] = __bfloat162float(a[i]);
+    btf[i] = __bfloat162float(bt[i]);
+  }
+  __nv_bfloat16* d_a = DeviceCopy(a);
+  __nv_bfloat16* d_bt = DeviceCopy(bt);
+  float* d_c = DeviceCopy(std::vector<float>(256 + 8, 0.0f));
+  ASSERT_EQ(Launch(WmmaKernel, 1, 32, 0, d_a, d_bt, d_c), cudaSuccess);
+  const std::vector<float> c = HostCopy(d_c, 256);
+  for (int m = 0; m < 16; ++m) {
+    for (int n = 0; n < 16; ++n) {
+      float expected = 0.0f;
+      for (int k = 0; k < 16; ++k) expected += af[m * 16 + k] * btf[n * 16 + k];
+      EXPECT_EQ(c[m * 16 + n], 2.0f * expected) << m << "," << n;
+    }
+  }
+  // A pointer 16 bytes off wmma's 256-bit alignment.
+  EXPECT_EQ(Launch(WmmaKernel, 1, 32, 0, d_a, d_bt, d_c + 4), cudaErrorLaunchFailure);
+  cudaGetLastError();
+  cudaFree(d_a);
+  cudaFree(d_bt);
+  cudaFree(d_c);
+}
+
+__global__ void BlockSumKernel(const float* in, float* out) {
+  using Reduce = cub::BlockReduce<float, 128>;
+  __shared__ Reduce::TempStorage storage;
+  const float total = Reduce(storage).Sum(in[threadIdx.x]);
+  out[threadIdx.x] = total;
+}
+
+TEST(CudaEmulatorTest, BlockReduceGivesTheSumToThreadZeroOnly) {
+  std::vector<float> in(128);
+  std::iota(in.begin(), in.end(), 0.0f);
+  float* d_in = DeviceCopy(in);
+  float* d_out = DeviceCopy(std::vector<float>(128, 0.0f));
+  ASSERT_EQ(Launch(BlockSumKernel, 1, 128, 0, d_in, d_out), cudaSuccess);
+  const std::vector<float> out = HostCopy(d_out, 128);
+  EXPECT_EQ(out[0], 127.0f * 128.0f / 2.0f);
+  EXPECT_TRUE(std::isnan(out[1])) << "the aggregate is undefined outside thread 0";
+  cudaFree(d_in);
+  cudaFree(d_out);
+}
+
+__global__ void DynamicSharedKernel(float* out) {
+  float* shared = reinterpret_cast<float*>(kvserve::cuda_emulator::DynamicSharedMemory());
+  out[threadIdx.x] = shared[threadIdx.x];  // never written: NaN bytes
+}
+
+TEST(CudaEmulatorTest, DynamicSharedMemoryIsLimitedAndStartsAsNan) {
+  float* d_out = DeviceCopy(std::vector<float>(32, 0.0f));
+  ASSERT_EQ(Launch(DynamicSharedKernel, 1, 32, 1024, d_out), cudaSuccess);
+  EXPECT_TRUE(std::isnan(HostCopy(d_out, 32)[7]));
+  const size_t big = 100 * 1024;
+  EXPECT_EQ(Launch(DynamicSharedKernel, 1, 32, big, d_out), cudaErrorInvalidValue)
+      << "over 48 KiB without opting in";
+  cudaGetLastError();
+  ASSERT_EQ(cudaFuncSetAttribute(DynamicSharedKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 static_cast<int>(big)),
+            cudaSuccess);
+  EXPECT_EQ(Launch(DynamicSharedKernel, 1, 32, big, d_out), cudaSuccess);
+  EXPECT_EQ(cudaFuncSetAttribute(DynamicSharedKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 300 * 1024),
+            cudaErrorInvalidValue)
+      << "past Hopper's 227 KiB";
+  cudaGetLastError();
+  cudaFree(d_out);
+}
+
+TEST(CudaEmulatorTest, BadLaunchShapesAndCopiesAreRefused) {
+  float* d_out = DeviceCopy(std::vector<float>(32, 0.0f));
+  EXPECT_EQ(Launch(DynamicSharedKernel, 1, 2048, 0, d_out), cudaErrorInvalidConfiguration);
+  EXPECT_EQ(Launch(DynamicSharedKernel, dim3(1, 70000), 32, 0, d_out),
+            cudaErrorInvalidConfiguration);
+  std::vector<float> host(64);
+  EXPECT_EQ(cudaMemcpy(host.data(), d_out, 64 * sizeof(float), cudaMemcpyDeviceToHost),
+            cudaErrorInvalidValue)
+      << "more than the allocation holds";
+  EXPECT_EQ(cudaFree(host.data()), cudaErrorInvalidDevicePointer);
+  cudaGetLastError();
+  cudaFree(d_out);
+}
+
+__global__ void ReadKernel(const float* in, float* out, int at) { out[0] = in[at]; }
+
+// 100 floats are 400 bytes, rounded up to CUDA's 256-byte granule: float 128 is the first byte of
+// the guard page.
+TEST(CudaEmulatorDeathTest, ReadingPastABufferCrashes) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  float* d_in = DeviceCopy(std::vector<float>(100, 1.0f));
+  float* d_out = DeviceCopy(std::vector<float>(1, 0.0f));
+  ASSERT_EQ(Launch(ReadKernel, 1, 1, 0, d_in, d_out, 99), cudaSuccess);
+  EXPECT_DEATH(Launch(ReadKernel, 1, 1, 0, d_in, d_out, 128), "");
+  cudaFree(d_in);
+  cudaFree(d_out);
+}
+
+}  // namespace

@@ -1,0 +1,237 @@
+// The host side of the emulated CUDA runtime: one device (shaped like an H100), memory, errors,
+// function attributes and the grid launch.
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "block_runner.h"
+#include "cuda_runtime.h"
+#include "device_memory.h"
+
+namespace kvserve::cuda_emulator {
+namespace {
+
+constexpr size_t kDeviceBytes = size_t{80} << 30;
+constexpr int kMultiprocessors = 132;
+constexpr int kDefaultDynamicShared = 48 * 1024;  // without cudaFuncSetAttribute
+constexpr int kMaxDynamicShared = 227 * 1024;     // Hopper's opt-in limit per block
+constexpr unsigned kMaxThreadsPerBlock = 1024;
+
+cudaError_t& LastError() {
+  static cudaError_t error = cudaSuccess;
+  return error;
+}
+
+cudaError_t Record(cudaError_t error) {
+  if (error != cudaSuccess) LastError() = error;
+  return error;
+}
+
+std::map<const void*, int>& DynamicSharedLimits() {
+  static std::map<const void*, int> limits;
+  return limits;
+}
+
+ThreadOrder OrderFromEnvironment() {
+  const char* order = std::getenv("KVSERVE_CUDA_EMULATOR_ORDER");
+  return order != nullptr && std::strcmp(order, "reverse") == 0 ? ThreadOrder::kReverse
+                                                                : ThreadOrder::kForward;
+}
+
+bool ValidShape(const dim3& grid, const dim3& block) {
+  const uint64_t threads = uint64_t{block.x} * block.y * block.z;
+  return block.x >= 1 && block.y >= 1 && block.z >= 1 && block.x <= 1024 && block.y <= 1024 &&
+         block.z <= 64 && threads <= kMaxThreadsPerBlock && grid.x >= 1 && grid.y >= 1 &&
+         grid.z >= 1 && grid.x <= 0x7fffffffu && grid.y <= 65535 && grid.z <= 65535;
+}
+
+// Dynamic shared memory, 1 KiB aligned (kernels may ask for 128).
+struct AlignedFree {
+  void operator()(unsigned char* p) const { std::free(p); }
+};
+
+}  // namespace
+
+cudaError_t LaunchGrid(const cudaLaunchConfig_t& config, const void* kernel,
+                       const std::function<void()>& thread) {
+  if (!ValidShape(config.gridDim, config.blockDim)) return Record(cudaErrorInvalidConfiguration);
+  const auto limit = DynamicSharedLimits().find(kernel);
+  const size_t allowed =
+      limit == DynamicSharedLimits().end() ? kDefaultDynamicShared : limit->second;
+  if (config.dynamicSmemBytes > allowed) return Record(cudaErrorInvalidValue);
+
+  const size_t shared_bytes = std::max<size_t>(config.dynamicSmemBytes, 1);
+  std::unique_ptr<unsigned char, AlignedFree> shared(
+      static_cast<unsigned char*>(std::aligned_alloc(1024, (shared_bytes + 1023) / 1024 * 1024)));
+  const ThreadOrder order = OrderFromEnvironment();
+  const dim3& grid = config.gridDim;
+  for (unsigned z = 0; z < grid.z; ++z) {
+    for (unsigned y = 0; y < grid.y; ++y) {
+      for (unsigned x = 0; x < grid.x; ++x) {
+        // Shared memory starts as NaN bytes: a kernel that reads what it never wrote sees NaN.
+        std::memset(shared.get(), 0xff, shared_bytes);
+        const std::string failure =
+            RunBlock(grid, config.blockDim, uint3{x, y, z}, shared.get(), order, thread);
+        if (!failure.empty()) {
+          std::fprintf(stderr, "cuda emulator: kernel failed in block (%u, %u, %u): %s\n", x, y, z,
+                       failure.c_str());
+          return Record(cudaErrorLaunchFailure);
+        }
+      }
+    }
+  }
+  return cudaSuccess;
+}
+
+}  // namespace kvserve::cuda_emulator
+
+namespace emu = kvserve::cuda_emulator;
+
+cudaError_t cudaGetDeviceCount(int* count) {
+  if (count == nullptr) return cudaErrorInvalidValue;
+  *count = 1;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGetDevice(int* device) {
+  if (device == nullptr) return cudaErrorInvalidValue;
+  *device = 0;
+  return cudaSuccess;
+}
+
+cudaError_t cudaSetDevice(int device) {
+  return device == 0 ? cudaSuccess : emu::Record(cudaErrorInvalidValue);
+}
+
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
+  if (value == nullptr || device != 0) return cudaErrorInvalidValue;
+  switch (attr) {
+    case cudaDevAttrMaxThreadsPerBlock:
+      *value = static_cast<int>(emu::kMaxThreadsPerBlock);
+      return cudaSuccess;
+    case cudaDevAttrMaxSharedMemoryPerBlock:
+      *value = emu::kDefaultDynamicShared;
+      return cudaSuccess;
+    case cudaDevAttrWarpSize:
+      *value = 32;
+      return cudaSuccess;
+    case cudaDevAttrMultiProcessorCount:
+      *value = emu::kMultiprocessors;
+      return cudaSuccess;
+  }
+  return cudaErrorInvalidValue;
+}
+
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
+  if (free_bytes == nullptr || total_bytes == nullptr) return cudaErrorInvalidValue;
+  *total_bytes = emu::kDeviceBytes;
+  const size_t used = emu::DeviceMemory::BytesInUse();
+  *free_bytes = used < emu::kDeviceBytes ? emu::kDeviceBytes - used : 0;
+  return cudaSuccess;
+}
+
+// Launches finish before they return, so there is never anything to wait for.
+cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+
+cudaError_t cudaMalloc(void** ptr, size_t bytes) {
+  if (ptr == nullptr) return cudaErrorInvalidValue;
+  *ptr = emu::DeviceMemory::Allocate(bytes);
+  return *ptr != nullptr ? cudaSuccess : emu::Record(cudaErrorMemoryAllocation);
+}
+
+cudaError_t cudaFree(void* ptr) {
+  if (ptr == nullptr) return cudaSuccess;
+  return emu::DeviceMemory::Free(ptr) ? cudaSuccess : emu::Record(cudaErrorInvalidDevicePointer);
+}
+
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  if (bytes == 0) return cudaSuccess;
+  // The side a copy names as device memory must be one allocation, as large as the copy.
+  const bool dst_device = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+  const bool src_device = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+  if (dst == nullptr || src == nullptr ||
+      (dst_device && !emu::DeviceMemory::Contains(dst, bytes)) ||
+      (src_device && !emu::DeviceMemory::Contains(src, bytes))) {
+    return emu::Record(cudaErrorInvalidValue);
+  }
+  std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t) {
+  return cudaMemcpy(dst, src, bytes, kind);
+}
+
+cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
+  if (bytes == 0) return cudaSuccess;
+  if (!emu::DeviceMemory::Contains(ptr, bytes)) return emu::Record(cudaErrorInvalidValue);
+  std::memset(ptr, value, bytes);
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t) {
+  return cudaMemset(ptr, value, bytes);
+}
+
+cudaError_t cudaGetLastError() {
+  const cudaError_t error = emu::LastError();
+  emu::LastError() = cudaSuccess;
+  return error;
+}
+
+cudaError_t cudaPeekAtLastError() { return emu::LastError(); }
+
+const char* cudaGetErrorName(cudaError_t error) {
+  switch (error) {
+    case cudaSuccess:
+      return "cudaSuccess";
+    case cudaErrorInvalidValue:
+      return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation:
+      return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidConfiguration:
+      return "cudaErrorInvalidConfiguration";
+    case cudaErrorInvalidDevicePointer:
+      return "cudaErrorInvalidDevicePointer";
+    case cudaErrorNoDevice:
+      return "cudaErrorNoDevice";
+    case cudaErrorLaunchFailure:
+      return "cudaErrorLaunchFailure";
+  }
+  return "cudaErrorUnknown";
+}
+
+const char* cudaGetErrorString(cudaError_t error) {
+  switch (error) {
+    case cudaSuccess:
+      return "no error";
+    case cudaErrorInvalidValue:
+      return "invalid argument";
+    case cudaErrorMemoryAllocation:
+      return "out of memory";
+    case cudaErrorInvalidConfiguration:
+      return "invalid configuration argument";
+    case cudaErrorInvalidDevicePointer:
+      return "invalid device pointer";
+    case cudaErrorNoDevice:
+      return "no CUDA-capable device is detected";
+    case cudaErrorLaunchFailure:
+      return "unspecified launch failure (the emulator printed why)";
+  }
+  return "unknown error";
+}
+
+cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int value) {
+  if (func == nullptr || attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 ||
+      value > emu::kMaxDynamicShared) {
+    return emu::Record(cudaErrorInvalidValue);
+  }
+  emu::DynamicSharedLimits()[func] = value;
+  return cudaSuccess;
+}
