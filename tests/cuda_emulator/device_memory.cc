@@ -37,7 +37,7 @@ void* DeviceMemory::Allocate(size_t bytes) {
   const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
   const size_t body = (rounded + page - 1) / page * page;
   const size_t mapped = body + 2 * page;
-  void* base = mmap(nullptr, mapped, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* base = mmap(nullptr, mapped, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (base == MAP_FAILED) return nullptr;
   char* body_start = static_cast<char*>(base) + page;
   if (mprotect(body_start, body, PROT_READ | PROT_WRITE) != 0) {

@@ -15,7 +15,8 @@
 namespace kvserve::cuda_emulator {
 namespace {
 
-constexpr size_t kDeviceBytes = size_t{80} << 30;
+// Smaller than an H100's 80 GiB: a backend that takes a fraction of it maps only that much.
+constexpr size_t kDeviceBytes = size_t{16} << 30;
 constexpr int kMultiprocessors = 132;
 constexpr int kDefaultDynamicShared = 48 * 1024;  // without cudaFuncSetAttribute
 constexpr int kMaxDynamicShared = 227 * 1024;     // Hopper's opt-in limit per block
@@ -131,6 +132,20 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   *total_bytes = emu::kDeviceBytes;
   const size_t used = emu::DeviceMemory::BytesInUse();
   *free_bytes = used < emu::kDeviceBytes ? emu::kDeviceBytes - used : 0;
+  return cudaSuccess;
+}
+
+// A stream is a token: work runs when it is issued.
+struct CUstream_st {};
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
+  if (stream == nullptr || (flags & ~cudaStreamNonBlocking) != 0) return cudaErrorInvalidValue;
+  *stream = new CUstream_st;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+  delete stream;
   return cudaSuccess;
 }
 

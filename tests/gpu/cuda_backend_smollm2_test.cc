@@ -1,7 +1,9 @@
 // The CUDA backend against the CPU reference on SmolLM2-135M-Instruct: teacher-forced logits over
 // a 2K-token prompt, greedy generations, and ragged batches equal to their sequences run alone.
+// Also built against the CPU emulator of CUDA (tests/cuda_emulator), where the text is shorter.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "engine/kv/kv_policy.h"
@@ -47,14 +49,23 @@ std::vector<std::vector<float>> TeacherForced(Backend& backend, const std::vecto
   return rows;
 }
 
-TEST_F(CudaBackendSmolLm2Test, TeacherForcedLogitsAgreeWithCpuOver2KTokens) {
-  const std::vector<int32_t> tokens = EnglishPrompt(*m_.tokenizer, 2048);
-  // Half as 128-token prefill chunks, half as single-token decode steps (split-K decode over
-  // 1K-2K contexts): the decode half reads the KV the prefill chunks wrote.
-  const auto cpu = TeacherForced(*m_.cpu, tokens, 1024, 128);
-  const auto gpu = TeacherForced(*m_.cuda, tokens, 1024, 128);
+// 2K tokens on a GPU; the CPU emulator of CUDA runs the kernels thread by thread, so it takes a
+// shorter text with the same structure.
+#if defined(KVSERVE_CUDA_EMULATOR)
+constexpr int kTeacherForcedTokens = 256;
+#else
+constexpr int kTeacherForcedTokens = 2048;
+#endif
+
+TEST_F(CudaBackendSmolLm2Test, TeacherForcedLogitsAgreeWithCpu) {
+  const std::vector<int32_t> tokens = EnglishPrompt(*m_.tokenizer, kTeacherForcedTokens);
+  // Half as 8 prefill chunks (128 tokens each at 2K), half as single-token decode steps (split-K
+  // decode over 1K-2K contexts at 2K): the decode half reads the KV the prefill chunks wrote.
+  const int half = kTeacherForcedTokens / 2;
+  const auto cpu = TeacherForced(*m_.cpu, tokens, half, half / 8);
+  const auto gpu = TeacherForced(*m_.cuda, tokens, half, half / 8);
   ASSERT_EQ(cpu.size(), gpu.size());
-  ASSERT_EQ(cpu.size(), 8u + 1024u);
+  ASSERT_EQ(cpu.size(), static_cast<size_t>(8 + half));
   int agree = 0;
   float max_diff = 0.0f;
   for (size_t i = 0; i < cpu.size(); ++i) {
@@ -72,6 +83,26 @@ TEST_F(CudaBackendSmolLm2Test, TeacherForcedLogitsAgreeWithCpuOver2KTokens) {
   EXPECT_TRUE(std::isfinite(max_diff));
 }
 
+// The logits row after `tokens`, from one prefill on a fresh cache.
+std::vector<float> LogitsAfter(Backend& backend, const std::vector<int32_t>& tokens) {
+  const ModelConfig& c = backend.config();
+  PagePool pool({c.n_kv_heads, 32, c.head_dim}, PagePool::kUnbounded);
+  SequenceKvCache kv(pool, c.n_layers);
+  const std::vector<int32_t> positions = Positions(0, static_cast<int>(tokens.size()));
+  const SequenceChunk chunk{.tokens = tokens, .positions = positions, .kv = &kv};
+  std::vector<float> logits;
+  const absl::Status s = backend.Forward(std::span(&chunk, 1), &logits);
+  EXPECT_TRUE(s.ok()) << s;
+  return logits;
+}
+
+// bf16 weights and activations move SmolLM2's logits by up to about 0.7 (the teacher-forced test
+// prints the largest difference), so the backends may only pick different tokens where the CPU's
+// two candidates are closer than this.
+constexpr float kNearTieLogits = 1.0f;
+
+// Greedy generations are equal token for token; where they part, it is at a near tie of the CPU
+// backend's logits (after which each continues its own text, so the rest is not compared).
 TEST_F(CudaBackendSmolLm2Test, GreedyGenerationsEqualCpu) {
   const char* prompts[] = {"The capital of France is", "Once upon a time, a small fox",
                            "To bake bread you need", "1, 2, 3, 4, 5,"};
@@ -89,7 +120,21 @@ TEST_F(CudaBackendSmolLm2Test, GreedyGenerationsEqualCpu) {
     auto actual = gpu.Generate(std::span(&requests[i], 1));
     ASSERT_TRUE(expected.ok()) << expected.status();
     ASSERT_TRUE(actual.ok()) << actual.status();
-    EXPECT_EQ(actual->front().tokens, expected->front().tokens) << "prompt: " << prompts[i];
+    const std::vector<int32_t>& want = expected->front().tokens;
+    const std::vector<int32_t>& got = actual->front().tokens;
+    ASSERT_EQ(got.size(), want.size()) << "prompt: " << prompts[i];
+    const size_t parted = std::mismatch(want.begin(), want.end(), got.begin()).first - want.begin();
+    if (parted == want.size()) continue;
+    std::vector<int32_t> context = requests[i].prompt;
+    context.insert(context.end(), want.begin(), want.begin() + parted);
+    const std::vector<float> logits = LogitsAfter(*m_.cpu, context);
+    ASSERT_EQ(logits.size(), static_cast<size_t>(m_.config.vocab_size));
+    const float gap = logits[want[parted]] - logits[got[parted]];
+    std::printf(
+        "prompt \"%s\": the backends part at generated token %zu, where the CPU ranks "
+        "them %.3f logits apart\n",
+        prompts[i], parted, gap);
+    EXPECT_LE(gap, kNearTieLogits) << "prompt: " << prompts[i] << ", generated token " << parted;
   }
 }
 
