@@ -215,6 +215,21 @@ TEST_F(CudaBackendSmolLm2Test, BatchGeneratorBatchEqualsEachAlone) {
   }
 }
 
+// Device memory is reserved once, when the backend is created: prefill and decode steps, and the
+// KV arena growing under them, take theirs from that pool (issue 6: no allocation in the loop).
+TEST_F(CudaBackendSmolLm2Test, StepsAllocateNoDeviceMemory) {
+#if !defined(KVSERVE_CUDA_EMULATOR)
+  GTEST_SKIP() << "a GPU's free memory moves with every process on it; the emulator's is ours";
+#endif
+  size_t free_before = 0, free_after = 0, total = 0;
+  ASSERT_CUDA_OK(cudaMemGetInfo(&free_before, &total));
+  const std::vector<int32_t> tokens = EnglishPrompt(*m_.tokenizer, 200);
+  const auto rows = TeacherForced(*m_.cuda, tokens, 160, 80);
+  ASSERT_EQ(rows.size(), 2u + 40u);
+  ASSERT_CUDA_OK(cudaMemGetInfo(&free_after, &total));
+  EXPECT_EQ(free_after, free_before);
+}
+
 TEST_F(CudaBackendSmolLm2Test, PoliciesOtherThanFullAreUnimplemented) {
   KvPolicyOptions options;
   options.name = "snapkv";

@@ -11,9 +11,11 @@
 namespace kvserve::testing {
 
 std::string SmolLm2TokenizerJsonPath() {
-  const std::string path =
-      std::string(KVSERVE_SHARED_MODELS_DIR) + "/smollm2-135m-instruct/tokenizer.json";
-  return std::filesystem::exists(path) ? path : "";
+  for (const char* dir : {KVSERVE_TEST_DATA_DIR, KVSERVE_SHARED_MODELS_DIR}) {
+    const std::string path = std::string(dir) + "/smollm2-135m-instruct/tokenizer.json";
+    if (std::filesystem::exists(path)) return path;
+  }
+  return "";
 }
 
 absl::StatusOr<BpeTokenizer::Options> BpeOptionsFromHfTokenizerJson(const std::string& path,

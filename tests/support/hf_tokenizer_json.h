@@ -8,7 +8,8 @@
 
 namespace kvserve::testing {
 
-// SmolLM2-135M-Instruct's Hugging Face tokenizer.json in ../shared/models; empty when absent.
+// SmolLM2-135M-Instruct's Hugging Face tokenizer.json (tests/data, else ../shared/models); empty
+// when absent.
 std::string SmolLm2TokenizerJsonPath();
 
 // BpeTokenizer options from a Hugging Face tokenizer.json with a BPE model, so tests need no GGUF
