@@ -1,42 +1,23 @@
 // kvserve-cli as a user runs it: output formats, and a one-line reason with a non-zero exit for
 // bad input.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <array>
-#include <cstdio>
 
+#include "tests/support/cli_run.h"
 #include "tests/support/test_paths.h"
 
 namespace kvserve::testing {
 namespace {
-
-struct CliRun {
-  int exit_code;
-  std::string out;  // stdout and stderr together
-};
-
-CliRun Cli(const std::string& args) {
-  const std::string cmd = std::string(KVSERVE_BIN_DIR) + "/kvserve-cli " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  CliRun run{-1, ""};
-  if (pipe == nullptr) return run;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) run.out.append(buf.data(), n);
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
 
 std::string Stories() {
   return "--model " + Stories260KModelPath() + " --tokenizer " + Stories260KTokenizerPath();
 }
 
 TEST(CliTest, GenerateJsonCarriesTheContractFields) {
-  const CliRun r = Cli("generate " + Stories() + " --prompt-ids 1 --max-tokens 10 --format json");
+  const CliRun r =
+      RunCli("generate " + Stories() + " --prompt-ids 1 --max-tokens 10 --format json");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   const auto j = nlohmann::json::parse(r.out, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << r.out;
@@ -53,7 +34,8 @@ TEST(CliTest, GenerateJsonCarriesTheContractFields) {
 }
 
 TEST(CliTest, GenerateTextStreamsTheStory) {
-  const CliRun r = Cli("generate " + Stories() + " --prompt \"Once upon a time\" --max-tokens 20");
+  const CliRun r =
+      RunCli("generate " + Stories() + " --prompt \"Once upon a time\" --max-tokens 20");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_GT(r.out.size(), 20u);
 }
@@ -61,13 +43,13 @@ TEST(CliTest, GenerateTextStreamsTheStory) {
 TEST(CliTest, TokenizeMapsSpecialTokenTextToItsId) {
   const std::string model = SmolLm2GgufPath();
   if (model.empty()) GTEST_SKIP() << "SmolLM2 GGUF absent";
-  const CliRun r = Cli("tokenize --model " + model + " --text '<|im_start|>user' --format json");
+  const CliRun r = RunCli("tokenize --model " + model + " --text '<|im_start|>user' --format json");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_EQ(nlohmann::json::parse(r.out)["ids"], (std::vector<int>{1, 4093}));
 }
 
 TEST(CliTest, LogitsPrintsOneVocabularyRow) {
-  const CliRun r = Cli("logits " + Stories() + " --prompt-ids 1,403 --format json");
+  const CliRun r = RunCli("logits " + Stories() + " --prompt-ids 1,403 --format json");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["logits"].size(), 512u);
@@ -87,7 +69,7 @@ TEST(CliTest, BadInputGetsOneLineReasonAndNonZeroExit) {
       {"generate --model synthetic:nope --prompt-ids 1", "unknown synthetic model 'nope'"},
   };
   for (const auto& [args, fragment] : cases) {
-    const CliRun r = Cli(args);
+    const CliRun r = RunCli(args);
     EXPECT_NE(r.exit_code, 0) << args;
     EXPECT_NE(r.out.find("kvserve-cli: error: "), std::string::npos) << args << "\n" << r.out;
     EXPECT_NE(r.out.find(fragment), std::string::npos) << args << "\n" << r.out;
