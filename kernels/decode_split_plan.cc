@@ -2,14 +2,14 @@
 
 #include <algorithm>
 
+#include "kernels/ceil_div.h"
+
 namespace kvserve::kernels {
 namespace {
 
 // Blocks per SM the plan aims for, and the fewest tiles worth a split of their own.
 constexpr int kTargetBlocksPerSm = 4;
 constexpr int kMinTilesPerSplit = 4;
-
-int CeilDiv(int a, int b) { return (a + b - 1) / b; }
 
 }  // namespace
 

@@ -113,6 +113,9 @@ absl::Status ServerRunner::LoadModel() {
       !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--default-kv-policy: ", s.message()));
   }
+  if (absl::Status s = engine->loaded.backend->Supports(engine->default_kv_policy); !s.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("--default-kv-policy: ", s.message()));
+  }
   const Tokenizer* tokenizer = engine->tokenizer();
   SchedulerOptions options{
       .max_batch_tokens = config_.max_batch_tokens,

@@ -27,10 +27,9 @@ class FastKvPolicy : public KvPolicy {
 
   std::string_view name() const override { return "fastkv"; }
   bool needs_whole_prompt() const override { return true; }
-  int ScoreWindow(int layer, int n) const override;
-  LayerDecision OnPromptLayer(int layer, int n, std::span<const float> window_scores) override;
+  PromptCompressionPlan PlanPrompt(int n) override;
   // kept_tokens per layer; tsp_tokens: T, or N when TSP did not fire; prefill_flops_fraction from
-  // the rows each layer ran on (prefill_flops.h).
+  // the rows each layer ran on (prefill_flops.h), as the last plan set them.
   KvStats Stats(const SequenceKvCache& kv) const override;
 
   int tsp_layer() const { return tsp_layer_; }
@@ -40,18 +39,13 @@ class FastKvPolicy : public KvPolicy {
   int TspKeep(int n) const;
 
  private:
-  // The prompt's length, as known at `layer`, a layer of `n` rows.
-  int PromptTokens(int layer, int n) const { return layer <= tsp_layer_ ? n : prompt_tokens_; }
-  int LayerBudget(int layer, int n) const;
+  // A layer's budget B_ℓ for a prompt of `n` tokens, when TSP keeps `tsp_keep` (`tsp_fired`).
+  int LayerBudget(int layer, int n, int tsp_keep, bool tsp_fired) const;
 
   KvPolicyOptions options_;
   ModelConfig config_;
   int tsp_layer_;
-  // What the current prompt's prefill did, reset at layer 0.
-  int prompt_tokens_ = 0;
-  int tsp_tokens_ = 0;
-  bool tsp_fired_ = false;
-  std::vector<LayerRows> rows_;
+  PromptCompressionPlan last_plan_;  // what the last prompt ran with
 };
 
 }  // namespace kvserve

@@ -8,6 +8,7 @@
 #include "engine/kv/fastkv_policy.h"
 #include "engine/kv/snapkv_policy.h"
 #include "engine/kv/tiered_kv_policy.h"
+#include "kernels/ceil_div.h"
 
 namespace kvserve {
 namespace {
@@ -25,8 +26,6 @@ absl::Status Bad(absl::string_view option, absl::string_view requirement, double
   return absl::InvalidArgumentError(
       absl::StrCat("kv ", option, " must be ", requirement, ", got ", got));
 }
-
-int CeilDiv(int a, int b) { return (a + b - 1) / b; }
 
 // A rate in (0, 1]; NaN fails too.
 bool IsRate(float r) { return r > 0.0f && r <= 1.0f; }

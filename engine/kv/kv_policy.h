@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/kv/kv_segment.h"
+#include "engine/kv/prompt_compression.h"
 #include "engine/kv/sequence_kv_cache.h"
 #include "engine/kv/token_selection.h"
 #include "engine/model/model_config.h"
@@ -64,21 +65,9 @@ class KvPolicy {
   // the last queries against the whole prompt at every layer, and TSP gathers the prompt's rows.
   virtual bool needs_whole_prompt() const { return false; }
 
-  // Observation window the backend scores at `layer` of a whole-prompt chunk whose layer holds
-  // `n` rows (research/fastkv.md §2.2); 0 = no scores wanted.
-  virtual int ScoreWindow(int layer, int n) const { return 0; }
-
-  struct LayerDecision {
-    // Per KV head, the cache rows of the layer to keep (every head the same count); empty = all.
-    std::vector<std::vector<int32_t>> retain;
-    // The chunk's rows carried to the next layer, ascending; empty = all (TSP fires here).
-    std::vector<int32_t> propagate;
-  };
-  // Called after the attention of every layer of a whole-prompt chunk of `n` rows, with the window
-  // scores [n_heads][n - window] when ScoreWindow(layer, n) > 0 (else empty).
-  virtual LayerDecision OnPromptLayer(int layer, int n, std::span<const float> window_scores) {
-    return {};
-  }
+  // The compression plan for a whole-prompt chunk of `n` tokens (empty: none), a function of `n`
+  // and the options; the backend executes it and the policy reports on the last one planned.
+  virtual PromptCompressionPlan PlanPrompt(int n) { return {}; }
 
   // Decode hooks (quest/freekv), in the backend's order for each layer of a one-token chunk:
   // Begin before its K/V is appended; Prepare after, with the token's post-RoPE query

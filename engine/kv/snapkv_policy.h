@@ -14,13 +14,11 @@ class SnapKvPolicy : public KvPolicy {
 
   std::string_view name() const override { return "snapkv"; }
   bool needs_whole_prompt() const override { return true; }
-  int ScoreWindow(int layer, int n) const override;
-  LayerDecision OnPromptLayer(int layer, int n, std::span<const float> window_scores) override;
+  PromptCompressionPlan PlanPrompt(int n) override;
 
  private:
   KvPolicyOptions options_;
-  int n_heads_;
-  int n_kv_heads_;
+  int n_layers_;
 };
 
 }  // namespace kvserve

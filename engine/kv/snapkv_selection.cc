@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/kv/prompt_compression.h"
+
 namespace kvserve {
 
 double RateAsDecimal(float rate) {
@@ -21,15 +23,8 @@ int SnapKvBudget(const KvPolicyOptions& options, int n) {
 
 std::vector<float> KvHeadWindowScores(std::span<const float> window_scores, int n, int n_heads,
                                       int n_kv_heads, const KvPolicyOptions& options) {
-  const size_t len = static_cast<size_t>(std::max(0, n - options.window));
-  std::vector<float> pooled(static_cast<size_t>(n_heads) * len);
-  for (int h = 0; h < n_heads; ++h) {
-    PoolScores(window_scores.subspan(h * len, len), options.pool, options.pool_kernel,
-               std::span(pooled).subspan(h * len, len));
-  }
-  std::vector<float> out(static_cast<size_t>(n_kv_heads) * len);
-  GroupSumScores(pooled.data(), n_heads, n_kv_heads, static_cast<int>(len), out.data());
-  return out;
+  return PooledKvHeadScores(window_scores, n - options.window, n_heads, n_kv_heads, options.pool,
+                            options.pool_kernel);
 }
 
 std::vector<std::vector<int32_t>> SnapKvRetain(std::span<const float> window_scores, int n,

@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/ceil_div.h"
+
 namespace kvserve {
 namespace {
-
-int CeilDiv(int a, int b) { return (a + b - 1) / b; }
 
 BudgetLayout LayoutOf(const KvPolicyOptions& o) {
   const int budget = o.budget > 0 ? o.budget : kDefaultTieredBudget;
@@ -66,25 +66,14 @@ bool TieredKvPolicy::needs_whole_prompt() const {
   return prefill_ && prefill_->needs_whole_prompt();
 }
 
-int TieredKvPolicy::ScoreWindow(int layer, int n) const {
-  return prefill_ ? prefill_->ScoreWindow(layer, n) : 0;
-}
-
-KvPolicy::LayerDecision TieredKvPolicy::OnPromptLayer(int layer, int n,
-                                                      std::span<const float> window_scores) {
+PromptCompressionPlan TieredKvPolicy::PlanPrompt(int n) {
   if (!prefill_) return {};
-  LayerDecision d = prefill_->OnPromptLayer(layer, n, window_scores);
+  PromptCompressionPlan plan = prefill_->PlanPrompt(n);
   // The host tier keeps every row the prefill produced, but each KV head's rows the prefill
   // policy would keep go first: attention ignores row order (positions live in the rotated
   // keys), and packed together they fill few pages, which page selection then finds.
-  for (std::vector<int32_t>& head : d.retain) {
-    std::vector<char> kept(n, 0);
-    for (int32_t r : head) kept[r] = 1;
-    for (int32_t r = 0; r < n; ++r) {
-      if (!kept[r]) head.push_back(r);
-    }
-  }
-  return d;
+  plan.keep_unselected = true;
+  return plan;
 }
 
 int TieredKvPolicy::RowsIn(const Layer& l, int32_t page) const {

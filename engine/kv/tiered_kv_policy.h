@@ -43,8 +43,8 @@ class TieredKvPolicy : public KvPolicy {
 
   std::string_view name() const override { return name_; }
   bool needs_whole_prompt() const override;
-  int ScoreWindow(int layer, int n) const override;
-  LayerDecision OnPromptLayer(int layer, int n, std::span<const float> window_scores) override;
+  // fastkv_freekv: the prefill policy's plan, its unselected rows kept after the selected ones.
+  PromptCompressionPlan PlanPrompt(int n) override;
   KvStats Stats(const SequenceKvCache& kv) const override;
 
   // Decode hooks (KvPolicy): Begin waits for this layer's outstanding recall; Prepare updates

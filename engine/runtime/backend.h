@@ -21,6 +21,22 @@ struct SequenceChunk {
   bool compute_logits = true;          // emit logits for the chunk's last token
   KvPolicy* policy = nullptr;          // the sequence's KV policy; nullptr = full
   bool whole_prompt = false;           // the chunk is the entire prompt: the policy may compress
+  // The policy's plan for a whole-prompt chunk (null or empty: keep every row); the backend runs
+  // its selection and applies it to `kv`.
+  const PromptCompressionPlan* compression = nullptr;
+};
+
+// What a step produced. A chunk that failed (bad input, a plan its cache cannot take) ends only
+// its own sequence: its status says why, it has no logits row, and the other chunks went on.
+struct StepOutput {
+  std::vector<float> logits;               // [rows][vocab]: chunks with logits that succeeded
+  std::vector<int> logits_row;             // per chunk: its row in `logits`, or -1
+  std::vector<absl::Status> chunk_status;  // per chunk
+  // Per chunk whose plan records its scores, one entry per layer (else empty).
+  std::vector<std::vector<PromptLayerScores>> prompt_layers;
+
+  // Sizes the per-chunk vectors for `chunks` chunks, every one OK and without logits.
+  void Reset(size_t chunks);
 };
 
 // Runs the model's layers on some device. The scheduler drives it with ragged batches.
@@ -30,10 +46,17 @@ class Backend {
   virtual std::string_view name() const = 0;
   virtual const ModelConfig& config() const = 0;
 
-  // Runs every chunk of `batch` through the model. Rows of `logits` ([rows][vocab], resized) hold
-  // the last token's logits of each chunk with compute_logits, in batch order.
-  virtual absl::Status Forward(std::span<const SequenceChunk> batch,
-                               std::vector<float>* logits) = 0;
+  // Which KV policies (and options) this backend executes: OK, or FailedPrecondition naming the
+  // policy and the backend. Asked at server startup for the default policy and at every submit.
+  virtual absl::Status Supports(const KvPolicyOptions& options) const;
+
+  // Runs every chunk of `batch` through the model. A chunk-level failure is in
+  // out->chunk_status; a non-OK return means the whole step failed (e.g. a device error).
+  virtual absl::Status Execute(std::span<const SequenceChunk> batch, StepOutput* out) = 0;
+
+  // Execute for callers that treat any failure as the step's: rows of `logits` ([rows][vocab],
+  // resized) hold the last token's logits of each chunk with compute_logits, in batch order.
+  absl::Status Forward(std::span<const SequenceChunk> batch, std::vector<float>* logits);
 
   // KV pages of `page_size` tokens the backend can hold beside the scheduler's budget (a device
   // arena); -1: no limit of its own (the CPU backend reads the pool's pages in place).

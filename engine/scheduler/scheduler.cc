@@ -5,9 +5,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/status_macros.h"
 #include "engine/sampling/logprobs.h"
 #include "engine/scheduler/request_validation.h"
 #include "engine/scheduler/sequence.h"
+#include "kernels/ceil_div.h"
 
 namespace kvserve {
 namespace {
@@ -24,8 +26,6 @@ SchedulerOptions Sanitized(SchedulerOptions o, const Tokenizer* tokenizer) {
 KvPageShape PageShape(const ModelConfig& c, int page_size) {
   return {.n_kv_heads = c.n_kv_heads, .page_size = page_size, .head_dim = c.head_dim};
 }
-
-int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // The KV budget in pages, no more than the backend's own KV memory holds (a device arena).
 int64_t DevicePoolPages(const Backend& backend, int page_size, int64_t bytes) {
@@ -105,7 +105,8 @@ absl::Status Scheduler::Submit(EngineRequest request, OutputCallback on_output,
   if (!on_output) return absl::InvalidArgumentError("on_output callback is missing");
   if (request.kv_policy.name.empty()) request.kv_policy = options_.default_kv_policy;
   const ModelConfig& config = backend_.config();
-  if (auto s = ValidateEngineRequest(request, config, tokenizer_); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(ValidateEngineRequest(request, config, tokenizer_));
+  KVSERVE_RETURN_IF_ERROR(backend_.Supports(request.kv_policy));
   // The last generated token is never fed back, so the cache peaks one short of the total.
   const int64_t peak_tokens =
       static_cast<int64_t>(request.prompt.size()) + request.max_new_tokens - 1;
@@ -117,7 +118,8 @@ absl::Status Scheduler::Submit(EngineRequest request, OutputCallback on_output,
                      ") for ", request.kv_policy.name, ", got ", request.kv_policy.page_size));
   }
   PagePool& home = tiered ? host_pool_ : pool_;
-  const int64_t pages = config.n_layers * CeilDiv(peak_tokens, options_.page_size);
+  const int64_t pages =
+      config.n_layers * CeilDiv(peak_tokens, static_cast<int64_t>(options_.page_size));
   if (pages > home.total_pages()) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "prompt + max_new_tokens (", peak_tokens + 1, " tokens) needs ", pages, " KV pages, more ",
@@ -313,12 +315,16 @@ void Scheduler::AddChunk(Sequence& s, int n) {
   // Logical positions (prompt index), never cache lengths: a policy may have dropped rows.
   for (int i = 0; i < n; ++i) s.positions[i] = s.computed + i;
   const int total = static_cast<int>(s.tokens.size());
+  const bool whole_prompt = s.computed == 0 && n == total;
+  // The policy plans the prompt's compression from its length, before the step runs it.
+  s.compression = whole_prompt ? s.policy->PlanPrompt(n) : PromptCompressionPlan{};
   batch_.push_back({.tokens = std::span<const int32_t>(s.tokens).subspan(s.computed, n),
                     .positions = s.positions,
                     .kv = &s.kv,
                     .compute_logits = s.computed + n == total,
                     .policy = s.policy.get(),
-                    .whole_prompt = s.computed == 0 && n == total});
+                    .whole_prompt = whole_prompt,
+                    .compression = &s.compression});
   batch_seqs_.push_back(&s);
 }
 
@@ -418,22 +424,23 @@ absl::StatusOr<std::unique_ptr<KvPolicy>> Scheduler::NewPolicy(const KvPolicyOpt
 }
 
 void Scheduler::RunBatch() {
-  const absl::Status status = backend_.Forward(batch_, &logits_);
+  const absl::Status status = backend_.Execute(batch_, &step_out_);
   const EngineClock::time_point now = EngineClock::now();
-  if (!status.ok()) {
-    // Their caches may hold part of the step: the batch's sequences end, the engine goes on.
-    for (Sequence* s : batch_seqs_) Finish(*s, FinishReason::kError, std::string(status.message()));
-    RemoveFinished();
-    return;
-  }
   const size_t vocab = static_cast<size_t>(backend_.config().vocab_size);
-  size_t row = 0;
   for (size_t i = 0; i < batch_.size(); ++i) {
     Sequence& s = *batch_seqs_[i];
+    // A failed step ends its whole batch, a failed chunk only its own sequence: either way the
+    // cache may hold part of the step, so the sequence cannot go on.
+    const absl::Status& chunk = status.ok() ? step_out_.chunk_status[i] : status;
+    if (!chunk.ok()) {
+      Finish(s, FinishReason::kError, std::string(chunk.message()));
+      continue;
+    }
     s.computed += static_cast<int>(batch_[i].tokens.size());
-    if (!batch_[i].compute_logits) continue;
+    const int row = step_out_.logits_row[i];
+    if (!batch_[i].compute_logits || row < 0) continue;
     if (s.prefill_done == EngineClock::time_point{}) s.prefill_done = now;
-    SampleNext(s, std::span(logits_).subspan(row++ * vocab, vocab), now);
+    SampleNext(s, std::span(step_out_.logits).subspan(row * vocab, vocab), now);
   }
   RemoveFinished();
 }

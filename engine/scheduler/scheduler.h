@@ -227,7 +227,7 @@ class Scheduler {
   std::vector<std::pair<std::string, FinishReason>> step_cancels_;
   std::vector<SequenceChunk> batch_;
   std::vector<Sequence*> batch_seqs_;  // owner of each batch_ chunk
-  std::vector<float> logits_;
+  StepOutput step_out_;
   std::vector<float> raw_logits_;  // unmodified logits for logprobs
   std::vector<Delivery> deliveries_;
   int64_t dequeued_requests_ = 0;  // left the queue this step (scheduled or ended)

@@ -46,8 +46,9 @@ struct Sequence {
   std::optional<StreamDetokenizer> detokenizer;  // with a tokenizer
   StopMatcher stops;
 
-  std::vector<int32_t> positions;  // scratch: the positions of this step's chunk
-  SequenceOutput out;              // what this step produced, handed out after it
+  std::vector<int32_t> positions;     // scratch: the positions of this step's chunk
+  PromptCompressionPlan compression;  // this step's plan for a whole-prompt chunk
+  SequenceOutput out;                 // what this step produced, handed out after it
 
   EngineClock::time_point submitted;
   EngineClock::time_point first_scheduled;  // epoch while never scheduled

@@ -230,7 +230,7 @@ TEST_F(CudaBackendSmolLm2Test, StepsAllocateNoDeviceMemory) {
   EXPECT_EQ(free_after, free_before);
 }
 
-TEST_F(CudaBackendSmolLm2Test, PoliciesOtherThanFullAreUnimplemented) {
+TEST_F(CudaBackendSmolLm2Test, PoliciesOtherThanFullAreRefused) {
   KvPolicyOptions options;
   options.name = "snapkv";
   auto policy = CreateKvPolicy(options, m_.config);
@@ -247,8 +247,11 @@ TEST_F(CudaBackendSmolLm2Test, PoliciesOtherThanFullAreUnimplemented) {
                             .whole_prompt = true};
   std::vector<float> logits;
   const absl::Status s = m_.cuda->Forward(std::span(&chunk, 1), &logits);
-  EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented) << s;
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
   EXPECT_NE(s.message().find("kv policy 'snapkv'"), absl::string_view::npos) << s;
+  const absl::Status supports = m_.cuda->Supports(options);
+  EXPECT_EQ(supports.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(supports.message().find("cuda backend"), absl::string_view::npos) << supports;
   EXPECT_EQ(kv.length(0), 0) << "a refused step leaves the cache as it was";
 }
 

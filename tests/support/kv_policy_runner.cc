@@ -18,20 +18,29 @@ PolicyRun RunGreedy(Backend& backend, std::span<const int32_t> prompt, KvPolicy*
   PolicyRun run;
   std::vector<int32_t> positions(prompt.size());
   for (size_t i = 0; i < prompt.size(); ++i) positions[i] = static_cast<int32_t>(i);
+  const PromptCompressionPlan plan = policy != nullptr
+                                         ? policy->PlanPrompt(static_cast<int>(prompt.size()))
+                                         : PromptCompressionPlan{};
   SequenceChunk chunk{.tokens = prompt,
                       .positions = positions,
                       .kv = &kv,
                       .compute_logits = true,
                       .policy = policy,
-                      .whole_prompt = true};
-  std::vector<float> logits;
+                      .whole_prompt = true,
+                      .compression = &plan};
+  StepOutput out;
   int32_t token = 0;
   for (int step = 0; step < steps; ++step) {
-    const absl::Status s = backend.Forward(std::span(&chunk, 1), &logits);
+    absl::Status s = backend.Execute(std::span(&chunk, 1), &out);
+    if (s.ok()) s = out.chunk_status[0];
     EXPECT_TRUE(s.ok()) << s;
     if (!s.ok()) break;
+    const std::vector<float>& logits = out.logits;
     if (step == 0) {
       for (int l = 0; l < c.n_layers; ++l) run.kept_after_prefill.push_back(kv.length(l));
+      if (auto* recorder = dynamic_cast<RecordingPolicy*>(policy)) {
+        recorder->Record(std::move(out.prompt_layers[0]));
+      }
     }
     token = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     run.tokens.push_back(token);
@@ -43,15 +52,25 @@ PolicyRun RunGreedy(Backend& backend, std::span<const int32_t> prompt, KvPolicy*
   return run;
 }
 
-KvPolicy::LayerDecision RecordingPolicy::OnPromptLayer(int layer, int n,
-                                                       std::span<const float> window_scores) {
-  Layer record{.layer = layer,
-               .n = n,
-               .window = inner_.ScoreWindow(layer, n),
-               .scores = {window_scores.begin(), window_scores.end()}};
-  record.decision = inner_.OnPromptLayer(layer, n, window_scores);
-  layers_.push_back(record);
-  return record.decision;
+PromptCompressionPlan RecordingPolicy::PlanPrompt(int n) {
+  plan_ = inner_.PlanPrompt(n);
+  plan_.record_scores = true;
+  return plan_;
+}
+
+std::vector<RecordingPolicy::Layer> RecordingPolicy::layers() const {
+  std::vector<Layer> out;
+  for (size_t l = 0; l < recorded_.size(); ++l) {
+    const PromptLayerScores& r = recorded_[l];
+    Layer layer{.layer = static_cast<int>(l), .n = r.n, .window = r.window, .scores = r.scores};
+    auto selection =
+        SelectPromptRows(plan_, layer.layer, r.n, r.scores, config_.n_heads, config_.n_kv_heads);
+    EXPECT_TRUE(selection.ok()) << selection.status();
+    if (selection.ok()) layer.decision = *std::move(selection);
+    EXPECT_EQ(layer.decision.propagate, r.propagate);  // what the backend propagated
+    out.push_back(std::move(layer));
+  }
+  return out;
 }
 
 std::vector<int32_t> RandomPrompt(uint32_t seed, int n, int vocab) {

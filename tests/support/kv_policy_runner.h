@@ -25,29 +25,33 @@ struct PolicyRun {
 PolicyRun RunGreedy(Backend& backend, std::span<const int32_t> prompt, KvPolicy* policy, int steps,
                     int page_size = 16);
 
-// Passes every call on to `inner` and records what each prompt layer was asked and decided.
+// Passes every call on to `inner`, with its prompt plan asking the backend to return each layer's
+// window scores; RunGreedy hands them back, and layers() replays the plan's selection on them.
 class RecordingPolicy : public KvPolicy {
  public:
-  explicit RecordingPolicy(KvPolicy& inner) : inner_(inner) {}
+  RecordingPolicy(KvPolicy& inner, const ModelConfig& config) : inner_(inner), config_(config) {}
 
   struct Layer {
     int layer = 0;
     int n = 0;
-    int window = 0;  // what ScoreWindow answered
+    int window = 0;  // the plan's window at this layer
     std::vector<float> scores;
-    LayerDecision decision;
+    LayerSelection decision;
   };
-  const std::vector<Layer>& layers() const { return layers_; }
+  std::vector<Layer> layers() const;
+  const PromptCompressionPlan& plan() const { return plan_; }
+  void Record(std::vector<PromptLayerScores> layers) { recorded_ = std::move(layers); }
 
   std::string_view name() const override { return inner_.name(); }
   bool needs_whole_prompt() const override { return inner_.needs_whole_prompt(); }
-  int ScoreWindow(int layer, int n) const override { return inner_.ScoreWindow(layer, n); }
-  LayerDecision OnPromptLayer(int layer, int n, std::span<const float> window_scores) override;
+  PromptCompressionPlan PlanPrompt(int n) override;
   KvStats Stats(const SequenceKvCache& kv) const override { return inner_.Stats(kv); }
 
  private:
   KvPolicy& inner_;
-  std::vector<Layer> layers_;
+  ModelConfig config_;
+  PromptCompressionPlan plan_;
+  std::vector<PromptLayerScores> recorded_;
 };
 
 // A random prompt of `n` ids, BOS (1) first, ids in [3, vocab).

@@ -1,11 +1,11 @@
-// The CPU backend's KV-policy plumbing (window scores, per-head retain, token-selective
-// propagation) against a direct Llama forward that applies the same decisions by hand.
+// The CPU backend's execution of a prompt compression plan (window scores, per-head retain,
+// token-selective propagation) against a direct Llama forward that applies the same decisions by
+// hand, and chunk-level failures that leave the rest of the step alone.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <map>
 #include <numeric>
-#include <random>
 
 #include "engine/kv/page_pool.h"
 #include "engine/kv/sequence_kv_cache.h"
@@ -20,30 +20,43 @@ namespace {
 
 using Rows = std::vector<std::vector<float>>;
 
-// A policy that does what it is told: window scores asked at `score_layers`, recorded; fixed
-// retain sets per layer; one fixed propagate.
-class ScriptedPolicy : public KvPolicy {
- public:
+// What the backend did to a prompt, layer by layer: the windows it scored, the rows each KV head
+// kept, and the rows TSP propagated; the reference applies the same.
+struct Decisions {
   std::map<int, int> score_windows;                         // layer -> window
   std::map<int, std::vector<std::vector<int32_t>>> retain;  // layer -> per-KV-head rows
   int propagate_layer = -1;
   std::vector<int32_t> propagate;
-  std::map<int, std::vector<float>> scores;  // what the backend passed, by layer
-
-  std::string_view name() const override { return "scripted"; }
-  bool needs_whole_prompt() const override { return true; }
-  int ScoreWindow(int layer, int) const override {
-    auto it = score_windows.find(layer);
-    return it == score_windows.end() ? 0 : it->second;
-  }
-  LayerDecision OnPromptLayer(int layer, int, std::span<const float> s) override {
-    if (!s.empty()) scores[layer] = {s.begin(), s.end()};
-    LayerDecision d;
-    if (auto it = retain.find(layer); it != retain.end()) d.retain = it->second;
-    if (layer == propagate_layer) d.propagate = propagate;
-    return d;
-  }
+  std::map<int, std::vector<float>> scores;  // what the backend computed, by layer
 };
+
+// A policy whose prompt plan is given: what the plumbing is driven by.
+class PlannedPolicy : public KvPolicy {
+ public:
+  explicit PlannedPolicy(PromptCompressionPlan plan) : plan_(std::move(plan)) {}
+  std::string_view name() const override { return "planned"; }
+  bool needs_whole_prompt() const override { return true; }
+  PromptCompressionPlan PlanPrompt(int) override { return plan_; }
+
+ private:
+  PromptCompressionPlan plan_;
+};
+
+// The decisions a recorded run made (RecordingPolicy replays the plan's selection).
+Decisions DecisionsOf(const RecordingPolicy& recorder) {
+  Decisions d;
+  for (const RecordingPolicy::Layer& layer : recorder.layers()) {
+    if (layer.window == 0) continue;
+    d.score_windows[layer.layer] = layer.window;
+    d.scores[layer.layer] = layer.scores;
+    if (!layer.decision.retain.empty()) d.retain[layer.layer] = layer.decision.retain;
+    if (!layer.decision.propagate.empty()) {
+      d.propagate_layer = layer.layer;
+      d.propagate = layer.decision.propagate;
+    }
+  }
+  return d;
+}
 
 // One sequence through a plain, unoptimised Llama forward (double accumulation), applying the
 // scripted decisions the way research/fastkv.md §4 describes: retain after the layer (its own
@@ -60,7 +73,7 @@ class ReferenceModel {
 
   // Runs `tokens` at `positions`; returns the last row's logits.
   std::vector<float> Run(const std::vector<int32_t>& tokens, std::vector<int32_t> positions,
-                         const ScriptedPolicy* script) {
+                         const Decisions* script) {
     const int d = c_.dim, hd = c_.head_dim;
     Rows h;
     for (int32_t t : tokens) {
@@ -214,17 +227,6 @@ void ExpectNear(const std::vector<float>& got, const std::vector<float>& want,
   }
 }
 
-// Distinct sorted rows of [0, n): `count` - `tail` random ones, then the last `tail`.
-std::vector<int32_t> SomeRows(std::mt19937& rng, int n, int count, int tail) {
-  std::vector<int32_t> all(n - tail);
-  std::iota(all.begin(), all.end(), 0);
-  std::shuffle(all.begin(), all.end(), rng);
-  all.resize(count - tail);
-  for (int j = n - tail; j < n; ++j) all.push_back(j);
-  std::sort(all.begin(), all.end());
-  return all;
-}
-
 class PromptPolicyPlumbingTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -240,21 +242,15 @@ class PromptPolicyPlumbingTest : public ::testing::Test {
     backend_ = std::move(*backend);
   }
 
-  // A script over a prompt of `n`: scores at layers 0 and 3, per-head retain at layers 0 and 3
+  // A plan over a prompt of `n`: scores at layers 0, 1 and 3, per-head keep at layers 0 and 3
   // (after TSP), TSP at layer 1 keeping `t` rows.
-  ScriptedPolicy Script(int n, int t, uint32_t seed) {
-    std::mt19937 rng(seed);
-    ScriptedPolicy s;
-    s.score_windows = {{0, 4}, {3, 3}};
-    for (int g = 0; g < config_.n_kv_heads; ++g) {
-      s.retain[0].push_back(SomeRows(rng, n, 12, 4));
-      std::vector<int32_t> rows = SomeRows(rng, t, 6, 2);
-      std::shuffle(rows.begin(), rows.end(), rng);  // any order: decode needs no mask
-      s.retain[3].push_back(rows);
-    }
-    s.propagate_layer = 1;
-    s.propagate = SomeRows(rng, n, t, 1);
-    return s;
+  PromptCompressionPlan Plan(int n, int t) const {
+    PromptCompressionPlan plan{.prompt_tokens = n, .tsp_keep = t, .pool_kernel = 3};
+    plan.layers.assign(config_.n_layers, {});
+    plan.layers[0] = {.window = 4, .keep = 12};
+    plan.layers[1] = {.window = 4, .propagate = true};
+    plan.layers[3] = {.window = 3, .keep = 6};
+    return plan;
   }
 
   ModelConfig config_;
@@ -265,18 +261,22 @@ class PromptPolicyPlumbingTest : public ::testing::Test {
 TEST_F(PromptPolicyPlumbingTest, ScoresRetainAndPropagationMatchTheHandBuiltReference) {
   const int n = 40, t = 15;
   const std::vector<int32_t> prompt = RandomPrompt(5, n, config_.vocab_size);
-  ScriptedPolicy script = Script(n, t, 9);
-  const PolicyRun run = RunGreedy(*backend_, prompt, &script, 4);
+  PlannedPolicy planned(Plan(n, t));
+  RecordingPolicy recorder(planned, config_);
+  const PolicyRun run = RunGreedy(*backend_, prompt, &recorder, 4);
   ASSERT_EQ(run.tokens.size(), 4u);
   EXPECT_EQ(run.kept_after_prefill, (std::vector<int>{12, n, t, 6, t}));
+  const Decisions script = DecisionsOf(recorder);
+  ASSERT_EQ(script.propagate.size(), static_cast<size_t>(t));
+  ASSERT_EQ(script.retain.size(), 2u);
 
   ReferenceModel ref(config_, weights_);
   std::vector<int32_t> positions(n);
   std::iota(positions.begin(), positions.end(), 0);
   ExpectNear(run.logits[0], ref.Run(prompt, positions, &script), "prefill logits");
   // Scores of layer 0 (all rows) and layer 3 (the propagated rows, original positions).
-  ExpectNear(script.scores[0], ref.window_scores(0), "layer 0 window scores");
-  ExpectNear(script.scores[3], ref.window_scores(3), "layer 3 window scores");
+  ExpectNear(script.scores.at(0), ref.window_scores(0), "layer 0 window scores");
+  ExpectNear(script.scores.at(3), ref.window_scores(3), "layer 3 window scores");
   for (int step = 1; step < 4; ++step) {
     ExpectNear(run.logits[step], ref.Run({run.tokens[step - 1]}, {n + step - 1}, nullptr),
                "decode step " + std::to_string(step));
@@ -289,8 +289,8 @@ TEST_F(PromptPolicyPlumbingTest, RaggedBatchNeighboursAreUnaffectedByPropagation
   const int n = 40, t = 15;
   const std::vector<int32_t> scripted_prompt = RandomPrompt(5, n, config_.vocab_size);
   const std::vector<int32_t> plain_prompt = RandomPrompt(6, 23, config_.vocab_size);
-  ScriptedPolicy alone_script = Script(n, t, 9);
-  const PolicyRun scripted_alone = RunGreedy(*backend_, scripted_prompt, &alone_script, 1);
+  PlannedPolicy alone(Plan(n, t));
+  const PolicyRun scripted_alone = RunGreedy(*backend_, scripted_prompt, &alone, 1);
   const PolicyRun plain_alone = RunGreedy(*backend_, plain_prompt, nullptr, 1);
 
   // The scripted chunk between two plain ones, so rows behind it move up after TSP.
@@ -303,14 +303,16 @@ TEST_F(PromptPolicyPlumbingTest, RaggedBatchNeighboursAreUnaffectedByPropagation
     return p;
   };
   const std::vector<int32_t> pa = positions(23), pb = positions(n);
-  ScriptedPolicy script = Script(n, t, 9);
+  PlannedPolicy planned(Plan(n, t));
+  const PromptCompressionPlan plan = planned.PlanPrompt(n);
   const std::vector<SequenceChunk> batch = {
       {.tokens = plain_prompt, .positions = pa, .kv = &kv_a},
       {.tokens = scripted_prompt,
        .positions = pb,
        .kv = &kv_b,
-       .policy = &script,
-       .whole_prompt = true},
+       .policy = &planned,
+       .whole_prompt = true,
+       .compression = &plan},
       {.tokens = plain_prompt, .positions = pa, .kv = &kv_c, .whole_prompt = true}};
   std::vector<float> logits;
   ASSERT_TRUE(backend_->Forward(batch, &logits).ok());
@@ -327,36 +329,50 @@ TEST_F(PromptPolicyPlumbingTest, RaggedBatchNeighboursAreUnaffectedByPropagation
   EXPECT_EQ(kv_b.length(2), t);
 }
 
-TEST_F(PromptPolicyPlumbingTest, MalformedDecisionsAreErrorsNotCrashes) {
+TEST_F(PromptPolicyPlumbingTest, MalformedPlansFailTheirChunkOnly) {
   const std::vector<int32_t> prompt = RandomPrompt(5, 20, config_.vocab_size);
-  auto forward = [&](ScriptedPolicy& script) {
+  const PolicyRun plain = RunGreedy(*backend_, prompt, nullptr, 1);
+  // The malformed chunk sits between two plain ones: they still get their lone-run logits.
+  auto run = [&](const PromptCompressionPlan& plan, bool whole_prompt = true) {
     PagePool pool({config_.n_kv_heads, 16, config_.head_dim}, PagePool::kUnbounded);
-    SequenceKvCache kv(pool, config_.n_layers);
+    SequenceKvCache kv_a(pool, config_.n_layers), kv_b(pool, config_.n_layers),
+        kv_c(pool, config_.n_layers);
     std::vector<int32_t> pos(prompt.size());
     std::iota(pos.begin(), pos.end(), 0);
-    const SequenceChunk chunk{
-        .tokens = prompt, .positions = pos, .kv = &kv, .policy = &script, .whole_prompt = true};
-    std::vector<float> logits;
-    return backend_->Forward(std::span(&chunk, 1), &logits);
+    const std::vector<SequenceChunk> batch = {
+        {.tokens = prompt, .positions = pos, .kv = &kv_a, .whole_prompt = true},
+        {.tokens = prompt,
+         .positions = pos,
+         .kv = &kv_b,
+         .whole_prompt = whole_prompt,
+         .compression = &plan},
+        {.tokens = prompt, .positions = pos, .kv = &kv_c, .whole_prompt = true}};
+    StepOutput out;
+    EXPECT_TRUE(backend_->Execute(batch, &out).ok());
+    const size_t vocab = config_.vocab_size;
+    EXPECT_EQ(out.logits.size(), 2 * vocab);
+    EXPECT_EQ(out.logits_row, (std::vector<int>{0, -1, 1}));
+    if (out.logits.size() == 2 * vocab) {
+      ExpectNear({out.logits.begin(), out.logits.begin() + vocab}, plain.logits[0], "first");
+      ExpectNear({out.logits.begin() + vocab, out.logits.end()}, plain.logits[0], "last");
+    }
+    EXPECT_TRUE(out.chunk_status[0].ok() && out.chunk_status[2].ok());
+    return out.chunk_status[1].code();
   };
-  ScriptedPolicy drops_last;
-  drops_last.propagate_layer = 0;
-  drops_last.propagate = {0, 1, 2};
-  EXPECT_EQ(forward(drops_last).code(), absl::StatusCode::kInternal);
-  ScriptedPolicy unsorted;
-  unsorted.propagate_layer = 0;
-  unsorted.propagate = {3, 1, 19};
-  EXPECT_EQ(forward(unsorted).code(), absl::StatusCode::kInternal);
-  ScriptedPolicy uneven;
-  uneven.retain[0] = std::vector<std::vector<int32_t>>(config_.n_kv_heads, {0, 1});
-  uneven.retain[0][1] = {0};
-  EXPECT_EQ(forward(uneven).code(), absl::StatusCode::kInternal);
-  ScriptedPolicy out_of_range;
-  out_of_range.retain[0] = std::vector<std::vector<int32_t>>(config_.n_kv_heads, {0, 20});
-  EXPECT_EQ(forward(out_of_range).code(), absl::StatusCode::kInternal);
-  ScriptedPolicy huge_window;
-  huge_window.score_windows = {{0, 21}};
-  EXPECT_EQ(forward(huge_window).code(), absl::StatusCode::kInternal);
+  PromptCompressionPlan huge_window{.prompt_tokens = 20, .tsp_keep = 20};
+  huge_window.layers.assign(config_.n_layers, {});
+  huge_window.layers[2] = {.window = 21, .keep = 4};  // fails mid-step, at layer 2
+  EXPECT_EQ(run(huge_window), absl::StatusCode::kInternal);
+  PromptCompressionPlan wrong_length = huge_window;
+  wrong_length.prompt_tokens = 30;  // a plan for another prompt
+  wrong_length.layers[2] = {.window = 4, .keep = 8};
+  EXPECT_EQ(run(wrong_length), absl::StatusCode::kInternal);
+  PromptCompressionPlan missing_layers = huge_window;
+  missing_layers.layers.resize(2);
+  EXPECT_EQ(run(missing_layers), absl::StatusCode::kInvalidArgument);
+  PromptCompressionPlan chunked = huge_window;
+  chunked.layers[2] = {.window = 4, .keep = 8};
+  EXPECT_EQ(run(chunked, /*whole_prompt=*/false), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

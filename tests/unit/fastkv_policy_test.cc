@@ -130,7 +130,7 @@ TEST(FastKvPolicyTest, TspRowsAreSortedKeepTheWindowAndFollowTheSummedScores) {
   const int n = 250, t = 50, budget = 25;
   const KvPolicyOptions options = FastKv();
   auto policy = Create(options, m.config);
-  RecordingPolicy recorder(*policy);
+  RecordingPolicy recorder(*policy, m.config);
   RunGreedy(*m.backend, RandomPrompt(9, n, m.config.vocab_size), &recorder, 1);
   ASSERT_EQ(recorder.layers().size(), static_cast<size_t>(m.config.n_layers));
   bool heads_differ = false;
@@ -189,7 +189,7 @@ TEST(FastKvPolicyTest, ShortPromptsRunAsFullAndLongerOnesClampToWindowPlusOne) {
   for (int n : {1, 2, 7, 8, 9, 17}) {
     const std::vector<int32_t> prompt = RandomPrompt(11, n, m.config.vocab_size);
     auto policy = Create(FastKv(), m.config);
-    RecordingPolicy recorder(*policy);
+    RecordingPolicy recorder(*policy, m.config);
     const PolicyRun run = RunGreedy(*m.backend, prompt, &recorder, 4);
     const PolicyRun full = RunGreedy(*m.backend, prompt, nullptr, 4);
     EXPECT_EQ(run.logits, full.logits) << n;

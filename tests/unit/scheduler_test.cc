@@ -6,12 +6,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <optional>
 #include <random>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "engine/kv/page_pool.h"
 #include "engine/scheduler/batch_generator.h"
 #include "tests/support/model_fixtures.h"
@@ -60,8 +62,9 @@ int64_t PageBytes(const ModelConfig& c, int page_size) {
           .bytes());
 }
 
-// Passes every step to the real backend, recording what the scheduler asked for; fails any step
-// that carries `poison` (a prompt token) to test error isolation.
+// Passes every step to the real backend, recording what the scheduler asked for. A chunk that
+// carries `poison` (a prompt token) gets a compression plan its cache cannot take at the middle
+// layer, so the real backend fails that chunk mid-step: error isolation, tested end to end.
 class RecordingBackend : public Backend {
  public:
   struct Chunk {
@@ -72,21 +75,28 @@ class RecordingBackend : public Backend {
     bool has_policy;
   };
 
-  explicit RecordingBackend(Backend& inner) : inner_(inner) {}
+  explicit RecordingBackend(Backend& inner) : inner_(inner) {
+    poisoned_plan_.layers.assign(inner.config().n_layers, {});
+    poisoned_plan_.layers[inner.config().n_layers / 2] = {.window = 1 << 20, .keep = 1};
+  }
   std::string_view name() const override { return "recording"; }
   const ModelConfig& config() const override { return inner_.config(); }
-  absl::Status Forward(std::span<const SequenceChunk> batch, std::vector<float>* logits) override {
+  absl::Status Execute(std::span<const SequenceChunk> batch, StepOutput* out) override {
     int step_tokens = 0;
-    bool poisoned = false;
-    for (const SequenceChunk& c : batch) {
+    std::vector<SequenceChunk> chunks_run(batch.begin(), batch.end());
+    for (SequenceChunk& c : chunks_run) {
       chunks.push_back({static_cast<int>(c.tokens.size()), c.positions.front(), c.compute_logits,
                         c.whole_prompt, c.policy != nullptr});
       step_tokens += static_cast<int>(c.tokens.size());
-      for (int32_t t : c.tokens) poisoned |= t == poison;
+      if (c.tokens.size() > 1 &&
+          std::find(c.tokens.begin(), c.tokens.end(), poison) != c.tokens.end()) {
+        poisoned_plan_.prompt_tokens = static_cast<int>(c.tokens.size());
+        c.whole_prompt = true;
+        c.compression = &poisoned_plan_;
+      }
     }
     steps.push_back(step_tokens);
-    if (poisoned) return absl::InternalError("injected forward failure");
-    return inner_.Forward(batch, logits);
+    return inner_.Execute(chunks_run, out);
   }
 
   int64_t kv_page_capacity(int page_size) const override { return capacity; }
@@ -94,6 +104,7 @@ class RecordingBackend : public Backend {
   std::vector<Chunk> chunks;
   std::vector<int> steps;  // tokens per forward
   int32_t poison = -1;
+  PromptCompressionPlan poisoned_plan_;
   int64_t capacity = -1;  // what the backend reports it can hold of KV pages
 
  private:
@@ -639,25 +650,65 @@ TEST(SchedulerTest, StopCancelsWhatIsLeft) {
   ExpectIdle(sched);
 }
 
-TEST(SchedulerTest, ForwardErrorFailsOnlyTheSequencesOfItsBatch) {
+TEST(SchedulerTest, AChunkFailingMidStepEndsOnlyItsSequence) {
   CpuModel m = LoadStories260K();
   ASSERT_NE(m.backend, nullptr);
   RecordingBackend rec(*m.backend);
   rec.poison = 13;
-  // One at a time: the failing prompt's step carries only it.
-  Scheduler sched(rec, m.tokenizer.get(), {.max_running = 1});
-  Outcome before, bad, after;
-  ASSERT_TRUE(sched.Submit(Request({1, 403}, 6), Collect(&before)).ok());
-  ASSERT_TRUE(sched.Submit(Request({1, 13, 14}, 6), Collect(&bad)).ok());
-  ASSERT_TRUE(sched.Submit(Request({1, 407}, 6), Collect(&after)).ok());
+  // Eight requests in one batch; the fourth fails at the middle layer of its prefill.
+  Scheduler sched(rec, m.tokenizer.get(), {.max_batch_tokens = 512, .page_size = 8});
+  std::mt19937 rng(21);
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < 8; ++i) {
+    std::vector<int32_t> p = RandomPrompt(rng, 10 + 7 * i);
+    std::replace(p.begin(), p.end(), 13, 14);
+    prompts.push_back(std::move(p));
+  }
+  prompts[3][5] = 13;
+  std::vector<Outcome> out(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    ASSERT_TRUE(sched.Submit(Request(prompts[i], 12), Collect(&out[i])).ok());
+  }
   sched.RunUntilIdle();
-  ASSERT_TRUE(bad.final.has_value());
-  EXPECT_EQ(bad.final->finish_reason, FinishReason::kError);
-  EXPECT_NE(bad.final->error.find("injected forward failure"), std::string::npos);
-  EXPECT_TRUE(bad.tokens.empty());
-  EXPECT_EQ(before.tokens, Greedy(m, {1, 403}, 6));
-  EXPECT_EQ(after.tokens, Greedy(m, {1, 407}, 6));
+  ASSERT_EQ(rec.steps.front(), 10 * 8 + 7 * 28);  // all eight prefilled in the first step
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    ASSERT_TRUE(out[i].final.has_value()) << i;
+    if (i == 3) {
+      EXPECT_EQ(out[i].final->finish_reason, FinishReason::kError);
+      EXPECT_NE(out[i].final->error.find("prompt compression at layer"), std::string::npos)
+          << out[i].final->error;
+      EXPECT_TRUE(out[i].tokens.empty());
+      continue;
+    }
+    EXPECT_EQ(out[i].final->finish_reason, FinishReason::kMaxTokens) << i;
+    EXPECT_EQ(out[i].tokens, Greedy(m, prompts[i], 12)) << "request " << i;
+  }
   ExpectIdle(sched);
+}
+
+TEST(SchedulerTest, AnUnsupportedPolicyIsRefusedAtSubmit) {
+  CpuModel m = LoadStories260K();
+  ASSERT_NE(m.backend, nullptr);
+  // A backend that executes only `full`, as the CUDA one did.
+  class FullOnly : public RecordingBackend {
+   public:
+    using RecordingBackend::RecordingBackend;
+    absl::Status Supports(const KvPolicyOptions& o) const override {
+      return o.name == "full" ? absl::OkStatus()
+                              : absl::FailedPreconditionError(absl::StrCat(
+                                    "kv policy '", o.name, "' is not supported by this backend"));
+    }
+  } backend(*m.backend);
+  Scheduler sched(backend, m.tokenizer.get(), {});
+  EngineRequest r = Request({1, 403}, 4);
+  r.kv_policy.name = "snapkv";
+  Outcome o;
+  const absl::Status s = sched.Submit(r, Collect(&o));
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("snapkv"), std::string_view::npos);
+  ASSERT_TRUE(sched.Submit(Request({1, 403}, 4), Collect(&o)).ok());
+  sched.RunUntilIdle();
+  EXPECT_EQ(o.tokens, Greedy(m, {1, 403}, 4));
 }
 
 TEST(SchedulerTest, WholePromptPolicyGetsItsPromptInOneChunk) {

@@ -105,7 +105,7 @@ void ExpectBudgetCoveringPromptIsFull(CpuModel& m, int n) {
   const PolicyRun full = RunGreedy(*m.backend, prompt, nullptr, 6);
   for (const KvPolicyOptions& o : {SnapKv(0.1f, n), SnapKv(1.0f), SnapKv(0.1f, n + 100)}) {
     auto policy = Create(o, m.config);
-    RecordingPolicy recorder(*policy);
+    RecordingPolicy recorder(*policy, m.config);
     const PolicyRun run = RunGreedy(*m.backend, prompt, &recorder, 6);
     EXPECT_EQ(run.tokens, full.tokens);
     EXPECT_EQ(run.logits, full.logits);
@@ -132,7 +132,7 @@ TEST(SnapKvPolicyTest, EachKvHeadKeepsItsOwnTopTokensPlusTheWindow) {
   const int n = 200, budget = 20, w = 8;  // ⌊200 · 0.1⌋
   const std::vector<int32_t> prompt = RandomPrompt(4, n, m.config.vocab_size);
   auto policy = Create(SnapKv(), m.config);
-  RecordingPolicy recorder(*policy);
+  RecordingPolicy recorder(*policy, m.config);
   const PolicyRun run = RunGreedy(*m.backend, prompt, &recorder, 1);
   EXPECT_EQ(run.kept_after_prefill, std::vector<int>(m.config.n_layers, budget));
   ASSERT_EQ(recorder.layers().size(), static_cast<size_t>(m.config.n_layers));
@@ -199,7 +199,7 @@ TEST(SnapKvPolicyTest, ShortPromptsAreKeptWholeAndOthersKeepWindowPlusOne) {
   for (int n : {1, 2, 5, 8, 9, 10, 30}) {
     const std::vector<int32_t> prompt = RandomPrompt(7, n, m.config.vocab_size);
     auto policy = Create(SnapKv(), m.config);
-    RecordingPolicy recorder(*policy);
+    RecordingPolicy recorder(*policy, m.config);
     const PolicyRun run = RunGreedy(*m.backend, prompt, &recorder, 3);
     ASSERT_EQ(run.tokens.size(), 3u) << n;
     // B = max(⌊0.1 n⌋, window + 1) = 9: at most 9 tokens are all kept, unscored.

@@ -162,10 +162,18 @@ TEST(TieredKvPolicyTest, FastKvFreeKvPutsEachHeadsSelectedRowsFirstAndKeepsEvery
 
   std::mt19937 rng(3);
   const int n = 100;
-  ASSERT_EQ((*policy)->ScoreWindow(0, n), o.window);
+  const PromptCompressionPlan tiered_plan = (*policy)->PlanPrompt(n);
+  const PromptCompressionPlan reference_plan = (*fastkv)->PlanPrompt(n);
+  ASSERT_FALSE(tiered_plan.empty());
+  ASSERT_EQ(tiered_plan.layers[0].window, o.window);
+  EXPECT_TRUE(tiered_plan.keep_unselected);
   const auto scores = RandomNormal(static_cast<size_t>(c.n_heads) * (n - o.window), rng);
-  const KvPolicy::LayerDecision tiered = (*policy)->OnPromptLayer(0, n, scores);
-  const KvPolicy::LayerDecision reference = (*fastkv)->OnPromptLayer(0, n, scores);
+  auto tiered_selection = SelectPromptRows(tiered_plan, 0, n, scores, c.n_heads, c.n_kv_heads);
+  auto reference_selection =
+      SelectPromptRows(reference_plan, 0, n, scores, c.n_heads, c.n_kv_heads);
+  ASSERT_TRUE(tiered_selection.ok() && reference_selection.ok());
+  const LayerSelection& tiered = *tiered_selection;
+  const LayerSelection& reference = *reference_selection;
   ASSERT_EQ(reference.retain.size(), static_cast<size_t>(c.n_kv_heads));
   ASSERT_EQ(tiered.retain.size(), static_cast<size_t>(c.n_kv_heads));
   for (int h = 0; h < c.n_kv_heads; ++h) {

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/status_macros.h"
 #include "engine/kv/kv_cache_copy.h"
 #include "engine/sampling/sampler.h"
 
@@ -15,26 +16,35 @@ absl::StatusOr<SharedPrefill> RunSharedPrefill(Backend& backend, PagePool& pool,
   SharedPrefill out;
   out.prompt.assign(prompt.begin(), prompt.end());
   out.kv = std::make_unique<SequenceKvCache>(pool, config.n_layers);
-  RecordingPolicy recorder(std::move(tsp_policy), window);
+  const int n = static_cast<int>(prompt.size());
+  const PromptCompressionPlan plan = RecordingPlan(
+      tsp_policy ? tsp_policy->PlanPrompt(n) : PromptCompressionPlan{}, n, config.n_layers, window);
   std::vector<int32_t> positions(prompt.size());
   for (size_t i = 0; i < positions.size(); ++i) positions[i] = static_cast<int32_t>(i);
   const SequenceChunk chunk{.tokens = out.prompt,
                             .positions = positions,
                             .kv = out.kv.get(),
                             .compute_logits = true,
-                            .policy = &recorder,
-                            .whole_prompt = true};
+                            .policy = tsp_policy.get(),
+                            .whole_prompt = true,
+                            .compression = &plan};
   const auto start = std::chrono::steady_clock::now();
-  if (auto s = backend.Forward(std::span(&chunk, 1), &out.logits); !s.ok()) return s;
+  StepOutput step;
+  KVSERVE_RETURN_IF_ERROR(backend.Execute(std::span(&chunk, 1), &step));
+  KVSERVE_RETURN_IF_ERROR(step.chunk_status[0]);
+  out.logits = std::move(step.logits);
   out.prefill_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  if (static_cast<int>(recorder.layers().size()) != config.n_layers) {
-    return absl::InternalError(absl::StrCat("shared prefill: the backend reported ",
-                                            recorder.layers().size(), " of ", config.n_layers,
-                                            " layers to the policy"));
+  if (static_cast<int>(step.prompt_layers[0].size()) != config.n_layers) {
+    return absl::InternalError(absl::StrCat("shared prefill: the backend recorded ",
+                                            step.prompt_layers[0].size(), " of ", config.n_layers,
+                                            " layers"));
   }
-  out.layers = recorder.layers();
-  out.stats = recorder.Stats(*out.kv);
+  out.layers = std::move(step.prompt_layers[0]);
+  out.stats = tsp_policy ? tsp_policy->Stats(*out.kv) : KvStats{.policy = "full"};
+  if (!tsp_policy) {
+    for (int l = 0; l < config.n_layers; ++l) out.stats.kept_tokens.push_back(out.kv->length(l));
+  }
   return out;
 }
 
@@ -55,23 +65,35 @@ absl::StatusOr<DecodeResult> DecodeFromSharedPrefill(Backend& backend, PagePool&
   SequenceKvCache kv(own_pool ? *own_pool : pool, config.n_layers);
   if (auto s = CopyKvCache(*prefill.kv, kv); !s.ok()) return s;
 
-  // Replay the prefill's hooks in the backend's order: ScoreWindow, then OnPromptLayer.
-  for (int l = 0; l < config.n_layers; ++l) {
+  // Replay the plan's selection on the recorded scores, as the backend would have run it.
+  const PromptCompressionPlan plan = p.PlanPrompt(static_cast<int>(prefill.prompt.size()));
+  for (int l = 0; l < config.n_layers && !plan.empty(); ++l) {
     const PromptLayerRecord& r = prefill.layers[l];
-    const int window = p.ScoreWindow(l, r.n);
+    const int window = plan.layers[l].window;
     if (window > 0 && window != r.window) {
       return absl::FailedPreconditionError(absl::StrCat("shared prefill: ", options.name,
                                                         " wants window ", window, " at layer ", l,
                                                         ", the prefill recorded ", r.window));
     }
-    const KvPolicy::LayerDecision d = p.OnPromptLayer(
-        l, r.n, window > 0 ? std::span<const float>(r.scores) : std::span<const float>());
+    KVSERVE_ASSIGN_OR_RETURN(
+        const LayerSelection d,
+        SelectPromptRows(plan, l, r.n,
+                         window > 0 ? std::span<const float>(r.scores) : std::span<const float>(),
+                         config.n_heads, config.n_kv_heads));
     if (d.propagate != r.propagate) {
       return absl::FailedPreconditionError(absl::StrCat(
           "shared prefill: ", options.name, " propagates other rows at layer ", l,
           " than the prefill did (", d.propagate.size(), " vs ", r.propagate.size(), ")"));
     }
     if (!d.retain.empty()) kv.Retain(l, d.retain);
+  }
+  if (plan.empty()) {
+    for (const PromptLayerRecord& r : prefill.layers) {
+      if (!r.propagate.empty()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "shared prefill: ", options.name, " propagates every row, the prefill did not"));
+      }
+    }
   }
 
   // Greedy decode, as BatchGenerator runs it: the first token from the prefill's logits, then one

@@ -10,7 +10,7 @@
 #include "engine/kv/page_pool.h"
 #include "engine/kv/sequence_kv_cache.h"
 #include "engine/runtime/backend.h"
-#include "tools/eval/recording_policy.h"
+#include "tools/eval/recording_plan.h"
 
 namespace kvserve::eval {
 
@@ -40,11 +40,11 @@ struct DecodeResult {
 };
 
 // What a request with `options` would generate after `prefill` (greedy, at most `max_new_tokens`,
-// stopping after `eos_id`): a fresh policy for `options` is shown each recorded layer as the
-// backend would show it (same calls, same scores); its `retain` decisions compress a copy of the
-// cache, and its `propagate` decisions must equal the recorded ones (else FailedPrecondition: the
-// prefill was not this configuration's). Then decodes on the copy, the policy attached, as
-// BatchGenerator does.
+// stopping after `eos_id`): a fresh policy for `options` plans the prompt; the plan's selection
+// runs on each recorded layer's scores as a backend would (SelectPromptRows); its kept rows
+// compress a copy of the cache, and its propagated rows must equal the recorded ones (else
+// FailedPrecondition: the prefill was not this configuration's). Then decodes on the copy, the
+// policy attached, as BatchGenerator does.
 absl::StatusOr<DecodeResult> DecodeFromSharedPrefill(Backend& backend, PagePool& pool,
                                                      const SharedPrefill& prefill,
                                                      const KvPolicyOptions& options,

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/status_macros.h"
 #include "engine/runtime/cpu/cpu_ops.h"
 #include "engine/runtime/cpu/window_scores.h"
 
@@ -55,8 +56,8 @@ T* Grow(std::vector<T>& v, size_t n) {
 
 absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const ModelConfig& config,
                                                                ModelWeights weights, int threads) {
-  if (auto s = config.Validate(); !s.ok()) return s;
-  if (auto s = weights.CheckShapes(config); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(config.Validate());
+  KVSERVE_RETURN_IF_ERROR(weights.CheckShapes(config));
   return std::unique_ptr<CpuBackend>(new CpuBackend(config, std::move(weights), threads));
 }
 
@@ -80,43 +81,57 @@ CpuBackend::CpuBackend(const ModelConfig& config, ModelWeights w, int threads)
   }
 }
 
-absl::Status CpuBackend::Validate(std::span<const SequenceChunk> batch) const {
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const SequenceChunk& c = batch[i];
-    auto bad = [i](absl::string_view what) {
-      return absl::InvalidArgumentError(absl::StrCat("forward: chunk ", i, ": ", what));
-    };
-    if (c.tokens.empty()) return bad("no tokens");
-    if (c.positions.size() != c.tokens.size()) return bad("positions and tokens differ in length");
-    if (c.kv == nullptr || c.kv->n_layers() != config_.n_layers ||
-        c.kv->n_kv_heads() != config_.n_kv_heads || c.kv->head_dim() != config_.head_dim) {
-      return bad("KV cache missing or of another model's shape");
-    }
-    for (int32_t t : c.tokens) {
-      if (t < 0 || t >= config_.vocab_size)
-        return bad(absl::StrCat("token id ", t, " out of range"));
-    }
-    for (int32_t p : c.positions) {
-      if (p < 0) return bad(absl::StrCat("negative position ", p));
+absl::Status CpuBackend::ValidateChunk(const SequenceChunk& c) const {
+  auto bad = [](absl::string_view what) {
+    return absl::InvalidArgumentError(absl::StrCat("forward: ", what));
+  };
+  if (c.tokens.empty()) return bad("no tokens");
+  if (c.positions.size() != c.tokens.size()) return bad("positions and tokens differ in length");
+  if (c.kv == nullptr || c.kv->n_layers() != config_.n_layers ||
+      c.kv->n_kv_heads() != config_.n_kv_heads || c.kv->head_dim() != config_.head_dim) {
+    return bad("KV cache missing or of another model's shape");
+  }
+  for (int32_t t : c.tokens) {
+    if (t < 0 || t >= config_.vocab_size) return bad(absl::StrCat("token id ", t, " out of range"));
+  }
+  for (int32_t p : c.positions) {
+    if (p < 0) return bad(absl::StrCat("negative position ", p));
+  }
+  if (c.compression != nullptr && !c.compression->empty()) {
+    if (!c.whole_prompt)
+      return bad("a prompt compression plan on a chunk that is not a whole prompt");
+    if (static_cast<int>(c.compression->layers.size()) != config_.n_layers) {
+      return bad("the prompt compression plan does not list every layer");
     }
   }
   return absl::OkStatus();
 }
 
-absl::Status CpuBackend::Forward(std::span<const SequenceChunk> batch, std::vector<float>* logits) {
-  if (auto s = Validate(batch); !s.ok()) return s;
+absl::Status CpuBackend::Execute(std::span<const SequenceChunk> all, StepOutput* out) {
+  out->Reset(all.size());
+  // Chunks that fail validation end alone; the step runs the others.
+  active_.clear();
+  active_index_.clear();
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (absl::Status s = ValidateChunk(all[i]); !s.ok()) {
+      out->chunk_status[i] = std::move(s);
+      continue;
+    }
+    active_.push_back(all[i]);
+    active_index_.push_back(static_cast<int>(i));
+  }
+  const std::span<const SequenceChunk> batch = active_;
+  if (batch.empty()) return absl::OkStatus();
   const ModelConfig& c = config_;
   const int dim = c.dim;
   const int qkv_dim = c.q_dim() + 2 * c.kv_dim();
   int total = 0;
-  int logit_rows = 0;
-  bool prompt_policies = false;  // some chunk's KV policy sees its prompt's layers
   chunk_n_.clear();
+  chunk_status_.assign(batch.size(), absl::OkStatus());
+  recorded_.assign(batch.size(), {});
   for (const SequenceChunk& ch : batch) {
     total += static_cast<int>(ch.tokens.size());
-    logit_rows += ch.compute_logits ? 1 : 0;
     chunk_n_.push_back(static_cast<int>(ch.tokens.size()));
-    prompt_policies |= ch.policy != nullptr && ch.whole_prompt;
   }
 
   float* x = Grow(s_.x, static_cast<size_t>(total) * dim);
@@ -144,6 +159,7 @@ absl::Status CpuBackend::Forward(std::span<const SequenceChunk> batch, std::vect
   const bool adjacent = c.rope_style == RopeStyle::kAdjacentPairs;
 
   int rows = total;  // rows still carried through the layers
+  int logit_rows = 0;
   for (int l = 0; l < c.n_layers; ++l) {
     const Layer& w = layers_[l];
     const bool last = l == c.n_layers - 1;
@@ -156,21 +172,19 @@ absl::Status CpuBackend::Forward(std::span<const SequenceChunk> batch, std::vect
                    rope_sin, adjacent);
     if (auto s = Attention(batch, l, /*logit_rows_only=*/last); !s.ok()) return s;
     bool propagate = false;
-    if (prompt_policies) {
-      if (auto s = RunPromptPolicies(batch, l, &propagate); !s.ok()) return s;
-    }
+    propagate = RunPromptPlans(batch, l);
     if (last) {
       // Past the last layer's K/V only the rows whose logits are wanted matter: keep just those.
       int src = 0, dst = 0;
       for (size_t b = 0; b < batch.size(); ++b) {
         const SequenceChunk& ch = batch[b];
         src += chunk_n_[b];
-        if (!ch.compute_logits) continue;
+        if (!ch.compute_logits || !chunk_status_[b].ok()) continue;
         std::memmove(x + static_cast<size_t>(dst) * dim, x + static_cast<size_t>(src - 1) * dim,
                      dim * sizeof(float));
         ++dst;
       }
-      rows = logit_rows;
+      rows = logit_rows = dst;
     }
     cpu::Linear(pool_, s_.attn.data(), w.wo.data(), x, rows, dim, c.q_dim(), /*accumulate=*/true);
     // TSP: the MLP is per row, so gathering before it saves the dropped rows' MLP too.
@@ -183,9 +197,16 @@ absl::Status CpuBackend::Forward(std::span<const SequenceChunk> batch, std::vect
   }
 
   cpu::RmsNorm(pool_, x, final_norm_.data(), xn, logit_rows, dim, c.rms_eps);
-  logits->resize(static_cast<size_t>(logit_rows) * c.vocab_size);
+  out->logits.resize(static_cast<size_t>(logit_rows) * c.vocab_size);
   cpu::Linear(pool_, xn, lm_head_.empty() ? token_embedding_.data() : lm_head_.data(),
-              logits->data(), logit_rows, c.vocab_size, dim);
+              out->logits.data(), logit_rows, c.vocab_size, dim);
+  int logits_row = 0;
+  for (size_t b = 0; b < batch.size(); ++b) {
+    const int i = active_index_[b];
+    out->chunk_status[i] = chunk_status_[b];
+    out->prompt_layers[i] = std::move(recorded_[b]);
+    if (chunk_status_[b].ok() && batch[b].compute_logits) out->logits_row[i] = logits_row++;
+  }
   return absl::OkStatus();
 }
 
@@ -210,12 +231,12 @@ absl::Status CpuBackend::Attention(std::span<const SequenceChunk> batch, int lay
                   c.q_dim() * sizeof(float));
     }
     // One-token chunks go through the policy's decode hooks (quest/freekv page selection).
-    decode_hooked_[b] = ch.policy != nullptr && n == 1 && !ch.whole_prompt;
+    decode_hooked_[b] = ch.policy != nullptr && n == 1 && !ch.whole_prompt && chunk_status_[b].ok();
     if (decode_hooked_[b]) ch.policy->BeginDecodeLayer(layer);
     const float* rows_k = s_.qkv.data() + static_cast<size_t>(row) * qkv_dim + c.q_dim();
     // The scheduler grows caches before the step; only a direct caller can run the pool dry.
-    if (!ch.kv->Append(layer, rows_k, rows_k + c.kv_dim(), n, qkv_dim)) {
-      return absl::ResourceExhaustedError("forward: the KV page pool is full");
+    if (n > 0 && !ch.kv->Append(layer, rows_k, rows_k + c.kv_dim(), n, qkv_dim)) {
+      Fail(b, absl::ResourceExhaustedError("forward: the KV page pool is full"));
     }
     segments_[b].clear();
     if (decode_hooked_[b] &&
@@ -240,7 +261,7 @@ absl::Status CpuBackend::Attention(std::span<const SequenceChunk> batch, int lay
   for (size_t b = 0; b < batch.size(); ++b) {
     const int n = chunk_n_[b];
     const int chunk = static_cast<int>(b);
-    if (logit_rows_only && !batch[b].compute_logits) continue;
+    if (!chunk_status_[b].ok() || (logit_rows_only && !batch[b].compute_logits)) continue;
     for (int kv_head = 0; kv_head < c.n_kv_heads; ++kv_head) {
       if (logit_rows_only) {
         tasks.push_back({chunk, kv_head, 0, first_row[b] + n - 1, out_row, 1});
@@ -307,69 +328,76 @@ absl::Status CpuBackend::Attention(std::span<const SequenceChunk> batch, int lay
   return absl::OkStatus();
 }
 
-absl::Status CpuBackend::RunPromptPolicies(std::span<const SequenceChunk> batch, int layer,
-                                           bool* any_propagate) {
+bool CpuBackend::RunPromptPlans(std::span<const SequenceChunk> batch, int layer) {
   const ModelConfig& c = config_;
   const cpu::AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim};
   propagate_.resize(batch.size());
+  bool any = false;
   for (size_t b = 0; b < batch.size(); ++b) {
     const SequenceChunk& ch = batch[b];
     propagate_[b].clear();
-    if (ch.policy == nullptr || !ch.whole_prompt) continue;
+    if (!chunk_status_[b].ok()) {
+      any |= chunk_n_[b] > 0;  // drop what is left of a failed chunk's rows
+      continue;
+    }
+    if (ch.compression == nullptr || ch.compression->empty()) continue;
+    const PromptCompressionPlan& plan = *ch.compression;
     const int n = chunk_n_[b];
-    auto bad = [&](absl::string_view what) {
-      return absl::InternalError(absl::StrCat("forward: kv policy '",
-                                              std::string(ch.policy->name()), "' at layer ", layer,
-                                              ": ", what));
+    auto fail = [&](absl::string_view what) {
+      Fail(b, absl::InternalError(
+                  absl::StrCat("forward: prompt compression at layer ", layer, ": ", what)));
+      any = true;
     };
-    const int window = ch.policy->ScoreWindow(layer, n);
-    std::span<const float> scores;
-    if (window > 0) {
-      // The layer's cache holds exactly this prompt's rows: the window scores need all of them.
-      if (window > n || ch.kv->length(layer) != n) {
-        return bad(
-            absl::StrCat("window ", window, " over ", n, " rows, cache of ", ch.kv->length(layer)));
-      }
-      const size_t head_floats = static_cast<size_t>(n) * c.head_dim;
-      float* keys = Grow(s_.window_keys, head_floats * c.n_kv_heads);
-      float* values = Grow(s_.window_values, head_floats * c.n_kv_heads);
-      std::vector<const float*> head_keys(c.n_kv_heads);
-      for (int g = 0; g < c.n_kv_heads; ++g) {
-        head_keys[g] = keys + g * head_floats;
-        ch.kv->GatherHead(layer, g, 0, n, keys + g * head_floats, values + g * head_floats);
-      }
-      const size_t score_floats = static_cast<size_t>(c.n_heads) * (n - window);
-      float* out = Grow(s_.window_scores, score_floats);
-      cpu::WindowScores(s_.q.data() + static_cast<size_t>(chunk_rows_[b]) * c.q_dim(),
-                        head_keys.data(), n, window, shape, out);
-      scores = {out, score_floats};
+    const int window = plan.layers[layer].window;
+    if (window == 0) {
+      if (plan.record_scores) recorded_[b].push_back({.n = n});
+      continue;
     }
-    KvPolicy::LayerDecision decision = ch.policy->OnPromptLayer(layer, n, scores);
-    if (!decision.retain.empty()) {
-      if (static_cast<int>(decision.retain.size()) != c.n_kv_heads) {
-        return bad("retain must list every KV head");
-      }
-      for (const std::vector<int32_t>& head : decision.retain) {
-        if (head.size() != decision.retain[0].size()) return bad("retain counts differ by head");
-        for (int32_t r : head) {
-          if (r < 0 || r >= ch.kv->length(layer)) return bad("retain row out of range");
-        }
-      }
-      ch.kv->Retain(layer, decision.retain);
+    // The layer's cache holds exactly this prompt's rows: the window scores need all of them.
+    if (window >= n || ch.kv->length(layer) != n || plan.RowsAt(layer) != n) {
+      fail(absl::StrCat("window ", window, " over ", n, " rows, cache of ", ch.kv->length(layer),
+                        ", plan of ", plan.RowsAt(layer)));
+      continue;
     }
-    std::vector<int32_t>& keep = decision.propagate;
+    const size_t head_floats = static_cast<size_t>(n) * c.head_dim;
+    float* keys = Grow(s_.window_keys, head_floats * c.n_kv_heads);
+    float* values = Grow(s_.window_values, head_floats * c.n_kv_heads);
+    std::vector<const float*> head_keys(c.n_kv_heads);
+    for (int g = 0; g < c.n_kv_heads; ++g) {
+      head_keys[g] = keys + g * head_floats;
+      ch.kv->GatherHead(layer, g, 0, n, keys + g * head_floats, values + g * head_floats);
+    }
+    const size_t score_floats = static_cast<size_t>(c.n_heads) * (n - window);
+    float* scores = Grow(s_.window_scores, score_floats);
+    cpu::WindowScores(s_.q.data() + static_cast<size_t>(chunk_rows_[b]) * c.q_dim(),
+                      head_keys.data(), n, window, shape, scores);
+    absl::StatusOr<LayerSelection> selection =
+        SelectPromptRows(plan, layer, n, {scores, score_floats}, c.n_heads, c.n_kv_heads);
+    if (!selection.ok()) {
+      fail(selection.status().message());
+      continue;
+    }
+    if (plan.record_scores) {
+      recorded_[b].push_back({.n = n,
+                              .window = window,
+                              .scores = std::vector<float>(scores, scores + score_floats),
+                              .propagate = selection->propagate});
+    }
+    if (!selection->retain.empty()) ch.kv->Retain(layer, selection->retain);
+    std::vector<int32_t>& keep = selection->propagate;
     if (keep.empty() || static_cast<int>(keep.size()) == n) continue;
-    // Ascending, in range, and the last row kept: it carries the chunk's logits.
-    for (size_t i = 0; i < keep.size(); ++i) {
-      if (keep[i] < 0 || keep[i] >= n || (i > 0 && keep[i] <= keep[i - 1])) {
-        return bad("propagate rows must be ascending and in range");
-      }
+    if (keep.back() != n - 1) {
+      fail("propagation must keep the last row: it carries the chunk's logits");
+      continue;
     }
-    if (keep.back() != n - 1) return bad("propagate must keep the last row");
     propagate_[b] = std::move(keep);
-    *any_propagate = true;
+    any = true;
   }
-  return absl::OkStatus();
+  return any;
+}
+
+void CpuBackend::Fail(size_t chunk, absl::Status status) {
+  if (chunk_status_[chunk].ok()) chunk_status_[chunk] = std::move(status);
 }
 
 int CpuBackend::PropagateRows(std::span<const SequenceChunk> batch) {
@@ -390,7 +418,9 @@ int CpuBackend::PropagateRows(std::span<const SequenceChunk> batch) {
   int src = 0, dst = 0;
   for (size_t b = 0; b < batch.size(); ++b) {
     const int n = chunk_n_[b];
-    if (propagate_[b].empty()) {
+    if (!chunk_status_[b].ok()) {
+      chunk_n_[b] = 0;  // a failed chunk's rows leave the step
+    } else if (propagate_[b].empty()) {
       for (int i = 0; i < n; ++i) move_row(src + i, dst++);
     } else {
       for (int32_t i : propagate_[b]) move_row(src + i, dst++);

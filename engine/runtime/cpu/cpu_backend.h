@@ -20,7 +20,7 @@ class CpuBackend : public Backend {
 
   std::string_view name() const override { return "cpu"; }
   const ModelConfig& config() const override { return config_; }
-  absl::Status Forward(std::span<const SequenceChunk> batch, std::vector<float>* logits) override;
+  absl::Status Execute(std::span<const SequenceChunk> batch, StepOutput* out) override;
 
  private:
   struct Layer {
@@ -36,18 +36,19 @@ class CpuBackend : public Backend {
   };
 
   CpuBackend(const ModelConfig& config, ModelWeights weights, int threads);
-  absl::Status Validate(std::span<const SequenceChunk> batch) const;
+  absl::Status ValidateChunk(const SequenceChunk& chunk) const;
+  // Ends chunk `chunk` of the step (the first failure stands); its rows leave after this layer.
+  void Fail(size_t chunk, absl::Status status);
   // Appends every chunk's K/V; computes attention for all rows, or with `logit_rows_only` just the
   // last row of each chunk that wants logits (the last layer), written compactly.
   absl::Status Attention(std::span<const SequenceChunk> batch, int layer, bool logit_rows_only);
-  // After `layer`'s attention, runs the KV policy of each whole-prompt chunk: window scores when
-  // it asks, then its decision. Compacts the layer's cache to `retain` at once; leaves a TSP
-  // `propagate` in propagate_ for PropagateRows. Sets *any_propagate.
-  absl::Status RunPromptPolicies(std::span<const SequenceChunk> batch, int layer,
-                                 bool* any_propagate);
+  // After `layer`'s attention, runs each whole-prompt chunk's compression plan: window scores,
+  // selection (SelectPromptRows), the cache compacted to the kept rows at once, and a TSP's rows
+  // left in propagate_ for PropagateRows. True when some chunk's rows change (TSP or a failure).
+  bool RunPromptPlans(std::span<const SequenceChunk> batch, int layer);
   // Gathers the activation rows (hidden state, positions, RoPE tables) of chunks with a pending
-  // propagate down to those rows, moving the other chunks' rows up behind them; updates
-  // chunk_n_ and returns the step's new row count.
+  // propagate down to those rows, drops failed chunks' rows, moving the other chunks' rows up
+  // behind them; updates chunk_n_ and returns the step's new row count.
   int PropagateRows(std::span<const SequenceChunk> batch);
 
   ModelConfig config_;
@@ -55,7 +56,11 @@ class CpuBackend : public Backend {
   std::vector<Layer> layers_;
   cpu::ThreadPool pool_;
   Scratch s_;
-  std::vector<int> chunk_rows_;  // first activation row of each chunk in the step
+  std::vector<SequenceChunk> active_;       // the step's chunks that passed validation
+  std::vector<int> active_index_;           // each one's index in the caller's batch
+  std::vector<absl::Status> chunk_status_;  // per active chunk
+  std::vector<std::vector<PromptLayerScores>> recorded_;  // per active chunk, when its plan asks
+  std::vector<int> chunk_rows_;             // first activation row of each chunk in the step
   // Rows each chunk still carries through the layers: its tokens, until a TSP layer drops some.
   std::vector<int> chunk_n_;
   std::vector<std::vector<int32_t>> propagate_;  // per chunk, the rows TSP keeps; empty = all

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/status_macros.h"
 #include "engine/model/synthetic_model.h"
 #include "engine/runtime/cuda/cuda_status.h"
 #include "engine/runtime/cuda/row_gather.h"
@@ -59,11 +60,11 @@ T* Carve(char* base, size_t* offset, size_t count) {
 absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Create(const ModelConfig& config,
                                                                  ModelWeights weights,
                                                                  CudaBackendOptions options) {
-  if (auto s = config.Validate(); !s.ok()) return s;
-  if (auto s = weights.CheckShapes(config); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(config.Validate());
+  KVSERVE_RETURN_IF_ERROR(weights.CheckShapes(config));
   std::unique_ptr<CudaBackend> b(new CudaBackend(config));
-  if (auto s = b->Init(options, /*own_lm_head=*/!weights.lm_head.empty()); !s.ok()) return s;
-  if (auto s = cuda::UploadWeights(std::move(weights), config, b->weights_); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(b->Init(options, /*own_lm_head=*/!weights.lm_head.empty()));
+  KVSERVE_RETURN_IF_ERROR(cuda::UploadWeights(std::move(weights), config, b->weights_));
   return b;
 }
 
@@ -72,10 +73,8 @@ absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::CreateSynthetic(
   auto config = SyntheticModelConfig(name);
   if (!config.ok()) return config.status();
   std::unique_ptr<CudaBackend> b(new CudaBackend(*config));
-  if (auto s = b->Init(options, /*own_lm_head=*/!config->tied_embeddings); !s.ok()) return s;
-  if (auto s = cuda::FillSyntheticWeights(*config, seed, b->weights_, b->stream_); !s.ok()) {
-    return s;
-  }
+  KVSERVE_RETURN_IF_ERROR(b->Init(options, /*own_lm_head=*/!config->tied_embeddings));
+  KVSERVE_RETURN_IF_ERROR(cuda::FillSyntheticWeights(*config, seed, b->weights_, b->stream_));
   return b;
 }
 
@@ -87,18 +86,13 @@ CudaBackend::~CudaBackend() {
 
 absl::Status CudaBackend::Init(const CudaBackendOptions& options, bool own_lm_head) {
   const ModelConfig& c = config_;
-  if (auto s = CheckKernelShapes(c); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(CheckKernelShapes(c));
   decode_kernel_ = c.group_size() <= kernels::kDecodeMaxGroup;
-  if (auto s = CudaStatus(cudaGetDevice(&device_), "cudaGetDevice"); !s.ok()) return s;
-  if (auto s = CudaStatus(
-          cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, device_), "SM count");
-      !s.ok()) {
-    return s;
-  }
-  if (auto s = CudaStatus(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream");
-      !s.ok()) {
-    return s;
-  }
+  KVSERVE_RETURN_IF_ERROR(CudaStatus(cudaGetDevice(&device_), "cudaGetDevice"));
+  KVSERVE_RETURN_IF_ERROR(CudaStatus(
+      cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, device_), "SM count"));
+  KVSERVE_RETURN_IF_ERROR(
+      CudaStatus(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream"));
   auto pool = cuda::DeviceMemoryPool::Create(options.gpu_memory_fraction);
   if (!pool.ok()) return pool.status();
   pool_ = *std::move(pool);
@@ -113,12 +107,9 @@ absl::Status CudaBackend::Init(const CudaBackendOptions& options, bool own_lm_he
   auto rope = pool_->TakePersistent(table.size() * sizeof(float), "RoPE table");
   if (!rope.ok()) return rope.status();
   rope_table_ = static_cast<float*>(*rope);
-  if (auto s = CudaStatus(cudaMemcpy(rope_table_, table.data(), table.size() * sizeof(float),
-                                     cudaMemcpyHostToDevice),
-                          "RoPE table");
-      !s.ok()) {
-    return s;
-  }
+  KVSERVE_RETURN_IF_ERROR(CudaStatus(
+      cudaMemcpy(rope_table_, table.data(), table.size() * sizeof(float), cudaMemcpyHostToDevice),
+      "RoPE table"));
 
   auto workspace = pool_->TakePersistent(cuda::kCublasLtWorkspaceBytes, "cuBLASLt workspace");
   if (!workspace.ok()) return workspace.status();
@@ -163,79 +154,87 @@ size_t CudaBackend::LayoutStep(int rows, int logit_rows, size_t ints, size_t dec
   return at;
 }
 
-absl::Status CudaBackend::Validate(std::span<const SequenceChunk> batch) const {
+absl::Status CudaBackend::Supports(const KvPolicyOptions& options) const {
+  if (options.name == "full") return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("kv policy '", options.name,
+                   "' is not supported by the cuda backend (supported: full); use --backend cpu"));
+}
+
+absl::Status CudaBackend::ValidateChunk(const SequenceChunk& ch) const {
   const ModelConfig& c = config_;
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const SequenceChunk& ch = batch[i];
-    auto bad = [i](absl::string_view what) {
-      return absl::InvalidArgumentError(absl::StrCat("forward: chunk ", i, ": ", what));
-    };
-    if (ch.policy != nullptr && ch.policy->name() != "full") {
-      return absl::UnimplementedError(absl::StrCat(
-          "forward: chunk ", i, ": kv policy '", std::string(ch.policy->name()),
-          "' is not implemented on the cuda backend yet (only 'full'); use --backend cpu"));
+  auto bad = [](absl::string_view what) {
+    return absl::InvalidArgumentError(absl::StrCat("forward: ", what));
+  };
+  if (ch.policy != nullptr && ch.policy->name() != "full") {
+    return absl::FailedPreconditionError(
+        absl::StrCat("forward: kv policy '", std::string(ch.policy->name()),
+                     "' is not supported by the cuda backend (supported: full)"));
+  }
+  if (ch.tokens.empty()) return bad("no tokens");
+  if (ch.positions.size() != ch.tokens.size()) return bad("positions and tokens differ in length");
+  if (ch.kv == nullptr || ch.kv->n_layers() != c.n_layers || ch.kv->n_kv_heads() != c.n_kv_heads ||
+      ch.kv->head_dim() != c.head_dim) {
+    return bad("KV cache missing or of another model's shape");
+  }
+  if (kv_.page_size != 0 && ch.kv->page_size() != kv_.page_size) {
+    return bad(absl::StrCat("KV page size ", ch.kv->page_size(),
+                            ", but this backend's page arena holds pages of ", kv_.page_size,
+                            " tokens"));
+  }
+  for (int l = 1; l < c.n_layers; ++l) {
+    if (ch.kv->length(l) != ch.kv->length(0)) {
+      return bad("KV layers of different lengths (a compressing policy's cache)");
     }
-    if (ch.tokens.empty()) return bad("no tokens");
-    if (ch.positions.size() != ch.tokens.size())
-      return bad("positions and tokens differ in length");
-    if (ch.kv == nullptr || ch.kv->n_layers() != c.n_layers ||
-        ch.kv->n_kv_heads() != c.n_kv_heads || ch.kv->head_dim() != c.head_dim) {
-      return bad("KV cache missing or of another model's shape");
-    }
-    if (kv_.page_size != 0 && ch.kv->page_size() != kv_.page_size) {
-      return bad(absl::StrCat("KV page size ", ch.kv->page_size(),
-                              ", but this backend's page arena ", "holds pages of ", kv_.page_size,
-                              " tokens"));
-    }
-    for (int l = 1; l < c.n_layers; ++l) {
-      if (ch.kv->length(l) != ch.kv->length(0)) {
-        return bad("KV layers of different lengths (a compressing policy's cache)");
-      }
-    }
-    for (int32_t t : ch.tokens) {
-      if (t < 0 || t >= c.vocab_size) return bad(absl::StrCat("token id ", t, " out of range"));
-    }
-    for (int32_t p : ch.positions) {
-      if (p < 0 || p >= c.context_length) {
-        return bad(absl::StrCat("position ", p, " outside the model's context [0, ",
-                                c.context_length, ")"));
-      }
+  }
+  for (int32_t t : ch.tokens) {
+    if (t < 0 || t >= c.vocab_size) return bad(absl::StrCat("token id ", t, " out of range"));
+  }
+  for (int32_t p : ch.positions) {
+    if (p < 0 || p >= c.context_length) {
+      return bad(
+          absl::StrCat("position ", p, " outside the model's context [0, ", c.context_length, ")"));
     }
   }
   return absl::OkStatus();
 }
 
-absl::Status CudaBackend::Forward(std::span<const SequenceChunk> batch,
-                                  std::vector<float>* logits) {
-  if (auto s = Validate(batch); !s.ok()) return s;
-  logits->clear();
+absl::Status CudaBackend::Execute(std::span<const SequenceChunk> all, StepOutput* out) {
+  out->Reset(all.size());
+  // Chunks that fail validation or find no pages end alone; the step runs the others.
+  active_.clear();
+  active_index_.clear();
+  for (size_t i = 0; i < all.size(); ++i) {
+    absl::Status s = ValidateChunk(all[i]);
+    if (s.ok() && kv_.page_size == 0 && !active_.empty() &&
+        all[i].kv->page_size() != active_[0].kv->page_size()) {
+      s = absl::InvalidArgumentError("forward: chunks' KV caches differ in page size");
+    }
+    // Pages before any length moves: a short pool fails the chunk with its lengths as they were.
+    if (s.ok() && !all[i].kv->Grow(static_cast<int>(all[i].tokens.size()))) {
+      s = absl::ResourceExhaustedError("forward: the KV page pool is full");
+    }
+    if (!s.ok()) {
+      out->chunk_status[i] = std::move(s);
+      continue;
+    }
+    active_.push_back(all[i]);
+    active_index_.push_back(static_cast<int>(i));
+  }
+  const std::span<const SequenceChunk> batch = active_;
   if (batch.empty()) return absl::OkStatus();
   // The engine thread is not the one that loaded the model: name the device for it.
-  if (auto s = CudaStatus(cudaSetDevice(device_), "cudaSetDevice"); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(CudaStatus(cudaSetDevice(device_), "cudaSetDevice"));
   if (kv_.page_size == 0) {
     // The first step fixes the arena's page layout; the pool's page size never changes after.
-    for (const SequenceChunk& ch : batch) {
-      if (ch.kv->page_size() != batch[0].kv->page_size()) {
-        return absl::InvalidArgumentError("forward: chunks' KV caches differ in page size");
-      }
-    }
     kv_ = {.n_kv_heads = config_.n_kv_heads,
            .page_size = batch[0].kv->page_size(),
            .head_dim = config_.head_dim};
   }
-  // Pages first, for every chunk, before any length moves: a short pool fails the step with the
-  // host lengths as they were (as the CPU backend's Append reports it).
-  for (const SequenceChunk& ch : batch) {
-    if (!ch.kv->Grow(static_cast<int>(ch.tokens.size()))) {
-      return absl::ResourceExhaustedError("forward: the KV page pool is full");
-    }
-  }
   plan_.Build(batch, config_.n_layers, decode_kernel_);
   const size_t page_bytes = kv_.PageElements() * sizeof(Bf16);
-  if (auto s = pool_->EnsureKvBytes(static_cast<size_t>(plan_.max_page() + 1) * page_bytes);
-      !s.ok()) {
-    return s;
-  }
+  KVSERVE_RETURN_IF_ERROR(
+      pool_->EnsureKvBytes(static_cast<size_t>(plan_.max_page() + 1) * page_bytes));
   // The rows themselves are written on the device below; the host cache only counts them.
   for (const SequenceChunk& ch : batch) {
     for (int l = 0; l < config_.n_layers; ++l) {
@@ -258,28 +257,31 @@ absl::Status CudaBackend::Forward(std::span<const SequenceChunk> batch,
   const int logit_rows = plan_.logit_rows();
   const size_t bytes =
       LayoutStep(rows, logit_rows, plan_.ints().size(), decode_bytes, nullptr, nullptr);
-  auto scratch = pool_->StepScratch(bytes);
-  if (!scratch.ok()) return scratch.status();
+  KVSERVE_ASSIGN_OR_RETURN(char* scratch, pool_->StepScratch(bytes));
   StepBuffers b;
-  LayoutStep(rows, logit_rows, plan_.ints().size(), decode_bytes, *scratch, &b);
+  LayoutStep(rows, logit_rows, plan_.ints().size(), decode_bytes, scratch, &b);
 
-  if (auto s = CudaStatus(
-          cudaMemcpyAsync(b.ints, plan_.ints().data(), plan_.ints().size() * sizeof(int32_t),
-                          cudaMemcpyHostToDevice, stream_),
-          "step metadata upload");
-      !s.ok()) {
-    return s;
-  }
+  KVSERVE_RETURN_IF_ERROR(
+      CudaStatus(cudaMemcpyAsync(b.ints, plan_.ints().data(), plan_.ints().size() * sizeof(int32_t),
+                                 cudaMemcpyHostToDevice, stream_),
+                 "step metadata upload"));
   absl::Status run = RunLayers(b);
   if (run.ok() && logit_rows > 0) {
-    logits->resize(static_cast<size_t>(logit_rows) * config_.vocab_size);
-    run = CudaStatus(cudaMemcpyAsync(logits->data(), b.logits, logits->size() * sizeof(float),
-                                     cudaMemcpyDeviceToHost, stream_),
-                     "logits download");
+    out->logits.resize(static_cast<size_t>(logit_rows) * config_.vocab_size);
+    run =
+        CudaStatus(cudaMemcpyAsync(out->logits.data(), b.logits, out->logits.size() * sizeof(float),
+                                   cudaMemcpyDeviceToHost, stream_),
+                   "logits download");
   }
   // Always drain the stream: the next step reuses the scratch and the host metadata.
   const absl::Status drained = CudaStatus(cudaStreamSynchronize(stream_), "forward");
-  return run.ok() ? drained : run;
+  KVSERVE_RETURN_IF_ERROR(run);
+  KVSERVE_RETURN_IF_ERROR(drained);
+  int logits_row = 0;
+  for (size_t b = 0; b < batch.size(); ++b) {
+    if (batch[b].compute_logits) out->logits_row[active_index_[b]] = logits_row++;
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CudaBackend::RunLayers(const StepBuffers& b) {
@@ -298,14 +300,11 @@ absl::Status CudaBackend::RunLayers(const StepBuffers& b) {
   // The residual stream x picks up each block's output (delta) in the next norm's fused add.
   for (int l = 0; l < c.n_layers; ++l) {
     const cuda::DeviceLayerWeights& w = weights_.layers[l];
-    if (auto s =
-            CudaStatus(kernels::LaunchResidualRmsNorm(b.x, l == 0 ? nullptr : b.delta, w.attn_norm,
-                                                      b.y, rows, c.dim, c.rms_eps, stream_),
-                       "attention norm");
-        !s.ok()) {
-      return s;
-    }
-    if (auto s = gemm_->Run(b.y, w.wqkv, b.qkv, rows, qkv_dim, c.dim, stream_); !s.ok()) return s;
+    KVSERVE_RETURN_IF_ERROR(
+        CudaStatus(kernels::LaunchResidualRmsNorm(b.x, l == 0 ? nullptr : b.delta, w.attn_norm, b.y,
+                                                  rows, c.dim, c.rms_eps, stream_),
+                   "attention norm"));
+    KVSERVE_RETURN_IF_ERROR(gemm_->Run(b.y, w.wqkv, b.qkv, rows, qkv_dim, c.dim, stream_));
     const kernels::RopeParams rope{.q = b.qkv,
                                    .q_row_stride = qkv_dim,
                                    .n_heads = c.n_heads,
@@ -321,45 +320,30 @@ absl::Status CudaBackend::RunLayers(const StepBuffers& b) {
                                    .pairs = c.rope_style == RopeStyle::kAdjacentPairs
                                                 ? kernels::RopePairs::kAdjacent
                                                 : kernels::RopePairs::kHalfSplit};
-    if (auto s = CudaStatus(kernels::LaunchRope(rope, stream_), "rope"); !s.ok()) return s;
-    if (auto s = Attention(b, l); !s.ok()) return s;
-    if (auto s = gemm_->Run(b.attn, w.wo, b.delta, rows, c.dim, c.q_dim(), stream_); !s.ok()) {
-      return s;
-    }
-    if (auto s = CudaStatus(kernels::LaunchResidualRmsNorm(b.x, b.delta, w.ffn_norm, b.y, rows,
-                                                           c.dim, c.rms_eps, stream_),
-                            "ffn norm");
-        !s.ok()) {
-      return s;
-    }
-    if (auto s = gemm_->Run(b.y, w.w_gate_up, b.gate_up, rows, 2 * c.ffn_dim, c.dim, stream_);
-        !s.ok()) {
-      return s;
-    }
-    if (auto s =
-            CudaStatus(kernels::LaunchSwiglu(b.gate_up, b.ffn, rows, c.ffn_dim, stream_), "swiglu");
-        !s.ok()) {
-      return s;
-    }
-    if (auto s = gemm_->Run(b.ffn, w.w_down, b.delta, rows, c.dim, c.ffn_dim, stream_); !s.ok()) {
-      return s;
-    }
+    KVSERVE_RETURN_IF_ERROR(CudaStatus(kernels::LaunchRope(rope, stream_), "rope"));
+    KVSERVE_RETURN_IF_ERROR(Attention(b, l));
+    KVSERVE_RETURN_IF_ERROR(gemm_->Run(b.attn, w.wo, b.delta, rows, c.dim, c.q_dim(), stream_));
+    KVSERVE_RETURN_IF_ERROR(
+        CudaStatus(kernels::LaunchResidualRmsNorm(b.x, b.delta, w.ffn_norm, b.y, rows, c.dim,
+                                                  c.rms_eps, stream_),
+                   "ffn norm"));
+    KVSERVE_RETURN_IF_ERROR(
+        gemm_->Run(b.y, w.w_gate_up, b.gate_up, rows, 2 * c.ffn_dim, c.dim, stream_));
+    KVSERVE_RETURN_IF_ERROR(
+        CudaStatus(kernels::LaunchSwiglu(b.gate_up, b.ffn, rows, c.ffn_dim, stream_), "swiglu"));
+    KVSERVE_RETURN_IF_ERROR(gemm_->Run(b.ffn, w.w_down, b.delta, rows, c.dim, c.ffn_dim, stream_));
   }
   const int logit_rows = plan_.logit_rows();
   if (logit_rows == 0) return absl::OkStatus();
   // The final norm over every row is one cheap pass; only the wanted rows reach the LM head.
-  if (auto s = CudaStatus(kernels::LaunchResidualRmsNorm(b.x, b.delta, weights_.final_norm, b.y,
-                                                         rows, c.dim, c.rms_eps, stream_),
-                          "final norm");
-      !s.ok()) {
-    return s;
-  }
-  if (auto s = CudaStatus(cuda::LaunchRowGather(b.y, c.dim, b.y_logits, c.dim, c.dim,
-                                                ints + plan_.logit_row_ids(), logit_rows, stream_),
-                          "logit rows");
-      !s.ok()) {
-    return s;
-  }
+  KVSERVE_RETURN_IF_ERROR(
+      CudaStatus(kernels::LaunchResidualRmsNorm(b.x, b.delta, weights_.final_norm, b.y, rows, c.dim,
+                                                c.rms_eps, stream_),
+                 "final norm"));
+  KVSERVE_RETURN_IF_ERROR(
+      CudaStatus(cuda::LaunchRowGather(b.y, c.dim, b.y_logits, c.dim, c.dim,
+                                       ints + plan_.logit_row_ids(), logit_rows, stream_),
+                 "logit rows"));
   return gemm_->Run(b.y_logits, weights_.lm_head, b.logits, logit_rows, c.vocab_size, c.dim,
                     stream_);
 }
@@ -380,12 +364,9 @@ absl::Status CudaBackend::Attention(const StepBuffers& b, int layer) {
                                  .total_tokens = plan_.total_rows(),
                                  .max_seqlen = plan_.max_seqlen()};
   const Bf16* k = b.qkv + c.q_dim();
-  if (auto s = CudaStatus(
-          kernels::LaunchKvAppend(k, qkv_dim, k + c.kv_dim(), qkv_dim, all, cache, stream_),
-          "kv append");
-      !s.ok()) {
-    return s;
-  }
+  KVSERVE_RETURN_IF_ERROR(
+      CudaStatus(kernels::LaunchKvAppend(k, qkv_dim, k + c.kv_dim(), qkv_dim, all, cache, stream_),
+                 "kv append"));
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   for (const cuda::AttentionRun& run : plan_.runs()) {
     kernels::PagedKvCache run_cache = cache;
@@ -425,9 +406,7 @@ absl::Status CudaBackend::Attention(const StepBuffers& b, int layer) {
           .scale = scale};
       e = kernels::LaunchPrefillAttention(p, stream_);
     }
-    if (auto s = CudaStatus(e, run.decode ? "decode attention" : "prefill attention"); !s.ok()) {
-      return s;
-    }
+    KVSERVE_RETURN_IF_ERROR(CudaStatus(e, run.decode ? "decode attention" : "prefill attention"));
   }
   return absl::OkStatus();
 }

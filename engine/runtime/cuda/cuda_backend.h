@@ -52,7 +52,8 @@ class CudaBackend : public Backend {
 
   std::string_view name() const override { return "cuda"; }
   const ModelConfig& config() const override { return config_; }
-  absl::Status Forward(std::span<const SequenceChunk> batch, std::vector<float>* logits) override;
+  absl::Status Supports(const KvPolicyOptions& options) const override;
+  absl::Status Execute(std::span<const SequenceChunk> batch, StepOutput* out) override;
 
   // Pages of `page_size` tokens the KV arena can still reach beside the weights and the step
   // scratch reserved so far: the most a scheduler's device PagePool should hold.
@@ -72,7 +73,7 @@ class CudaBackend : public Backend {
   explicit CudaBackend(const ModelConfig& config) : config_(config) {}
   // Everything but the weights' values: pool, stream, weight buffers, RoPE table, cuBLASLt.
   absl::Status Init(const CudaBackendOptions& options, bool own_lm_head);
-  absl::Status Validate(std::span<const SequenceChunk> batch) const;
+  absl::Status ValidateChunk(const SequenceChunk& chunk) const;
   // Bytes of step scratch for `rows` activation rows, `logit_rows` logits rows, `ints` metadata
   // int32s and `decode_bytes` of decode workspace; with `base`, also points `out` into it.
   size_t LayoutStep(int rows, int logit_rows, size_t ints, size_t decode_bytes, char* base,
@@ -91,6 +92,8 @@ class CudaBackend : public Backend {
   bool decode_kernel_ = false;   // the model's GQA group fits the decode kernel
   kernels::PagedKvLayout kv_{};  // page_size 0 until the first step names it
   cuda::StepPlan plan_;
+  std::vector<SequenceChunk> active_;  // the step's chunks that passed validation
+  std::vector<int> active_index_;      // each one's index in the caller's batch
 };
 
 }  // namespace kvserve

@@ -1,0 +1,26 @@
+#include "engine/runtime/backend.h"
+
+#include <utility>
+
+namespace kvserve {
+
+void StepOutput::Reset(size_t chunks) {
+  logits.clear();
+  logits_row.assign(chunks, -1);
+  chunk_status.assign(chunks, absl::OkStatus());
+  prompt_layers.assign(chunks, {});
+}
+
+absl::Status Backend::Supports(const KvPolicyOptions&) const { return absl::OkStatus(); }
+
+absl::Status Backend::Forward(std::span<const SequenceChunk> batch, std::vector<float>* logits) {
+  StepOutput out;
+  if (absl::Status s = Execute(batch, &out); !s.ok()) return s;
+  for (const absl::Status& s : out.chunk_status) {
+    if (!s.ok()) return s;
+  }
+  *logits = std::move(out.logits);
+  return absl::OkStatus();
+}
+
+}  // namespace kvserve
