@@ -121,9 +121,13 @@ class ReportTest(unittest.TestCase):
         p1 = self.report([error])["verdicts"]["P1"]
         self.assertEqual(p1["status"], "missing")
         self.assertIn("not implemented on the cuda backend", p1["checks"][0]["reason"])
-        nothing = self.report([], torch_lines=[])["verdicts"]["P1"]
+        parts = [{"part": "torch_reference", "output": "torch-reference.jsonl"},
+                 {"part": "policy_prefill", "output": "kvserve-gpu-bench.jsonl", "rc": 124,
+                  "timed_out": True, "timeout_s": 150}]
+        nothing = self.report([], torch_lines=[], parts=parts)["verdicts"]["P1"]
         self.assertEqual(nothing["status"], "missing")
         self.assertIn("no policy_prefill line", nothing["checks"][1]["reason"])
+        self.assertIn("timed out after 150 s", nothing["checks"][1]["reason"])
         # Measured, but torch gave no SDPA figure: that check alone is missing.
         line = fastkv_line(700.0, 1540.0, 1380.0)
         line.update(sdpa_ttft_ms=None, speedup_vs_sdpa=None)

@@ -127,7 +127,22 @@ def overall(checks):
     return "pass"
 
 
-def p1_verdict(bench):
+def part_failure(parts, name):
+    """Why a part left no figures, in a few words ("" when it ran to its end with rc 0)."""
+    part = next((p for p in parts if p["part"] == name), None)
+    if part is None:
+        return f"the {name} part did not run"
+    if part["skipped"]:
+        return f"the {name} part was skipped: the time budget ran out"
+    if part["timed_out"]:
+        return f"the {name} part timed out after {part['timeout_s']} s"
+    if part["rc"] != 0:
+        last = (part.get("log_tail") or "").strip().splitlines()
+        return f"the {name} part exited {part['rc']}" + (f": {last[-1]}" if last else "")
+    return ""
+
+
+def p1_verdict(bench, parts=()):
     """Issue 12's P1 from the policy_prefill lines (and the torch lines for the extra ratio)."""
     lines = bench.get("policy_prefill", [])
     torch_lines = bench.get("torch_reference", [])
@@ -138,6 +153,8 @@ def p1_verdict(bench):
              "fastkv_speedup_vs_kvserve_full_over_flop_model_32k")
     if fastkv is None:
         reason = f"no policy_prefill line for fastkv at {P1_PROMPT_TOKENS} tokens"
+        why = part_failure(parts, "policy_prefill")
+        reason += f" ({why})" if why else ""
         checks = [check(n, None, t, reason=reason)
                   for n, t in zip(names, (P1_MIN_SPEEDUP_VS_SDPA, P1_MIN_FRACTION_OF_FLOP_MODEL))]
         return {"status": overall(checks), "checks": checks}
@@ -149,8 +166,11 @@ def p1_verdict(bench):
 
     ttft = fastkv.get("ttft_ms")
     vs_sdpa = fastkv.get("speedup_vs_sdpa")
-    sdpa_reason = ("no SDPA full-prefill TTFT at 32K from torch_reference.py in this run"
-                   if fastkv.get("sdpa_ttft_ms") is None else "")
+    sdpa_reason = ""
+    if fastkv.get("sdpa_ttft_ms") is None:
+        why = part_failure(parts, "torch_reference")
+        sdpa_reason = ("no SDPA full-prefill TTFT at 32K from torch_reference.py in this run"
+                       + (f" ({why})" if why else ""))
     vs_model = fastkv.get("speedup_vs_full_over_predicted")
     model_reason = ("no kvserve full-prefill TTFT at 32K in this run"
                     if fastkv.get("full_ttft_ms") is None else "")
@@ -200,7 +220,7 @@ def build_report(work, wall_s=None, budget_s=None):
         if part["rc"] != 0:
             part["log_tail"] = tail(os.path.join(work, part["part"] + ".log"))
     smi, devices = device_name(work, bench)
-    verdicts = {"P1": p1_verdict(bench), **decode_verdicts(bench)}
+    verdicts = {"P1": p1_verdict(bench, parts), **decode_verdicts(bench)}
     return {
         "schema": "kvserve-gpu-check/1",
         "nvidia_smi": smi,
