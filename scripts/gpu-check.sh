@@ -14,6 +14,8 @@
 #
 # Usage: scripts/gpu-check.sh RESULTS_DIR
 # Exit status 0 when every part ran to its end and every test passed; the verdicts are data.
+# KVSERVE_GPU_CHECK_PARTS picks parts for a rerun (default tests,torch_reference,policy_prefill,
+# decode; policy_prefill without torch_reference has no SDPA ratios).
 # Overrides (the check's own test uses them): KVSERVE_GPU_BENCH (the bench binary),
 # KVSERVE_GPU_TESTS (test binaries, space-separated), KVSERVE_TORCH_REFERENCE (the script),
 # PYTHON, and the part budgets below.
@@ -40,6 +42,10 @@ policy_s=${KVSERVE_GPU_CHECK_POLICY_S:-150}
 decode_s=${KVSERVE_GPU_CHECK_DECODE_S:-60}  # issue 13's share
 report_room_s=10
 lengths=${KVSERVE_GPU_CHECK_LENGTHS:-8192,32768}
+parts=",${KVSERVE_GPU_CHECK_PARTS:-tests,torch_reference,policy_prefill,decode},"
+wanted() { [[ $parts == *",$1,"* ]]; }
+# torch loads its own CUDA and system libraries: not the bundle's lib/ (Debian's builds).
+torch_ld_path=${LD_LIBRARY_PATH:-}
 model=${KVSERVE_GPU_CHECK_MODEL:-synthetic:llama-3.1-8b}
 
 # Where the binaries are: a bundle's bin/, else the repo's build-cuda/.
@@ -101,6 +107,7 @@ timeout 10 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clo
 # 1. The carried gpu tests, one binary at a time, within tests_s together.
 mkdir -p "$work/tests"
 tests_start=$(date +%s)
+wanted tests || gpu_tests=""
 for t in $gpu_tests; do
   name=$(basename "$t")
   left=$((tests_s - ($(date +%s) - tests_start)))
@@ -110,16 +117,21 @@ for t in $gpu_tests; do
 done
 
 # 2. PyTorch SDPA full prefill at the policy lengths (before kvserve: it reads these lines).
-run_part torch_reference "$torch_s" "$work/torch-reference.jsonl" \
-  env PYTHONUNBUFFERED=1 "$python" "$torch_reference" --model "$model" \
-  --benches prefill,prefill_model --prefill-lengths "$lengths" --repeats 3 || status=1
+if wanted torch_reference; then
+  run_part torch_reference "$torch_s" "$work/torch-reference.jsonl" \
+    env PYTHONUNBUFFERED=1 LD_LIBRARY_PATH="$torch_ld_path" "$python" "$torch_reference" \
+    --model "$model" --benches prefill,prefill_model --prefill-lengths "$lengths" --repeats 3 ||
+    status=1
+fi
 
 # 3. kvserve's TTFT per policy beside SDPA and the FLOP model (tsp_rate 0.2, TSP layer
 #    n_layers / 2 - 1: the options' defaults).
-run_part policy_prefill "$policy_s" "$work/kvserve-gpu-bench.jsonl" \
-  "$bench" --model "$model" --benches policy_prefill --kv-policy full,snapkv,fastkv \
-  --policy-lengths "$lengths" --policy-repeats 3 --kv-tsp-rate 0.2 \
-  --sdpa-reference "$work/torch-reference.jsonl" --sdpa-bench prefill || status=1
+if wanted policy_prefill; then
+  run_part policy_prefill "$policy_s" "$work/kvserve-gpu-bench.jsonl" \
+    "$bench" --model "$model" --benches policy_prefill --kv-policy full,snapkv,fastkv \
+    --policy-lengths "$lengths" --policy-repeats 3 --kv-tsp-rate 0.2 \
+    --sdpa-reference "$work/torch-reference.jsonl" --sdpa-bench prefill || status=1
+fi
 
 # 4. ---- Issue 13's decode checks go here (P2, P3), within decode_s: ----------------------------
 #    e.g. run_part decode "$decode_s" "$work/kvserve-gpu-bench-decode.jsonl" "$bench" \
@@ -129,7 +141,7 @@ run_part policy_prefill "$policy_s" "$work/kvserve-gpu-bench.jsonl" \
 run_decode_checks() {
   : "none yet: issue 13 adds them (decode_s=${decode_s}s is kept for them)"
 }
-run_decode_checks || status=1
+if wanted decode; then run_decode_checks || status=1; fi
 # ---- end of issue 13's section --------------------------------------------------------------
 
 "$python" "$root/tools/bench/gpu_check_report.py" "$work" "$results/gpu-check.json" \

@@ -267,6 +267,46 @@ class ScriptTest(unittest.TestCase):
         self.assertIn("./tests/failing_test.xml", names)
         self.assertIn("./parts.jsonl", names)
 
+    def test_parts_can_be_picked_for_a_rerun(self):
+        proc, report, _, _ = self.run_check([self.failing],
+                                            KVSERVE_GPU_CHECK_PARTS="policy_prefill")
+        self.assertEqual([p["part"] for p in report["parts"]], ["policy_prefill"])
+        self.assertEqual(report["tests"]["binary_count"], 0)
+        self.assertEqual(report["verdicts"]["P1"]["status"], "pass")  # from the lines printed
+
+    def test_a_bundle_runs_its_own_binaries_and_keeps_its_libraries_from_torch(self):
+        import shutil
+        bundle = os.path.join(self.tmp.name, "gpu-bundle")
+        for sub in ("bin", "lib", "scripts", "tools/bench"):
+            os.makedirs(os.path.join(bundle, sub))
+        shutil.copy(os.path.join(REPO, "scripts", "gpu-check.sh"), os.path.join(bundle, "scripts"))
+        shutil.copy(os.path.join(REPO, "tools", "bench", "gpu_check_report.py"),
+                    os.path.join(bundle, "tools", "bench"))
+        shutil.copy(self.failing, os.path.join(bundle, "bin", "kern_test"))
+        record = os.path.join(self.tmp.name, "ld")
+        executable(os.path.join(bundle, "bin", "kvserve-gpu-bench"), f"""
+            #!/usr/bin/env bash
+            echo "$LD_LIBRARY_PATH" > {record}.bench
+            """)
+        executable(os.path.join(bundle, "tools", "bench", "torch_reference.py"), f"""
+            import os
+            open({record!r} + ".torch", "w").write(os.environ.get("LD_LIBRARY_PATH", ""))
+            """)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KVSERVE_")}
+        env.update(PYTHON=sys.executable, LD_LIBRARY_PATH="/opt/outside")
+        results = os.path.join(self.tmp.name, "bundle-results")
+        proc = subprocess.run([os.path.join(bundle, "scripts", "gpu-check.sh"), results],
+                              env=env, capture_output=True, text=True, timeout=120)
+        self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)  # kern_test fails
+        with open(os.path.join(results, "gpu-check.json")) as f:
+            report = json.load(f)
+        self.assertEqual([b["name"] for b in report["tests"]["binaries"]], ["kern_test"])
+        self.assertEqual(report["tests"]["failed"], 1)
+        with open(record + ".bench") as f:
+            self.assertTrue(f.read().startswith(os.path.join(bundle, "lib") + ":"))
+        with open(record + ".torch") as f:
+            self.assertEqual(f.read(), "/opt/outside")
+
     def test_a_spent_budget_skips_parts_and_still_writes_the_json(self):
         proc, report, _, wall = self.run_check([self.hanging], KVSERVE_GPU_CHECK_BUDGET_S="22",
                                                KVSERVE_GPU_CHECK_TEST_S="60")
