@@ -181,6 +181,12 @@ TEST(PolicyPrefillTest, LinesSetMeasuredRatiosBesideThePrediction) {
   EXPECT_TRUE(alone[2]["speedup_vs_sdpa"].is_null());
   EXPECT_TRUE(alone[2]["sdpa_ttft_ms"].is_null());
   EXPECT_DOUBLE_EQ(alone[2]["ttft_ms"].get<double>(), 550);
+
+  // A run that succeeded without a timed sample has no figure to give.
+  const PolicyPrefillRun untimed{.policy = "full", .prompt_tokens = n};
+  const nlohmann::json none = PolicyPrefillLine(c, o.kv, untimed, nullptr, 1.0, "prefill");
+  EXPECT_EQ(none["error"], "no timed runs");
+  EXPECT_FALSE(none.contains("ttft_ms"));
 }
 
 // The loop through the engine on the CPU backend: every policy measured on the same prompts, the

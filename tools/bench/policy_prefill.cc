@@ -180,9 +180,12 @@ nlohmann::json PolicyPrefillLine(const ModelConfig& config, const KvPolicyOption
     line["tsp_layer"] = EffectiveTspLayer(config, options);
     line["predicted_tsp_tokens"] = rows.empty() ? n : rows.back().attention;
   }
-  if (!run.status.ok()) {
-    line["error"] = std::string(run.status.message());
-    line["error_code"] = absl::StatusCodeToString(run.status.code());
+  const absl::Status status = run.status.ok() && run.ttft_ms.empty()
+                                  ? absl::FailedPreconditionError("no timed runs")
+                                  : run.status;
+  if (!status.ok()) {
+    line["error"] = std::string(status.message());
+    line["error_code"] = absl::StatusCodeToString(status.code());
     return line;
   }
   const double ttft = Median(run.ttft_ms);
