@@ -5,7 +5,13 @@
 // prefill kernel alone (TFLOP/s, for the comparison with PyTorch's SDPA in
 // tools/bench/torch_reference.py) and, with --gemm-check, the backend's cuBLASLt GEMMs against
 // plain cublasGemmEx on the model's shapes. scripts/gpu-bench.sh runs it beside the PyTorch
-// reference and summarises the ratios issue 6 sets targets for.
+// reference and summarises the ratios issue 6 sets targets for. --benches picks which run.
+//
+// --kv-policy full,snapkv,fastkv adds the policy prefill benchmark (policy_prefill.h): TTFT per
+// policy at --policy-lengths through the engine API (a request's KvPolicyOptions), beside the
+// FLOP model's predicted speedup over full and, with --sdpa-reference (torch_reference.py's JSON
+// lines from the same run), the speedup over PyTorch SDPA's full prefill. A policy the backend
+// refuses gets a line with "error", not a failed run. scripts/gpu-check.sh runs it.
 //
 // Order matters for memory: the backend reserves --gpu-memory-fraction of the free device memory
 // at load, so the model benchmarks run first and the backend is released before the kernel and
@@ -13,9 +19,13 @@
 #include <cuda_runtime_api.h>
 
 #include <chrono>
+#include <fstream>
 #include <iostream>
+#include <map>
+#include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
 #include "engine/runtime/cuda/cuda_backend.h"
 #include "engine/runtime/cuda/cuda_device.h"
 #include "engine/runtime/cuda/cuda_status.h"
@@ -24,6 +34,7 @@
 #include "tools/bench/gpu_bench_options.h"
 #include "tools/bench/gpu_gemm_check.h"
 #include "tools/bench/gpu_model_bench.h"
+#include "tools/bench/policy_prefill.h"
 #include "tools/common/gpu_memory_fraction_option.h"
 
 namespace kvserve::bench {
@@ -48,6 +59,38 @@ class Stream {
  private:
   cudaStream_t stream_ = nullptr;
 };
+
+// The SDPA full-prefill TTFT per length from --sdpa-reference, recorded as a "sdpa_reference"
+// line. A missing or unreadable file leaves the SDPA ratios null (the line says why): the
+// policies are still measured.
+std::map<int, double> LoadSdpaReference(const PolicyPrefillOptions& o,
+                                        const nlohmann::json& common) {
+  if (o.sdpa_reference.empty()) return {};
+  nlohmann::json line = {
+      {"bench", "sdpa_reference"}, {"path", o.sdpa_reference}, {"sdpa_bench", o.sdpa_bench}};
+  std::ifstream in(o.sdpa_reference);
+  absl::StatusOr<std::map<int, double>> ttft =
+      in ? ReadSdpaTtft(in, o.sdpa_bench)
+         : absl::NotFoundError(absl::StrCat("cannot read ", o.sdpa_reference));
+  if (!ttft.ok()) {
+    line["error"] = std::string(ttft.status().message());
+    Emit(common, line);
+    return {};
+  }
+  line["ttft_ms"] = nlohmann::json::object();
+  for (const auto& [n, ms] : *ttft) line["ttft_ms"][std::to_string(n)] = ms;
+  Emit(common, line);
+  return *ttft;
+}
+
+void RunPolicyPrefillBench(Backend& backend, const GpuBenchOptions& o,
+                           const nlohmann::json& common) {
+  const std::map<int, double> sdpa = LoadSdpaReference(o.policy, common);
+  const std::vector<PolicyPrefillRun> runs = RunPolicyPrefill(backend, o.policy);
+  for (const nlohmann::json& line : PolicyPrefillLines(backend.config(), o.policy, runs, sdpa)) {
+    Emit(common, line);
+  }
+}
 
 int Run(const GpuBenchOptions& o) {
   if (cuda::CudaDeviceCount() <= 0) {
@@ -85,13 +128,23 @@ int Run(const GpuBenchOptions& o) {
                 {"kv_capacity_tokens",
                  backend->kv_capacity_pages(o.page_size) * o.page_size / config.n_layers}});
 
-  if (auto s = RunPrefillBench(*backend, o, common); !s.ok()) return Fail(s);
-  if (auto s = RunDecodeBench(*backend, o, common); !s.ok()) return Fail(s);
+  if (o.runs("policy_prefill")) RunPolicyPrefillBench(*backend, o, common);
+  if (o.runs("prefill")) {
+    if (auto s = RunPrefillBench(*backend, o, common); !s.ok()) return Fail(s);
+  }
+  if (o.runs("decode")) {
+    if (auto s = RunDecodeBench(*backend, o, common); !s.ok()) return Fail(s);
+  }
   engine->backend.reset();  // gives the pool back to the device
 
+  if (!o.runs("prefill_attention") && !o.gemm_check) return 0;
   Stream stream;
   if (auto s = stream.Create(); !s.ok()) return Fail(s);
-  if (auto s = RunPrefillAttentionBench(config, o, stream.get(), common); !s.ok()) return Fail(s);
+  if (o.runs("prefill_attention")) {
+    if (auto s = RunPrefillAttentionBench(config, o, stream.get(), common); !s.ok()) {
+      return Fail(s);
+    }
+  }
   if (o.gemm_check) {
     if (auto s = RunGemmCheck(config, o, stream.get(), common); !s.ok()) return Fail(s);
   }
@@ -135,6 +188,24 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--gemm-check", o.gemm_check,
                "also time the backend's cuBLASLt GEMMs against cublasGemmEx on the model's shapes");
+  app.add_option("--benches", o.benches,
+                 "benchmarks to run, comma-separated: prefill, decode, prefill_attention, "
+                 "policy_prefill (--kv-policy adds it)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"prefill", "decode", "prefill_attention", "policy_prefill"}))
+      ->capture_default_str();
+  kvserve::bench::AddPolicyPrefillFlags(app, o.policy);
   CLI11_PARSE(app, argc, argv);
+  if (auto s = kvserve::bench::ValidatePolicyPrefillOptions(o.policy); !s.ok()) {
+    std::cerr << "kvserve-gpu-bench: error: " << s.message() << "\n";
+    return 2;
+  }
+  if (!o.policy.policies.empty() && !o.runs("policy_prefill")) {
+    o.benches.push_back("policy_prefill");
+  }
+  if (o.runs("policy_prefill") && o.policy.policies.empty()) {
+    std::cerr << "kvserve-gpu-bench: error: --benches policy_prefill needs --kv-policy\n";
+    return 2;
+  }
   return kvserve::bench::Run(o);
 }

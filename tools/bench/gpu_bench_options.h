@@ -1,12 +1,15 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <iostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/runtime/backend_factory.h"
 #include "nlohmann/json.hpp"
+#include "tools/bench/policy_prefill.h"
 
 namespace kvserve::bench {
 
@@ -24,6 +27,14 @@ struct GpuBenchOptions {
   int page_size = 32;      // KV page size in tokens, as the scheduler's default
   double hbm_gbps = 3350;  // the device's memory bandwidth: H100 SXM's HBM3
   bool gemm_check = false;
+  // Which benchmarks run: prefill, decode, prefill_attention, policy_prefill (--kv-policy adds
+  // the last). Issue 13's decode checks join here.
+  std::vector<std::string> benches = {"prefill", "decode", "prefill_attention"};
+  PolicyPrefillOptions policy;  // --kv-policy and its options (policy_prefill.h)
+
+  bool runs(std::string_view bench) const {
+    return std::find(benches.begin(), benches.end(), bench) != benches.end();
+  }
 };
 
 // Prints one JSON line: `common` (impl, model, device, ...) with `fields` added. Flushed at once,

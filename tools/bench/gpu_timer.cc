@@ -34,13 +34,6 @@ class EventPair {
 
 }  // namespace
 
-double Median(std::vector<double> samples) {
-  if (samples.empty()) return 0;
-  std::sort(samples.begin(), samples.end());
-  const size_t mid = samples.size() / 2;
-  return samples.size() % 2 == 1 ? samples[mid] : (samples[mid - 1] + samples[mid]) / 2;
-}
-
 absl::StatusOr<double> TimeOnStreamMs(cudaStream_t stream, int warmup, int repeats, int inner,
                                       const std::function<absl::Status()>& launch) {
   EventPair events;

@@ -6,11 +6,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "tools/bench/median.h"
 
 namespace kvserve::bench {
-
-// The median of `samples` (the middle one, or the mean of the two middle ones); 0 when empty.
-double Median(std::vector<double> samples);
 
 // Times device work on `stream` with CUDA events: `launch` enqueues one run (returning what its
 // launches returned); it runs `warmup` times untimed, then `repeats` samples of `inner` runs each,

@@ -8,6 +8,10 @@ tools/bench/gpu_bench_summary.py can set the two side by side:
                      on the last token: a TTFT-equivalent. It leaves out what is not a GEMM or
                      attention (embedding, norms, RoPE, SwiGLU, residual adds, KV writes), so it is
                      a lower bound on what a torch implementation of the model would take.
+  prefill_model      the whole forward of a full prefill the way a PyTorch model with SDPA runs it
+                     (embedding, RMSNorm, RoPE, SDPA, SwiGLU, residual adds, LM head on the last
+                     token): the SDPA full-prefill TTFT. Only the KV writes to a cache are left
+                     out. kvserve-gpu-bench --sdpa-reference compares its policies with either.
   prefill_attention  scaled_dot_product_attention(is_causal=True) alone, one layer.
   decode             one decode step of `batch` sequences over `context` tokens of KV: every
                      layer's GEMMs and attention plus the LM head (same omissions as prefill).
@@ -95,6 +99,17 @@ class Weights:
             for _ in range(m.n_layers)
         ]
         self.lm_head = linear(m.vocab, m.dim)
+
+    def add_model_weights(self, m, device):
+        """What prefill_model needs besides the GEMM weights: the embedding (the LM head's when
+        tied), the norms' gains and RoPE's inverse frequencies (Llama 3's theta)."""
+        self.embedding = self.lm_head if m.tied else uniform((m.vocab, m.dim), 1.0, device)
+        for layer in self.layers:
+            layer["attn_norm"] = uniform((m.dim,), 1.0, device) + 1
+            layer["mlp_norm"] = uniform((m.dim,), 1.0, device) + 1
+        self.final_norm = uniform((m.dim,), 1.0, device) + 1
+        half = m.head_dim // 2
+        self.inv_freq = 1.0 / (500000.0 ** (torch.arange(half, device=device).float() / half))
 
 
 def split_heads(m, qkv):
@@ -188,6 +203,42 @@ def prefill(m, w, attn, x):
     return x[-1:] @ w.lm_head.t()
 
 
+def rms_norm(x, gain, eps=1e-5):
+    """RMSNorm in fp32, back to bf16, as Llama's reference code does."""
+    xf = x.float()
+    return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype) * gain
+
+
+def rope(t, cos, sin):
+    """Rotate-half RoPE of t [n, heads, head_dim] with cos/sin [n, 1, head_dim / 2]."""
+    half = t.shape[-1] // 2
+    t1, t2 = t[..., :half], t[..., half:]
+    return torch.cat((t1 * cos - t2 * sin, t2 * cos + t1 * sin), dim=-1)
+
+
+def prefill_model(m, w, attn, tokens):
+    """The whole forward of a full prefill of `tokens` (a model with SDPA attention): embedding,
+    per layer RMSNorm, fused QKV, RoPE, causal SDPA, o_proj, residual, RMSNorm, SwiGLU MLP,
+    residual; final RMSNorm and the LM head on the last row."""
+    n = tokens.shape[0]
+    x = w.embedding[tokens]
+    angles = torch.outer(torch.arange(n, device=tokens.device).float(), w.inv_freq)
+    cos = angles.cos().to(x.dtype).unsqueeze(1)
+    sin = angles.sin().to(x.dtype).unsqueeze(1)
+    for layer in w.layers:
+        qkv = rms_norm(x, layer["attn_norm"]) @ layer["wqkv"].t()
+        q = rope(qkv[:, :m.q_dim].view(n, m.n_heads, m.head_dim), cos, sin)
+        k = rope(qkv[:, m.q_dim:m.q_dim + m.kv_dim].view(n, m.n_kv_heads, m.head_dim), cos, sin)
+        v = qkv[:, m.q_dim + m.kv_dim:].view(n, m.n_kv_heads, m.head_dim)
+        q, k, v = (t.transpose(0, 1).unsqueeze(0) for t in (q, k, v))
+        o = attn(q, attn.expand(k), attn.expand(v), causal=True)
+        x = x + o.squeeze(0).transpose(0, 1).reshape(n, m.q_dim) @ layer["wo"].t()
+        gate_up = rms_norm(x, layer["mlp_norm"]) @ layer["w_gate_up"].t()
+        h = F.silu(gate_up[:, :m.ffn_dim]) * gate_up[:, m.ffn_dim:]
+        x = x + h @ layer["w_down"].t()
+    return rms_norm(x[-1:], w.final_norm) @ w.lm_head.t()
+
+
 def decode_step(m, w, x, caches):
     """One decode step of x's rows (one token per sequence) over per-layer K/V caches
     [b, Hkv, context, d]. A sequence's query heads go in as rows of their KV head's group
@@ -221,6 +272,22 @@ def bench_prefill(m, w, attn, args, device, common):
              flops=flops, tflops=flops / (ms * 1e9), sdpa_gqa=attn.mode,
              note="GEMMs + attention only (no norms, RoPE, SwiGLU, embedding, KV writes)")
         del x
+
+
+def bench_prefill_model(m, w, attn, args, device, common):
+    for n in args.prefill_lengths:
+        if n > m.context:
+            emit(common, bench="prefill_model", prompt_tokens=n, skipped=True,
+                 reason=f"longer than the model's context of {m.context}")
+            continue
+        tokens = torch.randint(3, m.vocab, (n,), device=device)
+        ms = time_ms(device, lambda: prefill_model(m, w, attn, tokens), 1, args.repeats)
+        flops = m.prefill_flops(n)
+        emit(common, bench="prefill_model", prompt_tokens=n, repeats=args.repeats, ttft_ms=ms,
+             flops=flops, tflops=flops / (ms * 1e9), sdpa_gqa=attn.mode,
+             note="whole forward with SDPA (embedding, norms, RoPE, SwiGLU, residuals); "
+                  "no KV cache writes")
+        del tokens
 
 
 def bench_attention(m, attn, args, device, common):
@@ -286,7 +353,8 @@ def main():
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--hbm-gbps", type=float, default=3350.0)
     p.add_argument("--benches", default="prefill,prefill_attention,decode",
-                   help="comma-separated subset of prefill, prefill_attention, decode")
+                   help="comma-separated subset of prefill, prefill_model, prefill_attention, "
+                        "decode")
     p.add_argument("--device", default="cuda", help="cuda (the comparison) or cpu (smoke test)")
     args = p.parse_args()
 
@@ -302,6 +370,9 @@ def main():
 
     m = Model(name)
     benches = set(args.benches.split(","))
+    unknown = benches - {"prefill", "prefill_model", "prefill_attention", "decode"}
+    if unknown:
+        sys.exit(f"torch_reference.py: error: unknown --benches {', '.join(sorted(unknown))}")
     common = {
         "impl": "torch",
         "model": args.model,
@@ -315,10 +386,13 @@ def main():
         attn = Attention(m, device)
         if "prefill_attention" in benches:
             bench_attention(m, attn, args, device, common)
-        if benches & {"prefill", "decode"}:
+        if benches & {"prefill", "prefill_model", "decode"}:
             w = Weights(m, device)
             if "prefill" in benches:
                 bench_prefill(m, w, attn, args, device, common)
+            if "prefill_model" in benches:
+                w.add_model_weights(m, device)
+                bench_prefill_model(m, w, attn, args, device, common)
             if "decode" in benches:
                 bench_decode(m, w, args, device, common)
 
