@@ -9,8 +9,8 @@ PagePool::PagePool(KvPageShape shape, int64_t max_pages)
       max_pages_(std::clamp<int64_t>(max_pages, 0, kUnbounded)),
       slabs_(std::make_unique<std::unique_ptr<float[]>[]>(slab_count())) {}
 
-int64_t PagePool::PagesForBytes(const KvPageShape& shape, int64_t bytes) {
-  return bytes <= 0 ? 0 : bytes / static_cast<int64_t>(shape.bytes());
+int64_t PagePool::PagesForBytes(const KvPageShape& shape, int64_t bytes, size_t element_bytes) {
+  return bytes <= 0 ? 0 : bytes / static_cast<int64_t>(shape.bytes(element_bytes));
 }
 
 bool PagePool::Allocate(int64_t n, std::vector<int32_t>* pages) {

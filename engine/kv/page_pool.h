@@ -16,7 +16,8 @@ struct KvPageShape {
   int page_size = 32;
   int head_dim = 0;
   size_t floats() const { return size_t{2} * n_kv_heads * page_size * head_dim; }
-  size_t bytes() const { return floats() * sizeof(float); }
+  // Bytes of one page stored in elements of `element_bytes` (fp32 on the CPU, bf16 on CUDA).
+  size_t bytes(size_t element_bytes = sizeof(float)) const { return floats() * element_bytes; }
 };
 
 // A fixed budget of KV pages shared by every sequence. Memory is taken in slabs as pages are first
@@ -33,8 +34,9 @@ class PagePool {
   PagePool(const PagePool&) = delete;
   PagePool& operator=(const PagePool&) = delete;
 
-  // Pages that fit in `bytes`.
-  static int64_t PagesForBytes(const KvPageShape& shape, int64_t bytes);
+  // Pages that fit in `bytes` when stored in elements of `element_bytes`.
+  static int64_t PagesForBytes(const KvPageShape& shape, int64_t bytes,
+                               size_t element_bytes = sizeof(float));
 
   const KvPageShape& shape() const { return shape_; }
   int page_size() const { return shape_.page_size; }

@@ -58,6 +58,10 @@ class Backend {
   // resized) hold the last token's logits of each chunk with compute_logits, in batch order.
   absl::Status Forward(std::span<const SequenceChunk> batch, std::vector<float>* logits);
 
+  // Bytes of one stored K or V element: what --kv-cache-memory buys pages by (fp32 on the CPU,
+  // bf16 on CUDA).
+  virtual size_t kv_element_bytes() const { return sizeof(float); }
+
   // KV pages of `page_size` tokens the backend can hold beside the scheduler's budget (a device
   // arena); -1: no limit of its own (the CPU backend reads the pool's pages in place).
   virtual int64_t kv_page_capacity(int page_size) const { return -1; }

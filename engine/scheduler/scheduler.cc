@@ -29,8 +29,9 @@ KvPageShape PageShape(const ModelConfig& c, int page_size) {
 
 // The KV budget in pages, no more than the backend's own KV memory holds (a device arena).
 int64_t DevicePoolPages(const Backend& backend, int page_size, int64_t bytes) {
-  int64_t pages = std::min(PagePool::kUnbounded,
-                           PagePool::PagesForBytes(PageShape(backend.config(), page_size), bytes));
+  int64_t pages =
+      std::min(PagePool::kUnbounded, PagePool::PagesForBytes(PageShape(backend.config(), page_size),
+                                                             bytes, backend.kv_element_bytes()));
   if (const int64_t cap = backend.kv_page_capacity(page_size); cap >= 0) {
     pages = std::min(pages, cap);
   }

@@ -100,12 +100,14 @@ class RecordingBackend : public Backend {
   }
 
   int64_t kv_page_capacity(int page_size) const override { return capacity; }
+  size_t kv_element_bytes() const override { return element_bytes; }
 
   std::vector<Chunk> chunks;
   std::vector<int> steps;  // tokens per forward
   int32_t poison = -1;
   PromptCompressionPlan poisoned_plan_;
   int64_t capacity = -1;  // what the backend reports it can hold of KV pages
+  size_t element_bytes = sizeof(float);
 
  private:
   Backend& inner_;
@@ -443,6 +445,10 @@ TEST(SchedulerTest, PoolNeverExceedsWhatTheBackendCanHold) {
   Scheduler budgeted(rec, m.tokenizer.get(),
                      {.page_size = 16, .kv_cache_bytes = 100 * PageBytes(m.config, 16)});
   EXPECT_EQ(budgeted.status().pages_total, 100);
+  rec.element_bytes = 2;  // a bf16 cache: the same bytes buy twice the pages
+  Scheduler bf16(rec, m.tokenizer.get(),
+                 {.page_size = 16, .kv_cache_bytes = 100 * PageBytes(m.config, 16)});
+  EXPECT_EQ(bf16.status().pages_total, 200);
 }
 
 TEST(SchedulerTest, EmptyIdGetsAGeneratedOneCarriedByEveryOutput) {

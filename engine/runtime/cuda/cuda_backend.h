@@ -59,6 +59,7 @@ class CudaBackend : public Backend {
   // scratch reserved so far: the most a scheduler's device PagePool should hold.
   int64_t kv_capacity_pages(int page_size) const;
   int64_t kv_page_capacity(int page_size) const override { return kv_capacity_pages(page_size); }
+  size_t kv_element_bytes() const override { return sizeof(kernels::Bf16); }
 
  private:
   // One step's activations, carved from the pool's step scratch.
