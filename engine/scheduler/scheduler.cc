@@ -6,7 +6,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/base/status_macros.h"
-#include "engine/sampling/logprobs.h"
 #include "engine/scheduler/request_validation.h"
 #include "engine/scheduler/sequence.h"
 #include "kernels/ceil_div.h"
@@ -73,6 +72,7 @@ Scheduler::Scheduler(Backend& backend, const Tokenizer* tokenizer, SchedulerOpti
     : backend_(backend),
       tokenizer_(tokenizer),
       options_(Sanitized(std::move(options), tokenizer)),
+      output_(options_.eos_id),
       pool_(PageShape(backend.config(), options_.page_size),
             DevicePoolPages(backend, options_.page_size, options_.kv_cache_bytes)),
       host_pool_(PageShape(backend.config(), options_.page_size),
@@ -447,58 +447,23 @@ void Scheduler::RunBatch() {
 }
 
 void Scheduler::SampleNext(Sequence& s, std::span<float> logits, EngineClock::time_point now) {
-  const EngineRequest& r = s.request;
-  if (r.logprobs > 0) raw_logits_.assign(logits.begin(), logits.end());
-  if (s.generated() + 1 < r.min_new_tokens) {
-    // Before min_new_tokens, EOS and stop ids are masked out, as vLLM's min_tokens does.
-    constexpr float kNever = -std::numeric_limits<float>::infinity();
-    if (!r.ignore_eos && options_.eos_id >= 0 &&
-        options_.eos_id < static_cast<int>(logits.size())) {
-      logits[options_.eos_id] = kNever;
-    }
-    for (int32_t id : r.stop_token_ids) logits[id] = kNever;
-  }
+  if (s.request.logprobs > 0) raw_logits_.assign(logits.begin(), logits.end());
+  output_.MaskEarlyStops(s, logits);
   const int32_t token = s.sampler.Sample(logits, s.history);
   s.history.AddOutput(token);
   s.tokens.push_back(token);
   s.decoding = true;
   if (s.first_token == EngineClock::time_point{}) s.first_token = now;
   s.last_token = now;
-  s.out.tokens.push_back(token);
-  if (r.logprobs > 0) {
-    s.out.logprobs.push_back({.token = token,
-                              .logprob = LogSoftmaxAt(raw_logits_, token),
-                              .top = TopLogprobs(raw_logits_, r.logprobs)});
+  if (std::optional<StopDecision> stop = output_.Accept(s, token, raw_logits_)) {
+    Finish(s, stop->reason, std::move(stop->matched));
   }
-  ApplyStopRules(s, token);
-}
-
-void Scheduler::ApplyStopRules(Sequence& s, int32_t token) {
-  const EngineRequest& r = s.request;
-  const int generated = s.generated();
-  const bool may_stop = generated >= r.min_new_tokens;
-  if (may_stop && !r.ignore_eos && token == options_.eos_id) {
-    return Finish(s, FinishReason::kEos);
-  }
-  if (may_stop && std::find(r.stop_token_ids.begin(), r.stop_token_ids.end(), token) !=
-                      r.stop_token_ids.end()) {
-    return Finish(s, FinishReason::kStop, absl::StrCat(token));
-  }
-  // A stop string completed by the last allowed token still counts as the stop (as in vLLM).
-  if (s.detokenizer && s.stops.Push(s.detokenizer->Push(token), may_stop, &s.out.text)) {
-    return Finish(s, FinishReason::kStop, s.stops.matched());
-  }
-  if (generated >= r.max_new_tokens) Finish(s, FinishReason::kMaxTokens);
 }
 
 void Scheduler::Finish(Sequence& s, FinishReason reason, std::string detail) {
   if (s.finished) return;
   s.finished = true;
-  const bool stop_string = reason == FinishReason::kStop && !s.stops.matched().empty();
-  if (s.detokenizer && !stop_string) {
-    s.stops.Flush(&s.out.text);
-    s.out.text += s.detokenizer->Flush();
-  }
+  output_.Flush(s, reason);
   s.out.finished = true;
   s.out.finish_reason = reason;
   if (reason == FinishReason::kError) {

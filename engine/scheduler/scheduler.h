@@ -21,68 +21,10 @@
 #include "engine/model/tokenizer.h"
 #include "engine/runtime/backend.h"
 #include "engine/sampling/sampling_params.h"
+#include "engine/scheduler/engine_request.h"
+#include "engine/scheduler/output_processor.h"
 
 namespace kvserve {
-
-using EngineClock = std::chrono::steady_clock;
-
-// A request as the engine sees it: validated token ids and settings.
-struct EngineRequest {
-  std::string id;               // unique among live requests
-  std::vector<int32_t> prompt;  // used as given (BOS already added, if wanted)
-  int max_new_tokens = 16;
-  // Before this many tokens EOS and stop ids are masked out of sampling (vLLM's min_tokens) and
-  // stop strings are not matched.
-  int min_new_tokens = 0;
-  SamplingParams sampling;
-  std::vector<std::string> stop;        // stop strings (need a tokenizer); not part of the text
-  std::vector<int32_t> stop_token_ids;  // besides EOS
-  bool ignore_eos = false;
-  int logprobs = 0;  // top-n logprobs per token (0: none; the chosen token's always)
-  KvPolicyOptions kv_policy;
-  std::optional<EngineClock::time_point> deadline;
-};
-
-enum class FinishReason { kEos, kMaxTokens, kStop, kCancelled, kDeadline, kError };
-std::string_view FinishReasonName(FinishReason reason);  // "eos", "max_tokens", "stop", ...
-
-struct TokenLogprobs {
-  int32_t token = 0;
-  float logprob = 0.0f;
-  std::vector<std::pair<int32_t, float>> top;  // most likely first
-};
-
-struct RequestTiming {
-  double queue_ms = 0;        // submitted to first scheduled
-  double prefill_ms = 0;      // first scheduled to the prompt's last chunk done
-  double ttft_ms = 0;         // submitted to the first token
-  double decode_ms = 0;       // first token to the last
-  double e2e_ms = 0;          // submitted to finished (to this output, before the last)
-  int completion_tokens = 0;  // tokens generated so far: what decode_tokens_per_s counts
-  // Decode rate over the tokens after the first (the first comes from prefill).
-  double decode_tokens_per_s() const;
-};
-
-// What one engine step produced for one request: its new tokens (and text, when the model has a
-// tokenizer), or the end of the request (finished set, every field below it filled).
-struct SequenceOutput {
-  std::string request_id;
-  std::vector<int32_t> tokens;          // new since the previous output
-  std::string text;                     // new text, never a broken UTF-8 sequence
-  std::vector<TokenLogprobs> logprobs;  // one per new token when the request asked for them
-  int prompt_tokens = 0;
-  int completion_tokens = 0;  // cumulative
-  bool finished = false;
-  FinishReason finish_reason = FinishReason::kMaxTokens;
-  std::string matched_stop;  // the stop string or stop token id (as text) that ended it
-  std::string error;         // with kError
-  RequestTiming timing;
-  KvStats kv;
-  int preemptions = 0;
-};
-
-// Called on the engine thread; must not block (the server queues and returns).
-using OutputCallback = std::function<void(SequenceOutput&&)>;
 
 struct SchedulerOptions {
   int max_batch_tokens = 2048;  // tokens per engine step: decodes first, then prefill chunks
@@ -184,8 +126,8 @@ class Scheduler {
   // A fresh policy for `options`, tiered ones on the shared device pool and recall worker.
   absl::StatusOr<std::unique_ptr<KvPolicy>> NewPolicy(const KvPolicyOptions& options);
   void RunBatch();
+  // Samples `s`'s next token, hands it to the output processor, ends `s` on a stop rule.
   void SampleNext(Sequence& s, std::span<float> logits, EngineClock::time_point now);
-  void ApplyStopRules(Sequence& s, int32_t token);
   // Ends `s`: final output fields, KV stats, pages released. `detail` is the matched stop (kStop)
   // or the error message (kError).
   void Finish(Sequence& s, FinishReason reason, std::string detail = {});
@@ -199,6 +141,7 @@ class Scheduler {
   Backend& backend_;
   const Tokenizer* tokenizer_;
   SchedulerOptions options_;
+  OutputProcessor output_;
   PagePool pool_;       // device: full/snapkv/fastkv caches, tiered policies' budgets
   PagePool host_pool_;  // host tier: tiered policies' full caches
   ThreadRecallExecutor recall_;
