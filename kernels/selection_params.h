@@ -75,7 +75,8 @@ struct KvHeadSelectParams {
   ScoredPrefixes prefixes;
   int n_kv_heads = 0;
   // [num_seqs + 1]: sequence s keeps keep_s = cu_kept[s + 1] - cu_kept[s] rows per KV head,
-  // KeptRowCount(n, window, budget). A window-0 sequence keeps rows 0 .. keep_s - 1 (keep_s <= n).
+  // KeptRowCount(n, window, budget), or 0 where it is not compressed (scored for propagation
+  // only). A window-0 sequence keeps rows 0 .. keep_s - 1 (keep_s <= n).
   const int32_t* cu_kept = nullptr;
   int32_t* kept_rows = nullptr;  // sequence s: [n_kv_heads][keep_s] at cu_kept[s] * n_kv_heads
   void* scratch = nullptr;       // SelectionScratchBytes(...) bytes
@@ -88,7 +89,8 @@ struct PropagationSelectParams {
   const float* totals = nullptr;  // as ScorePoolingParams::totals
   ScoredPrefixes prefixes;
   // [num_seqs + 1]: sequence s keeps keep_s = cu_keep[s + 1] - cu_keep[s] rows,
-  // KeptRowCount(n, window, keep). A window-0 sequence keeps rows 0 .. keep_s - 1.
+  // KeptRowCount(n, window, keep); keep_s = n keeps them all in order. A window-0 sequence keeps
+  // rows 0 .. keep_s - 1 (keep_s = n: the sequences that do not propagate here).
   const int32_t* cu_keep = nullptr;
   int32_t* rows = nullptr;  // sequence s: keep_s row indices (in its own rows) at cu_keep[s]
   void* scratch = nullptr;  // SelectionScratchBytes(...) bytes

@@ -10,7 +10,7 @@
 namespace kvserve::kernels::testing {
 
 // One sequence of a prompt-compression batch: n cache tokens, the last `window` its observation
-// window (0: not scored), and the budget it keeps (clamped by KeptRowCount).
+// window (0: not scored), and the budget it keeps (clamped by KeptRowCount; negative: none).
 struct ScoredSequence {
   int n = 0;
   int window = 0;
@@ -50,8 +50,8 @@ inline HostScoredBatch MakeScoredBatch(const std::vector<ScoredSequence>& seqs) 
     b.kv_lens.push_back(s.n);
     b.windows.push_back(s.window);
     b.cu_prefix.push_back(b.cu_prefix.back() + (s.window == 0 ? 0 : s.n - s.window));
-    const int keep =
-        s.window == 0 ? std::min(s.budget, s.n) : KeptRowCount(s.n, s.window, s.budget);
+    int keep = s.window == 0 ? std::min(s.budget, s.n) : KeptRowCount(s.n, s.window, s.budget);
+    if (s.budget < 0) keep = 0;  // scored, but nothing kept here
     b.cu_keep.push_back(b.cu_keep.back() + keep);
     b.max_kv_len = std::max(b.max_kv_len, s.n);
     b.max_window = std::max(b.max_window, s.window);

@@ -1,7 +1,8 @@
 // LaunchSelectKvHeadRows and LaunchSelectPropagatedRows against their CPU twins, row for row (the
 // order included): scores with many exact ties (earlier token first), budgets below the window,
 // inside the prefix and past n, prompts no longer than their window, window-0 sequences that keep
-// a prefix of rows or none, 3 and 8 KV heads, and too little scratch.
+// a prefix of rows or none, a scored sequence that keeps nothing, 3 and 8 KV heads, and too little
+// scratch.
 #include <random>
 #include <sstream>
 #include <string>
@@ -32,7 +33,8 @@ class TokenTopKGpuTest : public testing::GpuTestWithParam<TopKCase> {
                                      {.n = 31, .window = 0, .budget = 0},
                                      {.n = 50, .window = 8, .budget = 1000},
                                      {.n = 300, .window = 1, .budget = 299},
-                                     {.n = 2, .window = 1, .budget = 2}});
+                                     {.n = 2, .window = 1, .budget = 2},
+                                     {.n = 60, .window = 8, .budget = -1}});
   }
 };
 
