@@ -1,11 +1,13 @@
 // The CPU emulator of CUDA against what CUDA specifies: it must run correct kernels correctly and
 // make the usual kernel bugs fail (a missing barrier, a barrier in divergent code, a shuffle
-// after lanes exited, a wmma operand misaligned, a read past a buffer's end).
+// after lanes exited, a wmma operand misaligned, a read past a buffer's end, a CUB call outside
+// its contract).
 #include <gtest/gtest.h>
 #include <mma.h>
 
 #include <cstdlib>
 #include <cub/block/block_reduce.cuh>
+#include <cub/device/device_segmented_radix_sort.cuh>
 #include <numeric>
 #include <vector>
 
@@ -253,6 +255,85 @@ TEST(CudaEmulatorTest, BadLaunchShapesAndCopiesAreRefused) {
 }
 
 __global__ void ReadKernel(const float* in, float* out, int at) { out[0] = in[at]; }
+
+// Stable descending pairs per segment (ties and -0.0 / +0.0 keep their input order), empty
+// segments and items outside every segment untouched, then ascending keys.
+TEST(CudaEmulatorTest, SegmentedRadixSortIsStableAndKeepsToItsSegments) {
+  const std::vector<float> keys = {1.0f, 3.0f, 1.0f, 0.0f, -0.0f, 3.0f, 7.0f, 2.0f, -1.0f, 2.0f};
+  std::vector<int> values(keys.size());
+  std::iota(values.begin(), values.end(), 0);
+  const std::vector<int> begins = {0, 6, 6, 7};
+  const std::vector<int> ends = {6, 6, 5, 10};  // [0, 6), empty, empty, [7, 10); item 6 in none
+  float* d_keys = DeviceCopy(keys);
+  int* d_values = DeviceCopy(values);
+  float* d_keys_out = DeviceCopy(std::vector<float>(keys.size(), 99.0f));
+  int* d_values_out = DeviceCopy(std::vector<int>(keys.size(), -1));
+  int* d_begins = DeviceCopy(begins);
+  int* d_ends = DeviceCopy(ends);
+  size_t bytes = 0;
+  ASSERT_EQ(
+      cub::DeviceSegmentedRadixSort::SortPairsDescending(
+          nullptr, bytes, d_keys, d_keys_out, d_values, d_values_out, 10, 4, d_begins, d_ends),
+      cudaSuccess);
+  void* d_temp = nullptr;
+  ASSERT_EQ(cudaMalloc(&d_temp, bytes), cudaSuccess);
+  ASSERT_EQ(cub::DeviceSegmentedRadixSort::SortPairsDescending(
+                d_temp, bytes, d_keys, d_keys_out, d_values, d_values_out, 10, 4, d_begins, d_ends),
+            cudaSuccess);
+  EXPECT_EQ(HostCopy(d_values_out, 10), (std::vector<int>{1, 5, 0, 2, 3, 4, -1, 7, 9, 8}));
+  EXPECT_EQ(HostCopy(d_keys_out, 10)[6], 99.0f);
+
+  int* d_ints = DeviceCopy(std::vector<int>{5, -2, 9, 0, 4});
+  int* d_ints_out = DeviceCopy(std::vector<int>(5, 0));
+  int* d_one = DeviceCopy(std::vector<int>{0});
+  int* d_five = DeviceCopy(std::vector<int>{5});
+  ASSERT_EQ(cub::DeviceSegmentedRadixSort::SortKeys(d_temp, bytes, d_ints, d_ints_out, 5, 1, d_one,
+                                                    d_five),
+            cudaSuccess);
+  EXPECT_EQ(HostCopy(d_ints_out, 5), (std::vector<int>{-2, 0, 4, 5, 9}));
+
+  for (void* p :
+       {static_cast<void*>(d_keys), static_cast<void*>(d_values), static_cast<void*>(d_keys_out),
+        static_cast<void*>(d_values_out), static_cast<void*>(d_begins), static_cast<void*>(d_ends),
+        d_temp, static_cast<void*>(d_ints), static_cast<void*>(d_ints_out),
+        static_cast<void*>(d_one), static_cast<void*>(d_five)}) {
+    cudaFree(p);
+  }
+}
+
+// Too little temporary storage, host memory, an output over an input: refused, as CUB would
+// (the first) or as its contract forbids (the others).
+TEST(CudaEmulatorTest, SegmentedRadixSortRefusesCallsOutsideItsContract) {
+  float* d_keys = DeviceCopy(std::vector<float>(8, 1.0f));
+  float* d_keys_out = DeviceCopy(std::vector<float>(8, 0.0f));
+  int* d_offsets = DeviceCopy(std::vector<int>{0, 8});
+  size_t bytes = 0;
+  ASSERT_EQ(cub::DeviceSegmentedRadixSort::SortKeys(nullptr, bytes, d_keys, d_keys_out, 8, 1,
+                                                    d_offsets, d_offsets + 1),
+            cudaSuccess);
+  void* d_temp = nullptr;
+  ASSERT_EQ(cudaMalloc(&d_temp, bytes), cudaSuccess);
+  size_t short_bytes = bytes - 1;
+  EXPECT_EQ(cub::DeviceSegmentedRadixSort::SortKeys(d_temp, short_bytes, d_keys, d_keys_out, 8, 1,
+                                                    d_offsets, d_offsets + 1),
+            cudaErrorInvalidValue);
+  std::vector<float> host_out(8);
+  EXPECT_EQ(cub::DeviceSegmentedRadixSort::SortKeys(d_temp, bytes, d_keys, host_out.data(), 8, 1,
+                                                    d_offsets, d_offsets + 1),
+            cudaErrorInvalidValue);
+  int* d_six = DeviceCopy(std::vector<int>{0, 6});
+  EXPECT_EQ(cub::DeviceSegmentedRadixSort::SortKeys(d_temp, bytes, d_keys, d_keys + 2, 6, 1, d_six,
+                                                    d_six + 1),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(cub::DeviceSegmentedRadixSort::SortKeys(d_temp, bytes, d_keys, d_keys_out, 6, 1, d_six,
+                                                    d_six + 1),
+            cudaSuccess);
+  cudaFree(d_six);
+  cudaFree(d_keys);
+  cudaFree(d_keys_out);
+  cudaFree(d_offsets);
+  cudaFree(d_temp);
+}
 
 // 100 floats are 400 bytes, rounded up to CUDA's 256-byte granule: float 128 is the first byte of
 // the guard page.

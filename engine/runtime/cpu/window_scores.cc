@@ -1,8 +1,9 @@
 #include "engine/runtime/cpu/window_scores.h"
 
-#include <algorithm>
 #include <cmath>
 #include <vector>
+
+#include "kernels/cpu_reference/window_scores.h"
 
 namespace kvserve::cpu {
 
@@ -15,16 +16,13 @@ void WindowScores(const float* q, const float* const* head_keys, int n, int wind
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   std::vector<float> p(n);
   for (int h = 0; h < shape.n_heads; ++h) {
-    float* row_out = out + static_cast<size_t>(h) * prefix;
-    std::fill(row_out, row_out + prefix, 0.0f);
     const float* k = head_keys[h / group];
-    for (int i = 0; i < window; ++i) {
-      const int token = prefix + i;
-      const int visible = token + 1;  // the prefix and window keys up to this query
+    auto probabilities = [&](int token, int visible, float* probs) {
       const float* qi = q + static_cast<size_t>(token) * q_stride + static_cast<size_t>(h) * d;
-      AttentionProbabilities(qi, k, visible, d, scale, p.data());
-      for (int j = 0; j < prefix; ++j) row_out[j] += p[j];
-    }
+      AttentionProbabilities(qi, k, visible, d, scale, probs);
+    };
+    kernels::reference::HeadWindowScores(n, window, probabilities, p.data(),
+                                         out + static_cast<size_t>(h) * prefix);
   }
 }
 

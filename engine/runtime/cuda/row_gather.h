@@ -1,17 +1,11 @@
 #pragma once
 
-#include <cuda_runtime_api.h>
-
-#include <cstdint>
-
-#include "kernels/bf16.h"
+// The row gather moved to kernels/ (it also gathers token-selective propagation's rows); the
+// backend keeps calling it by this name.
+#include "kernels/row_gather.h"
 
 namespace kvserve::cuda {
 
-// dst[i][0, cols) = src[rows[i]][0, cols) for i < n: picks the rows whose logits are wanted out of
-// a step's activations. Strides in elements; `rows` on the device.
-cudaError_t LaunchRowGather(const kernels::Bf16* src, int src_stride, kernels::Bf16* dst,
-                            int dst_stride, int cols, const int32_t* rows, int n,
-                            cudaStream_t stream);
+using kernels::LaunchRowGather;
 
 }  // namespace kvserve::cuda

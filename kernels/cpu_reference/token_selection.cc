@@ -1,10 +1,10 @@
-#include "engine/kv/token_selection.h"
+#include "kernels/cpu_reference/token_selection.h"
 
 #include <algorithm>
 #include <limits>
 #include <numeric>
 
-namespace kvserve {
+namespace kvserve::kernels::reference {
 namespace {
 
 // Indices of the `k` highest scores, ties to the lower index, in that rank order.
@@ -17,10 +17,6 @@ std::vector<int32_t> TopK(std::span<const float> scores, int k) {
   });
   idx.resize(k);
   return idx;
-}
-
-int ClampBudget(int budget, int n, int window) {
-  return std::clamp(budget, std::min(window, n), n);
 }
 
 }  // namespace
@@ -53,11 +49,18 @@ void GroupSumScores(const float* head_scores, int n_heads, int n_kv_heads, int l
   }
 }
 
+void SumOverKvHeads(const float* kv_scores, int n_kv_heads, int len, float* out) {
+  std::fill(out, out + len, 0.0f);
+  for (int g = 0; g < n_kv_heads; ++g) {
+    for (int j = 0; j < len; ++j) out[j] += kv_scores[static_cast<size_t>(g) * len + j];
+  }
+}
+
 std::vector<std::vector<int32_t>> SelectPerKvHead(const float* kv_scores, int n_kv_heads, int n,
                                                   int window, int budget) {
   window = std::clamp(window, 0, n);
   const int prefix = n - window;
-  const int keep = ClampBudget(budget, n, window) - window;
+  const int keep = KeptRowCount(n, window, budget) - window;
   std::vector<std::vector<int32_t>> out(n_kv_heads);
   for (int g = 0; g < n_kv_heads; ++g) {
     out[g] = TopK({kv_scores + static_cast<size_t>(g) * prefix, static_cast<size_t>(prefix)}, keep);
@@ -69,15 +72,19 @@ std::vector<std::vector<int32_t>> SelectPerKvHead(const float* kv_scores, int n_
 std::vector<int32_t> SelectPropagatedTokens(const float* kv_scores, int n_kv_heads, int n,
                                             int window, int keep) {
   window = std::clamp(window, 0, n);
+  std::vector<float> total(n - window);
+  SumOverKvHeads(kv_scores, n_kv_heads, n - window, total.data());
+  return SelectPropagatedByTotal(total.data(), n, window, keep);
+}
+
+std::vector<int32_t> SelectPropagatedByTotal(const float* totals, int n, int window, int keep) {
+  window = std::clamp(window, 0, n);
   const int prefix = n - window;
-  std::vector<float> total(prefix, 0.0f);
-  for (int g = 0; g < n_kv_heads; ++g) {
-    for (int j = 0; j < prefix; ++j) total[j] += kv_scores[static_cast<size_t>(g) * prefix + j];
-  }
-  std::vector<int32_t> idx = TopK(total, ClampBudget(keep, n, window) - window);
+  std::vector<int32_t> idx =
+      TopK({totals, static_cast<size_t>(prefix)}, KeptRowCount(n, window, keep) - window);
   std::sort(idx.begin(), idx.end());
   for (int j = prefix; j < n; ++j) idx.push_back(j);
   return idx;
 }
 
-}  // namespace kvserve
+}  // namespace kvserve::kernels::reference
