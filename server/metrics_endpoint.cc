@@ -5,8 +5,13 @@
 #include <pthread.h>
 #include <sys/socket.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <exception>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -26,6 +31,21 @@ extern "C" int pthread_attr_setstacksize(pthread_attr_t* attr, size_t size) {
 
 namespace kvserve::server {
 namespace {
+
+// A connection to the endpoint, closed at once (nothing is sent, so no worker waits on it).
+void Poke(const std::string& address, int port) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(address.c_str(), std::to_string(port).c_str(), &hints, &found) != 0) return;
+  const int fd = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0) {
+    connect(fd, found->ai_addr, found->ai_addrlen);
+    close(fd);
+  }
+  freeaddrinfo(found);
+}
 
 // Civetweb takes numeric addresses only ("[v6]:port" for IPv6): resolve a name first.
 absl::StatusOr<std::string> ListeningPort(const std::string& host, int port) {
@@ -71,7 +91,26 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
     return absl::UnavailableError(absl::StrCat("cannot listen on ", *address));
   }
   for (const auto& collectable : collectables) exposer->RegisterCollectable(collectable);
-  return std::unique_ptr<MetricsEndpoint>(new MetricsEndpoint(std::move(exposer), ports.front()));
+  // The address to wake the listener on: the bound one, or loopback for a wildcard.
+  std::string wake = address->substr(0, address->rfind(':'));
+  if (wake.front() == '[') wake = wake.substr(1, wake.size() - 2);
+  if (wake == "0.0.0.0") wake = "127.0.0.1";
+  if (wake == "::") wake = "::1";
+  return std::unique_ptr<MetricsEndpoint>(
+      new MetricsEndpoint(std::move(exposer), ports.front(), std::move(wake)));
+}
+
+MetricsEndpoint::~MetricsEndpoint() {
+  std::atomic<bool> stopped{false};
+  std::thread waker([&] {
+    for (int i = 0; i < 100 && !stopped.load(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      Poke(wake_address_, port_);
+    }
+  });
+  exposer_.reset();
+  stopped = true;
+  waker.join();
 }
 
 }  // namespace kvserve::server

@@ -27,12 +27,19 @@ class MetricsEndpoint {
 
   int port() const { return port_; }
 
+  // Stops civetweb promptly: its listener polls in 2 s rounds before it sees the stop flag, so a
+  // connection is made to wake it.
+  ~MetricsEndpoint();
+  MetricsEndpoint(const MetricsEndpoint&) = delete;
+  MetricsEndpoint& operator=(const MetricsEndpoint&) = delete;
+
  private:
-  MetricsEndpoint(std::unique_ptr<prometheus::Exposer> exposer, int port)
-      : exposer_(std::move(exposer)), port_(port) {}
+  MetricsEndpoint(std::unique_ptr<prometheus::Exposer> exposer, int port, std::string wake_address)
+      : exposer_(std::move(exposer)), port_(port), wake_address_(std::move(wake_address)) {}
 
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_;
+  std::string wake_address_;  // numeric address the endpoint answers on
 };
 
 }  // namespace kvserve::server
