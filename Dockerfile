@@ -75,13 +75,11 @@ RUN echo /opt/kvserve/lib > /etc/ld.so.conf.d/kvserve.conf \
  && mkdir -p /opt/kvserve/models \
  && chown 10001:10001 /opt/kvserve/models \
  && /opt/kvserve/bin/kvserve --help > /dev/null
+# The image's backend as the default (flags and a --config file still choose); the rest of the
+# defaults are CMD's, which `docker run IMAGE FLAGS...` or Kubernetes `args` replace.
 ENV PATH=/opt/kvserve/bin:$PATH \
     HOME=/tmp \
-    KVSERVE_BACKEND=${BACKEND} \
-    KVSERVE_HOST=0.0.0.0 \
-    KVSERVE_PORT=50051 \
-    KVSERVE_METRICS_PORT=9090 \
-    KVSERVE_MODEL=/opt/kvserve/models/SmolLM2-135M-Instruct.Q4_1.gguf
+    KVSERVE_BACKEND=${BACKEND}
 USER 10001:10001
 WORKDIR /opt/kvserve
 VOLUME ["/opt/kvserve/models"]
@@ -92,3 +90,5 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \
 # SIGTERM drains (readiness NOT_SERVING, in-flight requests finish) before the process exits.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/opt/kvserve/bin/kvserve"]
+CMD ["--model", "/opt/kvserve/models/SmolLM2-135M-Instruct.Q4_1.gguf", "--host", "0.0.0.0", \
+     "--port", "50051", "--metrics-port", "9090"]
