@@ -16,12 +16,16 @@ FROM debian:bookworm AS build-cpu
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ENV KVSERVE_SETUP_SKIP_PYPI=1
 COPY scripts/setup.sh /tmp/setup.sh
-RUN /tmp/setup.sh && rm -rf /var/lib/apt/lists/*
+# hadolint ignore=DL3008
+RUN /tmp/setup.sh && apt-get install -y --no-install-recommends ccache && rm -rf /var/lib/apt/lists/*
+# ccache keeps compiled objects across builds in a BuildKit cache mount.
+ENV CCACHE_BASEDIR=/src CCACHE_NOHASHDIR=1
 WORKDIR /src
 COPY . .
 # Shared libraries the binaries load, less glibc's (the runtime image has the same ones), gathered
 # so the runtime stage needs no -dev packages.
-RUN cmake --preset cpu \
+RUN --mount=type=cache,target=/root/.cache/ccache \
+    cmake --preset cpu -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache \
  && cmake --build build --target kvserve kvserve-cli kvserve-bench \
  && mkdir -p /out/bin /out/lib \
  && cp build/bin/kvserve build/bin/kvserve-cli build/bin/kvserve-bench /out/bin/ \
@@ -34,12 +38,17 @@ ARG CUDA_ARCHITECTURES="90a-real;80"
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ENV KVSERVE_SETUP_SKIP_PYPI=1
 COPY scripts/setup.sh /tmp/setup.sh
-RUN /tmp/setup.sh && rm -rf /var/lib/apt/lists/*
+# hadolint ignore=DL3008
+RUN /tmp/setup.sh && apt-get install -y --no-install-recommends ccache && rm -rf /var/lib/apt/lists/*
+# ccache keeps compiled objects across builds in a BuildKit cache mount.
+ENV CCACHE_BASEDIR=/src CCACHE_NOHASHDIR=1
 WORKDIR /src
 COPY . .
 # CUDA's own libraries (cuBLAS, the runtime) and the driver come from the runtime image and the
 # host; the rest is gathered as for cpu.
-RUN cmake --preset cuda -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHITECTURES}" \
+RUN --mount=type=cache,target=/root/.cache/ccache \
+    cmake --preset cuda -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHITECTURES}" \
+      -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache \
  && cmake --build build-cuda --target kvserve kvserve-cli kvserve-bench \
  && mkdir -p /out/bin /out/lib \
  && cp build-cuda/bin/kvserve build-cuda/bin/kvserve-cli build-cuda/bin/kvserve-bench /out/bin/ \
