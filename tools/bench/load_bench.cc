@@ -74,6 +74,9 @@ struct LoadBenchOptions {
   std::string sweep_csv = "kvserve-bench-sweep.csv";
   std::string sweep_png = "kvserve-bench-sweep.png";
   std::string save_result;
+  int kv_budget = 0;
+  int kv_sink = 0;
+  int kv_recent = 0;
 };
 
 // Streams per HTTP/2 connection: more concurrent streams open more channels.
@@ -337,7 +340,10 @@ int RunServe(const LoadBenchOptions& o) {
       .timeout_s = o.timeout_s,
       .ignore_eos = o.ignore_eos || dataset.name == "random" || dataset.name == "long",
       .progress = !o.disable_tqdm && isatty(STDERR_FILENO),
-      .goodput = *slos};
+      .goodput = *slos,
+      .kv_budget = o.kv_budget,
+      .kv_sink = o.kv_sink,
+      .kv_recent = o.kv_recent};
   if (o.warmup > 0) {
     // Unmeasured, outside the run: first-touch allocations and thread pools.
     std::vector<BenchRequest> warm(
@@ -453,6 +459,14 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--kv-policy-mix", o.kv_policy_mix,
                  "per-request KV policies with weights, e.g. full:2,snapkv:1,freekv:1");
+  app.add_option("--kv-budget", o.kv_budget,
+                 "KV budget in tokens for every policy but full (0: the server's default)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--kv-sink", o.kv_sink, "quest/freekv/fastkv_freekv: sink tokens kept resident")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--kv-recent", o.kv_recent,
+                 "quest/freekv/fastkv_freekv: recent tokens kept resident")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--goodput", o.goodput, "SLOs in ms, e.g. ttft:500 tpot:50 e2el:2000");
   app.add_flag("--ignore-eos", o.ignore_eos,
                "generate every requested token (random/long: always)");

@@ -23,7 +23,7 @@ namespace {
 namespace pb = kvserve::v1;
 using Clock = std::chrono::steady_clock;
 
-pb::GenerateRequest ToProto(const BenchRequest& r, bool ignore_eos) {
+pb::GenerateRequest ToProto(const BenchRequest& r, const ServeBenchOptions& o) {
   pb::GenerateRequest p;
   if (!r.prompt_ids.empty()) {
     p.mutable_token_ids()->mutable_ids()->Add(r.prompt_ids.begin(), r.prompt_ids.end());
@@ -32,8 +32,16 @@ pb::GenerateRequest ToProto(const BenchRequest& r, bool ignore_eos) {
   }
   p.mutable_sampling()->set_max_new_tokens(static_cast<uint32_t>(r.output_len));
   p.mutable_sampling()->set_temperature(0.0f);
-  p.mutable_sampling()->set_ignore_eos(ignore_eos);
-  p.mutable_kv_policy()->set_name(r.kv_policy);
+  p.mutable_sampling()->set_ignore_eos(o.ignore_eos);
+  pb::KvPolicy& kv = *p.mutable_kv_policy();
+  kv.set_name(r.kv_policy);
+  const bool tiered =
+      r.kv_policy == "quest" || r.kv_policy == "freekv" || r.kv_policy == "fastkv_freekv";
+  if (o.kv_budget > 0 && !r.kv_policy.empty() && r.kv_policy != "full") {
+    kv.set_budget(o.kv_budget);
+  }
+  if (o.kv_sink > 0 && tiered) kv.set_sink(o.kv_sink);
+  if (o.kv_recent > 0 && tiered) kv.set_recent(o.kv_recent);
   return p;
 }
 
@@ -150,8 +158,8 @@ nlohmann::json RunServeBench(const std::vector<std::unique_ptr<pb::Inference::St
     }
     start_s[i] = elapsed();
     threads.emplace_back([&, i] {
-      timings[i] = RunStreamedRequest(*stubs[i % stubs.size()], ToProto(requests[i], o.ignore_eos),
-                                      o.timeout_s);
+      timings[i] =
+          RunStreamedRequest(*stubs[i % stubs.size()], ToProto(requests[i], o), o.timeout_s);
       std::lock_guard lock(mu);
       --in_flight;
       ++done;

@@ -23,6 +23,11 @@ struct ServeBenchOptions {
   bool ignore_eos = true;
   bool progress = false;                  // a progress bar on stderr
   std::map<std::string, double> goodput;  // "ttft" | "tpot" | "e2el" -> SLO in ms
+  // KV options for the requests whose policy takes them (0: the server's default): the budget
+  // for every policy but full; sink and recent tokens for quest, freekv and fastkv_freekv.
+  int kv_budget = 0;
+  int kv_sink = 0;
+  int kv_recent = 0;
 };
 
 // Seconds from the start at which each of `count` requests is sent.
