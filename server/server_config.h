@@ -21,8 +21,9 @@ struct ServerConfig {
   std::string tokenizer;
   uint64_t synthetic_seed = 0;
   std::string host = "0.0.0.0";
-  int port = 50051;         // 0: an ephemeral port, logged as "gRPC listening on HOST:PORT"
-  int metrics_port = 9090;  // 0: ephemeral; negative: no metrics endpoint
+  int port = 50051;          // 0: an ephemeral port, logged as "gRPC listening on HOST:PORT"
+  int metrics_port = 9090;   // 0: ephemeral; negative: no metrics endpoint
+  std::string metrics_host;  // the metrics endpoint's bind address; empty: --host
   std::string backend = "cpu";
   int threads = 0;  // backend worker threads; 0: one per hardware thread
   double gpu_memory_fraction = kDefaultGpuMemoryFraction;  // CUDA: share of free device memory

@@ -7,8 +7,6 @@
 namespace kvserve::server {
 namespace {
 
-using metrics::Labels;
-
 // vLLM's request-latency bounds, extended below 0.3 s where a small model's requests end.
 std::vector<double> RequestLatencyBuckets() {
   return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1,   1.5,  2,   2.5,
@@ -36,67 +34,75 @@ std::vector<double> DefaultItlBuckets() {
           0.075, 0.1,    0.15,  0.2,    0.3,  0.4,   0.5,  0.75,  1,    2.5};
 }
 
-ServerMetrics::ServerMetrics(metrics::Registry& r, std::vector<double> ttft_buckets,
+namespace {
+
+prometheus::Histogram& AddHistogram(prometheus::Registry& r, const std::string& name,
+                                    const std::string& help, std::vector<double> buckets) {
+  return prometheus::BuildHistogram().Name(name).Help(help).Register(r).Add({}, std::move(buckets));
+}
+
+prometheus::Counter& AddCounter(prometheus::Registry& r, const std::string& name,
+                                const std::string& help, const prometheus::Labels& labels = {}) {
+  // Registering a family again with the same name, help and type returns the same family.
+  return prometheus::BuildCounter().Name(name).Help(help).Register(r).Add(labels);
+}
+
+}  // namespace
+
+ServerMetrics::ServerMetrics(prometheus::Registry& r, std::vector<double> ttft_buckets,
                              std::vector<double> itl_buckets)
-    : ttft_(r.AddHistogram("kvserve_time_to_first_token_seconds",
-                           "Time from a request's arrival to its first generated token.",
-                           ttft_buckets.empty() ? DefaultTtftBuckets() : std::move(ttft_buckets))),
-      itl_(r.AddHistogram("kvserve_inter_token_latency_seconds",
-                          "Time between consecutive token outputs of a request.",
-                          itl_buckets.empty() ? DefaultItlBuckets() : std::move(itl_buckets))),
-      e2e_(r.AddHistogram("kvserve_e2e_request_latency_seconds",
-                          "Time from a request's arrival to its last output.",
-                          RequestLatencyBuckets())),
-      queue_time_(r.AddHistogram("kvserve_request_queue_time_seconds",
-                                 "Time a request waited before it was first scheduled.",
+    : ttft_(AddHistogram(r, "kvserve_time_to_first_token_seconds",
+                         "Time from a request's arrival to its first generated token.",
+                         ttft_buckets.empty() ? DefaultTtftBuckets() : std::move(ttft_buckets))),
+      itl_(AddHistogram(r, "kvserve_inter_token_latency_seconds",
+                        "Time between consecutive token outputs of a request.",
+                        itl_buckets.empty() ? DefaultItlBuckets() : std::move(itl_buckets))),
+      e2e_(AddHistogram(r, "kvserve_e2e_request_latency_seconds",
+                        "Time from a request's arrival to its last output.",
+                        RequestLatencyBuckets())),
+      queue_time_(AddHistogram(r, "kvserve_request_queue_time_seconds",
+                               "Time a request waited before it was first scheduled.",
+                               RequestLatencyBuckets())),
+      prefill_time_(AddHistogram(r, "kvserve_request_prefill_time_seconds",
+                                 "Time from a request's first scheduling to its prompt's end.",
                                  RequestLatencyBuckets())),
-      prefill_time_(r.AddHistogram("kvserve_request_prefill_time_seconds",
-                                   "Time from a request's first scheduling to its prompt's end.",
-                                   RequestLatencyBuckets())),
-      decode_time_(r.AddHistogram("kvserve_request_decode_time_seconds",
-                                  "Time from a request's first token to its last.",
-                                  RequestLatencyBuckets())),
-      prompt_tokens_(r.AddHistogram("kvserve_request_prompt_tokens",
-                                    "Prompt tokens of each finished request.",
-                                    TokenCountBuckets())),
-      generation_tokens_(r.AddHistogram("kvserve_request_generation_tokens",
-                                        "Generated tokens of each finished request.",
-                                        TokenCountBuckets())),
-      running_(r.AddGauge("kvserve_num_requests_running", "Requests in the running batch.")),
-      waiting_(r.AddGauge("kvserve_num_requests_waiting", "Requests waiting to be scheduled.")),
-      kv_usage_(r.AddGauge("kvserve_kv_cache_usage_ratio",
-                           "Fraction of the device KV page pool in use (0 to 1).")),
-      kv_host_usage_(r.AddGauge("kvserve_kv_host_usage_ratio",
-                                "Fraction of the host KV page pool in use (0 to 1).")),
-      kv_kept_ratio_(r.AddGauge(
-          "kvserve_kv_tokens_kept_ratio",
-          "KV tokens the last finished request kept, over the tokens a full cache holds.")),
+      decode_time_(AddHistogram(r, "kvserve_request_decode_time_seconds",
+                                "Time from a request's first token to its last.",
+                                RequestLatencyBuckets())),
+      prompt_tokens_(AddHistogram(r, "kvserve_request_prompt_tokens",
+                                  "Prompt tokens of each finished request.", TokenCountBuckets())),
+      generation_tokens_(AddHistogram(r, "kvserve_request_generation_tokens",
+                                      "Generated tokens of each finished request.",
+                                      TokenCountBuckets())),
+      kv_kept_ratio_(prometheus::BuildGauge()
+                         .Name("kvserve_kv_tokens_kept_ratio")
+                         .Help("KV tokens the last finished request of a policy kept, over the "
+                               "tokens a full cache holds.")
+                         .Register(r)),
       prompt_tokens_total_(
-          r.AddCounter("kvserve_prompt_tokens_total", "Prompt tokens processed (prefilled).")),
+          AddCounter(r, "kvserve_prompt_tokens_total", "Prompt tokens processed (prefilled).")),
       generation_tokens_total_(
-          r.AddCounter("kvserve_generation_tokens_total", "Tokens generated.")),
+          AddCounter(r, "kvserve_generation_tokens_total", "Tokens generated.")),
       success_{},
-      preemptions_(r.AddCounter("kvserve_num_preemptions_total",
-                                "Sequences preempted (their KV freed, to be recomputed).")),
-      rejected_queue_full_(r.AddCounter("kvserve_requests_rejected_total",
-                                        "Requests refused before they were queued.",
-                                        {{"reason", "queue_full"}})),
-      rejected_invalid_(r.AddCounter("kvserve_requests_rejected_total",
-                                     "Requests refused before they were queued.",
-                                     {{"reason", "invalid"}})),
-      rejected_unavailable_(r.AddCounter("kvserve_requests_rejected_total",
-                                         "Requests refused before they were queued.",
-                                         {{"reason", "unavailable"}})),
-      recall_bytes_(r.AddCounter("kvserve_kv_recall_bytes_total",
-                                 "KV bytes recalled from the host tier to the device.")),
-      corrections_(r.AddCounter("kvserve_freekv_corrections_total",
-                                "FreeKV per-KV-head corrections of speculative page selection.")) {
+      rejected_queue_full_(AddCounter(r, "kvserve_requests_rejected_total",
+                                      "Requests refused before they were queued.",
+                                      {{"reason", "queue_full"}})),
+      rejected_invalid_(AddCounter(r, "kvserve_requests_rejected_total",
+                                   "Requests refused before they were queued.",
+                                   {{"reason", "invalid"}})),
+      rejected_unavailable_(AddCounter(r, "kvserve_requests_rejected_total",
+                                       "Requests refused before they were queued.",
+                                       {{"reason", "unavailable"}})),
+      recall_bytes_(AddCounter(r, "kvserve_kv_recall_bytes_total",
+                               "KV bytes recalled from the host tier to the device.")),
+      corrections_(AddCounter(r, "kvserve_freekv_corrections_total",
+                              "FreeKV per-KV-head corrections of speculative page selection.")) {
   for (FinishReason reason :
        {FinishReason::kEos, FinishReason::kMaxTokens, FinishReason::kStop, FinishReason::kCancelled,
         FinishReason::kDeadline, FinishReason::kError}) {
     success_[static_cast<int>(reason)] =
-        &r.AddCounter("kvserve_request_success_total", "Requests finished, by finish reason.",
-                      {{"finished_reason", std::string(FinishReasonName(reason))}});
+        &AddCounter(r, "kvserve_request_success_total", "Requests finished, by finish reason.",
+                    {{"finished_reason", std::string(FinishReasonName(reason))}});
   }
 }
 
@@ -125,15 +131,18 @@ void ServerMetrics::ObserveFinished(const SequenceOutput& last, double e2e_secon
   }
   const int reason = static_cast<int>(last.finish_reason);
   if (reason >= 0 && reason < kFinishReasons) success_[reason]->Increment();
-  recall_bytes_.Increment(static_cast<double>(last.kv.recalled_bytes));
-  corrections_.Increment(static_cast<double>(last.kv.corrections));
+  if (last.kv.recalled_bytes > 0)
+    recall_bytes_.Increment(static_cast<double>(last.kv.recalled_bytes));
+  if (last.kv.corrections > 0) corrections_.Increment(static_cast<double>(last.kv.corrections));
   // A full cache holds every token but the last generated one (never run through the model).
   const std::vector<int>& kept = last.kv.kept_tokens;
   const int64_t full = last.prompt_tokens + std::max(last.completion_tokens - 1, 0);
   if (!kept.empty() && full > 0) {
     const double mean_kept =
         std::accumulate(kept.begin(), kept.end(), 0.0) / static_cast<double>(kept.size());
-    kv_kept_ratio_.Set(std::clamp(mean_kept / static_cast<double>(full), 0.0, 1.0));
+    const std::string policy = last.kv.policy.empty() ? "unknown" : last.kv.policy;
+    kv_kept_ratio_.Add({{"policy", policy}})
+        .Set(std::clamp(mean_kept / static_cast<double>(full), 0.0, 1.0));
   }
 }
 
@@ -148,22 +157,6 @@ void ServerMetrics::CountRejected(absl::StatusCode code) {
     default:
       rejected_invalid_.Increment();
       break;
-  }
-}
-
-void ServerMetrics::Refresh(const SchedulerStatus& status) {
-  running_.Set(status.running);
-  waiting_.Set(status.waiting);
-  kv_usage_.Set(status.pages_total > 0 ? static_cast<double>(status.pages_used) /
-                                             static_cast<double>(status.pages_total)
-                                       : 0.0);
-  kv_host_usage_.Set(status.host_pages_total > 0 ? static_cast<double>(status.host_pages_used) /
-                                                       static_cast<double>(status.host_pages_total)
-                                                 : 0.0);
-  std::lock_guard lock(refresh_mu_);
-  if (status.preemptions_total > preemptions_seen_) {
-    preemptions_.Increment(static_cast<double>(status.preemptions_total - preemptions_seen_));
-    preemptions_seen_ = status.preemptions_total;
   }
 }
 

@@ -2,12 +2,15 @@
 
 #include <array>
 #include <cstdint>
-#include <mutex>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "engine/scheduler/scheduler.h"
-#include "server/metrics_registry.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
 
 namespace kvserve::server {
 
@@ -16,13 +19,14 @@ namespace kvserve::server {
 std::vector<double> DefaultTtftBuckets();
 std::vector<double> DefaultItlBuckets();
 
-// kvserve's Prometheus metrics: vLLM's names and semantics with a kvserve_ prefix, plus the KV
-// policies' own (DESIGN.md § Contracts). Observers are called from the engine thread's output
-// callbacks and the gRPC threads; everything here is thread-safe and never blocks for long.
+// kvserve's per-request Prometheus metrics (prometheus-cpp): vLLM's names and semantics with a
+// kvserve_ prefix, plus the KV policies' own (DESIGN.md § Contracts). The scheduler's gauges are
+// read at scrape time by SchedulerCollectable. Observers are called from the engine thread's output
+// callbacks and the gRPC threads; prometheus-cpp's metrics are thread-safe and lock-free.
 class ServerMetrics {
  public:
   // Empty bucket lists take the defaults.
-  ServerMetrics(metrics::Registry& registry, std::vector<double> ttft_buckets,
+  ServerMetrics(prometheus::Registry& registry, std::vector<double> ttft_buckets,
                 std::vector<double> itl_buckets);
 
   // A request's first token, `seconds` after it arrived; its prompt has been processed.
@@ -35,37 +39,28 @@ class ServerMetrics {
   // A request refused before it reached the engine or by the engine's admission; the code picks
   // the reason label (RESOURCE_EXHAUSTED: queue_full, UNAVAILABLE: unavailable, else invalid).
   void CountRejected(absl::StatusCode code);
-  // Gauges and the preemption counter from the scheduler (called at scrape time).
-  void Refresh(const SchedulerStatus& status);
 
  private:
   static constexpr int kFinishReasons = 6;  // FinishReason's values
 
-  metrics::Histogram& ttft_;
-  metrics::Histogram& itl_;
-  metrics::Histogram& e2e_;
-  metrics::Histogram& queue_time_;
-  metrics::Histogram& prefill_time_;
-  metrics::Histogram& decode_time_;
-  metrics::Histogram& prompt_tokens_;
-  metrics::Histogram& generation_tokens_;
-  metrics::Gauge& running_;
-  metrics::Gauge& waiting_;
-  metrics::Gauge& kv_usage_;
-  metrics::Gauge& kv_host_usage_;
-  metrics::Gauge& kv_kept_ratio_;
-  metrics::Counter& prompt_tokens_total_;
-  metrics::Counter& generation_tokens_total_;
-  std::array<metrics::Counter*, kFinishReasons> success_;
-  metrics::Counter& preemptions_;
-  metrics::Counter& rejected_queue_full_;
-  metrics::Counter& rejected_invalid_;
-  metrics::Counter& rejected_unavailable_;
-  metrics::Counter& recall_bytes_;
-  metrics::Counter& corrections_;
-
-  std::mutex refresh_mu_;
-  int64_t preemptions_seen_ = 0;  // the scheduler's cumulative count at the last Refresh
+  prometheus::Histogram& ttft_;
+  prometheus::Histogram& itl_;
+  prometheus::Histogram& e2e_;
+  prometheus::Histogram& queue_time_;
+  prometheus::Histogram& prefill_time_;
+  prometheus::Histogram& decode_time_;
+  prometheus::Histogram& prompt_tokens_;
+  prometheus::Histogram& generation_tokens_;
+  // One gauge per KV policy, added as a policy first finishes a request.
+  prometheus::Family<prometheus::Gauge>& kv_kept_ratio_;
+  prometheus::Counter& prompt_tokens_total_;
+  prometheus::Counter& generation_tokens_total_;
+  std::array<prometheus::Counter*, kFinishReasons> success_;
+  prometheus::Counter& rejected_queue_full_;
+  prometheus::Counter& rejected_invalid_;
+  prometheus::Counter& rejected_unavailable_;
+  prometheus::Counter& recall_bytes_;
+  prometheus::Counter& corrections_;
 };
 
 }  // namespace kvserve::server

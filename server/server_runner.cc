@@ -46,12 +46,10 @@ const char* ChatTemplateStyle(const std::string& source) {
 
 ServerRunner::ServerRunner(ServerConfig config)
     : config_(std::move(config)),
-      metrics_(registry_, config_.ttft_buckets, config_.itl_buckets),
-      service_(std::make_unique<InferenceService>(config_, metrics_)) {
-  registry_.AddCollectHook([this] {
-    if (Scheduler* scheduler = scrape_scheduler_.load()) metrics_.Refresh(scheduler->status());
-  });
-}
+      registry_(std::make_shared<prometheus::Registry>()),
+      scheduler_metrics_(std::make_shared<SchedulerCollectable>()),
+      metrics_(*registry_, config_.ttft_buckets, config_.itl_buckets),
+      service_(std::make_unique<InferenceService>(config_, metrics_)) {}
 
 ServerRunner::~ServerRunner() { Shutdown(); }
 
@@ -60,13 +58,15 @@ int ServerRunner::metrics_port() const { return exposer_ ? exposer_->port() : -1
 absl::Status ServerRunner::Listen() {
   LogConfig();
   if (config_.metrics_port >= 0) {
-    auto exposer = metrics::HttpExposer::Start(config_.host, config_.metrics_port, registry_);
+    const std::string& host = config_.metrics_host.empty() ? config_.host : config_.metrics_host;
+    auto exposer =
+        MetricsEndpoint::Start(host, config_.metrics_port, {registry_, scheduler_metrics_});
     if (!exposer.ok()) {
-      return absl::Status(exposer.status().code(),
-                          absl::StrCat("--metrics-port: ", exposer.status().message()));
+      return absl::Status(exposer.status().code(), absl::StrCat("--metrics-host/--metrics-port: ",
+                                                                exposer.status().message()));
     }
     exposer_ = *std::move(exposer);
-    spdlog::info("metrics listening on {}", Address(config_.host, exposer_->port()));
+    spdlog::info("metrics listening on {}", Address(host, exposer_->port()));
   } else {
     spdlog::info("metrics endpoint off (--metrics-port {})", config_.metrics_port);
   }
@@ -137,7 +137,7 @@ absl::Status ServerRunner::LoadModel() {
   spdlog::info("model loaded in {:.2f} s", seconds);
   LogEngine();
 
-  scrape_scheduler_.store(engine_->scheduler.get());
+  scheduler_metrics_->SetScheduler(engine_->scheduler.get());
   service_->SetEngine(engine_.get());
   SetReady(true);
   spdlog::info("ready: {} SERVING", kServiceName);
@@ -194,7 +194,7 @@ void ServerRunner::Shutdown() {
     spdlog::info("stopping the metrics endpoint");
     exposer_.reset();
   }
-  scrape_scheduler_.store(nullptr);
+  scheduler_metrics_->SetScheduler(nullptr);
   // Reactors are gone (the server is down), so nothing reaches the engine any more.
   server_.reset();
   engine_.reset();
@@ -209,17 +209,19 @@ void ServerRunner::SetReady(bool ready) {
 void ServerRunner::LogConfig() const {
   const ServerConfig& c = config_;
   spdlog::info(
-      "kvserve starting: model={} tokenizer={} host={} port={} metrics_port={} backend={} "
+      "kvserve starting: model={} tokenizer={} host={} port={} metrics_host={} metrics_port={} "
+      "backend={} "
       "threads={} max_batch_tokens={} max_running={} max_queued_requests={} "
       "max_queued_prompt_tokens={} page_size={} kv_cache_memory={} kv_host_memory={} "
       "default_kv_policy={} "
       "drain_timeout={}s log_format={} log_level={} stream_buffer={} ttft_buckets={} "
       "itl_buckets={}",
-      c.model, c.tokenizer.empty() ? "-" : c.tokenizer, c.host, c.port, c.metrics_port, c.backend,
-      c.threads, c.max_batch_tokens, c.max_running, c.max_queued_requests,
-      c.max_queued_prompt_tokens, c.page_size, FormatBytes(c.kv_cache_memory),
-      FormatBytes(c.kv_host_memory), c.default_kv_policy, c.drain_timeout_s, c.log_format,
-      c.log_level, c.stream_buffer, Buckets(c.ttft_buckets), Buckets(c.itl_buckets));
+      c.model, c.tokenizer.empty() ? "-" : c.tokenizer, c.host, c.port,
+      c.metrics_host.empty() ? c.host : c.metrics_host, c.metrics_port, c.backend, c.threads,
+      c.max_batch_tokens, c.max_running, c.max_queued_requests, c.max_queued_prompt_tokens,
+      c.page_size, FormatBytes(c.kv_cache_memory), FormatBytes(c.kv_host_memory),
+      c.default_kv_policy, c.drain_timeout_s, c.log_format, c.log_level, c.stream_buffer,
+      Buckets(c.ttft_buckets), Buckets(c.itl_buckets));
 }
 
 void ServerRunner::LogEngine() const {

@@ -8,9 +8,9 @@
 
 #include "absl/status/status.h"
 #include "grpcpp/grpcpp.h"
-#include "server/http_exposer.h"
 #include "server/inference_service.h"
-#include "server/metrics_registry.h"
+#include "server/metrics_endpoint.h"
+#include "server/metrics_scheduler_collectable.h"
 #include "server/server_config.h"
 #include "server/server_metrics.h"
 #include "server/serving_engine.h"
@@ -47,14 +47,14 @@ class ServerRunner {
   void SetReady(bool ready);
 
   ServerConfig config_;
-  metrics::Registry registry_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<SchedulerCollectable> scheduler_metrics_;
   ServerMetrics metrics_;
-  std::unique_ptr<metrics::HttpExposer> exposer_;
+  std::unique_ptr<MetricsEndpoint> exposer_;
   std::unique_ptr<InferenceService> service_;
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;
   std::unique_ptr<ServingEngine> engine_;
-  std::atomic<Scheduler*> scrape_scheduler_{nullptr};  // what the /metrics collect hook reads
   bool shut_down_ = false;
 };
 

@@ -1,6 +1,10 @@
 // The /metrics page of a real server, fetched over HTTP and parsed: its counters and histograms
 // match the requests it served.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <map>
 #include <thread>
@@ -117,6 +121,61 @@ TEST(MetricsEndpointTest, OtherPathsAreNotFound) {
   auto response = HttpGet((*server)->metrics_port(), "/");
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->status, 404);
+}
+
+// Issue 15 item 4: TCP connections to /metrics that send nothing do not keep a scrape from being
+// answered (well before the endpoint drops them, MetricsEndpoint::kRequestTimeoutMs = 10 s).
+TEST(MetricsEndpointTest, ServesAScrapeWhileOtherConnectionsSitIdle) {
+  auto server = ServerProcess::Start(ServerProcess::Stories260KArgs());
+  ASSERT_TRUE(server.ok()) << server.status();
+  const int port = (*server)->metrics_port();
+  std::vector<int> idle;
+  for (int i = 0; i < 6; ++i) {
+    const int fd = ConnectLoopback(port);
+    ASSERT_GE(fd, 0);
+    idle.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto stub = (*server)->NewStub();
+  ASSERT_TRUE(GenerateAll(*stub, GreedyTextRequest("Once upon a time", 4)).status.ok());
+  for (int i = 0; i < 3; ++i) {
+    auto response = HttpGet(port, "/metrics", std::chrono::seconds(5));
+    ASSERT_TRUE(response.ok()) << response.status();
+    ASSERT_EQ(response->status, 200);
+    auto page = ParseMetricsPage(response->body);
+    ASSERT_TRUE(page.ok()) << page.status();
+    EXPECT_EQ(page->Value("kvserve_generation_tokens_total"), 4);
+  }
+  for (int fd : idle) close(fd);
+}
+
+// --metrics-host binds the endpoint apart from --host: here 127.0.0.2 (loopback too) while gRPC
+// stays on 127.0.0.1.
+TEST(MetricsEndpointTest, MetricsHostBindsTheEndpointApartFromGrpc) {
+  std::vector<std::string> args = ServerProcess::Stories260KArgs();
+  args.insert(args.end(), {"--metrics-host", "127.0.0.2"});
+  auto server = ServerProcess::Start(args);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const int port = (*server)->metrics_port();
+  EXPECT_NE((*server)->Log().find("metrics listening on 127.0.0.2:"), std::string::npos);
+  EXPECT_LT(ConnectLoopback(port), 0) << "127.0.0.1 is not the metrics address";
+
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.2", &addr.sin_addr);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string request = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  std::string reply;
+  char buf[4096];
+  for (ssize_t n; (n = recv(fd, buf, sizeof(buf), 0)) > 0;) reply.append(buf, n);
+  close(fd);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200", 0), 0u) << reply.substr(0, 200);
+  EXPECT_NE(reply.find("kvserve_num_requests_running"), std::string::npos);
 }
 
 }  // namespace

@@ -15,7 +15,7 @@
 
 namespace kvserve::testing {
 
-int ConnectLoopback(int port) {
+int ConnectLoopback(int port, std::chrono::seconds timeout) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   sockaddr_in addr{};
@@ -26,14 +26,15 @@ int ConnectLoopback(int port) {
     close(fd);
     return -1;
   }
-  timeval timeout{.tv_sec = 20, .tv_usec = 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+  timeval wait{.tv_sec = static_cast<time_t>(timeout.count()), .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof(wait));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &wait, sizeof(wait));
   return fd;
 }
 
-absl::StatusOr<HttpResponse> SendHttp(int port, const std::string& raw_request) {
-  const int fd = ConnectLoopback(port);
+absl::StatusOr<HttpResponse> SendHttp(int port, const std::string& raw_request,
+                                      std::chrono::seconds timeout) {
+  const int fd = ConnectLoopback(port, timeout);
   if (fd < 0) return absl::UnavailableError(absl::StrCat("connect to port ", port, " failed"));
   size_t sent = 0;
   while (sent < raw_request.size()) {
@@ -86,9 +87,12 @@ absl::StatusOr<HttpResponse> SendHttp(int port, const std::string& raw_request) 
   return response;
 }
 
-absl::StatusOr<HttpResponse> HttpGet(int port, const std::string& path) {
-  return SendHttp(port, absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: 127.0.0.1:", port,
-                                     "\r\nConnection: close\r\n\r\n"));
+absl::StatusOr<HttpResponse> HttpGet(int port, const std::string& path,
+                                     std::chrono::seconds timeout) {
+  return SendHttp(port,
+                  absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: 127.0.0.1:", port,
+                               "\r\nConnection: close\r\n\r\n"),
+                  timeout);
 }
 
 }  // namespace kvserve::testing

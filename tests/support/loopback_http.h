@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <string>
 
@@ -13,12 +14,17 @@ struct HttpResponse {
   std::string body;
 };
 
-// Sends `raw_request` as is to 127.0.0.1:port and reads the response until the server closes.
-absl::StatusOr<HttpResponse> SendHttp(int port, const std::string& raw_request);
+constexpr std::chrono::seconds kHttpTimeout{20};
+
+// Sends `raw_request` as is to 127.0.0.1:port and reads the response until the server closes;
+// a send or receive that waits longer than `timeout` fails.
+absl::StatusOr<HttpResponse> SendHttp(int port, const std::string& raw_request,
+                                      std::chrono::seconds timeout = kHttpTimeout);
 // GET `path` with HTTP/1.1.
-absl::StatusOr<HttpResponse> HttpGet(int port, const std::string& path);
+absl::StatusOr<HttpResponse> HttpGet(int port, const std::string& path,
+                                     std::chrono::seconds timeout = kHttpTimeout);
 
 // Connects a TCP socket to 127.0.0.1:port; -1 on failure. The caller closes it.
-int ConnectLoopback(int port);
+int ConnectLoopback(int port, std::chrono::seconds timeout = kHttpTimeout);
 
 }  // namespace kvserve::testing

@@ -27,6 +27,8 @@ StreamedRequestTiming RunStreamedRequest(kvserve::v1::Inference::Stub& stub,
   kvserve::v1::GenerateResponse response;
   double previous_ms = 0;
   while (reader->Read(&response)) {
+    if (response.has_usage())
+      timing.prompt_tokens = static_cast<int>(response.usage().prompt_tokens());
     const int n = response.token_ids_size();
     if (n == 0) continue;
     const double now_ms = ms_since(start);

@@ -17,6 +17,7 @@ struct StreamedRequestTiming {
   std::vector<double> itl_ms;  // per token after the first: the gap to the previous chunk,
                                // spread over the tokens of its chunk
   double server_ttft_ms = 0;   // as the server timed it (final message)
+  int prompt_tokens = 0;       // as the server counted them (final message's usage)
 };
 
 // Sends `request` on `stub` and reads the stream to its end.

@@ -9,5 +9,6 @@ void AddGenerateCommand(CLI::App& app, int& exit_code);
 void AddTokenizeCommand(CLI::App& app, int& exit_code);
 void AddLogitsCommand(CLI::App& app, int& exit_code);
 void AddClientCommand(CLI::App& app, int& exit_code);
+void AddHealthCommand(CLI::App& app, int& exit_code);
 
 }  // namespace kvserve::cli

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   kvserve::cli::AddTokenizeCommand(app, exit_code);
   kvserve::cli::AddLogitsCommand(app, exit_code);
   kvserve::cli::AddClientCommand(app, exit_code);
+  kvserve::cli::AddHealthCommand(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }
