@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/kv/kv_cache_copy.h"
 #include "engine/sampling/sampler.h"
+#include "tools/eval/experiment_policies.h"
 
 namespace kvserve::eval {
 
@@ -38,21 +39,24 @@ absl::StatusOr<SharedPrefill> RunSharedPrefill(Backend& backend, PagePool& pool,
   return out;
 }
 
-absl::StatusOr<DecodeResult> DecodeFromSharedPrefill(Backend& backend, PagePool& pool,
-                                                     const SharedPrefill& prefill,
-                                                     const KvPolicyOptions& options,
-                                                     int max_new_tokens, int32_t eos_id) {
+absl::StatusOr<std::unique_ptr<PrefilledConfig>> PrefilledConfig::Create(
+    Backend& backend, PagePool& pool, const SharedPrefill& prefill, const KvPolicyOptions& options,
+    const std::string& experiment) {
   const ModelConfig& config = backend.config();
-  auto policy = CreateKvPolicy(options, config);
+  std::unique_ptr<PrefilledConfig> out(new PrefilledConfig());
+  out->backend_ = &backend;
+  auto policy = CreateEvalPolicy(options, experiment, config);
   if (!policy.ok()) return policy.status();
-  KvPolicy& p = **policy;
+  out->policy_ = *std::move(policy);
+  KvPolicy& p = *out->policy_;
   // Tiered policies select whole pages: their cache takes their page size (rows copy across).
-  std::unique_ptr<PagePool> own_pool;
   if (IsTieredKvPolicy(options.name) && options.page_size != pool.page_size()) {
-    own_pool = std::make_unique<PagePool>(
+    out->own_pool_ = std::make_unique<PagePool>(
         KvPageShape{config.n_kv_heads, options.page_size, config.head_dim}, PagePool::kUnbounded);
   }
-  SequenceKvCache kv(own_pool ? *own_pool : pool, config.n_layers);
+  out->kv_ =
+      std::make_unique<SequenceKvCache>(out->own_pool_ ? *out->own_pool_ : pool, config.n_layers);
+  SequenceKvCache& kv = *out->kv_;
   if (auto s = CopyKvCache(*prefill.kv, kv); !s.ok()) return s;
 
   // Replay the prefill's hooks in the backend's order: ScoreWindow, then OnPromptLayer.
@@ -73,13 +77,32 @@ absl::StatusOr<DecodeResult> DecodeFromSharedPrefill(Backend& backend, PagePool&
     }
     if (!d.retain.empty()) kv.Retain(l, d.retain);
   }
-
-  // Greedy decode, as BatchGenerator runs it: the first token from the prefill's logits, then one
-  // token per step at its logical position.
-  const int vocab = config.vocab_size;
-  if (prefill.logits.size() != static_cast<size_t>(vocab)) {
+  if (prefill.logits.size() != static_cast<size_t>(config.vocab_size)) {
     return absl::InternalError("shared prefill: no logits for the prompt's last token");
   }
+  out->next_position_ = static_cast<int32_t>(prefill.prompt.size());
+  return out;
+}
+
+absl::Status PrefilledConfig::Step(int32_t token, std::vector<float>* logits) {
+  const int32_t position = next_position_++;
+  const SequenceChunk chunk{.tokens = std::span(&token, 1),
+                            .positions = std::span(&position, 1),
+                            .kv = kv_.get(),
+                            .compute_logits = true,
+                            .policy = policy_.get()};
+  return backend_->Forward(std::span(&chunk, 1), logits);
+}
+
+absl::StatusOr<DecodeResult> DecodeFromSharedPrefill(Backend& backend, PagePool& pool,
+                                                     const SharedPrefill& prefill,
+                                                     const KvPolicyOptions& options,
+                                                     int max_new_tokens, int32_t eos_id,
+                                                     const std::string& experiment) {
+  auto config = PrefilledConfig::Create(backend, pool, prefill, options, experiment);
+  if (!config.ok()) return config.status();
+  // Greedy decode, as BatchGenerator runs it: the first token from the prefill's logits, then one
+  // token per step at its logical position.
   Sampler sampler(SamplingParams{});
   TokenHistory history(prefill.prompt);
   std::vector<float> logits = prefill.logits;
@@ -89,15 +112,9 @@ absl::StatusOr<DecodeResult> DecodeFromSharedPrefill(Backend& backend, PagePool&
     history.AddOutput(token);
     out.tokens.push_back(token);
     if (token == eos_id || static_cast<int>(out.tokens.size()) >= max_new_tokens) break;
-    const int32_t position = static_cast<int32_t>(prefill.prompt.size() + out.tokens.size() - 1);
-    const SequenceChunk chunk{.tokens = std::span(&out.tokens.back(), 1),
-                              .positions = std::span(&position, 1),
-                              .kv = &kv,
-                              .compute_logits = true,
-                              .policy = &p};
-    if (auto s = backend.Forward(std::span(&chunk, 1), &logits); !s.ok()) return s;
+    if (auto s = (*config)->Step(token, &logits); !s.ok()) return s;
   }
-  out.kv = p.Stats(kv);
+  out.kv = (*config)->Stats();
   return out;
 }
 

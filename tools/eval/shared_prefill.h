@@ -34,20 +34,40 @@ absl::StatusOr<SharedPrefill> RunSharedPrefill(Backend& backend, PagePool& pool,
                                                std::span<const int32_t> prompt,
                                                std::unique_ptr<KvPolicy> tsp_policy, int window);
 
+// One configuration's state after `prefill`: a fresh policy for its options, shown each recorded
+// layer as the backend would show it (same calls, same scores), whose `retain` decisions compressed
+// a copy of the cache and whose `propagate` decisions equal the recorded ones (else
+// FailedPrecondition: the prefill was not this configuration's). Then tokens step through it one at
+// a time at their logical positions, the policy attached, as BatchGenerator decodes.
+class PrefilledConfig {
+ public:
+  static absl::StatusOr<std::unique_ptr<PrefilledConfig>> Create(
+      Backend& backend, PagePool& pool, const SharedPrefill& prefill,
+      const KvPolicyOptions& options, const std::string& experiment = "");
+  // The logits after `token`, fed at the next position (the prompt's length, then one more each).
+  absl::Status Step(int32_t token, std::vector<float>* logits);
+  KvStats Stats() const { return policy_->Stats(*kv_); }
+
+ private:
+  PrefilledConfig() = default;
+  Backend* backend_ = nullptr;
+  std::unique_ptr<KvPolicy> policy_;
+  std::unique_ptr<PagePool> own_pool_;
+  std::unique_ptr<SequenceKvCache> kv_;
+  int32_t next_position_ = 0;
+};
+
 struct DecodeResult {
   std::vector<int32_t> tokens;  // generated ids, the first from the prefill's logits
   KvStats kv;                   // the configuration's policy's stats at the end
 };
 
 // What a request with `options` would generate after `prefill` (greedy, at most `max_new_tokens`,
-// stopping after `eos_id`): a fresh policy for `options` is shown each recorded layer as the
-// backend would show it (same calls, same scores); its `retain` decisions compress a copy of the
-// cache, and its `propagate` decisions must equal the recorded ones (else FailedPrecondition: the
-// prefill was not this configuration's). Then decodes on the copy, the policy attached, as
-// BatchGenerator does.
+// stopping after `eos_id`), through PrefilledConfig.
 absl::StatusOr<DecodeResult> DecodeFromSharedPrefill(Backend& backend, PagePool& pool,
                                                      const SharedPrefill& prefill,
                                                      const KvPolicyOptions& options,
-                                                     int max_new_tokens, int32_t eos_id);
+                                                     int max_new_tokens, int32_t eos_id,
+                                                     const std::string& experiment = "");
 
 }  // namespace kvserve::eval

@@ -1,0 +1,21 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engine/kv/kv_policy.h"
+
+namespace kvserve::eval {
+
+// Evaluation-only variants of the engine's policies, for issue 17's investigation: each differs
+// from the engine's in one choice the papers' code makes differently, so the suite can measure the
+// choice before anyone changes engine/kv.
+//   "gmax"  snapkv whose KV heads rank tokens by the max, not the sum (= mean), of their query
+//           heads' pooled window scores
+// Returns the engine's policy for an empty `experiment`; InvalidArgument for an unknown one.
+absl::StatusOr<std::unique_ptr<KvPolicy>> CreateEvalPolicy(const KvPolicyOptions& options,
+                                                           const std::string& experiment,
+                                                           const ModelConfig& config);
+
+}  // namespace kvserve::eval
