@@ -308,6 +308,34 @@ class Evaluation {
     return kept / kv.kept_tokens.size() / full_rows;
   }
 
+  // The share of (layer, KV head) pairs whose kept rows hold every position of `needle`; layers
+  // that kept everything count as holding it.
+  static double NeedleKept(const DecodeResult& r, const std::vector<int32_t>& needle) {
+    int pairs = 0, kept = 0;
+    const int heads = r.retained.empty()
+                          ? 0
+                          : static_cast<int>(std::max_element(r.retained.begin(), r.retained.end(),
+                                                              [](const auto& a, const auto& b) {
+                                                                return a.size() < b.size();
+                                                              })
+                                                 ->size());
+    for (const auto& layer : r.retained) {
+      for (int h = 0; h < heads; ++h) {
+        ++pairs;
+        if (layer.empty()) {
+          ++kept;
+          continue;
+        }
+        const std::set<int32_t> rows(layer[h].begin(), layer[h].end());
+        kept +=
+            std::all_of(needle.begin(), needle.end(), [&](int32_t p) { return rows.contains(p); })
+                ? 1
+                : 0;
+      }
+    }
+    return pairs ? static_cast<double>(kept) / pairs : 1.0;
+  }
+
   // `full` is the reference of agreement and fidelity: first, and evaluated even when not asked.
   std::vector<EvalConfig> WithFullFirst() const {
     std::vector<EvalConfig> configs = {*ParseEvalConfig("full")};
@@ -332,6 +360,9 @@ class Evaluation {
     json results = json::object();
     std::vector<std::string> summary;
     const int n = static_cast<int>(prompt->ids.size());
+    // The first reference's tokens: whether a compressing policy kept them (investigation).
+    const std::vector<int32_t> needle =
+        ReferencePositions(*model_.tokenizer, prompt->ids, prompt->references.front());
     for (const EvalConfig& c : configs_) {
       if (!outcome->results.contains(c.label)) continue;  // budget covers the prompt
       const DecodeResult& r = outcome->results.at(c.label);
@@ -340,6 +371,7 @@ class Evaluation {
       j["score"] = score;
       j["correct"] = score == 1.0;
       j["kv_fraction"] = KvFraction(r.kv, n + static_cast<int>(r.tokens.size()) - 1);
+      if (!r.retained.empty() && !needle.empty()) j["needle_kept"] = NeedleKept(r, needle);
       if (r.kv.host_tokens > 0) {
         j["resident_fraction"] = r.kv.resident_fraction;
         j["step_correction_rate"] = r.kv.step_correction_rate;
@@ -554,8 +586,10 @@ class Evaluation {
 int Plot(const Options& o) {
   const std::string log = o.report_from.empty() ? o.log : o.report_from;
   if (log.empty()) return Fail(absl::InvalidArgumentError("--plots needs --log or --report-from"));
+  // Debian's interpreter, which has python3-matplotlib, ahead of whatever python3 is on PATH.
+  const char* python = std::ifstream("/usr/bin/python3").good() ? "/usr/bin/python3" : "python3";
   const std::string command =
-      absl::StrCat("python3 '", KVSERVE_PLOT_SCRIPT, "' --log '", log, "' --out '", o.plots, "'");
+      absl::StrCat(python, " '", KVSERVE_PLOT_SCRIPT, "' --log '", log, "' --out '", o.plots, "'");
   if (std::system(command.c_str()) != 0) {
     return Fail(absl::InternalError(absl::StrCat("plotting failed: ", command)));
   }

@@ -284,6 +284,22 @@ absl::StatusOr<TaskPrompt> BuildTaskPrompt(const Tokenizer& tokenizer,
                     .depth_percent = in.depths};
 }
 
+std::vector<int32_t> ReferencePositions(const Tokenizer& tokenizer, std::span<const int32_t> ids,
+                                        const std::string& reference) {
+  for (const std::string& text : {reference, absl::StrCat(" ", reference)}) {
+    const std::vector<int32_t> needle = tokenizer.Encode(text);
+    if (needle.empty()) continue;
+    const auto at = std::search(ids.begin(), ids.end(), needle.begin(), needle.end());
+    if (at == ids.end()) continue;
+    std::vector<int32_t> out(needle.size());
+    for (size_t i = 0; i < needle.size(); ++i) {
+      out[i] = static_cast<int32_t>(at - ids.begin() + i);
+    }
+    return out;
+  }
+  return {};
+}
+
 double ReferenceScore(const std::string& answer, const std::vector<std::string>& references) {
   if (references.empty()) return 0.0;
   const std::string text = absl::AsciiStrToLower(answer);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,11 @@ struct TaskPrompt {
 // InvalidArgument for an unknown task or a length that holds no filler.
 absl::StatusOr<TaskPrompt> BuildTaskPrompt(const Tokenizer& tokenizer,
                                            const std::string& chat_template, const TaskSpec& spec);
+
+// The prompt positions of `reference`'s tokens (its first occurrence, encoded alone or after a
+// space); empty when its tokens do not occur as a run.
+std::vector<int32_t> ReferencePositions(const Tokenizer& tokenizer, std::span<const int32_t> ids,
+                                        const std::string& reference);
 
 // RULER's string_match_all: the fraction of `references` found in `answer`, case-insensitively.
 double ReferenceScore(const std::string& answer, const std::vector<std::string>& references);

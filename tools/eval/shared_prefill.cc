@@ -60,6 +60,9 @@ absl::StatusOr<std::unique_ptr<PrefilledConfig>> PrefilledConfig::Create(
   if (auto s = CopyKvCache(*prefill.kv, kv); !s.ok()) return s;
 
   // Replay the prefill's hooks in the backend's order: ScoreWindow, then OnPromptLayer.
+  std::vector<int32_t> positions(prefill.prompt.size());  // of the rows the layer runs on
+  for (size_t i = 0; i < positions.size(); ++i) positions[i] = static_cast<int32_t>(i);
+  out->retained_.resize(config.n_layers);
   for (int l = 0; l < config.n_layers; ++l) {
     const PromptLayerRecord& r = prefill.layers[l];
     const int window = p.ScoreWindow(l, r.n);
@@ -76,6 +79,15 @@ absl::StatusOr<std::unique_ptr<PrefilledConfig>> PrefilledConfig::Create(
           " than the prefill did (", d.propagate.size(), " vs ", r.propagate.size(), ")"));
     }
     if (!d.retain.empty()) kv.Retain(l, d.retain);
+    for (const std::vector<int32_t>& head : d.retain) {
+      std::vector<int32_t>& kept = out->retained_[l].emplace_back();
+      for (int32_t row : head) kept.push_back(positions[row]);
+    }
+    if (!r.propagate.empty()) {
+      std::vector<int32_t> next;
+      for (int32_t row : r.propagate) next.push_back(positions[row]);
+      positions = std::move(next);
+    }
   }
   if (prefill.logits.size() != static_cast<size_t>(config.vocab_size)) {
     return absl::InternalError("shared prefill: no logits for the prompt's last token");
@@ -115,6 +127,7 @@ absl::StatusOr<DecodeResult> DecodeFromSharedPrefill(Backend& backend, PagePool&
     if (auto s = (*config)->Step(token, &logits); !s.ok()) return s;
   }
   out.kv = (*config)->Stats();
+  out.retained = (*config)->retained();
   return out;
 }
 

@@ -47,6 +47,9 @@ class PrefilledConfig {
   // The logits after `token`, fed at the next position (the prompt's length, then one more each).
   absl::Status Step(int32_t token, std::vector<float>* logits);
   KvStats Stats() const { return policy_->Stats(*kv_); }
+  // Per layer and KV head, the prompt positions the policy's `retain` kept (empty: the layer kept
+  // every row it ran on); positions, not rows, so layers after TSP compare with the prompt.
+  const std::vector<std::vector<std::vector<int32_t>>>& retained() const { return retained_; }
 
  private:
   PrefilledConfig() = default;
@@ -55,11 +58,13 @@ class PrefilledConfig {
   std::unique_ptr<PagePool> own_pool_;
   std::unique_ptr<SequenceKvCache> kv_;
   int32_t next_position_ = 0;
+  std::vector<std::vector<std::vector<int32_t>>> retained_;
 };
 
 struct DecodeResult {
   std::vector<int32_t> tokens;  // generated ids, the first from the prefill's logits
   KvStats kv;                   // the configuration's policy's stats at the end
+  std::vector<std::vector<std::vector<int32_t>>> retained;  // PrefilledConfig::retained()
 };
 
 // What a request with `options` would generate after `prefill` (greedy, at most `max_new_tokens`,
