@@ -45,9 +45,11 @@ struct Options {
   std::vector<std::string> agreement_prompts;  // PATH:TOKENS; empty: the default set
   int agreement_tokens = 32;
   // issue 17's suite
-  std::vector<std::string> ruler_tasks = RulerTaskNames();
-  std::vector<int> ruler_lengths = {2048, 4096, 8192};
-  int cases = 20;  // per task and length
+  // The tasks full solves at 4K-8K on the default model (docs/accuracy.md); vt, cwe and
+  // niah_multivalue are out of its reach and run only when named.
+  std::vector<std::string> ruler_tasks = {"niah_single", "niah_multikey", "passkey_user", "qa"};
+  std::vector<int> ruler_lengths = {4096, 8192};
+  int cases = 6;  // per task and length
   std::vector<int> fidelity_contexts = {4096, 7936};
   int fidelity_docs = 2;
   int fidelity_positions = 256;
@@ -133,6 +135,27 @@ absl::Status WriteOutputs(const Options& o, const std::vector<json>& records) {
 
 std::string Method(const Options& o, const std::vector<AgreementSource>& sources) {
   std::string m = "How the figures were made:\n\n";
+  const auto runs = [&o](const char* task) {
+    return std::find(o.tasks.begin(), o.tasks.end(), task) != o.tasks.end();
+  };
+  if (runs("ruler")) {
+    absl::StrAppend(
+        &m, "- **Tasks** (tools/eval/ruler_tasks.h): ", absl::StrJoin(o.ruler_tasks, ", "), " at ",
+        absl::StrJoin(o.ruler_lengths, ", "), " tokens (prompt + answer budget), ", o.cases,
+        " cases each, generated from (task, length, case) with SplitMix64; each case one chat "
+        "turn; greedy answer within the task's budget; a case is correct when every reference "
+        "appears in the answer (case-insensitive), partial credit is the share found.\n");
+  }
+  if (runs("fidelity")) {
+    absl::StrAppend(&m, "- **Fidelity** (tools/eval/fidelity_task.h): ", o.fidelity_docs,
+                    " document(s) per context of ", absl::StrJoin(o.fidelity_contexts, ", "),
+                    " tokens of Debian's license texts as plain text; the next ",
+                    o.fidelity_positions,
+                    " tokens teacher-forced; top-1 agreement with full and KL(P_full ‖ P) per "
+                    "position; greedy agreement over ",
+                    o.fidelity_greedy, " tokens.\n");
+  }
+  if (!runs("passkey") && !runs("agreement")) return m;
   absl::StrAppend(
       &m,
       "- **Passkey**: the filler \"The grass is green. The sky is blue. The sun is yellow. "

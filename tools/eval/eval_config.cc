@@ -35,11 +35,9 @@ std::vector<std::string> TieredConfigLabels() {
 }
 
 std::vector<std::string> SuiteConfigLabels() {
-  return {"full",         "snapkv",           "snapkv-r0.25",        "fastkv",
-          "fastkv-r0.25", "fastkv-128",       "fastkv-512",          "fastkv-2048",
-          "quest-r0.25",  "freekv-r0.25",     "fastkv_freekv-r0.25", "freekv-r0.125",
-          "freekv-r0.5",  "freekv-128",       "freekv-512",          "freekv-2048",
-          "quest-512",    "fastkv_freekv-512"};
+  return {"full",          "snapkv",      "fastkv",           "fastkv-r0.25",
+          "fastkv-512",    "quest-r0.25", "freekv-r0.25",     "fastkv_freekv-r0.25",
+          "freekv-r0.125", "freekv-512",  "fastkv_freekv-512"};
 }
 
 std::vector<std::string> QuickConfigLabels() {

@@ -45,9 +45,9 @@ std::vector<std::string> DefaultConfigLabels();
 // 128, 256, 512 (sink and recent a quarter each, as in the 2048 default).
 std::vector<std::string> TieredConfigLabels();
 
-// Issue 17's sweep: full; snapkv and fastkv at the defaults, at ρ = 0.25 and at constant budgets;
-// quest, freekv and fastkv_freekv at ¼ of each prompt and at constant budgets (below each prompt
-// only); the ratio sweep of freekv.
+// Issue 17's sweep, sized for about an hour on 2 cores: full; snapkv and fastkv at the defaults
+// (ρ = 0.1); fastkv at ρ = 0.25 and at 512; quest, freekv and fastkv_freekv at ¼ of each prompt;
+// freekv at ⅛; freekv and fastkv_freekv at 512 (tiered ones below each prompt only).
 std::vector<std::string> SuiteConfigLabels();
 // --quick's: full, snapkv, fastkv, fastkv-r0.25 and the three tiered policies at ¼ of the prompt.
 std::vector<std::string> QuickConfigLabels();
