@@ -88,6 +88,13 @@ absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
       if (budget_text.empty() && before > 0) return config;
     }
     if (tiered) {
+      // ...dN: the first N layers decode densely (experiment_policies.h).
+      if (const size_t d = budget_text.find('d'); d != std::string::npos) {
+        int dense = 0;
+        if (!absl::SimpleAtoi(budget_text.substr(d + 1), &dense) || dense <= 0) return bad();
+        config.experiment = absl::StrCat("dense", dense);
+        budget_text.resize(d);
+      }
       // NAME-BUDGET[pPAGE][tTAU]: another page size (the selection unit) or correction threshold.
       if (const size_t t = budget_text.find('t'); t != std::string::npos) {
         float tau = 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "engine/kv/snapkv_selection.h"
 #include "engine/kv/token_selection.h"
@@ -48,6 +49,39 @@ class GroupMaxSnapKvPolicy : public KvPolicy {
   int n_kv_heads_;
 };
 
+// A tiered policy with its first `dense` layers attending over the whole KV at decode: the inner
+// policy never sees those layers' decode hooks, so it neither selects nor recalls for them.
+class DenseFirstLayersPolicy : public KvPolicy {
+ public:
+  DenseFirstLayersPolicy(std::unique_ptr<KvPolicy> inner, int dense)
+      : inner_(std::move(inner)), dense_(dense) {}
+
+  std::string_view name() const override { return inner_->name(); }
+  bool needs_whole_prompt() const override { return inner_->needs_whole_prompt(); }
+  int ScoreWindow(int layer, int n) const override { return inner_->ScoreWindow(layer, n); }
+  LayerDecision OnPromptLayer(int layer, int n, std::span<const float> scores) override {
+    return inner_->OnPromptLayer(layer, n, scores);
+  }
+  void BeginDecodeLayer(int layer) override {
+    if (layer >= dense_) inner_->BeginDecodeLayer(layer);
+  }
+  bool PrepareDecodeAttention(int layer, const float* q, const SequenceKvCache& kv) override {
+    return layer >= dense_ && inner_->PrepareDecodeAttention(layer, q, kv);
+  }
+  void DecodeSegments(int layer, int kv_head, std::vector<KvSegment>* out) const override {
+    inner_->DecodeSegments(layer, kv_head, out);
+  }
+  void FinishDecodeAttention(int layer, const float* q, const SequenceKvCache& kv) override {
+    if (layer >= dense_) inner_->FinishDecodeAttention(layer, q, kv);
+  }
+  void WaitIdle() const override { inner_->WaitIdle(); }
+  KvStats Stats(const SequenceKvCache& kv) const override { return inner_->Stats(kv); }
+
+ private:
+  std::unique_ptr<KvPolicy> inner_;
+  int dense_;
+};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<KvPolicy>> CreateEvalPolicy(const KvPolicyOptions& options,
@@ -57,6 +91,13 @@ absl::StatusOr<std::unique_ptr<KvPolicy>> CreateEvalPolicy(const KvPolicyOptions
   if (experiment == "gmax" && options.name == "snapkv") {
     if (auto s = ValidateKvPolicyOptions(options, config); !s.ok()) return s;
     return std::make_unique<GroupMaxSnapKvPolicy>(options, config);
+  }
+  int dense = 0;
+  if (experiment.starts_with("dense") && IsTieredKvPolicy(options.name) &&
+      absl::SimpleAtoi(experiment.substr(5), &dense) && dense > 0) {
+    auto inner = CreateKvPolicy(options, config);
+    if (!inner.ok()) return inner.status();
+    return std::make_unique<DenseFirstLayersPolicy>(*std::move(inner), dense);
   }
   return absl::InvalidArgumentError(
       absl::StrCat("experiment '", experiment, "' does not apply to ", options.name));
