@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -43,6 +44,11 @@ def policy_of(label: str) -> str:
     return label.split("-")[0]
 
 
+# Plain sweep labels only (NAME, NAME-B, NAME-rR): variants with a page size, threshold, window,
+# pooling or experiment suffix belong to investigations, not to a policy's budget line.
+SWEEP_LABEL = re.compile(r"^[a-z_]+(-(\d+|r[0-9.]+))?$")
+
+
 def read(log: Path) -> list[dict]:
     return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
 
@@ -51,7 +57,7 @@ def panel_lines(ax, points, ylabel, full_value=None, interval=True):
     """points: label -> (x, y, lo, hi)."""
     by_policy = defaultdict(list)
     for label, p in points.items():
-        if label != "full":
+        if label != "full" and SWEEP_LABEL.match(label):
             by_policy[policy_of(label)].append((label, *p))
     for policy in POLICIES:
         pts = sorted(by_policy.get(policy, []), key=lambda t: t[1])
