@@ -1,7 +1,19 @@
 #!/usr/bin/env bash
 # Installs every Debian package kvserve needs to build and test (idempotent, non-interactive).
 # Usage: scripts/setup.sh            (needs root or sudo)
+#        scripts/setup.sh --crosscheck   also the PyPI packages of tools/crosscheck_logits.py, in
+#                                        build/crosscheck-venv (only to regenerate its CI goldens)
 set -euo pipefail
+
+if [ "${1:-}" = "--crosscheck" ]; then
+  "$0"
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  python3 -m venv --system-site-packages "$root/build/crosscheck-venv"
+  "$root/build/crosscheck-venv/bin/pip" install -q --disable-pip-version-check \
+    -r "$root/tools/requirements-crosscheck.txt"
+  echo "setup: crosscheck packages in build/crosscheck-venv (run the script with its python)"
+  exit 0
+fi
 
 # python3-grpcio runs tools/kvserve_client.py, whose stubs come from protoc + grpc_python_plugin
 # (python3-grpc-tools is not used: its bundled protoc predates proto3 `optional`).
@@ -14,6 +26,8 @@ packages=(
   prometheus-cpp-dev
   nginx prometheus python3-matplotlib python3-yaml
 )
+# kvserve-accuracy-eval draws its PNG plots with matplotlib (tools/eval/plot_accuracy.py).
+packages+=(python3-matplotlib)
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi

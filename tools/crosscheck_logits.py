@@ -6,6 +6,7 @@ Usage:
   tools/crosscheck_logits.py [--model GGUF] [--kvserve-cli build/bin/kvserve-cli]
                              [--tokenizer tokenizer.json] [--prompt TEXT ...] [--tolerance 1e-4]
                              [--json] [--numpy-only [--max-new-tokens 24]]
+  tools/crosscheck_logits.py --write-golden tests/data/smollm2-135m-instruct/crosscheck_golden.json
 
 The reference shares nothing with kvserve but the GGUF file. It reads the weights with the `gguf`
 package (dequantized to fp32 by `gguf.quants.dequantize`, as kvserve dequantizes them at load),
@@ -28,6 +29,12 @@ of the scale on the default prompts, and kvserve's CPU backend by at most 3e-6 (
 7.9e-5), so 1e-4 leaves a 30x margin. Real bugs land far above it: RMSNorm eps 1e-6 instead of
 1e-5 moves the logits by 4e-4 of the scale, RoPE theta 1e4 instead of 1e5 by 0.2, an off-by-one
 position by 0.15. A bf16 backend needs a looser bound (e.g. --tolerance 3e-2).
+
+--write-golden PATH skips kvserve and stores the reference for CI (tests/unit/crosscheck_golden_test.cc
+reads it; CI needs none of this script's packages): for a few prompts, one of them over 1K tokens,
+the prompt ids, the logsumexp of the next-token logits, the top 64 (id, logit) and the logits of
+every 97th vocabulary id; and for the long prompt, teacher-forced, the reference's top-1 id, its
+logit and its margin over the second at each of the last 256 positions.
 
 --numpy-only skips kvserve and prints the reference's greedy continuation of each prompt, a sanity
 check of the reference itself (the default chat prompt should answer with Paris).
@@ -189,8 +196,9 @@ class NumpyLlama:
     def new_cache(self):
         return [{"k": None, "v": None} for _ in range(self.cfg.n_layers)]
 
-    def forward(self, tokens, cache) -> np.ndarray:
-        """Runs `tokens` after whatever `cache` holds; returns the logits after the last one."""
+    def forward(self, tokens, cache, all_positions: bool = False) -> np.ndarray:
+        """Runs `tokens` after whatever `cache` holds; returns the logits after the last one (or,
+        with all_positions, one row per token)."""
         c = self.cfg
         past = 0 if cache[0]["k"] is None else cache[0]["k"].shape[1]
         t = len(tokens)
@@ -217,6 +225,8 @@ class NumpyLlama:
             h = self.rms_norm(x, layer["ffn_norm"])
             gate = h @ layer["w_gate"].T
             x = x + ((gate / (1.0 + np.exp(-gate))) * (h @ layer["w_up"].T)) @ layer["w_down"].T
+        if all_positions:
+            return self.rms_norm(x, self.norm) @ self.lm_head.T
         return self.rms_norm(x[-1], self.norm) @ self.lm_head.T
 
     def greedy(self, tokens, max_new_tokens, stop_ids):
@@ -275,6 +285,67 @@ def compare(ref: np.ndarray, got: np.ndarray, tolerance: float) -> dict:
     return result
 
 
+# --------------------------------------------------------------------------------------------
+# Golden logits for CI
+
+GOLDEN_TOP = 64
+GOLDEN_STRIDE = 97
+GOLDEN_LONG_TOKENS = 1280  # the long prompt, a prefix of GPL-3 (Debian's common-licenses)
+GOLDEN_SCORED = 256        # teacher-forced positions at the end of it
+GOLDEN_LONG_SOURCE = Path("/usr/share/common-licenses/GPL-3")
+
+
+def logit_summary(row: np.ndarray) -> dict:
+    order = np.argsort(-row, kind="stable")[:GOLDEN_TOP]
+    m = float(row.max())
+    return {
+        "logsumexp": round(m + float(np.log(np.exp(row - m).sum())), 6),
+        "top": [[int(i), round(float(row[i]), 6)] for i in order],
+        "sample_stride": GOLDEN_STRIDE,
+        "sample": [round(float(v), 6) for v in row[::GOLDEN_STRIDE]],
+    }
+
+
+def write_golden(model: "NumpyLlama", tokenizer, model_path: Path, out: Path) -> None:
+    import hashlib
+    long_ids = tokenizer.encode(GOLDEN_LONG_SOURCE.read_text(),
+                                add_special_tokens=False).ids[:GOLDEN_LONG_TOKENS]
+    if len(long_ids) < GOLDEN_LONG_TOKENS:
+        sys.exit(f"{GOLDEN_LONG_SOURCE}: only {len(long_ids)} tokens")
+    prompts = [("chat", tokenizer.encode(DEFAULT_PROMPTS[0], add_special_tokens=False).ids),
+               ("code", tokenizer.encode(DEFAULT_PROMPTS[2], add_special_tokens=False).ids),
+               ("paragraph", tokenizer.encode(LONG_PARAGRAPH, add_special_tokens=False).ids),
+               ("gpl3_prefix", long_ids)]
+    golden = {
+        "about": "next-token logits of tools/crosscheck_logits.py's float64 reference "
+                 "(--write-golden); read by tests/unit/crosscheck_golden_test.cc",
+        "model": model_path.name,
+        "model_sha256": hashlib.sha256(model_path.read_bytes()).hexdigest(),
+        "vocab_size": model.cfg.vocab_size,
+        "prompts": [],
+    }
+    for name, ids in prompts:
+        start = time.perf_counter()
+        rows = model.forward(ids, model.new_cache(), all_positions=name == "gpl3_prefix")
+        last = rows[-1] if rows.ndim == 2 else rows
+        golden["prompts"].append({"name": name, "ids": ids, **logit_summary(last)})
+        if rows.ndim == 2:
+            first = len(ids) - 1 - GOLDEN_SCORED  # row i predicts token i + 1
+            scored = rows[first:len(ids) - 1]
+            top2 = np.argsort(-scored, axis=1, kind="stable")[:, :2]
+            golden["teacher_forced"] = {
+                "prompt": name,
+                "first_position": first,
+                "top1": top2[:, 0].tolist(),
+                "top1_logit": [round(float(r[t]), 6) for r, t in zip(scored, top2[:, 0])],
+                "margin": [round(float(r[a] - r[b]), 6) for r, (a, b) in zip(scored, top2)],
+            }
+        print(f"golden {name}: {len(ids)} tokens, {time.perf_counter() - start:.1f} s",
+              file=sys.stderr)
+    out.write_text(json.dumps(golden, separators=(",", ":")) + "\n")
+    print(f"wrote {out} ({out.stat().st_size} bytes)", file=sys.stderr)
+
+
 def find_model(arg: str | None) -> Path:
     if arg:
         return Path(arg)
@@ -302,6 +373,8 @@ def main() -> int:
     ap.add_argument("--numpy-only", action="store_true",
                     help="skip kvserve; print the reference's greedy continuation of each prompt")
     ap.add_argument("--max-new-tokens", type=int, default=24, help="for --numpy-only")
+    ap.add_argument("--write-golden", metavar="PATH",
+                    help="skip kvserve; write the CI golden file (see above) and exit")
     args = ap.parse_args()
 
     from tokenizers import Tokenizer
@@ -315,6 +388,9 @@ def main() -> int:
     log = sys.stderr if args.json else sys.stdout
     print(f"reference: {model_path.name}, {model.cfg.n_layers} layers, {args.dtype}, "
           f"loaded in {load_s:.1f} s", file=log)
+    if args.write_golden:
+        write_golden(model, tokenizer, model_path, Path(args.write_golden))
+        return 0
 
     results = []
     failed = False

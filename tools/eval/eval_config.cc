@@ -5,6 +5,17 @@
 
 namespace kvserve::eval {
 
+namespace {
+
+// The default's proportions (2048 = 512 sink + 512 recent + 1024 retrieved), whole pages.
+void SetTieredBudget(KvPolicyOptions& o, int budget) {
+  o.budget = budget;
+  o.sink = std::max(o.page_size, budget / 4 / o.page_size * o.page_size);
+  o.recent = o.sink;
+}
+
+}  // namespace
+
 std::vector<std::string> DefaultConfigLabels() {
   return {"full",   "snapkv",     "snapkv-128", "snapkv-256", "snapkv-512",
           "fastkv", "fastkv-128", "fastkv-256", "fastkv-512"};
@@ -21,6 +32,22 @@ std::vector<std::string> TieredConfigLabels() {
           "fastkv_freekv-128",
           "fastkv_freekv-256",
           "fastkv_freekv-512"};
+}
+
+std::vector<std::string> SuiteConfigLabels() {
+  return {"full",          "snapkv",      "fastkv",           "fastkv-r0.25",
+          "fastkv-512",    "quest-r0.25", "freekv-r0.25",     "fastkv_freekv-r0.25",
+          "freekv-r0.125", "freekv-512",  "fastkv_freekv-512"};
+}
+
+std::vector<std::string> QuickConfigLabels() {
+  return {"full",
+          "snapkv",
+          "fastkv",
+          "fastkv-r0.25",
+          "quest-r0.25",
+          "freekv-r0.25",
+          "fastkv_freekv-r0.25"};
 }
 
 absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
@@ -41,7 +68,29 @@ absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
   if (config.options.name != "snapkv" && config.options.name != "fastkv" && !tiered) return bad();
   if (dash != std::string::npos) {
     std::string budget_text = label.substr(dash + 1);
+    if (!tiered) {
+      // [BUDGET|rRATIO][wWINDOW][avg]
+      const size_t before = budget_text.size();
+      if (budget_text.ends_with("avg")) {
+        config.options.pool = ScorePooling::kAvg;
+        budget_text.resize(budget_text.size() - 3);
+      }
+      if (const size_t w = budget_text.find('w'); w != std::string::npos) {
+        int window = 0;
+        if (!absl::SimpleAtoi(budget_text.substr(w + 1), &window) || window <= 0) return bad();
+        config.options.window = window;
+        budget_text.resize(w);
+      }
+      if (budget_text.empty() && before > 0) return config;
+    }
     if (tiered) {
+      // ...dN: the first N layers decode densely (experiment_policies.h).
+      if (const size_t d = budget_text.find('d'); d != std::string::npos) {
+        int dense = 0;
+        if (!absl::SimpleAtoi(budget_text.substr(d + 1), &dense) || dense <= 0) return bad();
+        config.experiment = absl::StrCat("dense", dense);
+        budget_text.resize(d);
+      }
       // NAME-BUDGET[pPAGE][tTAU]: another page size (the selection unit) or correction threshold.
       if (const size_t t = budget_text.find('t'); t != std::string::npos) {
         float tau = 0;
@@ -56,17 +105,36 @@ absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
         budget_text.resize(p);
       }
     }
+    if (budget_text.starts_with("r")) {
+      float ratio = 0;
+      if (!absl::SimpleAtof(budget_text.substr(1), &ratio) || ratio <= 0 || ratio > 1) {
+        return bad();
+      }
+      config.ratio = ratio;
+      if (!tiered) {
+        config.options.retain_rate = ratio;
+        config.options.tsp_rate = std::max(config.options.tsp_rate, ratio);
+      }
+      return config;
+    }
     int budget = 0;
     if (!absl::SimpleAtoi(budget_text, &budget) || budget <= 0) return bad();
     config.options.budget = budget;
-    if (tiered) {
-      // The default's proportions (2048 = 512 sink + 512 recent + 1024 retrieved), whole pages.
-      const int page = config.options.page_size;
-      config.options.sink = std::max(page, budget / 4 / page * page);
-      config.options.recent = config.options.sink;
-    }
+    if (tiered) SetTieredBudget(config.options, budget);
   }
   return config;
+}
+
+std::optional<KvPolicyOptions> ForPrompt(const EvalConfig& config, int prompt_tokens) {
+  KvPolicyOptions o = config.options;
+  if (!IsTieredKvPolicy(o.name)) return o;
+  if (config.ratio > 0) {
+    const int budget = static_cast<int>(config.ratio * prompt_tokens) / o.page_size * o.page_size;
+    SetTieredBudget(o, std::max(budget, 4 * o.page_size));
+  }
+  const int budget = o.budget > 0 ? o.budget : kDefaultTieredBudget;
+  if (budget >= prompt_tokens) return std::nullopt;
+  return o;
 }
 
 }  // namespace kvserve::eval

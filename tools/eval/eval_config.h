@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,17 +20,37 @@ namespace kvserve::eval {
 //   quest-B, freekv-B, fastkv_freekv-B   GPU budget B, sink = recent = B / 4 (at least a page)
 //   ...-BpP, ...-BtT, ...-BpPtT           the same with pages of P tokens (default 32) or the
 //                                        correction threshold τ = T (default 0.8)
+//   NAME-rR        a budget of R (0 < R <= 1) times each prompt's length: snapkv/fastkv ρ = R
+//                  (fastkv's τ raised to R where R > 0.2); tiered GPU budget ⌊R·N⌋ in whole
+//                  pages, sink = recent = a quarter (also with pP / tT as above)
+//   tiered labels may end in dN: the first N layers decode densely (experiment_policies.h)
+//   snapkv/fastkv labels may end in wW (observation window W, default 8), avg (average pooling,
+//   the v1/v2 scripts', default max): snapkv-r0.1w32avg, snapkv-w32
 // Every other option keeps KvPolicyOptions' default (window 8, max pool of 7).
 struct EvalConfig {
   std::string label;
   KvPolicyOptions options;
+  float ratio = 0;         // NAME-rR: R, resolved per prompt by ForPrompt
+  std::string experiment;  // an evaluation-only policy variant (experiment_policies.h)
 };
+
+// The options `config` runs with on a prompt of `prompt_tokens`, or nullopt where a tiered
+// policy's GPU budget would hold the whole prompt: it then decodes densely and cannot differ from
+// full, so the sweeps do not count it (issue 17).
+std::optional<KvPolicyOptions> ForPrompt(const EvalConfig& config, int prompt_tokens);
 
 // The issue's set: full; snapkv and fastkv at the defaults and at budgets 128, 256 and 512.
 std::vector<std::string> DefaultConfigLabels();
 // Issue #5's: quest (2048, 512); freekv and fastkv_freekv at the defaults and at GPU budgets
 // 128, 256, 512 (sink and recent a quarter each, as in the 2048 default).
 std::vector<std::string> TieredConfigLabels();
+
+// Issue 17's sweep, sized for about an hour on 2 cores: full; snapkv and fastkv at the defaults
+// (ρ = 0.1); fastkv at ρ = 0.25 and at 512; quest, freekv and fastkv_freekv at ¼ of each prompt;
+// freekv at ⅛; freekv and fastkv_freekv at 512 (tiered ones below each prompt only).
+std::vector<std::string> SuiteConfigLabels();
+// --quick's: full, snapkv, fastkv, fastkv-r0.25 and the three tiered policies at ¼ of the prompt.
+std::vector<std::string> QuickConfigLabels();
 
 // Parses a label as above; InvalidArgument naming it otherwise.
 absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label);

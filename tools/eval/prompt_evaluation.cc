@@ -21,32 +21,35 @@ std::string PrefillGroup(const KvPolicyOptions& o) {
                       "/k", o.pool_kernel, "/p", static_cast<int>(o.pool));
 }
 
-absl::StatusOr<PromptOutcome> EvaluatePrompt(Backend& backend, PagePool& pool,
-                                             std::span<const int32_t> prompt,
-                                             std::span<const EvalConfig> configs,
-                                             int max_new_tokens, int32_t eos_id) {
-  PromptOutcome out;
-  std::vector<std::string> groups;  // in the order the configurations name them
+absl::Status ForEachConfig(Backend& backend, PagePool& pool, std::span<const int32_t> prompt,
+                           std::span<const EvalConfig> configs, const ConfigVisitor& visit,
+                           std::map<std::string, PromptOutcome::Prefill>* prefills) {
+  const int n = static_cast<int>(prompt.size());
+  std::vector<std::pair<const EvalConfig*, KvPolicyOptions>> runs;
   for (const EvalConfig& c : configs) {
-    const std::string g = PrefillGroup(c.options);
+    if (auto o = ForPrompt(c, n)) runs.emplace_back(&c, *std::move(o));
+  }
+  std::vector<std::string> groups;  // in the order the configurations name them
+  for (const auto& [c, o] : runs) {
+    const std::string g = PrefillGroup(o);
     if (std::find(groups.begin(), groups.end(), g) == groups.end()) groups.push_back(g);
   }
   for (const std::string& group : groups) {
-    const EvalConfig* first = nullptr;
-    for (const EvalConfig& c : configs) {
-      if (PrefillGroup(c.options) == group) {
-        first = &c;
+    const KvPolicyOptions* first = nullptr;
+    for (const auto& [c, o] : runs) {
+      if (PrefillGroup(o) == group) {
+        first = &o;
         break;
       }
     }
     // The full group records scores without a policy; others run the first member's policy (its
     // KV budget does not matter: only its propagation reaches the prefill).
     std::unique_ptr<KvPolicy> policy;
-    const bool full = FullPrefill(first->options);
+    const bool full = FullPrefill(*first);
     if (!full) {
       // Plain fastkv records the scores of every layer its members may compress; fastkv_freekv
       // members replay only the TSP layer's. The prefill keeps every row either way.
-      KvPolicyOptions tsp = first->options;
+      KvPolicyOptions tsp = *first;
       tsp.name = "fastkv";
       tsp.budget = 0;
       tsp.retain_rate = std::min(tsp.retain_rate, tsp.tsp_rate);
@@ -55,20 +58,35 @@ absl::StatusOr<PromptOutcome> EvaluatePrompt(Backend& backend, PagePool& pool,
       policy = *std::move(p);
     }
     std::string name = full ? "full" : "fastkv";
-    if (out.prefills.contains(name)) name = group;
-    auto prefill =
-        RunSharedPrefill(backend, pool, prompt, std::move(policy), first->options.window);
+    if (prefills->contains(name)) name = group;
+    auto prefill = RunSharedPrefill(backend, pool, prompt, std::move(policy), first->window);
     if (!prefill.ok()) return prefill.status();
-    out.prefills[name] = {.ms = prefill->prefill_ms, .stats = prefill->stats};
-    for (const EvalConfig& c : configs) {
-      if (PrefillGroup(c.options) != group) continue;
-      auto r = DecodeFromSharedPrefill(backend, pool, *prefill, c.options, max_new_tokens, eos_id);
-      if (!r.ok()) {
-        return absl::Status(r.status().code(),
-                            absl::StrCat("config ", c.label, ": ", r.status().message()));
+    (*prefills)[name] = {.ms = prefill->prefill_ms, .stats = prefill->stats};
+    for (const auto& [c, o] : runs) {
+      if (PrefillGroup(o) != group) continue;
+      if (auto s = visit(*c, o, *prefill); !s.ok()) {
+        return absl::Status(s.code(), absl::StrCat("config ", c->label, ": ", s.message()));
       }
-      out.results[c.label] = *std::move(r);
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PromptOutcome> EvaluatePrompt(Backend& backend, PagePool& pool,
+                                             std::span<const int32_t> prompt,
+                                             std::span<const EvalConfig> configs,
+                                             int max_new_tokens, int32_t eos_id) {
+  PromptOutcome out;
+  auto decode = [&](const EvalConfig& c, const KvPolicyOptions& o,
+                    const SharedPrefill& prefill) -> absl::Status {
+    auto r =
+        DecodeFromSharedPrefill(backend, pool, prefill, o, max_new_tokens, eos_id, c.experiment);
+    if (!r.ok()) return r.status();
+    out.results[c.label] = *std::move(r);
+    return absl::OkStatus();
+  };
+  if (auto s = ForEachConfig(backend, pool, prompt, configs, decode, &out.prefills); !s.ok()) {
+    return s;
   }
   return out;
 }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <span>
 #include <string>
@@ -30,10 +31,20 @@ struct PromptOutcome {
 };
 
 // Runs `prompt` under every configuration: one prefill per group, then each configuration's decode
-// from it (greedy, at most `max_new_tokens`, stopping after `eos_id`).
+// from it (greedy, at most `max_new_tokens`, stopping after `eos_id`). A configuration whose
+// budget covers the prompt (ForPrompt) gets no result.
 absl::StatusOr<PromptOutcome> EvaluatePrompt(Backend& backend, PagePool& pool,
                                              std::span<const int32_t> prompt,
                                              std::span<const EvalConfig> configs,
                                              int max_new_tokens, int32_t eos_id);
+
+// The general form: one prefill per group, then `visit(config, its options for this prompt, the
+// group's prefill)` for each configuration ForPrompt does not skip, in the order given within each
+// group. Prefill times and stats go to *prefills.
+using ConfigVisitor =
+    std::function<absl::Status(const EvalConfig&, const KvPolicyOptions&, const SharedPrefill&)>;
+absl::Status ForEachConfig(Backend& backend, PagePool& pool, std::span<const int32_t> prompt,
+                           std::span<const EvalConfig> configs, const ConfigVisitor& visit,
+                           std::map<std::string, PromptOutcome::Prefill>* prefills);
 
 }  // namespace kvserve::eval

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "tools/eval/suite_report.h"
 
 namespace kvserve::eval {
 namespace {
@@ -344,6 +345,8 @@ std::string RenderMarkdown(const std::vector<json>& records) {
   }
   md += scoring->value("method", std::string()) + "\n";
   if (configs.empty()) return md;
+  RulerSection(records, configs, md);
+  FidelitySection(records, configs, md);
   PasskeySection(records, configs, md);
   AgreementSection(records, configs, md);
   SelfCheckSection(records, md);

@@ -17,9 +17,11 @@ absl::StatusOr<std::vector<SelfCheckResult>> SelfCheckPrompt(Backend& backend,
   BatchGenerator generator(backend, {.prefill_chunk_tokens = 1 << 30, .eos_id = eos_id});
   std::vector<SelfCheckResult> out;
   for (const EvalConfig& c : configs) {
+    // Skipped: a budget that covers the prompt, and evaluation-only variants (no real policy).
+    if (!shared->results.contains(c.label) || !c.experiment.empty()) continue;
     GenerationRequest request{.prompt = {prompt.begin(), prompt.end()},
                               .max_new_tokens = max_new_tokens,
-                              .kv_policy = c.options};
+                              .kv_policy = *ForPrompt(c, static_cast<int>(prompt.size()))};
     auto real = generator.Generate(std::span(&request, 1));
     if (!real.ok()) return real.status();
     const GenerationResult& r = real->front();

@@ -6,6 +6,7 @@
 #include "engine/base/status_macros.h"
 #include "engine/kv/kv_cache_copy.h"
 #include "engine/sampling/sampler.h"
+#include "tools/eval/experiment_policies.h"
 
 namespace kvserve::eval {
 
@@ -41,34 +42,49 @@ absl::StatusOr<SharedPrefill> RunSharedPrefill(Backend& backend, PagePool& pool,
                                             " layers"));
   }
   out.layers = std::move(step.prompt_layers[0]);
-  out.stats = tsp_policy ? tsp_policy->Stats(*out.kv) : KvStats{.policy = "full"};
-  if (!tsp_policy) {
+  if (tsp_policy) {
+    out.stats = tsp_policy->Stats(*out.kv);
+  } else {
+    out.stats.policy = "full";
     for (int l = 0; l < config.n_layers; ++l) out.stats.kept_tokens.push_back(out.kv->length(l));
   }
   return out;
 }
 
-absl::StatusOr<DecodeResult> DecodeFromSharedPrefill(Backend& backend, PagePool& pool,
-                                                     const SharedPrefill& prefill,
-                                                     const KvPolicyOptions& options,
-                                                     int max_new_tokens, int32_t eos_id) {
+absl::StatusOr<std::unique_ptr<PrefilledConfig>> PrefilledConfig::Create(
+    Backend& backend, PagePool& pool, const SharedPrefill& prefill, const KvPolicyOptions& options,
+    const std::string& experiment) {
   const ModelConfig& config = backend.config();
-  auto policy = CreateKvPolicy(options, config);
+  std::unique_ptr<PrefilledConfig> out(new PrefilledConfig());
+  out->backend_ = &backend;
+  auto policy = CreateEvalPolicy(options, experiment, config);
   if (!policy.ok()) return policy.status();
-  KvPolicy& p = **policy;
+  out->policy_ = *std::move(policy);
+  KvPolicy& p = *out->policy_;
   // Tiered policies select whole pages: their cache takes their page size (rows copy across).
-  std::unique_ptr<PagePool> own_pool;
   if (IsTieredKvPolicy(options.name) && options.page_size != pool.page_size()) {
-    own_pool = std::make_unique<PagePool>(
+    out->own_pool_ = std::make_unique<PagePool>(
         KvPageShape{config.n_kv_heads, options.page_size, config.head_dim}, PagePool::kUnbounded);
   }
-  SequenceKvCache kv(own_pool ? *own_pool : pool, config.n_layers);
+  out->kv_ =
+      std::make_unique<SequenceKvCache>(out->own_pool_ ? *out->own_pool_ : pool, config.n_layers);
+  SequenceKvCache& kv = *out->kv_;
   if (auto s = CopyKvCache(*prefill.kv, kv); !s.ok()) return s;
 
   // Replay the plan's selection on the recorded scores, as the backend would have run it.
   const PromptCompressionPlan plan = p.PlanPrompt(static_cast<int>(prefill.prompt.size()));
-  for (int l = 0; l < config.n_layers && !plan.empty(); ++l) {
+  std::vector<int32_t> positions(prefill.prompt.size());  // of the rows the layer runs on
+  for (size_t i = 0; i < positions.size(); ++i) positions[i] = static_cast<int32_t>(i);
+  out->retained_.resize(config.n_layers);
+  for (int l = 0; l < config.n_layers; ++l) {
     const PromptLayerRecord& r = prefill.layers[l];
+    if (plan.empty()) {
+      if (!r.propagate.empty()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "shared prefill: ", options.name, " propagates every row, the prefill did not"));
+      }
+      continue;
+    }
     const int window = plan.layers[l].window;
     if (window > 0 && window != r.window) {
       return absl::FailedPreconditionError(absl::StrCat("shared prefill: ", options.name,
@@ -86,22 +102,42 @@ absl::StatusOr<DecodeResult> DecodeFromSharedPrefill(Backend& backend, PagePool&
           " than the prefill did (", d.propagate.size(), " vs ", r.propagate.size(), ")"));
     }
     if (!d.retain.empty()) kv.Retain(l, d.retain);
-  }
-  if (plan.empty()) {
-    for (const PromptLayerRecord& r : prefill.layers) {
-      if (!r.propagate.empty()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "shared prefill: ", options.name, " propagates every row, the prefill did not"));
-      }
+    for (const std::vector<int32_t>& head : d.retain) {
+      std::vector<int32_t>& kept = out->retained_[l].emplace_back();
+      for (int32_t row : head) kept.push_back(positions[row]);
+    }
+    if (!r.propagate.empty()) {
+      std::vector<int32_t> next;
+      for (int32_t row : r.propagate) next.push_back(positions[row]);
+      positions = std::move(next);
     }
   }
-
-  // Greedy decode, as BatchGenerator runs it: the first token from the prefill's logits, then one
-  // token per step at its logical position.
-  const int vocab = config.vocab_size;
-  if (prefill.logits.size() != static_cast<size_t>(vocab)) {
+  if (prefill.logits.size() != static_cast<size_t>(config.vocab_size)) {
     return absl::InternalError("shared prefill: no logits for the prompt's last token");
   }
+  out->next_position_ = static_cast<int32_t>(prefill.prompt.size());
+  return out;
+}
+
+absl::Status PrefilledConfig::Step(int32_t token, std::vector<float>* logits) {
+  const int32_t position = next_position_++;
+  const SequenceChunk chunk{.tokens = std::span(&token, 1),
+                            .positions = std::span(&position, 1),
+                            .kv = kv_.get(),
+                            .compute_logits = true,
+                            .policy = policy_.get()};
+  return backend_->Forward(std::span(&chunk, 1), logits);
+}
+
+absl::StatusOr<DecodeResult> DecodeFromSharedPrefill(Backend& backend, PagePool& pool,
+                                                     const SharedPrefill& prefill,
+                                                     const KvPolicyOptions& options,
+                                                     int max_new_tokens, int32_t eos_id,
+                                                     const std::string& experiment) {
+  auto config = PrefilledConfig::Create(backend, pool, prefill, options, experiment);
+  if (!config.ok()) return config.status();
+  // Greedy decode, as BatchGenerator runs it: the first token from the prefill's logits, then one
+  // token per step at its logical position.
   Sampler sampler(SamplingParams{});
   TokenHistory history(prefill.prompt);
   std::vector<float> logits = prefill.logits;
@@ -111,15 +147,10 @@ absl::StatusOr<DecodeResult> DecodeFromSharedPrefill(Backend& backend, PagePool&
     history.AddOutput(token);
     out.tokens.push_back(token);
     if (token == eos_id || static_cast<int>(out.tokens.size()) >= max_new_tokens) break;
-    const int32_t position = static_cast<int32_t>(prefill.prompt.size() + out.tokens.size() - 1);
-    const SequenceChunk chunk{.tokens = std::span(&out.tokens.back(), 1),
-                              .positions = std::span(&position, 1),
-                              .kv = &kv,
-                              .compute_logits = true,
-                              .policy = &p};
-    if (auto s = backend.Forward(std::span(&chunk, 1), &logits); !s.ok()) return s;
+    if (auto s = (*config)->Step(token, &logits); !s.ok()) return s;
   }
-  out.kv = p.Stats(kv);
+  out.kv = (*config)->Stats();
+  out.retained = (*config)->retained();
   return out;
 }
 

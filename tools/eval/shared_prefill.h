@@ -34,20 +34,45 @@ absl::StatusOr<SharedPrefill> RunSharedPrefill(Backend& backend, PagePool& pool,
                                                std::span<const int32_t> prompt,
                                                std::unique_ptr<KvPolicy> tsp_policy, int window);
 
+// One configuration's state after `prefill`: a fresh policy for its options plans the prompt; the
+// plan's selection runs on each recorded layer's scores as a backend would (SelectPromptRows); its
+// kept rows compressed a copy of the cache and its propagated rows equal the recorded ones (else
+// FailedPrecondition: the prefill was not this configuration's). Then tokens step through it one at
+// a time at their logical positions, the policy attached, as BatchGenerator decodes.
+class PrefilledConfig {
+ public:
+  static absl::StatusOr<std::unique_ptr<PrefilledConfig>> Create(
+      Backend& backend, PagePool& pool, const SharedPrefill& prefill,
+      const KvPolicyOptions& options, const std::string& experiment = "");
+  // The logits after `token`, fed at the next position (the prompt's length, then one more each).
+  absl::Status Step(int32_t token, std::vector<float>* logits);
+  KvStats Stats() const { return policy_->Stats(*kv_); }
+  // Per layer and KV head, the prompt positions the policy's `retain` kept (empty: the layer kept
+  // every row it ran on); positions, not rows, so layers after TSP compare with the prompt.
+  const std::vector<std::vector<std::vector<int32_t>>>& retained() const { return retained_; }
+
+ private:
+  PrefilledConfig() = default;
+  Backend* backend_ = nullptr;
+  std::unique_ptr<KvPolicy> policy_;
+  std::unique_ptr<PagePool> own_pool_;
+  std::unique_ptr<SequenceKvCache> kv_;
+  int32_t next_position_ = 0;
+  std::vector<std::vector<std::vector<int32_t>>> retained_;
+};
+
 struct DecodeResult {
   std::vector<int32_t> tokens;  // generated ids, the first from the prefill's logits
   KvStats kv;                   // the configuration's policy's stats at the end
+  std::vector<std::vector<std::vector<int32_t>>> retained;  // PrefilledConfig::retained()
 };
 
 // What a request with `options` would generate after `prefill` (greedy, at most `max_new_tokens`,
-// stopping after `eos_id`): a fresh policy for `options` plans the prompt; the plan's selection
-// runs on each recorded layer's scores as a backend would (SelectPromptRows); its kept rows
-// compress a copy of the cache, and its propagated rows must equal the recorded ones (else
-// FailedPrecondition: the prefill was not this configuration's). Then decodes on the copy, the
-// policy attached, as BatchGenerator does.
+// stopping after `eos_id`), through PrefilledConfig.
 absl::StatusOr<DecodeResult> DecodeFromSharedPrefill(Backend& backend, PagePool& pool,
                                                      const SharedPrefill& prefill,
                                                      const KvPolicyOptions& options,
-                                                     int max_new_tokens, int32_t eos_id);
+                                                     int max_new_tokens, int32_t eos_id,
+                                                     const std::string& experiment = "");
 
 }  // namespace kvserve::eval

@@ -1,0 +1,174 @@
+// The engine's forward pass against an independent float64 implementation: golden next-token
+// logits computed by tools/crosscheck_logits.py --write-golden (NumPy, Hugging Face conventions,
+// its own GGUF reader and tokenizer) and stored in tests/data, so CI needs none of its packages.
+// A regression in the GGUF path, RoPE, attention or the LM head moves the logits far beyond the
+// bounds below (crosscheck_logits.py's docstring lists what such bugs cost).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <numeric>
+#include <set>
+
+#include "engine/kv/page_pool.h"
+#include "engine/kv/sequence_kv_cache.h"
+#include "nlohmann/json.hpp"
+#include "tests/support/model_fixtures.h"
+
+namespace kvserve::testing {
+namespace {
+
+using nlohmann::json;
+
+// fp32 against float64 with the same dequantized weights: only rounding differs. The script
+// measured up to 3e-6 of the logit scale (~25) on short prompts; 1e-4 of it is its own bound.
+constexpr double kMaxAbsDiff = 2.5e-3;
+// Top-k membership is compared only where the reference's neighbouring logits are this far apart.
+constexpr double kTieGap = 1e-3;
+
+json LoadGolden() {
+  std::ifstream in(KVSERVE_TEST_DATA_DIR "/smollm2-135m-instruct/crosscheck_golden.json");
+  EXPECT_TRUE(in.good()) << "tests/data/smollm2-135m-instruct/crosscheck_golden.json missing";
+  return json::parse(in, nullptr, /*allow_exceptions=*/false);
+}
+
+class CrosscheckGoldenTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    golden_ = LoadGolden();
+    ASSERT_FALSE(golden_.is_discarded());
+    m_ = LoadSmolLm2();
+    if (m_.backend == nullptr) GTEST_SKIP() << "SmolLM2 GGUF absent (scripts/fetch-model.sh)";
+    ASSERT_EQ(m_.config.vocab_size, golden_.at("vocab_size").get<int>());
+  }
+
+  json golden_;
+  CpuModel m_;
+};
+
+std::vector<int32_t> Positions(int from, int n) {
+  std::vector<int32_t> p(n);
+  std::iota(p.begin(), p.end(), from);
+  return p;
+}
+
+// Feeds tokens[0, prefill) as one chunk, then each later token alone; one logits row per step.
+std::vector<std::vector<float>> TeacherForced(Backend& backend, const std::vector<int32_t>& tokens,
+                                              int prefill) {
+  const ModelConfig& c = backend.config();
+  PagePool pool({c.n_kv_heads, 32, c.head_dim}, PagePool::kUnbounded);
+  SequenceKvCache kv(pool, c.n_layers);
+  std::vector<std::vector<float>> rows;
+  for (int at = 0; at < static_cast<int>(tokens.size());) {
+    const int n = at == 0 ? prefill : 1;
+    const std::vector<int32_t> positions = Positions(at, n);
+    const SequenceChunk step{
+        .tokens = std::span(tokens).subspan(at, n), .positions = positions, .kv = &kv};
+    std::vector<float> logits;
+    const absl::Status s = backend.Forward(std::span(&step, 1), &logits);
+    EXPECT_TRUE(s.ok()) << "at token " << at << ": " << s;
+    if (!s.ok()) break;
+    rows.push_back(std::move(logits));
+    at += n;
+  }
+  return rows;
+}
+
+double LogSumExp(const std::vector<float>& row) {
+  const double m = *std::max_element(row.begin(), row.end());
+  double sum = 0;
+  for (float v : row) sum += std::exp(v - m);
+  return m + std::log(sum);
+}
+
+// Ids of the k largest logits, largest first (ties to the lower id, as NumPy's stable argsort).
+std::vector<int> TopK(const std::vector<float>& row, int k) {
+  std::vector<int> ids(row.size());
+  std::iota(ids.begin(), ids.end(), 0);
+  std::partial_sort(ids.begin(), ids.begin() + k, ids.end(),
+                    [&](int a, int b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
+  ids.resize(k);
+  return ids;
+}
+
+TEST_F(CrosscheckGoldenTest, NextTokenLogitsMatchFloat64Reference) {
+  bool long_prompt = false;
+  for (const json& p : golden_.at("prompts")) {
+    const std::string name = p.at("name");
+    const std::vector<int32_t> ids = p.at("ids");
+    long_prompt = long_prompt || ids.size() > 1024;
+    const auto rows = TeacherForced(*m_.backend, ids, static_cast<int>(ids.size()));
+    ASSERT_EQ(rows.size(), 1u) << name;
+    const std::vector<float>& got = rows[0];
+    ASSERT_EQ(got.size(), static_cast<size_t>(m_.config.vocab_size)) << name;
+
+    // Every stored logit: the top 64 and every 97th id.
+    double max_diff = 0;
+    for (const json& t : p.at("top")) {
+      max_diff = std::max(max_diff, std::abs(got[t[0].get<int>()] - t[1].get<double>()));
+    }
+    const int stride = p.at("sample_stride");
+    const std::vector<double> sample = p.at("sample");
+    for (size_t i = 0; i < sample.size(); ++i) {
+      max_diff = std::max(max_diff, std::abs(got[i * stride] - sample[i]));
+    }
+    // The normaliser covers the whole vocabulary: a wrong logit anywhere moves it.
+    const double lse_diff = std::abs(LogSumExp(got) - p.at("logsumexp").get<double>());
+    std::printf("%-12s %4zu tokens: max |Δlogit| %.2e over %zu ids, |Δlogsumexp| %.2e\n",
+                name.c_str(), ids.size(), max_diff, p.at("top").size() + sample.size(), lse_diff);
+    EXPECT_LE(max_diff, kMaxAbsDiff) << name;
+    EXPECT_LE(lse_diff, kMaxAbsDiff) << name;
+
+    // Top-5 in the reference's order, except where the reference itself nearly ties.
+    const std::vector<int> top = TopK(got, 5);
+    const json& ref = p.at("top");
+    for (int r = 0; r < 5; ++r) {
+      const double gap_above = r == 0 ? 1e9 : ref[r - 1][1].get<double>() - ref[r][1].get<double>();
+      const double gap_below = ref[r][1].get<double>() - ref[r + 1][1].get<double>();
+      if (std::min(gap_above, gap_below) < kTieGap) continue;
+      EXPECT_EQ(top[r], ref[r][0].get<int>()) << name << ": rank " << r + 1;
+    }
+  }
+  EXPECT_TRUE(long_prompt) << "the golden file should hold a prompt over 1K tokens";
+}
+
+// The long prompt teacher-forced: the prefix as one prefill chunk, then one token per decode step
+// (attention over the cache the prefill wrote), each step's top-1 against the reference's.
+TEST_F(CrosscheckGoldenTest, TeacherForcedTop1MatchesFloat64ReferenceOverLongPrompt) {
+  const json& tf = golden_.at("teacher_forced");
+  std::vector<int32_t> ids;
+  for (const json& p : golden_.at("prompts")) {
+    if (p.at("name") == tf.at("prompt")) ids = p.at("ids").get<std::vector<int32_t>>();
+  }
+  const int first = tf.at("first_position");
+  const std::vector<int> top1 = tf.at("top1");
+  const std::vector<double> top1_logit = tf.at("top1_logit");
+  const std::vector<double> margin = tf.at("margin");
+  ASSERT_GE(top1.size(), 256u);
+  ASSERT_EQ(static_cast<size_t>(first) + top1.size() + 1, ids.size());
+  ids.resize(ids.size() - 1);  // the last row is the next-token test's
+  const auto rows = TeacherForced(*m_.backend, ids, first + 1);
+  ASSERT_EQ(rows.size(), top1.size());
+  int agree = 0, decisive = 0;
+  double max_diff = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const int got = TopK(rows[i], 1)[0];
+    agree += got == top1[i] ? 1 : 0;
+    max_diff = std::max(max_diff, std::abs(rows[i][top1[i]] - top1_logit[i]));
+    if (margin[i] >= kTieGap) {
+      ++decisive;
+      EXPECT_EQ(got, top1[i]) << "position " << first + static_cast<int>(i) << " (margin "
+                              << margin[i] << ")";
+    }
+  }
+  std::printf(
+      "teacher-forced over positions %d-%zu: top-1 %d of %zu (%d decisive), max |Δ top-1 "
+      "logit| %.2e\n",
+      first, first + rows.size() - 1, agree, rows.size(), decisive, max_diff);
+  EXPECT_LE(max_diff, kMaxAbsDiff);
+}
+
+}  // namespace
+}  // namespace kvserve::testing
