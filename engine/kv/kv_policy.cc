@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "engine/kv/fastkv_policy.h"
@@ -101,6 +102,15 @@ absl::Status ValidateKvPolicyOptions(const KvPolicyOptions& o, const ModelConfig
   if (o.sink < 0) return Bad("sink", ">= 0", o.sink);
   if (o.recent < 0) return Bad("recent", ">= 0", o.recent);
   if (!(o.tau >= -1.0f && o.tau <= 1.0f)) return Bad("tau", "in [-1, 1]", o.tau);
+  // Sizes a request gives are bounded by the context before anything is sized by them: a
+  // policy's buffers scale with its budget, window and pages.
+  const std::string context = absl::StrCat("<= the model's context (", config.context_length, ")");
+  const std::pair<absl::string_view, int> sizes[] = {
+      {"window", o.window},       {"budget", o.budget}, {"tsp_len", o.tsp_len},
+      {"page_size", o.page_size}, {"sink", o.sink},     {"recent", o.recent}};
+  for (const auto& [option, value] : sizes) {
+    if (value > config.context_length) return Bad(option, context, value);
+  }
   if (o.name == "fastkv") return ValidateFastKvModes(o);
   if (IsTieredKvPolicy(o.name)) return ValidateTieredBudget(o);
   return absl::OkStatus();

@@ -73,7 +73,10 @@ TEST(CliKvPolicyTest, EveryFlagReachesThePolicy) {
 TEST(CliKvPolicyTest, InvalidValuesGetOneLineNamingTheFlag) {
   const std::pair<std::string, std::string> cases[] = {
       {"--kv-policy nope", "--kv-policy: kv policy 'nope' is unknown"},
-      {"--kv-policy freekv --kv-budget 1024", "--kv-budget: kv budget must exceed sink + recent"},
+      {"--kv-policy freekv --kv-sink 64 --kv-recent 64 --kv-budget 128",
+       "--kv-budget: kv budget must exceed sink + recent"},
+      {"--kv-policy freekv --kv-budget 1024",
+       "--kv-budget: kv budget must be <= the model's context (512), got 1024"},
       {"--kv-policy fastkv --kv-tsp-rate 1.5", "--kv-tsp-rate: kv tsp_rate must be in (0, 1]"},
       {"--kv-policy fastkv --kv-tsp-layer 5", "--kv-tsp-layer: kv tsp_layer must be in [0, 4]"},
       {"--kv-policy fastkv --kv-tsp-len -1", "--kv-tsp-len: kv tsp_len must be >= 0"},

@@ -51,6 +51,13 @@ TEST(KvPolicyOptionsTest, EveryInvalidOptionIsRejectedByName) {
       {"freekv", [](auto& o) { o.tau = 1.5f; }, "kv tau must be in [-1, 1], got 1.5"},
       {"fastkv_freekv", [](auto& o) { o.tau = -2.0f; }, "kv tau must be in [-1, 1]"},
       {"freekv", [=](auto& o) { o.tau = nan; }, "kv tau must be in [-1, 1]"},
+      // Sizes beyond the context are refused before any policy is sized by them.
+      {"freekv", [](auto& o) { o.budget = 1 << 30; }, "kv budget must be <= the model's context"},
+      {"snapkv", [](auto& o) { o.window = 100000; }, "kv window must be <= the model's context"},
+      {"fastkv", [](auto& o) { o.tsp_len = 9000; }, "kv tsp_len must be <= the model's context"},
+      {"quest", [](auto& o) { o.page_size = 1 << 20; }, "kv page_size must be <= the model's"},
+      {"freekv", [](auto& o) { o.sink = 1 << 24; }, "kv sink must be <= the model's context"},
+      {"fastkv_freekv", [](auto& o) { o.recent = 8193; }, "kv recent must be <= the model's"},
       // FastKV's modes (research/fastkv.md §10.3).
       {"fastkv", [](auto& o) { o.retain_rate = 0.3f; }, "kv retain_rate must be <= tsp_rate"},
       // The GPU budget holds sink, recent and at least one retrieved page.

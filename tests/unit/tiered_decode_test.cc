@@ -235,7 +235,7 @@ TEST(TieredDecodeTest, ABudgetWithNoRoomBeyondSinkAndRecentIsRefused) {
   kv.budget = 32;
   EXPECT_TRUE(ValidateKvPolicyOptions(kv, m.config).ok());
   // fastkv's budget/tsp_len cross-check is FastKV's own: fastkv_freekv's budget is GPU tokens.
-  kv = Tiered("fastkv_freekv", 2048);
+  kv = Tiered("fastkv_freekv", 256);
   kv.tsp_len = 100;
   EXPECT_TRUE(ValidateKvPolicyOptions(kv, m.config).ok());
 }

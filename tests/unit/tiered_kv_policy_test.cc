@@ -22,6 +22,7 @@ ModelConfig TinyConfig() {
   c.n_heads = 4;
   c.n_kv_heads = 2;
   c.head_dim = 8;
+  c.context_length = 1024;
   return c;
 }
 
