@@ -200,6 +200,13 @@ absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::
     return absl::InvalidArgumentError(
         absl::StrCat("tokenizer file '", path, "': bad max token length ", max_token_length));
   }
+  // Every token takes at least 8 bytes (score, length): refuse a vocabulary the file cannot hold
+  // before sizing anything by it.
+  if (vocab_size < 0 || (data.size() - offset) / 8 < static_cast<size_t>(vocab_size)) {
+    return absl::InvalidArgumentError(absl::StrCat("tokenizer file '", path, "' is too short for ",
+                                                   vocab_size, " tokens (", data.size(),
+                                                   " bytes)"));
+  }
   Options options;
   options.tokens.resize(vocab_size);
   options.scores.resize(vocab_size);
@@ -212,6 +219,12 @@ absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::
       return absl::InvalidArgumentError(absl::StrCat("tokenizer file '", path, "': ", what,
                                                      " has length ", length, ", the maximum is ",
                                                      max_token_length));
+    }
+    // Checked against the file before allocating: a hostile length must not cost memory.
+    if (static_cast<size_t>(length) > data.size() - offset) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tokenizer file '", path, "' is truncated: ", what, " needs ", length,
+                       " bytes at offset ", offset, ", the file has ", data.size()));
     }
     options.tokens[id].resize(length);
     if (absl::Status s = read(options.tokens[id].data(), length, what); !s.ok()) return s;
