@@ -3,6 +3,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/kv/page_pool.h"
@@ -10,6 +11,8 @@
 #include "engine/model/model_loader.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/impl/server_builder_option.h"
+#include "grpcpp/impl/server_builder_plugin.h"
 #include "server/api_keys.h"
 #include "server/grpc_credentials.h"
 #include "server/malformed_request_interceptor.h"
@@ -56,6 +59,18 @@ int64_t ReceiveLimit(const ServerConfig& c) {
   return context.ok() ? ReceiveLimitBytes(*context) : int64_t{4} << 20;
 }
 
+// gRPC's reflection library registers its plugin for every ServerBuilder as soon as it is
+// loaded; this option drops it again when --reflection is off.
+class WithoutReflection final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    std::erase_if(*plugins, [](const std::unique_ptr<grpc::ServerBuilderPlugin>& plugin) {
+      return absl::StrContains(plugin->name(), "reflection");
+    });
+  }
+};
+
 }  // namespace
 
 ServerRunner::ServerRunner(ServerConfig config)
@@ -100,8 +115,12 @@ absl::Status ServerRunner::Listen() {
   if (!credentials.ok()) return credentials.status();
 
   grpc::EnableDefaultHealthCheckService(true);
-  if (security.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  if (security.reflection) {
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  } else {
+    builder.SetOption(std::make_unique<WithoutReflection>());
+  }
   builder.AddListeningPort(Address(config_.host, config_.port), *credentials, &grpc_port_);
   builder.RegisterService(service_.get());
   // A prompt can be no longer than the context holds: nothing larger is even received.
@@ -122,10 +141,10 @@ absl::Status ServerRunner::Listen() {
   }
   // "" (the process) serves from now on; the inference service once the model is ready.
   server_->GetHealthCheckService()->SetServingStatus(kServiceName, false);
-  spdlog::info("gRPC listening on {} ({}{}; receive limit {}; reflection {})",
-               Address(config_.host, grpc_port_), security.tls() ? "TLS" : "plaintext",
-               security.tls_client_ca.empty() ? "" : ", client certificates required",
+  spdlog::info("gRPC: {}{}, receive limit {}, reflection {}", security.tls() ? "TLS" : "plaintext",
+               security.tls_client_ca.empty() ? "" : " with client certificates required",
                FormatBytes(receive_limit), security.reflection ? "on" : "off");
+  spdlog::info("gRPC listening on {}", Address(config_.host, grpc_port_));
   return absl::OkStatus();
 }
 
