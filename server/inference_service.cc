@@ -1,9 +1,6 @@
 #include "server/inference_service.h"
 
-#include <new>
-
-#include "spdlog/spdlog.h"
-
+#include "server/allocation_guard.h"
 #include "server/generate_reactor.h"
 #include "server/model_info.h"
 
@@ -50,17 +47,16 @@ grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(
     metrics_.CountRejected(absl::StatusCode::kUnavailable);
     return GenerateReactor::Refuse(engine == nullptr ? kLoading : kDraining);
   }
-  // An allocation that fails for this request fails this request only (gRPC would answer an
-  // escaping exception with UNIMPLEMENTED and no message).
-  try {
-    return GenerateReactor::Start(context, *request, *engine, metrics_, config_.stream_buffer,
-                                  owners_, owner);
-  } catch (const std::bad_alloc&) {
-    spdlog::warn("out of memory while admitting a request; refused with RESOURCE_EXHAUSTED");
-    metrics_.CountRejected(absl::StatusCode::kResourceExhausted);
-    return GenerateReactor::Refuse(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                                "out of memory while admitting this request"));
-  }
+  // An allocation that fails for this request fails this request only.
+  return GuardAllocation(
+      [&] {
+        return GenerateReactor::Start(context, *request, *engine, metrics_, config_.stream_buffer,
+                                      owners_, owner);
+      },
+      [this](grpc::Status status) {
+        metrics_.CountRejected(absl::StatusCode::kResourceExhausted);
+        return GenerateReactor::Refuse(std::move(status));
+      });
 }
 
 grpc::ServerUnaryReactor* InferenceService::Abort(grpc::CallbackServerContext* context,

@@ -251,6 +251,33 @@ TEST(GrpcHardeningTest, PromptsBeyondTheContextAreRefusedBeforeTokenizing) {
   EXPECT_TRUE(GenerateAll(*stub, GreedyTextRequest("Once upon a time", 4)).status.ok());
 }
 
+TEST(GrpcHardeningTest, DeadlineExpiriesAreCountedAsDeadlines) {
+  // The client's own deadline cancels the stream about when the server's copy (one hop later)
+  // expires; either way the request ends as a deadline, not a cancellation.
+  auto server = ServerProcess::Start({"--model", "synthetic:smollm2-135m", "--max-running", "1",
+                                      "--max-batch-tokens", "8", "--kv-cache-memory", "256MiB"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = (*server)->NewStub();
+  constexpr int kRequests = 6;
+  for (int i = 0; i < kRequests; ++i) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(150 + 40 * i));
+    const StreamResult r = ReadStream(context, *stub, LongRequest(absl::StrCat("deadline-", i)));
+    EXPECT_EQ(r.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << Describe(r.status);
+  }
+  ASSERT_TRUE(WaitUntilIdle(*stub).ok());
+  const std::string log = (*server)->Log();
+  int deadlines = 0;
+  int cancelled = 0;
+  for (size_t at = 0; (at = log.find("finish_reason=", at)) != std::string::npos; ++at) {
+    deadlines += log.compare(at, 22, "finish_reason=deadline") == 0;
+    cancelled += log.compare(at, 23, "finish_reason=cancelled") == 0;
+  }
+  EXPECT_EQ(deadlines, kRequests) << log;
+  EXPECT_EQ(cancelled, 0) << log;
+}
+
 // ---------------------------------------------------------------------------------------------
 // TLS and mutual TLS
 
