@@ -11,6 +11,9 @@ packages=(
   libabsl-dev libspdlog-dev libfmt-dev libopenblas-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libboost-context-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  # Hardening: OpenSSL (API-key hashes, request ids; openssl makes the TLS tests' certificates),
+  # clang + libFuzzer/sanitizer runtimes for the `fuzz` preset and scripts/fuzz.sh.
+  libssl-dev openssl clang libclang-rt-14-dev
 )
 
 sudo_cmd=()
