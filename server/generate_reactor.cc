@@ -69,7 +69,16 @@ GenerateReactor* GenerateReactor::Start(grpc::CallbackServerContext* context,
   const bool non_streaming = request.non_streaming();
   auto stream = std::make_shared<Stream>(non_streaming ? 1 : static_cast<size_t>(stream_buffer),
                                          non_streaming);
-  auto* reactor = new GenerateReactor(engine.scheduler.get(), stream);
+  // Until gRPC has the reactor, an exception (an allocation failing, for the caller to map to
+  // RESOURCE_EXHAUSTED) must leave neither the id registered nor the reactor behind.
+  std::unique_ptr<GenerateReactor> owned;
+  try {
+    owned.reset(new GenerateReactor(engine.scheduler.get(), stream));
+  } catch (...) {
+    owners.Remove(engine_request.id);
+    throw;
+  }
+  GenerateReactor* reactor = owned.get();
   reactor->owners_ = &owners;
   reactor->owned_id_ = engine_request.id;
   reactor->grpc_deadline_ = context->deadline();
@@ -105,8 +114,18 @@ GenerateReactor* GenerateReactor::Start(grpc::CallbackServerContext* context,
   };
 
   std::string assigned_id;
-  const absl::Status submitted =
-      engine.scheduler->Submit(std::move(engine_request), std::move(on_output), &assigned_id);
+  absl::Status submitted;
+  try {
+    submitted =
+        engine.scheduler->Submit(std::move(engine_request), std::move(on_output), &assigned_id);
+  } catch (...) {
+    {
+      std::lock_guard lock(stream->mu);
+      stream->reactor = nullptr;  // whatever the engine kept of the callback sends nothing
+    }
+    owners.Remove(reactor->owned_id_);
+    throw;  // `owned` deletes the reactor, which gRPC never saw
+  }
   if (!submitted.ok()) {
     metrics.CountRejected(submitted.code());
     grpc::Status status = ToGrpcStatus(
@@ -118,10 +137,10 @@ GenerateReactor* GenerateReactor::Start(grpc::CallbackServerContext* context,
     stream->engine_done = true;
     stream->finishing = true;
     reactor->Finish(std::move(status));
-    return reactor;
+    return owned.release();
   }
   reactor->request_id_ = std::move(assigned_id);
-  return reactor;
+  return owned.release();
 }
 
 void GenerateReactor::Stream::Pump() {
