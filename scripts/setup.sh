@@ -25,6 +25,9 @@ packages=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   prometheus-cpp-dev
   nginx prometheus python3-matplotlib python3-yaml
+  # Hardening: OpenSSL (API-key hashes, request ids; openssl makes the TLS tests' certificates),
+  # clang + libFuzzer/sanitizer runtimes for the `fuzz` preset and scripts/fuzz.sh.
+  libssl-dev openssl clang libclang-rt-14-dev
 )
 # kvserve-accuracy-eval draws its PNG plots with matplotlib (tools/eval/plot_accuracy.py).
 packages+=(python3-matplotlib)

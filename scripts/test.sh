@@ -1,8 +1,33 @@
 #!/usr/bin/env bash
-# The test command: installs dependencies, fetches the default model, builds, runs every CPU test.
+# The test command: installs dependencies, fetches the default model, builds, runs every CPU test;
+# then the sanitizer step: the unit and integration tests under ASan + UBSan (preset asan, built
+# optimized), and the engine's threaded tests (scheduler, worker pool, tiered recall) under TSan
+# (preset tsan). KVSERVE_SANITIZERS=0 skips that step; arguments go to the first ctest only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/fetch-model.sh >/dev/null
 scripts/build.sh cpu
 ctest --test-dir build --output-on-failure --parallel "$(nproc)" --timeout 600 "$@"
+
+if [ "${KVSERVE_SANITIZERS:-1}" = 0 ]; then exit 0; fi
+echo "test: sanitizer step (ASan + UBSan: unit and integration; TSan: scheduler, pool, recall)"
+# -O2 -g rather than the preset's Debug: the CPU backend at -O0 under ASan is too slow for CI.
+cmake --preset asan -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build-asan --parallel "$(nproc)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0 \
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  ctest --test-dir build-asan -L 'unit|integration' --output-on-failure --parallel "$(nproc)" \
+        --timeout 900
+
+tsan_targets=(scheduler_test thread_pool_test tiered_decode_test tiered_kv_policy_test)
+cmake --preset tsan >/dev/null
+cmake --build build-tsan --parallel "$(nproc)" --target "${tsan_targets[@]}"
+# OpenBLAS's own threads are not instrumented: BLAS runs on the calling thread here.
+OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  ctest --test-dir build-tsan -R '^(SchedulerTest|ThreadPoolTest|TieredDecodeTest|TieredKvPolicyTest)\.' \
+        --output-on-failure --parallel "$(nproc)" --timeout 900
+
+# A short libFuzzer run of every target (KVSERVE_FUZZ_SECONDS each, 0 skips); long runs: fuzz.sh.
+fuzz_seconds="${KVSERVE_FUZZ_SECONDS:-20}"
+if [ "$fuzz_seconds" != 0 ]; then scripts/fuzz.sh "$fuzz_seconds"; fi

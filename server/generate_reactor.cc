@@ -4,7 +4,10 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "server/api_keys.h"
 #include "server/grpc_status.h"
+#include "server/request_limits.h"
 #include "server/request_observer.h"
 #include "server/request_validation.h"
 #include "server/response_conversion.h"
@@ -22,6 +25,11 @@ std::optional<EngineClock::time_point> EngineDeadline(const grpc::CallbackServer
          std::chrono::duration_cast<EngineClock::duration>(std::max(left, decltype(left)::zero()));
 }
 
+// A client's own deadline cancels the call (RST_STREAM) about when the server's copy of it, which
+// started one network hop later, is due: a cancellation this close to the deadline is the
+// deadline.
+constexpr auto kDeadlineSlack = std::chrono::milliseconds(50);
+
 }  // namespace
 
 GenerateReactor::GenerateReactor(Scheduler* scheduler, std::shared_ptr<Stream> stream)
@@ -38,7 +46,8 @@ GenerateReactor* GenerateReactor::Refuse(grpc::Status status) {
 
 GenerateReactor* GenerateReactor::Start(grpc::CallbackServerContext* context,
                                         const v1::GenerateRequest& request, ServingEngine& engine,
-                                        ServerMetrics& metrics, int stream_buffer) {
+                                        ServerMetrics& metrics, int stream_buffer,
+                                        RequestOwners& owners, int owner) {
   const EngineClock::time_point arrival = EngineClock::now();
   auto request_or = ToEngineRequest(request, engine.request_context());
   if (!request_or.ok()) {
@@ -46,14 +55,33 @@ GenerateReactor* GenerateReactor::Start(grpc::CallbackServerContext* context,
     return Refuse(ToGrpcStatus(request_or.status()));
   }
   EngineRequest engine_request = *std::move(request_or);
-  engine_request.id = request.request_id();  // empty: the scheduler assigns one
+  // Assigned here rather than by the scheduler (sequential ids): nobody can guess another
+  // client's id.
+  engine_request.id = request.request_id().empty() ? NewRequestId() : request.request_id();
+  if (!owners.Add(engine_request.id, owner)) {
+    metrics.CountRejected(absl::StatusCode::kInvalidArgument);
+    return Refuse(grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("request id '", LoggedId(engine_request.id), "' is already in use")));
+  }
   engine_request.deadline = EngineDeadline(*context);
 
   const bool non_streaming = request.non_streaming();
   auto stream = std::make_shared<Stream>(non_streaming ? 1 : static_cast<size_t>(stream_buffer),
                                          non_streaming);
-  auto* reactor = new GenerateReactor(engine.scheduler.get(), stream);
-  reactor->deadline_ = engine_request.deadline;
+  // Until gRPC has the reactor, an exception (an allocation failing, for the caller to map to
+  // RESOURCE_EXHAUSTED) must leave neither the id registered nor the reactor behind.
+  std::unique_ptr<GenerateReactor> owned;
+  try {
+    owned.reset(new GenerateReactor(engine.scheduler.get(), stream));
+  } catch (...) {
+    owners.Remove(engine_request.id);
+    throw;
+  }
+  GenerateReactor* reactor = owned.get();
+  reactor->owners_ = &owners;
+  reactor->owned_id_ = engine_request.id;
+  reactor->grpc_deadline_ = context->deadline();
   stream->engine_done = false;
 
   // Runs on the engine thread: observe, convert, queue; never blocks beyond the stream's mutex.
@@ -86,8 +114,18 @@ GenerateReactor* GenerateReactor::Start(grpc::CallbackServerContext* context,
   };
 
   std::string assigned_id;
-  const absl::Status submitted =
-      engine.scheduler->Submit(std::move(engine_request), std::move(on_output), &assigned_id);
+  absl::Status submitted;
+  try {
+    submitted =
+        engine.scheduler->Submit(std::move(engine_request), std::move(on_output), &assigned_id);
+  } catch (...) {
+    {
+      std::lock_guard lock(stream->mu);
+      stream->reactor = nullptr;  // whatever the engine kept of the callback sends nothing
+    }
+    owners.Remove(reactor->owned_id_);
+    throw;  // `owned` deletes the reactor, which gRPC never saw
+  }
   if (!submitted.ok()) {
     metrics.CountRejected(submitted.code());
     grpc::Status status = ToGrpcStatus(
@@ -99,10 +137,10 @@ GenerateReactor* GenerateReactor::Start(grpc::CallbackServerContext* context,
     stream->engine_done = true;
     stream->finishing = true;
     reactor->Finish(std::move(status));
-    return reactor;
+    return owned.release();
   }
   reactor->request_id_ = std::move(assigned_id);
-  return reactor;
+  return owned.release();
 }
 
 void GenerateReactor::Stream::Pump() {
@@ -153,7 +191,8 @@ void GenerateReactor::OnCancel() {
 
 void GenerateReactor::CancelInEngine(bool cancel) const {
   if (!cancel || scheduler_ == nullptr || request_id_.empty()) return;
-  const bool deadline_passed = deadline_.has_value() && EngineClock::now() >= *deadline_;
+  const bool deadline_passed = grpc_deadline_ != std::chrono::system_clock::time_point::max() &&
+                               std::chrono::system_clock::now() + kDeadlineSlack >= grpc_deadline_;
   scheduler_->Cancel(request_id_,
                      deadline_passed ? FinishReason::kDeadline : FinishReason::kCancelled);
 }
@@ -167,8 +206,9 @@ void GenerateReactor::OnDone() {
   }
   if (merged > 0 && !stream_->non_streaming) {
     spdlog::debug("request {}: the client read slowly; {} outputs merged into earlier messages",
-                  request_id_, merged);
+                  LoggedId(request_id_), merged);
   }
+  if (owners_ != nullptr) owners_->Remove(owned_id_);
   delete this;
 }
 

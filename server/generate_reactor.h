@@ -8,6 +8,7 @@
 #include "engine/scheduler/scheduler.h"
 #include "grpcpp/grpcpp.h"
 #include "kvserve/v1/inference.grpc.pb.h"
+#include "server/request_owners.h"
 #include "server/response_queue.h"
 #include "server/server_metrics.h"
 #include "server/serving_engine.h"
@@ -30,10 +31,13 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   // A call refused before it reaches the engine (model loading, draining).
   static GenerateReactor* Refuse(grpc::Status status);
   // Validates `request`, submits it (the call's deadline becomes the engine deadline) and starts
-  // streaming; a refusal finishes the call at once with the status mapped from the error.
+  // streaming; a refusal finishes the call at once with the status mapped from the error. An
+  // empty request id gets an unguessable one; the id is registered in `owners` under `owner` for
+  // the call's lifetime.
   static GenerateReactor* Start(grpc::CallbackServerContext* context,
                                 const v1::GenerateRequest& request, ServingEngine& engine,
-                                ServerMetrics& metrics, int stream_buffer);
+                                ServerMetrics& metrics, int stream_buffer, RequestOwners& owners,
+                                int owner);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
@@ -69,7 +73,11 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   Scheduler* scheduler_;
   std::shared_ptr<Stream> stream_;
   std::string request_id_;  // as the scheduler knows it, once submitted
-  std::optional<EngineClock::time_point> deadline_;
+  // The call's deadline as gRPC knows it (system clock); max() when none.
+  std::chrono::system_clock::time_point grpc_deadline_ =
+      std::chrono::system_clock::time_point::max();
+  RequestOwners* owners_ = nullptr;  // where request_id_ is registered, if it is
+  std::string owned_id_;
 };
 
 }  // namespace kvserve::server

@@ -1,5 +1,6 @@
 #include "server/inference_service.h"
 
+#include "server/allocation_guard.h"
 #include "server/generate_reactor.h"
 #include "server/model_info.h"
 
@@ -17,32 +18,75 @@ grpc::ServerUnaryReactor* Finished(grpc::CallbackServerContext* context, grpc::S
 
 }  // namespace
 
+grpc::Status InferenceService::Authenticate(const grpc::CallbackServerContext& context,
+                                            int* owner) const {
+  *owner = -1;
+  if (!api_keys_.has_value()) return grpc::Status::OK;
+  const auto& metadata = context.client_metadata();
+  const auto it = metadata.find("authorization");
+  if (it == metadata.end()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "missing 'authorization: Bearer KEY' metadata");
+  }
+  const auto token = ApiKeys::BearerToken(std::string_view(it->second.data(), it->second.size()));
+  const std::optional<int> key = token ? api_keys_->Match(*token) : std::nullopt;
+  if (!key.has_value()) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "invalid API key");
+  *owner = *key;
+  return grpc::Status::OK;
+}
+
 grpc::ServerWriteReactor<v1::GenerateResponse>* InferenceService::Generate(
     grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
+  int owner = -1;
+  if (grpc::Status auth = Authenticate(*context, &owner); !auth.ok()) {
+    metrics_.CountRejected(absl::StatusCode::kUnauthenticated);
+    return GenerateReactor::Refuse(std::move(auth));
+  }
   ServingEngine* engine = this->engine();
   if (engine == nullptr || draining()) {
     metrics_.CountRejected(absl::StatusCode::kUnavailable);
     return GenerateReactor::Refuse(engine == nullptr ? kLoading : kDraining);
   }
-  return GenerateReactor::Start(context, *request, *engine, metrics_, config_.stream_buffer);
+  // An allocation that fails for this request fails this request only.
+  return GuardAllocation(
+      [&] {
+        return GenerateReactor::Start(context, *request, *engine, metrics_, config_.stream_buffer,
+                                      owners_, owner);
+      },
+      [this](grpc::Status status) {
+        metrics_.CountRejected(absl::StatusCode::kResourceExhausted);
+        return GenerateReactor::Refuse(std::move(status));
+      });
 }
 
 grpc::ServerUnaryReactor* InferenceService::Abort(grpc::CallbackServerContext* context,
                                                   const v1::AbortRequest* request,
                                                   v1::AbortResponse* response) {
+  int owner = -1;
+  if (grpc::Status auth = Authenticate(*context, &owner); !auth.ok()) {
+    return Finished(context, std::move(auth));
+  }
   ServingEngine* engine = this->engine();
   if (engine == nullptr) return Finished(context, kLoading);
   if (request->request_id().empty()) {
     return Finished(context,
                     grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "request_id is empty"));
   }
-  response->set_found(engine->scheduler->Cancel(request->request_id(), FinishReason::kCancelled));
+  // Another client's request answers exactly as an unknown id does (found = false): its
+  // existence is not revealed, and it keeps running.
+  const bool own = owners_.Owns(request->request_id(), owner);
+  response->set_found(own &&
+                      engine->scheduler->Cancel(request->request_id(), FinishReason::kCancelled));
   return Finished(context, grpc::Status::OK);
 }
 
 grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerContext* context,
                                                          const v1::GetModelInfoRequest*,
                                                          v1::ModelInfo* response) {
+  int owner = -1;
+  if (grpc::Status auth = Authenticate(*context, &owner); !auth.ok()) {
+    return Finished(context, std::move(auth));
+  }
   ServingEngine* engine = this->engine();
   if (engine == nullptr) return Finished(context, kLoading);
   *response = BuildModelInfo(*engine, config_);
@@ -52,6 +96,10 @@ grpc::ServerUnaryReactor* InferenceService::GetModelInfo(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* InferenceService::GetServerStatus(grpc::CallbackServerContext* context,
                                                             const v1::GetServerStatusRequest*,
                                                             v1::ServerStatus* response) {
+  int owner = -1;
+  if (grpc::Status auth = Authenticate(*context, &owner); !auth.ok()) {
+    return Finished(context, std::move(auth));
+  }
   // Answers while loading too (ready false, nothing running): it is how a client sees progress.
   response->set_ready(ready());
   response->set_draining(draining());

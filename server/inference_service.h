@@ -1,10 +1,13 @@
 #pragma once
 
 #include <atomic>
+#include <optional>
 #include <string>
 
 #include "grpcpp/grpcpp.h"
 #include "kvserve/v1/inference.grpc.pb.h"
+#include "server/api_keys.h"
+#include "server/request_owners.h"
 #include "server/server_config.h"
 #include "server/server_metrics.h"
 #include "server/serving_engine.h"
@@ -23,6 +26,10 @@ class InferenceService final : public v1::Inference::CallbackService {
   void SetEngine(ServingEngine* engine) { engine_.store(engine, std::memory_order_release); }
   void BeginDrain() { draining_.store(true, std::memory_order_release); }
   bool ready() const { return engine() != nullptr && !draining(); }
+  // Before the server starts: every method then needs "authorization: Bearer KEY" with one of
+  // `keys` (UNAUTHENTICATED otherwise), and Abort reaches only the caller's key's requests.
+  void SetApiKeys(ApiKeys keys) { api_keys_ = std::move(keys); }
+  const RequestOwners& owners() const { return owners_; }
 
   grpc::ServerWriteReactor<v1::GenerateResponse>* Generate(
       grpc::CallbackServerContext* context, const v1::GenerateRequest* request) override;
@@ -39,11 +46,15 @@ class InferenceService final : public v1::Inference::CallbackService {
  private:
   ServingEngine* engine() const { return engine_.load(std::memory_order_acquire); }
   bool draining() const { return draining_.load(std::memory_order_acquire); }
+  // The caller's key index (-1 when authentication is off), or UNAUTHENTICATED.
+  grpc::Status Authenticate(const grpc::CallbackServerContext& context, int* owner) const;
 
   const ServerConfig& config_;
   ServerMetrics& metrics_;
   std::atomic<ServingEngine*> engine_{nullptr};
   std::atomic<bool> draining_{false};
+  std::optional<ApiKeys> api_keys_;
+  RequestOwners owners_;
 };
 
 }  // namespace kvserve::server

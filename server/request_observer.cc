@@ -3,6 +3,7 @@
 #include <string>
 
 #include "fmt/format.h"
+#include "server/request_limits.h"
 #include "spdlog/spdlog.h"
 
 namespace kvserve::server {
@@ -36,15 +37,15 @@ void RequestObserver::OnOutput(const SequenceOutput& output) {
     spdlog::warn(
         "request finished id={} prompt_tokens={} generated_tokens={} ttft_ms={} e2e_ms={:.1f} "
         "finish_reason={} kv_policy={} error=\"{}\"",
-        output.request_id, output.prompt_tokens, output.completion_tokens, ttft_ms, e2e_s * 1000.0,
-        FinishReasonName(output.finish_reason), kv_policy_, output.error);
+        LoggedId(output.request_id), output.prompt_tokens, output.completion_tokens, ttft_ms,
+        e2e_s * 1000.0, FinishReasonName(output.finish_reason), kv_policy_, output.error);
     return;
   }
   spdlog::info(
       "request finished id={} prompt_tokens={} generated_tokens={} ttft_ms={} e2e_ms={:.1f} "
       "finish_reason={} kv_policy={}",
-      output.request_id, output.prompt_tokens, output.completion_tokens, ttft_ms, e2e_s * 1000.0,
-      FinishReasonName(output.finish_reason), kv_policy_);
+      LoggedId(output.request_id), output.prompt_tokens, output.completion_tokens, ttft_ms,
+      e2e_s * 1000.0, FinishReasonName(output.finish_reason), kv_policy_);
 }
 
 }  // namespace kvserve::server

@@ -15,9 +15,6 @@
 namespace kvserve::server {
 namespace {
 
-// The most top logprobs per token a request may ask for (vLLM's default cap).
-constexpr uint32_t kMaxLogprobs = 20;
-
 template <typename... Parts>
 absl::Status Invalid(const Parts&... parts) {
   return absl::InvalidArgumentError(absl::StrCat(parts...));
@@ -130,10 +127,7 @@ absl::Status ApplySampling(const v1::SamplingOptions& s, const RequestContext& c
     return status;
   }
   out.stop_token_ids.assign(s.stop_token_ids().begin(), s.stop_token_ids().end());
-  out.ignore_eos = s.ignore_eos();
-  if (s.logprobs() > kMaxLogprobs) {
-    return Invalid("sampling.logprobs must be <= ", kMaxLogprobs, ", got ", s.logprobs());
-  }
+  out.ignore_eos = s.ignore_eos();  // logprobs is capped by CheckRequestLimits
   out.logprobs = static_cast<int>(s.logprobs());
   return absl::OkStatus();
 }
@@ -184,6 +178,16 @@ absl::StatusOr<KvPolicyOptions> ToKvPolicyOptions(const v1::KvPolicy& p,
 
 absl::StatusOr<EngineRequest> ToEngineRequest(const v1::GenerateRequest& request,
                                               const RequestContext& context) {
+  static const RequestLimits kDefaultLimits;
+  const int max_token_bytes = context.max_token_bytes > 0 || context.tokenizer == nullptr
+                                  ? context.max_token_bytes
+                                  : MaxTokenBytes(*context.tokenizer);
+  if (absl::Status s =
+          CheckRequestLimits(request, context.limits ? *context.limits : kDefaultLimits,
+                             context.config.context_length, max_token_bytes);
+      !s.ok()) {
+    return s;
+  }
   EngineRequest out;
   auto prompt = EncodePrompt(request, context);
   if (!prompt.ok()) return prompt.status();

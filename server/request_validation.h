@@ -8,6 +8,7 @@
 #include "engine/model/tokenizer.h"
 #include "engine/scheduler/scheduler.h"
 #include "kvserve/v1/inference.pb.h"
+#include "server/request_limits.h"
 
 namespace kvserve::server {
 
@@ -17,6 +18,8 @@ struct RequestContext {
   const Tokenizer* tokenizer;      // null: token-id prompts only (synthetic weights)
   std::string_view chat_template;  // the model's template source; empty when it has none
   const KvPolicyOptions& default_kv_policy;
+  const RequestLimits* limits = nullptr;  // null: RequestLimits' defaults
+  int max_token_bytes = 0;                // the tokenizer's longest token; 0: measured per call
 };
 
 // Defaults of absent fields (proto3 `optional`): what GenerateRequest documents.

@@ -140,6 +140,9 @@ void AddServerFlags(CLI::App& app, ServerConfig& c) {
         ->check(BucketList());
   }
 
+  AddRequestLimitFlags(app, c.limits);
+  AddSecurityFlags(app, c.security);
+
   // CLI11 reads the config file before the environment, so a file would beat KVSERVE_*. Adding
   // the environment's values before the command line is parsed makes the order command line >
   // environment > file (the file only fills options still unset; TakeLast lets the command line
@@ -163,7 +166,7 @@ absl::Status ValidateServerConfig(const ServerConfig& c) {
                                                    ") must not exceed --max-batch-tokens (",
                                                    c.max_batch_tokens, ")"));
   }
-  return absl::OkStatus();
+  return ValidateSecurityConfig(c.security);
 }
 
 ConfigParse ParseServerConfig(std::span<const char* const> argv, ServerConfig& config) {

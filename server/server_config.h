@@ -7,6 +7,8 @@
 
 #include "absl/status/status.h"
 #include "engine/runtime/backend_factory.h"
+#include "server/request_limits.h"
+#include "server/security_config.h"
 
 namespace CLI {
 class App;  // CLI/CLI.hpp is heavy: only server_config.cc needs it
@@ -41,6 +43,8 @@ struct ServerConfig {
   int stream_buffer = 64;            // queued messages per stream before deltas merge
   std::vector<double> ttft_buckets;  // empty: ServerMetrics' defaults
   std::vector<double> itl_buckets;
+  RequestLimits limits;     // --max-stop-strings, --max-request-bytes, ... (request_limits.h)
+  SecurityConfig security;  // --tls-*, --api-key-file, --reflection
 };
 
 // Registers every flag on `app`, bound to `config`, with its environment variable and config-file

@@ -3,12 +3,20 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/kv/page_pool.h"
 #include "engine/model/chat_template.h"
+#include "engine/model/model_loader.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/impl/server_builder_option.h"
+#include "grpcpp/impl/server_builder_plugin.h"
+#include "server/api_keys.h"
+#include "server/grpc_credentials.h"
+#include "server/malformed_request_interceptor.h"
+#include "server/request_limits.h"
 #include "spdlog/spdlog.h"
 
 namespace kvserve::server {
@@ -42,6 +50,27 @@ const char* ChatTemplateStyle(const std::string& source) {
   return "unknown";
 }
 
+// gRPC's receive limit: --max-request-bytes, else what the model's context can hold (read from
+// the model file's header; gRPC's 4 MiB default when that fails, and loading reports why).
+int64_t ReceiveLimit(const ServerConfig& c) {
+  if (c.limits.max_request_bytes > 0) return c.limits.max_request_bytes;
+  auto context = ReadContextLength(
+      {.model = c.model, .tokenizer = c.tokenizer, .synthetic_seed = c.synthetic_seed});
+  return context.ok() ? ReceiveLimitBytes(*context) : int64_t{4} << 20;
+}
+
+// gRPC's reflection library registers its plugin for every ServerBuilder as soon as it is
+// loaded; this option drops it again when --reflection is off.
+class WithoutReflection final : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    std::erase_if(*plugins, [](const std::unique_ptr<grpc::ServerBuilderPlugin>& plugin) {
+      return absl::StrContains(plugin->name(), "reflection");
+    });
+  }
+};
+
 }  // namespace
 
 ServerRunner::ServerRunner(ServerConfig config)
@@ -57,6 +86,7 @@ int ServerRunner::metrics_port() const { return exposer_ ? exposer_->port() : -1
 
 absl::Status ServerRunner::Listen() {
   LogConfig();
+  const SecurityConfig& security = config_.security;
   if (config_.metrics_port >= 0) {
     const std::string& host = config_.metrics_host.empty() ? config_.host : config_.metrics_host;
     auto exposer =
@@ -71,14 +101,32 @@ absl::Status ServerRunner::Listen() {
     spdlog::info("metrics endpoint off (--metrics-port {})", config_.metrics_port);
   }
 
+  if (!security.api_key_file.empty()) {
+    auto keys = ApiKeys::Load(security.api_key_file);
+    if (!keys.ok()) return keys.status();
+    spdlog::info("authentication: {} API key(s) from {}", keys->size(), security.api_key_file);
+    service_->SetApiKeys(*std::move(keys));
+  } else {
+    spdlog::warn("authentication off: any client may call every method (--api-key-file)");
+  }
+  auto credentials = MakeServerCredentials(security);
+  if (!credentials.ok()) return credentials.status();
+
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(Address(config_.host, config_.port), grpc::InsecureServerCredentials(),
-                           &grpc_port_);
+  if (security.reflection) {
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  } else {
+    builder.SetOption(std::make_unique<WithoutReflection>());
+  }
+  builder.AddListeningPort(Address(config_.host, config_.port), *credentials, &grpc_port_);
   builder.RegisterService(service_.get());
-  // Long prompts as token ids exceed gRPC's 4 MiB default.
-  builder.SetMaxReceiveMessageSize(64 << 20);
+  // A prompt can be no longer than the context holds: nothing larger is even received.
+  const int64_t receive_limit = ReceiveLimit(config_);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(receive_limit));
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<MalformedRequestInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   // A non-streaming request may send no data for a long time: accept the clients' keepalive
   // pings meanwhile (as vLLM's gRPC server does).
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
@@ -91,6 +139,9 @@ absl::Status ServerRunner::Listen() {
   }
   // "" (the process) serves from now on; the inference service once the model is ready.
   server_->GetHealthCheckService()->SetServingStatus(kServiceName, false);
+  spdlog::info("gRPC: {}{}, receive limit {}, reflection {}", security.tls() ? "TLS" : "plaintext",
+               security.tls_client_ca.empty() ? "" : " with client certificates required",
+               FormatBytes(receive_limit), security.reflection ? "on" : "off");
   spdlog::info("gRPC listening on {}", Address(config_.host, grpc_port_));
   return absl::OkStatus();
 }
@@ -117,6 +168,8 @@ absl::Status ServerRunner::LoadModel() {
     return absl::FailedPreconditionError(absl::StrCat("--default-kv-policy: ", s.message()));
   }
   const Tokenizer* tokenizer = engine->tokenizer();
+  engine->limits = config_.limits;
+  engine->max_token_bytes = tokenizer != nullptr ? MaxTokenBytes(*tokenizer) : 0;
   SchedulerOptions options{
       .max_batch_tokens = config_.max_batch_tokens,
       .max_running = config_.max_running,

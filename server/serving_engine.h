@@ -19,6 +19,8 @@ struct ServingEngine {
   // Before the scheduler: destroyed after it, so no engine callback posts to a dispatcher gone.
   std::unique_ptr<WriteDispatcher> writes = std::make_unique<WriteDispatcher>();
   std::unique_ptr<Scheduler> scheduler;
+  RequestLimits limits;     // the server's caps on request fields
+  int max_token_bytes = 0;  // the tokenizer's longest token (MaxTokenBytes), set at load
 
   const ModelConfig& config() const { return loaded.model.config; }
   const Tokenizer* tokenizer() const { return loaded.model.tokenizer.get(); }
@@ -26,7 +28,9 @@ struct ServingEngine {
     return {.config = loaded.model.config,
             .tokenizer = loaded.model.tokenizer.get(),
             .chat_template = loaded.model.chat_template,
-            .default_kv_policy = default_kv_policy};
+            .default_kv_policy = default_kv_policy,
+            .limits = &limits,
+            .max_token_bytes = max_token_bytes};
   }
 };
 

@@ -1,7 +1,9 @@
 #include "engine/model/gguf_llama_loader.h"
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "engine/model/gguf_file.h"
 #include "engine/model/gguf_tokenizer.h"
 
@@ -80,6 +82,24 @@ absl::Status ReadTensor(const GgufFile& f, const std::string& name, int64_t rows
   return absl::OkStatus();
 }
 
+// A tensor of a block at or beyond llama.block_count means the layer count disagrees with the
+// tensors; loading would silently drop layers.
+absl::Status CheckNoExtraBlocks(const GgufFile& f, int n_layers) {
+  for (const GgufTensorInfo& t : f.tensors()) {
+    absl::string_view name = t.name;
+    if (!absl::ConsumePrefix(&name, "blk.")) continue;
+    const size_t dot = name.find('.');
+    uint32_t block = 0;
+    if (dot == absl::string_view::npos || !absl::SimpleAtoi(name.substr(0, dot), &block)) continue;
+    if (block >= static_cast<uint32_t>(n_layers)) {
+      return absl::InvalidArgumentError(absl::StrCat("gguf: tensor ", t.name, " belongs to block ",
+                                                     block, ", but llama.block_count is ",
+                                                     n_layers));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<LoadedModel> LoadGgufLlamaModel(const std::string& path) {
@@ -94,6 +114,7 @@ absl::StatusOr<LoadedModel> LoadGgufLlamaModel(const std::string& path) {
   }
   auto config = ReadConfig(f);
   if (!config.ok()) return config.status();
+  if (absl::Status s = CheckNoExtraBlocks(f, config->n_layers); !s.ok()) return s;
 
   LoadedModel m;
   m.format = "gguf";

@@ -41,6 +41,7 @@ class Cursor {
     }
     return absl::OkStatus();
   }
+  int64_t remaining() const { return static_cast<int64_t>(bytes_.size()) - pos_; }
 
  private:
   const std::vector<char>& bytes_;
@@ -115,6 +116,13 @@ absl::StatusOr<LoadedModel> LoadLlama2cModel(const std::string& path,
   if (s.ok()) s = cur.Skip(int64_t{c.context_length} * c.head_dim, "freq_cis");
   if (s.ok() && !c.tied_embeddings) s = cur.Read(&w.lm_head, c.vocab_size * d, "wcls");
   if (!s.ok()) return s;
+  // The format has nothing after the weights: bytes left over mean the header's shape (layer
+  // count, dims) disagrees with the tensors that follow it.
+  if (cur.remaining() != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "llama2.c checkpoint ", path, ": ", cur.remaining(), " bytes after the weights of ",
+        c.n_layers, " layers; the header's shape disagrees with the file"));
+  }
 
   if (!tokenizer_path.empty()) {
     auto tok = SentencePieceTokenizer::LoadLlama2c(tokenizer_path, c.vocab_size);

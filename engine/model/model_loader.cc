@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "engine/model/gguf_file.h"
 #include "engine/model/gguf_llama_loader.h"
 #include "engine/model/llama2c_loader.h"
 #include "engine/model/synthetic_model.h"
@@ -40,6 +41,39 @@ absl::StatusOr<LoadedModel> LoadModel(const ModelSource& source) {
     return LoadGgufLlamaModel(path);
   }
   return LoadLlama2cModel(path, source.tokenizer);
+}
+
+absl::StatusOr<int> ReadContextLength(const ModelSource& source) {
+  const std::string& path = source.model;
+  if (path.starts_with(kSyntheticPrefix)) {
+    auto config = SyntheticModelConfig(path.substr(kSyntheticPrefix.size()));
+    if (!config.ok()) return config.status();
+    return config->context_length;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open model file '", path, "'"));
+  char header[28] = {};
+  in.read(header, sizeof(header));
+  if (in.gcount() >= 4 && std::memcmp(header, "GGUF", 4) == 0) {
+    auto file = GgufFile::Open(path);
+    if (!file.ok()) return file.status();
+    auto n = (*file)->GetUint32("llama.context_length");
+    if (!n.ok()) return n.status();
+    if (*n < 1 || *n > static_cast<uint32_t>(INT32_MAX)) {
+      return absl::InvalidArgumentError(absl::StrCat("gguf: llama.context_length = ", *n));
+    }
+    return static_cast<int>(*n);
+  }
+  if (in.gcount() != sizeof(header)) {
+    return absl::InvalidArgumentError(absl::StrCat("llama2.c checkpoint ", path, ": too short"));
+  }
+  int32_t seq_len = 0;
+  std::memcpy(&seq_len, header + 24, sizeof(seq_len));
+  if (seq_len < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("llama2.c checkpoint ", path, ": context length ", seq_len));
+  }
+  return seq_len;
 }
 
 }  // namespace kvserve

@@ -16,4 +16,8 @@ struct ModelSource {
 // Loads any supported model, telling the format from the file's magic bytes.
 absl::StatusOr<LoadedModel> LoadModel(const ModelSource& source);
 
+// The context length `source` declares, read from its header or metadata without loading weights
+// (the server sizes its receive limit by it before the model loads).
+absl::StatusOr<int> ReadContextLength(const ModelSource& source);
+
 }  // namespace kvserve

@@ -200,20 +200,31 @@ absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::
     return absl::InvalidArgumentError(
         absl::StrCat("tokenizer file '", path, "': bad max token length ", max_token_length));
   }
+  // Tokens are appended as the file provides them (8 bytes at least each), so a vocabulary size
+  // the file cannot hold costs no memory before the truncation is found.
   Options options;
-  options.tokens.resize(vocab_size);
-  options.scores.resize(vocab_size);
+  const size_t fit = (data.size() - offset) / 8;
+  options.tokens.reserve(std::min(fit, static_cast<size_t>(std::max(vocab_size, 0))));
+  options.scores.reserve(options.tokens.capacity());
   for (int id = 0; id < vocab_size; ++id) {
     const std::string what = absl::StrCat("token ", id, " of ", vocab_size);
     int32_t length = 0;
-    if (absl::Status s = read(&options.scores[id], 4, what); !s.ok()) return s;
+    float score = 0;
+    if (absl::Status s = read(&score, 4, what); !s.ok()) return s;
     if (absl::Status s = read(&length, 4, what); !s.ok()) return s;
     if (length < 0 || length > max_token_length) {
       return absl::InvalidArgumentError(absl::StrCat("tokenizer file '", path, "': ", what,
                                                      " has length ", length, ", the maximum is ",
                                                      max_token_length));
     }
-    options.tokens[id].resize(length);
+    // Checked against the file before allocating: a hostile length must not cost memory.
+    if (static_cast<size_t>(length) > data.size() - offset) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tokenizer file '", path, "' is truncated: ", what, " needs ", length,
+                       " bytes at offset ", offset, ", the file has ", data.size()));
+    }
+    options.scores.push_back(score);
+    options.tokens.emplace_back(length, '\0');
     if (absl::Status s = read(options.tokens[id].data(), length, what); !s.ok()) return s;
     // llama2.c's export spelled "▁" as a plain space; restore SentencePiece's form.
     options.tokens[id] = ReplaceAll(options.tokens[id], " ", kSpace);

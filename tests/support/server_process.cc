@@ -52,7 +52,7 @@ std::vector<std::string> ServerProcess::Stories260KArgs() {
 }
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
-    const std::vector<std::string>& args) {
+    const std::vector<std::string>& args, std::shared_ptr<grpc::ChannelCredentials> credentials) {
   const std::string binary = std::string(KVSERVE_BIN_DIR) + "/kvserve";
   const std::string dir = MakeTempDir();
   if (dir.empty()) return absl::InternalError("cannot make a temporary directory");
@@ -84,6 +84,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     _exit(127);
   }
   std::unique_ptr<ServerProcess> server(new ServerProcess(pid, log_path));
+  server->credentials_ = std::move(credentials);
   const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
   if (absl::Status s = server->AwaitPorts(kStartTimeout); !s.ok()) return s;
   const auto left =
@@ -150,7 +151,8 @@ std::string ServerProcess::address() const { return absl::StrCat("127.0.0.1:", g
 std::shared_ptr<grpc::Channel> ServerProcess::NewChannel() const {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(address(), grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(
+      address(), credentials_ != nullptr ? credentials_ : grpc::InsecureChannelCredentials(), args);
 }
 
 std::unique_ptr<kvserve::v1::Inference::Stub> ServerProcess::NewStub() const {

@@ -20,7 +20,10 @@ namespace kvserve::testing {
 class ServerProcess {
  public:
   // `args` come after --host 127.0.0.1 --port 0 --metrics-port 0 (a later flag wins).
-  static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(const std::vector<std::string>& args);
+  // `credentials` are the channels' (null: plaintext), for a server started with --tls-cert.
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
+      const std::vector<std::string>& args,
+      std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
   // --model and --tokenizer of stories260K.
   static std::vector<std::string> Stories260KArgs();
   ~ServerProcess();
@@ -53,6 +56,7 @@ class ServerProcess {
   std::string log_path_;
   int grpc_port_ = 0;
   int metrics_port_ = 0;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
 };
 
 }  // namespace kvserve::testing

@@ -76,14 +76,14 @@ void AddTensor(GgufWriter& w, const std::string& name, GgmlType type, const std:
 // stories260K re-encoded as GGUF llama; `skip` names a tensor to leave out, `bad_dims` one whose
 // dims to swap.
 std::string WriteStoriesGguf(GgmlType matrix_type, const std::string& skip = "",
-                             const std::string& bad_dims = "") {
+                             const std::string& bad_dims = "", int claimed_layers = -1) {
   auto m = LoadLlama2cModel(Stories260KModelPath(), "");
   EXPECT_TRUE(m.ok()) << m.status();
   const ModelConfig& c = m->config;
   GgufWriter w;
   w.AddString("general.architecture", "llama");
   w.AddString("general.name", "stories260K-gguf");
-  w.AddUint32("llama.block_count", c.n_layers);
+  w.AddUint32("llama.block_count", claimed_layers >= 0 ? claimed_layers : c.n_layers);
   w.AddUint32("llama.context_length", c.context_length);
   w.AddUint32("llama.embedding_length", c.dim);
   w.AddUint32("llama.feed_forward_length", c.ffn_dim);
@@ -166,6 +166,15 @@ TEST(GgufLlamaLoaderTest, MissingOrMisshapenTensorsAreNamed) {
       << bad.status();
 }
 
+TEST(GgufLlamaLoaderTest, LayerCountBelowTheTensorsIsRefused) {
+  // block_count 2 while blk.2.* .. blk.4.* exist: loading would silently drop three layers.
+  auto m = LoadModel({.model = WriteStoriesGguf(GgmlType::kF32, "", "", /*claimed_layers=*/2)});
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(m.status().message()).find("llama.block_count is 2"), std::string::npos)
+      << m.status();
+}
+
 TEST(GgufLlamaLoaderTest, OtherArchitecturesAreRejected) {
   GgufWriter w;
   w.AddString("general.architecture", "mamba");
@@ -203,6 +212,23 @@ TEST(Llama2cLoaderTest, CorruptCheckpointsFailWithAReason) {
     WriteFile(dir + "/h.bin", bad);
     auto m = LoadLlama2cModel(dir + "/h.bin", "");
     EXPECT_FALSE(m.ok()) << "field " << field << " = " << value;
+  }
+  // A header claiming fewer layers than the file holds leaves weights unread: refused.
+  {
+    std::vector<char> fewer = good;
+    int32_t layers = 0;
+    std::memcpy(&layers, fewer.data() + 8, 4);
+    ASSERT_GT(layers, 1);
+    layers -= 1;
+    std::memcpy(fewer.data() + 8, &layers, 4);
+    WriteFile(dir + "/fewer.bin", fewer);
+    auto m = LoadLlama2cModel(dir + "/fewer.bin", "");
+    ASSERT_FALSE(m.ok());
+    EXPECT_NE(std::string(m.status().message()).find("disagrees"), std::string::npos) << m.status();
+    std::vector<char> trailing = good;
+    trailing.resize(good.size() + 4);
+    WriteFile(dir + "/trailing.bin", trailing);
+    EXPECT_FALSE(LoadLlama2cModel(dir + "/trailing.bin", "").ok());
   }
   EXPECT_EQ(LoadLlama2cModel(dir + "/absent.bin", "").status().code(), absl::StatusCode::kNotFound);
   // A bad tokenizer path is reported too.

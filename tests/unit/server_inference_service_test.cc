@@ -31,6 +31,7 @@ ServerConfig StoriesConfig() {
   c.metrics_port = 0;
   c.threads = 1;
   c.kv_cache_memory = int64_t{64} << 20;
+  c.security.reflection = true;  // ReflectionListsTheService
   return c;
 }
 
