@@ -18,7 +18,7 @@ fi
 # python3-grpcio runs tools/kvserve_client.py, whose stubs come from protoc + grpc_python_plugin
 # (python3-grpc-tools is not used: its bundled protoc predates proto3 `optional`).
 packages=(
-  build-essential cmake ninja-build pkg-config git ca-certificates clang-format
+  build-essential cmake ninja-build pkg-config git ca-certificates clang-format ccache
   python3 python3-pip python3-venv python3-grpcio
   libabsl-dev libspdlog-dev libfmt-dev libopenblas-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libboost-context-dev

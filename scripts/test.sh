@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# shellcheck source=scripts/ccache-env.sh
+. scripts/ccache-env.sh  # the sanitizer and fuzz builds below share the compiler cache too
 scripts/fetch-model.sh >/dev/null
 scripts/build.sh cpu
 ctest --test-dir build --output-on-failure --parallel "$(nproc)" --timeout 600 "$@"
