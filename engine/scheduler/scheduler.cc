@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <new>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -126,12 +127,12 @@ absl::Status Scheduler::Submit(EngineRequest request, OutputCallback on_output,
         "prompt + max_new_tokens (", peak_tokens + 1, " tokens) needs ", pages, " KV pages, more ",
         tiered ? "than the whole host tier (" : "than the whole pool (", home.total_pages(), ")"));
   }
-  auto policy = NewPolicy(request.kv_policy);
-  if (!policy.ok()) return policy.status();
   const int64_t prompt_tokens = static_cast<int64_t>(request.prompt.size());
   const std::string given_id = request.id;
-  auto seq = std::make_unique<Sequence>(std::move(request), std::move(on_output),
-                                        *std::move(policy), home, config.n_layers, tokenizer_);
+  // The policy (whose state scales with its options) is made on the engine thread once the
+  // request is admitted (TakeCommands), not on the caller's thread before.
+  auto seq = std::make_unique<Sequence>(std::move(request), std::move(on_output), nullptr, home,
+                                        config.n_layers, tokenizer_);
 
   std::lock_guard lock(mu_);
   if (stop_) return absl::UnavailableError("the scheduler is stopped");
@@ -271,10 +272,24 @@ bool Scheduler::Step() {
 }
 
 void Scheduler::TakeCommands() {
-  std::lock_guard lock(mu_);
-  for (auto& s : incoming_) waiting_.push_back(std::move(s));
-  incoming_.clear();
-  step_cancels_.swap(cancels_);
+  std::deque<std::unique_ptr<Sequence>> arrived;
+  {
+    std::lock_guard lock(mu_);
+    arrived.swap(incoming_);
+    step_cancels_.swap(cancels_);
+  }
+  for (auto& s : arrived) {
+    absl::StatusOr<std::unique_ptr<KvPolicy>> policy = NewPolicy(s->request.kv_policy);
+    waiting_.push_back(std::move(s));
+    Sequence& admitted = *waiting_.back();
+    if (policy.ok()) {
+      admitted.policy = *std::move(policy);
+      continue;
+    }
+    // Validated at Submit, so only a failing allocation gets here: it ends this request alone.
+    admitted.policy = *CreateKvPolicy(KvPolicyOptions{}, backend_.config());
+    Finish(admitted, FinishReason::kError, std::string(policy.status().message()));
+  }
 }
 
 void Scheduler::ApplyCancels() {
@@ -421,7 +436,12 @@ void Scheduler::Preempt(Sequence& s) {
 }
 
 absl::StatusOr<std::unique_ptr<KvPolicy>> Scheduler::NewPolicy(const KvPolicyOptions& options) {
-  return CreateKvPolicy(options, backend_.config(), {.device_pool = &pool_, .recall = &recall_});
+  try {
+    return CreateKvPolicy(options, backend_.config(), {.device_pool = &pool_, .recall = &recall_});
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("no memory for kv policy '", options.name, "' of this request"));
+  }
 }
 
 void Scheduler::RunBatch() {
