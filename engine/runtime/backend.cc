@@ -11,6 +11,21 @@ void StepOutput::Reset(size_t chunks) {
   prompt_layers.assign(chunks, {});
 }
 
+void AdmittedChunks::Admit(std::span<const SequenceChunk> batch,
+                           const std::function<absl::Status(const SequenceChunk&)>& admit,
+                           StepOutput* out) {
+  chunks.clear();
+  index.clear();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (absl::Status s = admit(batch[i]); !s.ok()) {
+      out->chunk_status[i] = std::move(s);
+      continue;
+    }
+    chunks.push_back(batch[i]);
+    index.push_back(static_cast<int>(i));
+  }
+}
+
 absl::Status Backend::Supports(const KvPolicyOptions&) const { return absl::OkStatus(); }
 
 absl::Status Backend::Forward(std::span<const SequenceChunk> batch, std::vector<float>* logits) {

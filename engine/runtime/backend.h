@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -37,6 +38,16 @@ struct StepOutput {
 
   // Sizes the per-chunk vectors for `chunks` chunks, every one OK and without logits.
   void Reset(size_t chunks);
+};
+
+// The chunks of a step that `admit` accepts, copied in order, with each one's index in the step;
+// the others' statuses go to `out` (sized for the step): a failed chunk ends alone.
+struct AdmittedChunks {
+  std::vector<SequenceChunk> chunks;
+  std::vector<int> index;
+
+  void Admit(std::span<const SequenceChunk> batch,
+             const std::function<absl::Status(const SequenceChunk&)>& admit, StepOutput* out);
 };
 
 // Runs the model's layers on some device. The scheduler drives it with ragged batches.

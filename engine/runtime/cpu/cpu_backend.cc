@@ -110,17 +110,9 @@ absl::Status CpuBackend::ValidateChunk(const SequenceChunk& c) const {
 absl::Status CpuBackend::Execute(std::span<const SequenceChunk> all, StepOutput* out) {
   out->Reset(all.size());
   // Chunks that fail validation end alone; the step runs the others.
-  active_.clear();
-  active_index_.clear();
-  for (size_t i = 0; i < all.size(); ++i) {
-    if (absl::Status s = ValidateChunk(all[i]); !s.ok()) {
-      out->chunk_status[i] = std::move(s);
-      continue;
-    }
-    active_.push_back(all[i]);
-    active_index_.push_back(static_cast<int>(i));
-  }
-  const std::span<const SequenceChunk> batch = active_;
+  active_.Admit(
+      all, [this](const SequenceChunk& c) { return ValidateChunk(c); }, out);
+  const std::span<const SequenceChunk> batch = active_.chunks;
   if (batch.empty()) return absl::OkStatus();
   const ModelConfig& c = config_;
   const int dim = c.dim;
@@ -202,7 +194,7 @@ absl::Status CpuBackend::Execute(std::span<const SequenceChunk> all, StepOutput*
               out->logits.data(), logit_rows, c.vocab_size, dim);
   int logits_row = 0;
   for (size_t b = 0; b < batch.size(); ++b) {
-    const int i = active_index_[b];
+    const int i = active_.index[b];
     out->chunk_status[i] = chunk_status_[b];
     out->prompt_layers[i] = std::move(recorded_[b]);
     if (chunk_status_[b].ok() && batch[b].compute_logits) out->logits_row[i] = logits_row++;

@@ -56,11 +56,10 @@ class CpuBackend : public Backend {
   std::vector<Layer> layers_;
   cpu::ThreadPool pool_;
   Scratch s_;
-  std::vector<SequenceChunk> active_;       // the step's chunks that passed validation
-  std::vector<int> active_index_;           // each one's index in the caller's batch
+  AdmittedChunks active_;                   // the step's chunks that passed validation
   std::vector<absl::Status> chunk_status_;  // per active chunk
   std::vector<std::vector<PromptLayerScores>> recorded_;  // per active chunk, when its plan asks
-  std::vector<int> chunk_rows_;             // first activation row of each chunk in the step
+  std::vector<int> chunk_rows_;  // first activation row of each chunk in the step
   // Rows each chunk still carries through the layers: its tokens, until a TSP layer drops some.
   std::vector<int> chunk_n_;
   std::vector<std::vector<int32_t>> propagate_;  // per chunk, the rows TSP keeps; empty = all

@@ -202,26 +202,23 @@ absl::Status CudaBackend::ValidateChunk(const SequenceChunk& ch) const {
 absl::Status CudaBackend::Execute(std::span<const SequenceChunk> all, StepOutput* out) {
   out->Reset(all.size());
   // Chunks that fail validation or find no pages end alone; the step runs the others.
-  active_.clear();
-  active_index_.clear();
-  for (size_t i = 0; i < all.size(); ++i) {
-    absl::Status s = ValidateChunk(all[i]);
-    if (s.ok() && kv_.page_size == 0 && !active_.empty() &&
-        all[i].kv->page_size() != active_[0].kv->page_size()) {
-      s = absl::InvalidArgumentError("forward: chunks' KV caches differ in page size");
-    }
-    // Pages before any length moves: a short pool fails the chunk with its lengths as they were.
-    if (s.ok() && !all[i].kv->Grow(static_cast<int>(all[i].tokens.size()))) {
-      s = absl::ResourceExhaustedError("forward: the KV page pool is full");
-    }
-    if (!s.ok()) {
-      out->chunk_status[i] = std::move(s);
-      continue;
-    }
-    active_.push_back(all[i]);
-    active_index_.push_back(static_cast<int>(i));
-  }
-  const std::span<const SequenceChunk> batch = active_;
+  active_.Admit(
+      all,
+      [this](const SequenceChunk& c) {
+        KVSERVE_RETURN_IF_ERROR(ValidateChunk(c));
+        if (kv_.page_size == 0 && !active_.chunks.empty() &&
+            c.kv->page_size() != active_.chunks[0].kv->page_size()) {
+          return absl::InvalidArgumentError("forward: chunks' KV caches differ in page size");
+        }
+        // Pages before any length moves: a short pool fails the chunk with its lengths as they
+        // were.
+        if (!c.kv->Grow(static_cast<int>(c.tokens.size()))) {
+          return absl::ResourceExhaustedError("forward: the KV page pool is full");
+        }
+        return absl::OkStatus();
+      },
+      out);
+  const std::span<const SequenceChunk> batch = active_.chunks;
   if (batch.empty()) return absl::OkStatus();
   // The engine thread is not the one that loaded the model: name the device for it.
   KVSERVE_RETURN_IF_ERROR(CudaStatus(cudaSetDevice(device_), "cudaSetDevice"));
@@ -279,7 +276,7 @@ absl::Status CudaBackend::Execute(std::span<const SequenceChunk> all, StepOutput
   KVSERVE_RETURN_IF_ERROR(drained);
   int logits_row = 0;
   for (size_t b = 0; b < batch.size(); ++b) {
-    if (batch[b].compute_logits) out->logits_row[active_index_[b]] = logits_row++;
+    if (batch[b].compute_logits) out->logits_row[active_.index[b]] = logits_row++;
   }
   return absl::OkStatus();
 }

@@ -93,8 +93,7 @@ class CudaBackend : public Backend {
   bool decode_kernel_ = false;   // the model's GQA group fits the decode kernel
   kernels::PagedKvLayout kv_{};  // page_size 0 until the first step names it
   cuda::StepPlan plan_;
-  std::vector<SequenceChunk> active_;  // the step's chunks that passed validation
-  std::vector<int> active_index_;      // each one's index in the caller's batch
+  AdmittedChunks active_;  // the step's chunks that passed validation and got their pages
 };
 
 }  // namespace kvserve
