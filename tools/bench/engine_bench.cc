@@ -18,6 +18,7 @@
 #include "engine/scheduler/batch_generator.h"
 #include "nlohmann/json.hpp"
 #include "tools/common/gpu_memory_fraction_option.h"
+#include "tools/common/kv_prefill_options.h"
 
 namespace kvserve {
 namespace {
@@ -190,12 +191,7 @@ int main(int argc, char** argv) {
                  "length runs them all on the same prompts, interleaved")
       ->delimiter(',')
       ->capture_default_str();
-  app.add_option("--kv-budget", o.kv.budget, "snapkv/fastkv: constant KV budget (0: retain rate)")
-      ->capture_default_str();
-  app.add_option("--kv-retain-rate", o.kv.retain_rate, "snapkv/fastkv: ρ")->capture_default_str();
-  app.add_option("--kv-tsp-rate", o.kv.tsp_rate, "fastkv: τ")->capture_default_str();
-  app.add_option("--kv-tsp-layer", o.kv.tsp_layer, "fastkv: TSP layer (-1: n_layers / 2 - 1)")
-      ->capture_default_str();
+  AddKvPrefillOptions(app, o.kv);
   app.add_option("--decode-batches", o.decode_batches, "decode batch sizes (0: no decode run)")
       ->delimiter(',');
   app.add_option("--decode-context", o.decode_context)->capture_default_str();

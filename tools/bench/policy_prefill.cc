@@ -9,6 +9,7 @@
 #include "engine/kv/snapkv_selection.h"
 #include "engine/scheduler/batch_generator.h"
 #include "tools/bench/median.h"
+#include "tools/common/kv_prefill_options.h"
 
 namespace kvserve::bench {
 namespace {
@@ -39,12 +40,7 @@ void AddPolicyPrefillFlags(CLI::App& app, PolicyPrefillOptions& o) {
       ->capture_default_str();
   app.add_option("--policy-repeats", o.repeats, "timed runs per (length, policy), after a warm-up")
       ->capture_default_str();
-  app.add_option("--kv-budget", o.kv.budget, "snapkv/fastkv: constant KV budget (0: retain rate)")
-      ->capture_default_str();
-  app.add_option("--kv-retain-rate", o.kv.retain_rate, "snapkv/fastkv: ρ")->capture_default_str();
-  app.add_option("--kv-tsp-rate", o.kv.tsp_rate, "fastkv: τ")->capture_default_str();
-  app.add_option("--kv-tsp-layer", o.kv.tsp_layer, "fastkv: TSP layer (-1: n_layers / 2 - 1)")
-      ->capture_default_str();
+  AddKvPrefillOptions(app, o.kv);
   app.add_option("--kv-tsp-len", o.kv.tsp_len, "fastkv: constant TSP length (0: tsp rate)")
       ->capture_default_str();
   app.add_option("--sdpa-reference", o.sdpa_reference,
