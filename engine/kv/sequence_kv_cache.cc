@@ -123,6 +123,12 @@ void SequenceKvCache::TrimPages(Layer& l) {
   l.pages.resize(keep);
 }
 
+void SequenceKvCache::Truncate(int layer, int rows) {
+  Layer& l = layers_[layer];
+  l.length = std::clamp(rows, 0, l.length);
+  TrimPages(l);
+}
+
 void SequenceKvCache::Release() {
   for (Layer& l : layers_) {
     l.length = 0;

@@ -51,6 +51,10 @@ class SequenceKvCache {
   // no longer needed.
   void Retain(int layer, const std::vector<std::vector<int32_t>>& rows);
 
+  // Keeps `layer`'s first `rows` rows (a backend that compacted the kept rows to the front of its
+  // own copy of the pages) and frees the pages no longer needed; the host rows are not touched.
+  void Truncate(int layer, int rows);
+
   // Gives every page back and empties every layer (finish, cancel, preemption).
   void Release();
   size_t bytes_used() const;

@@ -7,6 +7,7 @@
 #include "engine/base/status_macros.h"
 #include "engine/model/synthetic_model.h"
 #include "engine/runtime/cuda/cuda_status.h"
+#include "engine/runtime/cuda/prompt_compressor.h"
 #include "engine/runtime/cuda/row_gather.h"
 #include "engine/runtime/cuda/synthetic_weights.h"
 #include "kernels/decode_attention.h"
@@ -122,7 +123,7 @@ absl::Status CudaBackend::Init(const CudaBackendOptions& options, bool own_lm_he
   const size_t decode_bytes = kernels::MaxDecodeWorkspaceBytes(
       kReservedLogitRows, c.n_heads, c.n_kv_heads, c.head_dim, c.context_length, num_sms_);
   const size_t bytes = LayoutStep(rows, std::min(rows, kReservedLogitRows), 4 * size_t(rows),
-                                  decode_bytes, nullptr, nullptr);
+                                  decode_bytes, 0, nullptr, nullptr);
   if (auto s = pool_->StepScratch(bytes); !s.ok()) return s.status();
   return absl::OkStatus();
 }
@@ -133,7 +134,7 @@ int64_t CudaBackend::kv_capacity_pages(int page_size) const {
 }
 
 size_t CudaBackend::LayoutStep(int rows, int logit_rows, size_t ints, size_t decode_bytes,
-                               char* base, StepBuffers* out) const {
+                               size_t compress_bytes, char* base, StepBuffers* out) const {
   const ModelConfig& c = config_;
   const size_t n = rows;
   const size_t qkv_dim = c.q_dim() + 2 * c.kv_dim();
@@ -150,15 +151,16 @@ size_t CudaBackend::LayoutStep(int rows, int logit_rows, size_t ints, size_t dec
   b.logits = Carve<float>(base, &at, size_t(logit_rows) * c.vocab_size);
   b.decode_workspace = Carve<float>(base, &at, decode_bytes / sizeof(float));
   b.ints = Carve<int32_t>(base, &at, ints);
+  b.compression = Carve<char>(base, &at, compress_bytes);
   if (out != nullptr) *out = b;
   return at;
 }
 
 absl::Status CudaBackend::Supports(const KvPolicyOptions& options) const {
-  if (options.name == "full") return absl::OkStatus();
-  return absl::FailedPreconditionError(
-      absl::StrCat("kv policy '", options.name,
-                   "' is not supported by the cuda backend (supported: full); use --backend cpu"));
+  if (options.name == "full" || options.name == "snapkv") return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "kv policy '", options.name,
+      "' is not supported by the cuda backend (supported: full, snapkv); use --backend cpu"));
 }
 
 absl::Status CudaBackend::ValidateChunk(const SequenceChunk& ch) const {
@@ -166,10 +168,18 @@ absl::Status CudaBackend::ValidateChunk(const SequenceChunk& ch) const {
   auto bad = [](absl::string_view what) {
     return absl::InvalidArgumentError(absl::StrCat("forward: ", what));
   };
-  if (ch.policy != nullptr && ch.policy->name() != "full") {
+  if (ch.policy != nullptr && IsTieredKvPolicy(ch.policy->name())) {
     return absl::FailedPreconditionError(
         absl::StrCat("forward: kv policy '", std::string(ch.policy->name()),
-                     "' is not supported by the cuda backend (supported: full)"));
+                     "' is not supported by the cuda backend (supported: full, snapkv)"));
+  }
+  if (ch.compression != nullptr && !ch.compression->empty()) {
+    if (!ch.whole_prompt || ch.kv == nullptr || ch.kv->length(0) != 0) {
+      return bad("a prompt compression plan on a chunk that is not a whole prompt");
+    }
+    if (absl::Status s = cuda::PromptCompressor::Check(*ch.compression, c.n_layers); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("forward: ", s.message()));
+    }
   }
   if (ch.tokens.empty()) return bad("no tokens");
   if (ch.positions.size() != ch.tokens.size()) return bad("positions and tokens differ in length");
@@ -252,11 +262,17 @@ absl::Status CudaBackend::Execute(std::span<const SequenceChunk> all, StepOutput
   }
   const int rows = plan_.total_rows();
   const int logit_rows = plan_.logit_rows();
-  const size_t bytes =
-      LayoutStep(rows, logit_rows, plan_.ints().size(), decode_bytes, nullptr, nullptr);
+  compressing_ = compressor_.Plan(batch, config_);
+  size_t compress_bytes = 0;
+  if (compressing_) {
+    KVSERVE_ASSIGN_OR_RETURN(compress_bytes, compressor_.DeviceBytes());
+  }
+  const size_t bytes = LayoutStep(rows, logit_rows, plan_.ints().size(), decode_bytes,
+                                  compress_bytes, nullptr, nullptr);
   KVSERVE_ASSIGN_OR_RETURN(char* scratch, pool_->StepScratch(bytes));
   StepBuffers b;
-  LayoutStep(rows, logit_rows, plan_.ints().size(), decode_bytes, scratch, &b);
+  LayoutStep(rows, logit_rows, plan_.ints().size(), decode_bytes, compress_bytes, scratch, &b);
+  if (compressing_) KVSERVE_RETURN_IF_ERROR(compressor_.Bind(b.compression, stream_));
 
   KVSERVE_RETURN_IF_ERROR(
       CudaStatus(cudaMemcpyAsync(b.ints, plan_.ints().data(), plan_.ints().size() * sizeof(int32_t),
@@ -274,6 +290,8 @@ absl::Status CudaBackend::Execute(std::span<const SequenceChunk> all, StepOutput
   const absl::Status drained = CudaStatus(cudaStreamSynchronize(stream_), "forward");
   KVSERVE_RETURN_IF_ERROR(run);
   KVSERVE_RETURN_IF_ERROR(drained);
+  // The device compacted each compressed layer's kept rows to the front: the page tables follow.
+  if (compressing_) compressor_.Finish(batch, config_.n_layers);
   int logits_row = 0;
   for (size_t b = 0; b < batch.size(); ++b) {
     if (batch[b].compute_logits) out->logits_row[active_.index[b]] = logits_row++;
@@ -319,6 +337,15 @@ absl::Status CudaBackend::RunLayers(const StepBuffers& b) {
                                                 : kernels::RopePairs::kHalfSplit};
     KVSERVE_RETURN_IF_ERROR(CudaStatus(kernels::LaunchRope(rope, stream_), "rope"));
     KVSERVE_RETURN_IF_ERROR(Attention(b, l));
+    if (compressing_) {
+      // SnapKV: the layer's own attention saw every row; what stays cached is decided now.
+      const kernels::PagedKvCache cache{.pages = reinterpret_cast<Bf16*>(pool_->kv_base()),
+                                        .layout = kv_,
+                                        .page_table = ints + plan_.page_table(l),
+                                        .page_table_stride = plan_.page_table_stride()};
+      KVSERVE_RETURN_IF_ERROR(compressor_.RunLayer(b.qkv, qkv_dim, ints + plan_.cu_seqlens(),
+                                                   ints + plan_.kv_lens(), cache, stream_));
+    }
     KVSERVE_RETURN_IF_ERROR(gemm_->Run(b.attn, w.wo, b.delta, rows, c.dim, c.q_dim(), stream_));
     KVSERVE_RETURN_IF_ERROR(
         CudaStatus(kernels::LaunchResidualRmsNorm(b.x, b.delta, w.ffn_norm, b.y, rows, c.dim,

@@ -12,6 +12,7 @@
 #include "engine/runtime/cuda/cublaslt_gemm.h"
 #include "engine/runtime/cuda/device_memory_pool.h"
 #include "engine/runtime/cuda/device_weights.h"
+#include "engine/runtime/cuda/prompt_compressor.h"
 #include "engine/runtime/cuda/step_plan.h"
 #include "kernels/paged_kv_cache.h"
 
@@ -37,7 +38,8 @@ struct CudaBackendOptions {
 // whose high-water mark follows the largest page id seen (DeviceMemoryPool). The host
 // SequenceKvCache keeps the page tables and lengths (its rows stay unwritten), so the scheduler's
 // accounting is unchanged. One PagePool feeds a backend at a time (page ids must mean one page),
-// with one page size. Only the `full` KV policy runs here so far.
+// with one page size. KV policies: `full`, and `snapkv` (its prompt plan run by PromptCompressor
+// on the device after each layer's attention); FastKV's TSP and the tiered policies not yet.
 class CudaBackend : public Backend {
  public:
   // Takes host fp32 weights and converts them to bf16 on the device.
@@ -69,6 +71,7 @@ class CudaBackend : public Backend {
     float* logits = nullptr;
     float* decode_workspace = nullptr;
     int32_t* ints = nullptr;
+    char* compression = nullptr;  // the prompt compressor's metadata and scratch
   };
 
   explicit CudaBackend(const ModelConfig& config) : config_(config) {}
@@ -77,8 +80,8 @@ class CudaBackend : public Backend {
   absl::Status ValidateChunk(const SequenceChunk& chunk) const;
   // Bytes of step scratch for `rows` activation rows, `logit_rows` logits rows, `ints` metadata
   // int32s and `decode_bytes` of decode workspace; with `base`, also points `out` into it.
-  size_t LayoutStep(int rows, int logit_rows, size_t ints, size_t decode_bytes, char* base,
-                    StepBuffers* out) const;
+  size_t LayoutStep(int rows, int logit_rows, size_t ints, size_t decode_bytes,
+                    size_t compress_bytes, char* base, StepBuffers* out) const;
   absl::Status RunLayers(const StepBuffers& b);
   absl::Status Attention(const StepBuffers& b, int layer);
 
@@ -94,6 +97,8 @@ class CudaBackend : public Backend {
   kernels::PagedKvLayout kv_{};  // page_size 0 until the first step names it
   cuda::StepPlan plan_;
   AdmittedChunks active_;  // the step's chunks that passed validation and got their pages
+  cuda::PromptCompressor compressor_;
+  bool compressing_ = false;  // some chunk of this step compresses its prompt
 };
 
 }  // namespace kvserve
