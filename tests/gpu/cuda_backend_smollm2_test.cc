@@ -242,12 +242,28 @@ TEST_F(CudaBackendSmolLm2Test, SnapKvKeepsTheCpuRowCountsAndDecodesAsTheCpu) {
   auto cuda_policy = CreateKvPolicy(options, m_.config);
   ASSERT_TRUE(cpu_policy.ok() && cuda_policy.ok());
   ASSERT_TRUE(m_.cuda->Supports(options).ok());
-  const PolicyRun cpu = RunGreedy(*m_.cpu, prompt, cpu_policy->get(), 8, 32);
+  RecordingPolicy rec(**cpu_policy, m_.config);
+  const PolicyRun cpu = RunGreedy(*m_.cpu, prompt, &rec, 8, 32);
+  for (const auto& layer : rec.layers()) {
+    fprintf(stderr, "CPU");
+    for (int r : layer.decision.retain[0]) fprintf(stderr, " %d", r);
+    fprintf(stderr, "\n");
+  }
   const PolicyRun gpu = RunGreedy(*m_.cuda, prompt, cuda_policy->get(), 8, 32);
   ASSERT_EQ(gpu.tokens.size(), cpu.tokens.size());
   EXPECT_EQ(cpu.kept_after_prefill, std::vector<int>(m_.config.n_layers, 40));
   EXPECT_EQ(gpu.kept_after_prefill, cpu.kept_after_prefill);
   EXPECT_EQ(gpu.stats.kept_tokens, cpu.stats.kept_tokens);
+  // Decoding reads the kept rows: its logits follow the CPU's within bf16 rounding (the dense
+  // test's bound), and they are not full attention's, which the kept rows must change.
+  const PolicyRun dense = RunGreedy(*m_.cpu, prompt, nullptr, 2, 32);
+  ASSERT_EQ(dense.logits.size(), 2u);
+  const float moved = MaxAbsDifference(cpu.logits[1], dense.logits[1]);
+  const float gpu_vs_cpu = MaxAbsDifference(gpu.logits[1], cpu.logits[1]);
+  std::printf("snapkv decode logits: cuda vs cpu %.3f, cpu snapkv vs cpu full %.3f\n", gpu_vs_cpu,
+              moved);
+  EXPECT_LE(gpu_vs_cpu, 0.75f);
+  EXPECT_GT(moved, 2.0f * gpu_vs_cpu);
   const size_t parted =
       std::mismatch(cpu.tokens.begin(), cpu.tokens.end(), gpu.tokens.begin()).first -
       cpu.tokens.begin();

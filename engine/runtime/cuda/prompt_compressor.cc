@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdio>
 
 #include "absl/strings/str_cat.h"
 #include "engine/base/status_macros.h"
@@ -167,6 +169,14 @@ absl::Status PromptCompressor::RunLayer(const kernels::Bf16* qkv, int qkv_row_st
                                                   .scratch_bytes = select_bytes_},
                                                  stream),
                  "kept rows"));
+  {
+    std::vector<int32_t> rows(size_t(total_kept_) * n_kv_heads_);
+    cudaStreamSynchronize(stream);
+    cudaMemcpy(rows.data(), d_kept_rows_, rows.size() * 4, cudaMemcpyDeviceToHost);
+    fprintf(stderr, "DBG");
+    for (int i = 0; i < 40; ++i) fprintf(stderr, " %d", rows[i]);
+    fprintf(stderr, "\n");
+  }
   return CudaStatus(kernels::LaunchKvCompaction({.cache = cache,
                                                  .num_seqs = num_seqs_,
                                                  .cu_kept = cu_kept,
