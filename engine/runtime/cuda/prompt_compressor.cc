@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <cstdio>
 
 #include "absl/strings/str_cat.h"
 #include "engine/base/status_macros.h"
@@ -64,7 +62,9 @@ bool PromptCompressor::Plan(std::span<const SequenceChunk> batch, const ModelCon
   bool any = false;
   for (int s = 0; s < num_seqs_; ++s) {
     const SequenceChunk& ch = batch[s];
-    const int n = ch.kv->length(0) + static_cast<int>(ch.tokens.size());
+    // A compressed chunk is a whole prompt on an empty cache: its rows are its tokens (not the
+    // cache's length, into which the backend has already counted the step's rows).
+    const int n = static_cast<int>(ch.tokens.size());
     max_kv_len_ = std::max(max_kv_len_, n);
     int window = 0, keep = 0;
     if (ch.compression != nullptr && !ch.compression->empty()) {
@@ -169,14 +169,6 @@ absl::Status PromptCompressor::RunLayer(const kernels::Bf16* qkv, int qkv_row_st
                                                   .scratch_bytes = select_bytes_},
                                                  stream),
                  "kept rows"));
-  {
-    std::vector<int32_t> rows(size_t(total_kept_) * n_kv_heads_);
-    cudaStreamSynchronize(stream);
-    cudaMemcpy(rows.data(), d_kept_rows_, rows.size() * 4, cudaMemcpyDeviceToHost);
-    fprintf(stderr, "DBG");
-    for (int i = 0; i < 40; ++i) fprintf(stderr, " %d", rows[i]);
-    fprintf(stderr, "\n");
-  }
   return CudaStatus(kernels::LaunchKvCompaction({.cache = cache,
                                                  .num_seqs = num_seqs_,
                                                  .cu_kept = cu_kept,
