@@ -48,6 +48,8 @@ struct PromptLayerScores {
   int window = 0;                  // observation window of `scores` (0: none)
   std::vector<float> scores;       // window scores [n_heads][n - window]
   std::vector<int32_t> propagate;  // rows carried to the next layer (empty: all)
+  // Each KV head's kept rows as the backend selected them (empty: all, or not reported).
+  std::vector<std::vector<int32_t>> retain;
 };
 
 // One layer's selection, data for the backend to apply: each KV head's rows to keep, in order

@@ -157,10 +157,13 @@ size_t CudaBackend::LayoutStep(int rows, int logit_rows, size_t ints, size_t dec
 }
 
 absl::Status CudaBackend::Supports(const KvPolicyOptions& options) const {
-  if (options.name == "full" || options.name == "snapkv") return absl::OkStatus();
+  if (options.name == "full" || options.name == "snapkv" || options.name == "fastkv") {
+    return absl::OkStatus();
+  }
   return absl::FailedPreconditionError(absl::StrCat(
       "kv policy '", options.name,
-      "' is not supported by the cuda backend (supported: full, snapkv); use --backend cpu"));
+      "' is not supported by the cuda backend (supported: full, snapkv, fastkv); use --backend "
+      "cpu"));
 }
 
 absl::Status CudaBackend::ValidateChunk(const SequenceChunk& ch) const {
@@ -171,13 +174,15 @@ absl::Status CudaBackend::ValidateChunk(const SequenceChunk& ch) const {
   if (ch.policy != nullptr && IsTieredKvPolicy(ch.policy->name())) {
     return absl::FailedPreconditionError(
         absl::StrCat("forward: kv policy '", std::string(ch.policy->name()),
-                     "' is not supported by the cuda backend (supported: full, snapkv)"));
+                     "' is not supported by the cuda backend (supported: full, snapkv, fastkv)"));
   }
   if (ch.compression != nullptr && !ch.compression->empty()) {
     if (!ch.whole_prompt || ch.kv == nullptr || ch.kv->length(0) != 0) {
       return bad("a prompt compression plan on a chunk that is not a whole prompt");
     }
-    if (absl::Status s = cuda::PromptCompressor::Check(*ch.compression, c.n_layers); !s.ok()) {
+    if (absl::Status s = cuda::PromptCompressor::Check(
+            *ch.compression, static_cast<int>(ch.tokens.size()), c.n_layers);
+        !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("forward: ", s.message()));
     }
   }
@@ -191,11 +196,6 @@ absl::Status CudaBackend::ValidateChunk(const SequenceChunk& ch) const {
     return bad(absl::StrCat("KV page size ", ch.kv->page_size(),
                             ", but this backend's page arena holds pages of ", kv_.page_size,
                             " tokens"));
-  }
-  for (int l = 1; l < c.n_layers; ++l) {
-    if (ch.kv->length(l) != ch.kv->length(0)) {
-      return bad("KV layers of different lengths (a compressing policy's cache)");
-    }
   }
   for (int32_t t : ch.tokens) {
     if (t < 0 || t >= c.vocab_size) return bad(absl::StrCat("token id ", t, " out of range"));
@@ -242,23 +242,26 @@ absl::Status CudaBackend::Execute(std::span<const SequenceChunk> all, StepOutput
   const size_t page_bytes = kv_.PageElements() * sizeof(Bf16);
   KVSERVE_RETURN_IF_ERROR(
       pool_->EnsureKvBytes(static_cast<size_t>(plan_.max_page() + 1) * page_bytes));
-  // The rows themselves are written on the device below; the host cache only counts them.
+  // The rows themselves are written on the device below; the host cache only counts them (a
+  // layer past a TSP takes only the propagated rows).
   for (const SequenceChunk& ch : batch) {
     for (int l = 0; l < config_.n_layers; ++l) {
-      if (!ch.kv->AppendUnwritten(l, static_cast<int>(ch.tokens.size()))) {
+      if (!ch.kv->AppendUnwritten(l, cuda::ChunkRowsAt(ch, l))) {
         return absl::InternalError("forward: KV pages vanished between Grow and append");
       }
     }
   }
 
   size_t decode_bytes = 0;
-  for (const cuda::AttentionRun& run : plan_.runs()) {
-    if (!run.decode) continue;
-    const kernels::DecodeSplitPlan split =
-        kernels::PlanDecodeSplits(run.num_seqs, config_.n_kv_heads, run.max_kv_len, num_sms_);
-    decode_bytes = std::max(
-        decode_bytes,
-        kernels::DecodeWorkspaceBytes(split, run.num_seqs, config_.n_heads, config_.head_dim));
+  for (const cuda::LayerGroup& group : plan_.groups()) {
+    for (const cuda::AttentionRun& run : group.runs) {
+      if (!run.decode) continue;
+      const kernels::DecodeSplitPlan split =
+          kernels::PlanDecodeSplits(run.num_seqs, config_.n_kv_heads, run.max_kv_len, num_sms_);
+      decode_bytes = std::max(
+          decode_bytes,
+          kernels::DecodeWorkspaceBytes(split, run.num_seqs, config_.n_heads, config_.head_dim));
+    }
   }
   const int rows = plan_.total_rows();
   const int logit_rows = plan_.logit_rows();
@@ -291,7 +294,13 @@ absl::Status CudaBackend::Execute(std::span<const SequenceChunk> all, StepOutput
   KVSERVE_RETURN_IF_ERROR(run);
   KVSERVE_RETURN_IF_ERROR(drained);
   // The device compacted each compressed layer's kept rows to the front: the page tables follow.
-  if (compressing_) compressor_.Finish(batch, config_.n_layers);
+  if (compressing_) {
+    std::vector<std::vector<PromptLayerScores>> recorded(batch.size());
+    compressor_.Finish(batch, config_.n_layers, &recorded);
+    for (size_t b = 0; b < batch.size(); ++b) {
+      out->prompt_layers[active_.index[b]] = std::move(recorded[b]);
+    }
+  }
   int logits_row = 0;
   for (size_t b = 0; b < batch.size(); ++b) {
     if (batch[b].compute_logits) out->logits_row[active_.index[b]] = logits_row++;
@@ -301,22 +310,26 @@ absl::Status CudaBackend::Execute(std::span<const SequenceChunk> all, StepOutput
 
 absl::Status CudaBackend::RunLayers(const StepBuffers& b) {
   const ModelConfig& c = config_;
-  const int rows = plan_.total_rows();
   const int qkv_dim = c.q_dim() + 2 * c.kv_dim();
-  const int32_t* ints = b.ints;
+  int32_t* ints = b.ints;
+  // The residual stream x picks up each block's output (delta) in the next norm's fused add; a
+  // TSP gathers x's kept rows into delta's buffer, and the two swap.
+  Bf16* x = b.x;
+  Bf16* delta = b.delta;
 
-  if (auto s =
-          CudaStatus(kernels::LaunchEmbeddingGather(weights_.token_embedding, c.vocab_size, c.dim,
-                                                    ints + plan_.tokens(), rows, b.x, stream_),
-                     "embedding");
+  if (auto s = CudaStatus(
+          kernels::LaunchEmbeddingGather(weights_.token_embedding, c.vocab_size, c.dim,
+                                         ints + plan_.tokens(), plan_.total_rows(), x, stream_),
+          "embedding");
       !s.ok()) {
     return s;
   }
-  // The residual stream x picks up each block's output (delta) in the next norm's fused add.
   for (int l = 0; l < c.n_layers; ++l) {
     const cuda::DeviceLayerWeights& w = weights_.layers[l];
+    const cuda::LayerGroup& group = plan_.group(l);
+    int rows = group.total_rows;
     KVSERVE_RETURN_IF_ERROR(
-        CudaStatus(kernels::LaunchResidualRmsNorm(b.x, l == 0 ? nullptr : b.delta, w.attn_norm, b.y,
+        CudaStatus(kernels::LaunchResidualRmsNorm(x, l == 0 ? nullptr : delta, w.attn_norm, b.y,
                                                   rows, c.dim, c.rms_eps, stream_),
                    "attention norm"));
     KVSERVE_RETURN_IF_ERROR(gemm_->Run(b.y, w.wqkv, b.qkv, rows, qkv_dim, c.dim, stream_));
@@ -326,7 +339,7 @@ absl::Status CudaBackend::RunLayers(const StepBuffers& b) {
                                    .k = b.qkv + c.q_dim(),
                                    .k_row_stride = qkv_dim,
                                    .n_kv_heads = c.n_kv_heads,
-                                   .positions = ints + plan_.positions(),
+                                   .positions = ints + group.positions,
                                    .rows = rows,
                                    .table = rope_table_,
                                    .max_positions = c.context_length,
@@ -337,31 +350,51 @@ absl::Status CudaBackend::RunLayers(const StepBuffers& b) {
                                                 : kernels::RopePairs::kHalfSplit};
     KVSERVE_RETURN_IF_ERROR(CudaStatus(kernels::LaunchRope(rope, stream_), "rope"));
     KVSERVE_RETURN_IF_ERROR(Attention(b, l));
-    if (compressing_) {
-      // SnapKV: the layer's own attention saw every row; what stays cached is decided now.
+    const bool propagate = compressing_ && compressor_.Propagates(l) && l + 1 < c.n_layers;
+    if (compressing_ && compressor_.Scores(l)) {
+      // SnapKV/FastKV: the layer's own attention saw every row; what stays cached is decided now.
       const kernels::PagedKvCache cache{.pages = reinterpret_cast<Bf16*>(pool_->kv_base()),
                                         .layout = kv_,
                                         .page_table = ints + plan_.page_table(l),
                                         .page_table_stride = plan_.page_table_stride()};
-      KVSERVE_RETURN_IF_ERROR(compressor_.RunLayer(b.qkv, qkv_dim, ints + plan_.cu_seqlens(),
-                                                   ints + plan_.kv_lens(), cache, stream_));
+      KVSERVE_RETURN_IF_ERROR(
+          compressor_.RunLayer(l, b.qkv, qkv_dim, ints + group.cu_seqlens, cache, stream_));
     }
-    KVSERVE_RETURN_IF_ERROR(gemm_->Run(b.attn, w.wo, b.delta, rows, c.dim, c.q_dim(), stream_));
-    KVSERVE_RETURN_IF_ERROR(
-        CudaStatus(kernels::LaunchResidualRmsNorm(b.x, b.delta, w.ffn_norm, b.y, rows, c.dim,
-                                                  c.rms_eps, stream_),
-                   "ffn norm"));
+    KVSERVE_RETURN_IF_ERROR(gemm_->Run(b.attn, w.wo, delta, rows, c.dim, c.q_dim(), stream_));
+    KVSERVE_RETURN_IF_ERROR(CudaStatus(
+        kernels::LaunchResidualRmsNorm(x, delta, w.ffn_norm, b.y, rows, c.dim, c.rms_eps, stream_),
+        "ffn norm"));
+    if (propagate) {
+      // TSP (research/fastkv.md §2.4): the MLP is per row, so the kept rows are gathered before
+      // it, with their positions, and every later layer runs on them alone.
+      const cuda::LayerGroup& next = plan_.group(l + 1);
+      if (!next.propagated || next.total_rows != compressor_.PropagatedRows(l)) {
+        return absl::InternalError(absl::StrCat("forward: layer ", l + 1, " plans ",
+                                                next.total_rows, " rows, the TSP keeps ",
+                                                compressor_.PropagatedRows(l)));
+      }
+      KVSERVE_RETURN_IF_ERROR(compressor_.Propagate(l, x, c.dim, ints + group.cu_seqlens,
+                                                    ints + group.positions, delta,
+                                                    ints + next.positions, stream_));
+      std::swap(x, delta);
+      rows = next.total_rows;
+      KVSERVE_RETURN_IF_ERROR(
+          CudaStatus(kernels::LaunchResidualRmsNorm(x, nullptr, w.ffn_norm, b.y, rows, c.dim,
+                                                    c.rms_eps, stream_),
+                     "ffn norm"));
+    }
     KVSERVE_RETURN_IF_ERROR(
         gemm_->Run(b.y, w.w_gate_up, b.gate_up, rows, 2 * c.ffn_dim, c.dim, stream_));
     KVSERVE_RETURN_IF_ERROR(
         CudaStatus(kernels::LaunchSwiglu(b.gate_up, b.ffn, rows, c.ffn_dim, stream_), "swiglu"));
-    KVSERVE_RETURN_IF_ERROR(gemm_->Run(b.ffn, w.w_down, b.delta, rows, c.dim, c.ffn_dim, stream_));
+    KVSERVE_RETURN_IF_ERROR(gemm_->Run(b.ffn, w.w_down, delta, rows, c.dim, c.ffn_dim, stream_));
   }
   const int logit_rows = plan_.logit_rows();
   if (logit_rows == 0) return absl::OkStatus();
   // The final norm over every row is one cheap pass; only the wanted rows reach the LM head.
+  const int rows = plan_.group(c.n_layers - 1).total_rows;
   KVSERVE_RETURN_IF_ERROR(
-      CudaStatus(kernels::LaunchResidualRmsNorm(b.x, b.delta, weights_.final_norm, b.y, rows, c.dim,
+      CudaStatus(kernels::LaunchResidualRmsNorm(x, delta, weights_.final_norm, b.y, rows, c.dim,
                                                 c.rms_eps, stream_),
                  "final norm"));
   KVSERVE_RETURN_IF_ERROR(
@@ -376,28 +409,29 @@ absl::Status CudaBackend::Attention(const StepBuffers& b, int layer) {
   const ModelConfig& c = config_;
   const int qkv_dim = c.q_dim() + 2 * c.kv_dim();
   const int32_t* ints = b.ints;
+  const cuda::LayerGroup& group = plan_.group(layer);
   const int stride = plan_.page_table_stride();
   const int32_t* page_table = ints + plan_.page_table(layer);
   const kernels::PagedKvCache cache{.pages = reinterpret_cast<Bf16*>(pool_->kv_base()),
                                     .layout = kv_,
                                     .page_table = page_table,
                                     .page_table_stride = stride};
-  const kernels::RaggedBatch all{.cu_seqlens = ints + plan_.cu_seqlens(),
-                                 .cache_positions = ints + plan_.cache_positions(),
+  const kernels::RaggedBatch all{.cu_seqlens = ints + group.cu_seqlens,
+                                 .cache_positions = ints + group.cache_positions,
                                  .num_seqs = plan_.num_seqs(),
-                                 .total_tokens = plan_.total_rows(),
-                                 .max_seqlen = plan_.max_seqlen()};
+                                 .total_tokens = group.total_rows,
+                                 .max_seqlen = group.max_seqlen};
   const Bf16* k = b.qkv + c.q_dim();
   KVSERVE_RETURN_IF_ERROR(
       CudaStatus(kernels::LaunchKvAppend(k, qkv_dim, k + c.kv_dim(), qkv_dim, all, cache, stream_),
                  "kv append"));
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-  for (const cuda::AttentionRun& run : plan_.runs()) {
+  for (const cuda::AttentionRun& run : group.runs) {
     kernels::PagedKvCache run_cache = cache;
     run_cache.page_table = page_table + static_cast<size_t>(run.first_seq) * stride;
     const Bf16* q = b.qkv + static_cast<size_t>(run.first_row) * qkv_dim;
     Bf16* out = b.attn + static_cast<size_t>(run.first_row) * c.q_dim();
-    const int32_t* kv_lens = ints + plan_.kv_lens() + run.first_seq;
+    const int32_t* kv_lens = ints + group.kv_lens + run.first_seq;
     cudaError_t e;
     if (run.decode) {
       const kernels::DecodeAttentionParams p{.q = q,
@@ -420,7 +454,7 @@ absl::Status CudaBackend::Attention(const StepBuffers& b, int layer) {
           .out = out,
           .out_row_stride = c.q_dim(),
           .batch = {.cu_seqlens = ints + run.cu_seqlens,
-                    .cache_positions = ints + plan_.cache_positions() + run.first_row,
+                    .cache_positions = ints + group.cache_positions + run.first_row,
                     .num_seqs = run.num_seqs,
                     .total_tokens = run.rows,
                     .max_seqlen = run.max_seqlen},

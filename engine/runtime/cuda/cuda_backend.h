@@ -38,8 +38,10 @@ struct CudaBackendOptions {
 // whose high-water mark follows the largest page id seen (DeviceMemoryPool). The host
 // SequenceKvCache keeps the page tables and lengths (its rows stay unwritten), so the scheduler's
 // accounting is unchanged. One PagePool feeds a backend at a time (page ids must mean one page),
-// with one page size. KV policies: `full`, and `snapkv` (its prompt plan run by PromptCompressor
-// on the device after each layer's attention); FastKV's TSP and the tiered policies not yet.
+// with one page size. KV policies: `full`, `snapkv` and `fastkv` (their prompt plans run by
+// PromptCompressor on the device after each layer's attention, FastKV's TSP gathering the rows the
+// later layers run; each layer keeps its own length, which StepPlan's layer groups follow); the
+// tiered policies not yet.
 class CudaBackend : public Backend {
  public:
   // Takes host fp32 weights and converts them to bf16 on the device.
