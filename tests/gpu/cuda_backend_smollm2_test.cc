@@ -1,6 +1,7 @@
 // The CUDA backend against the CPU reference on SmolLM2-135M-Instruct: teacher-forced logits over
-// a 2K-token prompt, greedy generations, and ragged batches equal to their sequences run alone.
-// Also built against the CPU emulator of CUDA (tests/cuda_emulator), where the text is shorter.
+// a 2K-token prompt, greedy generations, ragged batches equal to their sequences run alone, and
+// SnapKV/FastKV prompts compressed on the device as the CPU compresses them. Also built against the
+// CPU emulator of CUDA (tests/cuda_emulator), where the text is shorter.
 #include <gtest/gtest.h>
 
 #include <algorithm>
