@@ -412,7 +412,19 @@ TEST_F(StreamScheduleTest, DeferredWorkRunsWhenTheHostSynchronises) {
   // A blocking stream's work runs before the legacy default stream's copy reads the result.
   ASSERT_EQ(LaunchOn(s, StoreKernel, 2, x, 9), cudaSuccess);
   EXPECT_EQ(HostCopy(x, 2), std::vector<int>(2, 9));
-  // A bad launch is refused at once; a fault inside a deferred kernel shows at the next sync.
+  // An event destroyed while a wait on it is queued: its record runs first, the wait is met.
+  cudaStream_t other = nullptr;
+  cudaEvent_t gone = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&other), cudaSuccess);
+  ASSERT_EQ(cudaEventCreate(&gone), cudaSuccess);
+  ASSERT_EQ(LaunchOn(s, StoreKernel, 2, x, 3), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(gone, s), cudaSuccess);
+  ASSERT_EQ(cudaStreamWaitEvent(other, gone, 0), cudaSuccess);
+  EXPECT_EQ(cudaEventDestroy(gone), cudaSuccess);
+  EXPECT_EQ(cudaStreamSynchronize(other), cudaSuccess);
+  EXPECT_EQ(HostCopy(x, 2), std::vector<int>(2, 3));
+  cudaStreamDestroy(other);
+  // A bad launch is refused at once.
   EXPECT_EQ(LaunchOn(s, StoreKernel, 2048, x, 1), cudaErrorInvalidConfiguration);
   EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidConfiguration);
   cudaEventDestroy(done);

@@ -181,8 +181,14 @@ cudaError_t cudaEventCreate(cudaEvent_t* event) {
 
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
   if (event == nullptr) return cudaErrorInvalidValue;
-  // A record still queued completes before the event goes (CUDA defers the release).
+  // A record still queued completes before the event goes (CUDA defers the release); the waits
+  // on it are then met, and forget it.
   const cudaError_t err = emu::RunUntil([event] { return event->completed >= event->recorded; });
+  for (cudaStream_t stream : emu::State().streams) {
+    for (CUstream_st::Item& item : stream->pending) {
+      if (item.wait_for == event) item.wait_for = nullptr;
+    }
+  }
   delete event;
   return err;
 }
