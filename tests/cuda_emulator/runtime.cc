@@ -138,6 +138,15 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
   return cudaErrorInvalidValue;
 }
 
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
+  if (prop == nullptr || device != 0) return cudaErrorInvalidValue;
+  *prop = cudaDeviceProp{};
+  std::snprintf(prop->name, sizeof(prop->name), "CUDA emulator");
+  prop->multiProcessorCount = emu::kMultiprocessors;
+  prop->totalGlobalMem = emu::kDeviceBytes;
+  return cudaSuccess;
+}
+
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   if (free_bytes == nullptr || total_bytes == nullptr) return cudaErrorInvalidValue;
   *total_bytes = emu::kDeviceBytes;

@@ -36,6 +36,13 @@ enum cudaDeviceAttr {
   cudaDevAttrMultiProcessorCount = 16,
 };
 
+// The device properties the benchmarks read.
+struct cudaDeviceProp {
+  char name[256];
+  int multiProcessorCount;
+  size_t totalGlobalMem;
+};
+
 struct CUstream_st;
 using cudaStream_t = CUstream_st*;
 struct CUevent_st;
