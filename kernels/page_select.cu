@@ -6,6 +6,7 @@
 #include "kernels/device/bf16_device.cuh"
 #include "kernels/device/dynamic_shared.cuh"
 #include "kernels/device/launch.cuh"
+#include "kernels/host_device.h"
 
 namespace kvserve::kernels {
 namespace {
@@ -16,7 +17,7 @@ constexpr int kThreads = 256;
 constexpr int kUnitThreads = 128;
 constexpr size_t kDefaultShared = 48 * 1024;
 
-size_t Align16(size_t bytes) { return (bytes + 15) / 16 * 16; }
+KVSERVE_HOST_DEVICE size_t Align16(size_t bytes) { return (bytes + 15) / 16 * 16; }
 
 // One thread per unit: ResidencyMap::Extend on the unit's arrays, then the slots now holding a
 // page the maps did not know before, in slot order.
@@ -95,8 +96,9 @@ struct SelectShared {
   size_t bytes;
 };
 
-SelectShared Carve(unsigned char* base, int max_candidates, int group, int head_dim,
-                   int retrieved) {
+// Host (sizes) and device (the block's pointers) carve the same way.
+KVSERVE_HOST_DEVICE SelectShared Carve(unsigned char* base, int max_candidates, int group,
+                                       int head_dim, int retrieved) {
   SelectShared s{};
   size_t at = 0;
   auto take = [&](size_t bytes) {
