@@ -1,5 +1,6 @@
 // The host tier on the device against the CPU twins, bit for bit: pinned mapped memory that
-// kernels write (a step's new rows, whole pages and single decode rows, written on a copy stream)
+// kernels write (a step's new rows, whole pages and single decode rows, written on a copy stream
+// after an event behind the rows' arrival on the compute stream)
 // and gather from (the zero-copy recall of listed (sequence, KV head, page) units into budget
 // slots, full and partial pages, a grid smaller than the list), and the attention page lists
 // emitted from residency (sparse and dense sequences side by side). head_dim 64 and 128, page
@@ -50,7 +51,8 @@ TEST_P(HostTierRecallGpuTest, NewRowsReachTheHostTierOnACopyStream) {
   const PagedKvLayout l = Layout();
   std::mt19937 rng(l.head_dim + l.page_size);
   const std::vector<Bf16> arena = testing::RandomBf16(kArenaPages * l.PageElements(), rng);
-  DeviceBuffer<Bf16> d_arena(arena);
+  DeviceBuffer<Bf16> d_staged(arena);
+  DeviceBuffer<Bf16> d_arena(std::vector<Bf16>(arena.size()));
   HostTierMemory tier;
   ASSERT_CUDA_OK(AllocateHostTier(l, kTierPages, &tier));
   EXPECT_EQ(tier.bytes, HostTierBytes(l, kTierPages));
@@ -63,8 +65,18 @@ TEST_P(HostTierRecallGpuTest, NewRowsReachTheHostTierOnACopyStream) {
       {.src_page = 7, .dst_page = 0, .first_row = 3, .rows = 1},
       {.src_page = 0, .dst_page = 11, .first_row = 0, .rows = 5}};
   DeviceBuffer<PageRowCopy> d_copies(copies);
+  // The rows reach the arena on the compute stream (the step's append); the copy stream waits
+  // for them by an event, as the backend orders it (the reverse-order run defers both streams).
+  cudaStream_t compute = nullptr;
   cudaStream_t copy_stream = nullptr;
+  cudaEvent_t appended = nullptr;
+  ASSERT_CUDA_OK(cudaStreamCreateWithFlags(&compute, cudaStreamNonBlocking));
   ASSERT_CUDA_OK(cudaStreamCreateWithFlags(&copy_stream, cudaStreamNonBlocking));
+  ASSERT_CUDA_OK(cudaEventCreateWithFlags(&appended, cudaEventDisableTiming));
+  ASSERT_CUDA_OK(cudaMemcpyAsync(d_arena.data(), d_staged.data(), arena.size() * sizeof(Bf16),
+                                 cudaMemcpyDeviceToDevice, compute));
+  ASSERT_CUDA_OK(cudaEventRecord(appended, compute));
+  ASSERT_CUDA_OK(cudaStreamWaitEvent(copy_stream, appended, 0));
   ASSERT_CUDA_OK(LaunchHostTierWrite({.src_pages = d_arena.data(),
                                       .dst_pages = tier.device,
                                       .layout = l,
@@ -90,6 +102,8 @@ TEST_P(HostTierRecallGpuTest, NewRowsReachTheHostTierOnACopyStream) {
                                  .num_copies = 1},
                                 copy_stream),
             cudaErrorInvalidValue);
+  ASSERT_CUDA_OK(cudaEventDestroy(appended));
+  ASSERT_CUDA_OK(cudaStreamDestroy(compute));
   ASSERT_CUDA_OK(cudaStreamDestroy(copy_stream));
   ASSERT_CUDA_OK(FreeHostTier(&tier));
   EXPECT_EQ(tier.host, nullptr);
