@@ -139,8 +139,9 @@ fi
 #    Each part's stdout lines land in gpu-check.json under bench.<part>; its verdicts go in
 #    tools/bench/gpu_check_report.py's decode_verdicts().
 run_decode_checks() {
-  # The FreeKV/Quest kernels alone (kvserve-tiered-kernel-bench, ~20 s on an H100-class GPU):
-  # recall GB/s (P3) and sparse against dense decode attention at 32K, batch 1, 8 and 32.
+  # The FreeKV/Quest kernels alone (kvserve-tiered-kernel-bench; its GPU time is not measured
+  # yet, decode_s caps it): recall GB/s (P3), sparse against dense decode attention at 32K,
+  # batch 1, 8 and 32.
   local tiered=${KVSERVE_TIERED_KERNEL_BENCH:-$(dirname "$bench")/kvserve-tiered-kernel-bench}
   if [ ! -x "$tiered" ]; then
     echo "== tiered_kernels: skipped ($tiered not built)"
