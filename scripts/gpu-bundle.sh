@@ -14,7 +14,7 @@ out=${1:-gpu-bundle}
 cmake --preset cuda >/dev/null
 mapfile -t gpu_tests < <(find tests/gpu -name '*_test.cc' -printf '%f\n' | sed 's/\.cc$//' | sort)
 targets=("${gpu_tests[@]}")
-tools=(kvserve-gpu-bench kvserve-cli kvserve-engine-bench)
+tools=(kvserve-gpu-bench kvserve-cli kvserve-engine-bench kvserve-tiered-kernel-bench)
 for t in "${tools[@]}"; do
   if cmake --build build-cuda --target help | grep -q "^$t:"; then targets+=("$t"); fi
 done

@@ -139,7 +139,16 @@ fi
 #    Each part's stdout lines land in gpu-check.json under bench.<part>; its verdicts go in
 #    tools/bench/gpu_check_report.py's decode_verdicts().
 run_decode_checks() {
-  : "none yet: issue 13 adds them (decode_s=${decode_s}s is kept for them)"
+  # The FreeKV/Quest kernels alone (kvserve-tiered-kernel-bench; its GPU time is not measured
+  # yet, decode_s caps it): recall GB/s (P3), sparse against dense decode attention at 32K,
+  # batch 1, 8 and 32.
+  local tiered=${KVSERVE_TIERED_KERNEL_BENCH:-$(dirname "$bench")/kvserve-tiered-kernel-bench}
+  if [ ! -x "$tiered" ]; then
+    echo "== tiered_kernels: skipped ($tiered not built)"
+    return 0
+  fi
+  run_part tiered_kernels "$decode_s" "$work/kvserve-tiered-kernel-bench.jsonl" \
+    "$tiered" --context 32768 --batches 1,8,32 --repeats 10
 }
 if wanted decode; then run_decode_checks || status=1; fi
 # ---- end of issue 13's section --------------------------------------------------------------

@@ -1,21 +1,13 @@
 #pragma once
 
+#include "kernels/cpu_reference/page_digest.h"
+
 namespace kvserve {
 
-// How a page's keys are summarized for Quest/FreeKV page scoring (research/freekv.md §4.2).
-enum class DigestKind {
-  kMinMax,     // per-channel max/min of the keys: Quest, and the FreeKV paper
-  kCenterMad,  // center ± mean |k - center| per channel: ArkVale's tighter box, FreeKV's system
-               // code
-};
-
-// The bounding box of one page's keys for one KV head: hi[d] and lo[d] per channel, from `rows`
-// post-RoPE keys [rows][head_dim] (rows >= 1).
-void BuildPageDigest(const float* keys, int rows, int head_dim, DigestKind kind, float* hi,
-                     float* lo);
-
-// Quest's upper bound of q·k over a page: Σ_d max(q_d·hi_d, q_d·lo_d). No 1/sqrt(d): only the
-// order of pages matters, and softmax aggregation below takes the raw bound as the Quest code does.
-float PageUpperBound(const float* q, const float* hi, const float* lo, int head_dim);
+// How a page's keys are summarised, and the digest math itself: one implementation, the device
+// kernels' CPU twin (kernels/cpu_reference/page_digest.h).
+using DigestKind = kernels::PageDigestKind;
+using kernels::reference::BuildPageDigest;
+using kernels::reference::PageUpperBound;
 
 }  // namespace kvserve

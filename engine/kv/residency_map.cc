@@ -5,31 +5,30 @@
 #include "absl/strings/str_cat.h"
 
 namespace kvserve {
+namespace {
+
+kernels::TieredLayout Kernel(const BudgetLayout& l) {
+  return {.slots = l.slots, .sink = l.sink, .window = l.window};
+}
+
+}  // namespace
 
 ResidencyMap::ResidencyMap(BudgetLayout layout) : layout_(layout), slot_page_(layout.slots, -1) {}
 
-int ResidencyMap::WindowStart() const { return std::max(layout_.sink, n_pages_ - layout_.window); }
+int ResidencyMap::WindowStart() const {
+  return kernels::reference::WindowStart(Kernel(layout_), n_pages_);
+}
+
+kernels::reference::ResidencyRow ResidencyMap::Row() {
+  return {.slot_page = slot_page_.data(),
+          .page_slot = page_slot_.data(),
+          .n_pages = &n_pages_,
+          .next_window = &next_window_slot_};
+}
 
 std::vector<ResidencyMap::Placement> ResidencyMap::Extend(int n_pages) {
-  std::vector<Placement> placed;
-  const int first_window_slot = layout_.sink + layout_.retrieved();
-  for (int32_t page = n_pages_; page < n_pages; ++page) {
-    page_slot_.push_back(-1);
-    ++n_pages_;
-    int32_t slot;
-    if (page < layout_.sink) {
-      slot = page;
-    } else {
-      // The window slots rotate: the oldest window page (if any) leaves for the host.
-      slot = first_window_slot + next_window_slot_;
-      next_window_slot_ = (next_window_slot_ + 1) % layout_.window;
-      if (const int32_t old = slot_page_[slot]; old >= 0) page_slot_[old] = -1;
-    }
-    slot_page_[slot] = page;
-    page_slot_[page] = slot;
-    placed.push_back({page, slot});
-  }
-  return placed;
+  if (n_pages > n_pages_) page_slot_.resize(n_pages, -1);
+  return kernels::reference::ExtendResidency(Kernel(layout_), Row(), n_pages);
 }
 
 std::vector<int32_t> ResidencyMap::Candidates() const {
@@ -39,27 +38,7 @@ std::vector<int32_t> ResidencyMap::Candidates() const {
 }
 
 std::vector<ResidencyMap::Placement> ResidencyMap::Select(std::span<const int32_t> selected) {
-  const int first = layout_.sink;
-  const int last = layout_.sink + layout_.retrieved();
-  // Free the retrieved slots whose page was not selected.
-  std::vector<int32_t> free_slots;
-  for (int32_t slot = first; slot < last; ++slot) {
-    const int32_t page = slot_page_[slot];
-    if (page >= 0 && std::binary_search(selected.begin(), selected.end(), page)) continue;
-    if (page >= 0) page_slot_[page] = -1;
-    slot_page_[slot] = -1;
-    free_slots.push_back(slot);
-  }
-  std::vector<Placement> recalls;
-  size_t next = 0;
-  for (const int32_t page : selected) {
-    if (page_slot_[page] >= 0) continue;
-    const int32_t slot = free_slots[next++];
-    slot_page_[slot] = page;
-    page_slot_[page] = slot;
-    recalls.push_back({page, slot});
-  }
-  return recalls;
+  return kernels::reference::SelectResidency(Kernel(layout_), Row(), selected);
 }
 
 std::vector<int32_t> ResidencyMap::ResidentPages() const {

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu_reference/page_residency.h"
+
 namespace kvserve {
 
 // How a (sequence, layer)'s accelerator budget of `slots` pages splits (research/freekv.md §4.1):
@@ -22,10 +24,8 @@ struct BudgetLayout {
 // pages, in the same physical slots.
 class ResidencyMap {
  public:
-  struct Placement {
-    int32_t page;
-    int32_t slot;
-  };
+  // The maps' arithmetic is the device kernels' twin (kernels/cpu_reference/page_residency.h).
+  using Placement = kernels::reference::PagePlacement;
 
   explicit ResidencyMap(BudgetLayout layout);
 
@@ -57,12 +57,13 @@ class ResidencyMap {
 
  private:
   int WindowStart() const;  // first page of the recent window
+  kernels::reference::ResidencyRow Row();
 
   BudgetLayout layout_;
-  int n_pages_ = 0;
+  int32_t n_pages_ = 0;
   std::vector<int32_t> slot_page_;  // [slots], -1 = empty
   std::vector<int32_t> page_slot_;  // [n_pages], -1 = host only
-  int next_window_slot_ = 0;        // FIFO cursor over the window slots
+  int32_t next_window_slot_ = 0;    // FIFO cursor over the window slots
 };
 
 }  // namespace kvserve

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "kernels/ceil_div.h"
+#include "kernels/cpu_reference/query_drift.h"
 
 namespace kvserve {
 namespace {
@@ -13,16 +14,6 @@ BudgetLayout LayoutOf(const KvPolicyOptions& o) {
   return {.slots = budget / o.page_size,
           .sink = CeilDiv(o.sink, o.page_size),
           .window = std::max(1, CeilDiv(o.recent, o.page_size))};
-}
-
-float Cosine(const float* a, const float* b, int d) {
-  double dot = 0, na = 0, nb = 0;
-  for (int i = 0; i < d; ++i) {
-    dot += double{a[i]} * b[i];
-    na += double{a[i]} * a[i];
-    nb += double{b[i]} * b[i];
-  }
-  return na > 0 && nb > 0 ? static_cast<float>(dot / std::sqrt(na * nb)) : 1.0f;
 }
 
 }  // namespace
@@ -151,10 +142,10 @@ bool TieredKvPolicy::PrepareDecodeAttention(int layer, const float* q, const Seq
   for (int h = 0; h < config_.n_kv_heads; ++h) {
     float cos = 0.0f;
     for (int g = h * group; g < (h + 1) * group; ++g) {
-      cos +=
-          Cosine(q + static_cast<size_t>(g) * d, l.last_q.data() + static_cast<size_t>(g) * d, d);
+      cos += kernels::reference::QueryCosine(q + static_cast<size_t>(g) * d,
+                                             l.last_q.data() + static_cast<size_t>(g) * d, d);
     }
-    drifted[h] = options_.tau >= 1.0f || cos / group < options_.tau;
+    drifted[h] = kernels::reference::QueryDrifted(cos, group, options_.tau);
     any |= drifted[h];
   }
   checks_.fetch_add(config_.n_kv_heads, std::memory_order_relaxed);

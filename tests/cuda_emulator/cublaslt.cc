@@ -9,6 +9,7 @@
 #include "cublasLt.h"
 #include "cuda_bf16.h"
 #include "device_memory.h"
+#include "stream_scheduler.h"
 
 struct cublasLtContext {};
 
@@ -211,6 +212,10 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
   if (!InDeviceMemory(a, *a_layout) || !InDeviceMemory(b, *b_layout) ||
       !InDeviceMemory(d, *d_layout) || !InDeviceMemory(c, *c_layout)) {
     return CUBLAS_STATUS_INVALID_VALUE;
+  }
+  // The product runs now, after its stream's earlier work: a legal order of the stream.
+  if (kvserve::cuda_emulator::DrainStream(stream) != cudaSuccess) {
+    return CUBLAS_STATUS_EXECUTION_FAILED;
   }
   float alpha_value, beta_value;
   std::memcpy(&alpha_value, alpha, sizeof(float));

@@ -1,7 +1,7 @@
 // The CPU emulator of CUDA against what CUDA specifies: it must run correct kernels correctly and
 // make the usual kernel bugs fail (a missing barrier, a barrier in divergent code, a shuffle
 // after lanes exited, a wmma operand misaligned, a read past a buffer's end, a CUB call outside
-// its contract).
+// its contract, a stream reading another's results without waiting for its event).
 #include <gtest/gtest.h>
 #include <mma.h>
 
@@ -337,6 +337,126 @@ TEST(CudaEmulatorTest, SegmentedRadixSortRefusesCallsOutsideItsContract) {
 
 // 100 floats are 400 bytes, rounded up to CUDA's 256-byte granule: float 128 is the first byte of
 // the guard page.
+// Sets a stream schedule for one test and restores the eager one after it.
+class StreamScheduleTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    kvserve::cuda_emulator::SetStreamSchedule(kvserve::cuda_emulator::StreamSchedule::kEager);
+  }
+};
+
+__global__ void StoreKernel(int* out, int value) { out[threadIdx.x] = value; }
+__global__ void AddOneKernel(const int* in, int* out) { out[threadIdx.x] = in[threadIdx.x] + 1; }
+
+template <typename... Params, typename... Args>
+cudaError_t LaunchOn(cudaStream_t stream, void (*kernel)(Params...), int threads, Args... args) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = 1;
+  config.blockDim = threads;
+  config.stream = stream;
+  return cudaLaunchKernelEx(&config, kernel, args...);
+}
+
+// Stream a writes x; stream b computes y = x + 1, waiting for a's event or not.
+std::vector<int> ProducerConsumer(bool wait) {
+  int* x = DeviceCopy(std::vector<int>(4, 0));
+  int* y = DeviceCopy(std::vector<int>(4, -1));
+  cudaStream_t a = nullptr;
+  cudaStream_t b = nullptr;
+  cudaEvent_t written = nullptr;
+  EXPECT_EQ(cudaStreamCreateWithFlags(&a, cudaStreamNonBlocking), cudaSuccess);
+  EXPECT_EQ(cudaStreamCreateWithFlags(&b, cudaStreamNonBlocking), cudaSuccess);
+  EXPECT_EQ(cudaEventCreateWithFlags(&written, cudaEventDisableTiming), cudaSuccess);
+  EXPECT_EQ(LaunchOn(a, StoreKernel, 4, x, 41), cudaSuccess);
+  EXPECT_EQ(cudaEventRecord(written, a), cudaSuccess);
+  if (wait) {
+    EXPECT_EQ(cudaStreamWaitEvent(b, written, 0), cudaSuccess);
+  }
+  EXPECT_EQ(LaunchOn(b, AddOneKernel, 4, static_cast<const int*>(x), y), cudaSuccess);
+  EXPECT_EQ(cudaStreamSynchronize(b), cudaSuccess);
+  std::vector<int> out = HostCopy(y, 4);
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  cudaEventDestroy(written);
+  cudaStreamDestroy(a);
+  cudaStreamDestroy(b);
+  cudaFree(x);
+  cudaFree(y);
+  return out;
+}
+
+TEST_F(StreamScheduleTest, EventWaitsOrderStreamsAndTheirAbsenceShowsLatestFirst) {
+  using kvserve::cuda_emulator::StreamSchedule;
+  for (StreamSchedule schedule :
+       {StreamSchedule::kEager, StreamSchedule::kIssueOrder, StreamSchedule::kLatestFirst}) {
+    kvserve::cuda_emulator::SetStreamSchedule(schedule);
+    EXPECT_EQ(ProducerConsumer(true), std::vector<int>(4, 42)) << static_cast<int>(schedule);
+  }
+  // Without the wait, the latest-first schedule runs the consumer before the producer.
+  kvserve::cuda_emulator::SetStreamSchedule(StreamSchedule::kLatestFirst);
+  EXPECT_EQ(ProducerConsumer(false), std::vector<int>(4, 1));
+}
+
+TEST_F(StreamScheduleTest, DeferredWorkRunsWhenTheHostSynchronises) {
+  kvserve::cuda_emulator::SetStreamSchedule(kvserve::cuda_emulator::StreamSchedule::kIssueOrder);
+  int* x = DeviceCopy(std::vector<int>(2, 0));
+  cudaStream_t s = nullptr;
+  cudaEvent_t done = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&s), cudaSuccess);
+  ASSERT_EQ(cudaEventCreate(&done), cudaSuccess);
+  EXPECT_EQ(cudaEventQuery(done), cudaSuccess);  // never recorded: complete
+  ASSERT_EQ(LaunchOn(s, StoreKernel, 2, x, 7), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(done, s), cudaSuccess);
+  EXPECT_EQ(cudaEventQuery(done), cudaErrorNotReady);
+  EXPECT_EQ(cudaEventSynchronize(done), cudaSuccess);
+  EXPECT_EQ(cudaEventQuery(done), cudaSuccess);
+  // A blocking stream's work runs before the legacy default stream's copy reads the result.
+  ASSERT_EQ(LaunchOn(s, StoreKernel, 2, x, 9), cudaSuccess);
+  EXPECT_EQ(HostCopy(x, 2), std::vector<int>(2, 9));
+  // An event destroyed while a wait on it is queued: its record runs first, the wait is met.
+  cudaStream_t other = nullptr;
+  cudaEvent_t gone = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&other), cudaSuccess);
+  ASSERT_EQ(cudaEventCreate(&gone), cudaSuccess);
+  ASSERT_EQ(LaunchOn(s, StoreKernel, 2, x, 3), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(gone, s), cudaSuccess);
+  ASSERT_EQ(cudaStreamWaitEvent(other, gone, 0), cudaSuccess);
+  EXPECT_EQ(cudaEventDestroy(gone), cudaSuccess);
+  EXPECT_EQ(cudaStreamSynchronize(other), cudaSuccess);
+  EXPECT_EQ(HostCopy(x, 2), std::vector<int>(2, 3));
+  cudaStreamDestroy(other);
+  // A bad launch is refused at once.
+  EXPECT_EQ(LaunchOn(s, StoreKernel, 2048, x, 1), cudaErrorInvalidConfiguration);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidConfiguration);
+  cudaEventDestroy(done);
+  cudaStreamDestroy(s);
+  cudaFree(x);
+}
+
+TEST(CudaEmulatorTest, MappedPinnedMemoryIsWhatKernelsReadAndWrite) {
+  void* host = nullptr;
+  ASSERT_EQ(cudaHostAlloc(&host, 4 * sizeof(int), cudaHostAllocMapped), cudaSuccess);
+  void* device = nullptr;
+  ASSERT_EQ(cudaHostGetDevicePointer(&device, host, 0), cudaSuccess);
+  ASSERT_EQ(LaunchOn(nullptr, StoreKernel, 4, static_cast<int*>(device), 5), cudaSuccess);
+  EXPECT_EQ(std::vector<int>(static_cast<int*>(host), static_cast<int*>(host) + 4),
+            std::vector<int>(4, 5));
+  int* d = DeviceCopy(std::vector<int>(4, 0));
+  EXPECT_EQ(cudaMemcpy(d, device, 4 * sizeof(int), cudaMemcpyDeviceToDevice), cudaSuccess);
+  EXPECT_EQ(HostCopy(d, 4), std::vector<int>(4, 5));
+  // Pinned but not mapped: not the device's to touch.
+  void* unmapped = nullptr;
+  ASSERT_EQ(cudaMallocHost(&unmapped, 16), cudaSuccess);
+  EXPECT_EQ(cudaHostGetDevicePointer(&device, unmapped, 0), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaMemcpy(d, unmapped, 16, cudaMemcpyDeviceToDevice), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaMemcpy(d, unmapped, 16, cudaMemcpyHostToDevice), cudaSuccess);
+  cudaGetLastError();
+  EXPECT_EQ(cudaFreeHost(unmapped), cudaSuccess);
+  EXPECT_EQ(cudaFreeHost(host), cudaSuccess);
+  EXPECT_EQ(cudaFreeHost(host), cudaErrorInvalidValue);
+  cudaGetLastError();
+  cudaFree(d);
+}
+
 TEST(CudaEmulatorDeathTest, ReadingPastABufferCrashes) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   float* d_in = DeviceCopy(std::vector<float>(100, 1.0f));

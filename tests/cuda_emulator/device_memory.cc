@@ -16,23 +16,29 @@ struct Mapping {
   void* base;
   size_t mapped;
   size_t bytes;  // as requested
+  bool device_visible = true;
 };
+
+using Registry = std::map<uintptr_t, Mapping>;
 
 std::mutex& Lock() {
   static std::mutex mutex;
   return mutex;
 }
 
-std::map<uintptr_t, Mapping>& Live() {
-  static std::map<uintptr_t, Mapping> live;
+Registry& Live() {
+  static Registry live;
+  return live;
+}
+
+Registry& LivePinned() {
+  static Registry live;
   return live;
 }
 
 size_t PageBytes() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
 
-}  // namespace
-
-void* DeviceMemory::Allocate(size_t bytes) {
+void* AllocateIn(Registry& registry, size_t bytes, bool device_visible) {
   const size_t page = PageBytes();
   const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
   const size_t body = (rounded + page - 1) / page * page;
@@ -46,26 +52,42 @@ void* DeviceMemory::Allocate(size_t bytes) {
   }
   char* ptr = body_start + (body - rounded);
   std::lock_guard<std::mutex> lock(Lock());
-  Live()[reinterpret_cast<uintptr_t>(ptr)] = Mapping{base, mapped, bytes};
+  registry[reinterpret_cast<uintptr_t>(ptr)] = Mapping{base, mapped, bytes, device_visible};
   return ptr;
 }
 
-bool DeviceMemory::Free(void* ptr) {
+bool FreeIn(Registry& registry, void* ptr) {
   std::lock_guard<std::mutex> lock(Lock());
-  const auto it = Live().find(reinterpret_cast<uintptr_t>(ptr));
-  if (it == Live().end()) return false;
+  const auto it = registry.find(reinterpret_cast<uintptr_t>(ptr));
+  if (it == registry.end()) return false;
   munmap(it->second.base, it->second.mapped);
-  Live().erase(it);
+  registry.erase(it);
   return true;
 }
 
-bool DeviceMemory::Contains(const void* ptr, size_t bytes) {
+bool ContainsIn(const Registry& registry, const void* ptr, size_t bytes, bool device_only) {
   const auto at = reinterpret_cast<uintptr_t>(ptr);
   std::lock_guard<std::mutex> lock(Lock());
-  auto it = Live().upper_bound(at);
-  if (it == Live().begin()) return false;
+  auto it = registry.upper_bound(at);
+  if (it == registry.begin()) return false;
   --it;
-  return at + bytes <= it->first + it->second.bytes;
+  return at + bytes <= it->first + it->second.bytes && (!device_only || it->second.device_visible);
+}
+
+}  // namespace
+
+void* DeviceMemory::Allocate(size_t bytes) { return AllocateIn(Live(), bytes, true); }
+bool DeviceMemory::Free(void* ptr) { return FreeIn(Live(), ptr); }
+bool DeviceMemory::Contains(const void* ptr, size_t bytes) {
+  return ContainsIn(Live(), ptr, bytes, false);
+}
+
+void* PinnedMemory::Allocate(size_t bytes, bool mapped) {
+  return AllocateIn(LivePinned(), bytes, mapped);
+}
+bool PinnedMemory::Free(void* ptr) { return FreeIn(LivePinned(), ptr); }
+bool PinnedMemory::Contains(const void* ptr, size_t bytes, bool mapped_only) {
+  return ContainsIn(LivePinned(), ptr, bytes, mapped_only);
 }
 
 size_t DeviceMemory::BytesInUse() {

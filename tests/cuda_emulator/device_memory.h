@@ -17,4 +17,14 @@ class DeviceMemory {
   static size_t BytesInUse();
 };
 
+// Page-locked host memory (cudaHostAlloc), guarded the same way, in a registry of its own: it is
+// not device memory, except that mapped memory is what kernels may also read and write.
+class PinnedMemory {
+ public:
+  static void* Allocate(size_t bytes, bool mapped);
+  static bool Free(void* ptr);
+  // Whether [ptr, ptr + bytes) lies inside one live pinned allocation (a mapped one if asked).
+  static bool Contains(const void* ptr, size_t bytes, bool mapped_only);
+};
+
 }  // namespace kvserve::cuda_emulator

@@ -11,6 +11,7 @@
 #include "block_runner.h"
 #include "cuda_runtime.h"
 #include "device_memory.h"
+#include "stream_scheduler.h"
 
 namespace kvserve::cuda_emulator {
 namespace {
@@ -57,14 +58,9 @@ struct AlignedFree {
 
 }  // namespace
 
-cudaError_t LaunchGrid(const cudaLaunchConfig_t& config, const void* kernel,
-                       const std::function<void()>& thread) {
-  if (!ValidShape(config.gridDim, config.blockDim)) return Record(cudaErrorInvalidConfiguration);
-  const auto limit = DynamicSharedLimits().find(kernel);
-  const size_t allowed =
-      limit == DynamicSharedLimits().end() ? kDefaultDynamicShared : limit->second;
-  if (config.dynamicSmemBytes > allowed) return Record(cudaErrorInvalidValue);
+namespace {
 
+cudaError_t RunGrid(const cudaLaunchConfig_t& config, const std::function<void()>& thread) {
   const size_t shared_bytes = std::max<size_t>(config.dynamicSmemBytes, 1);
   std::unique_ptr<unsigned char, AlignedFree> shared(
       static_cast<unsigned char*>(std::aligned_alloc(1024, (shared_bytes + 1023) / 1024 * 1024)));
@@ -86,6 +82,21 @@ cudaError_t LaunchGrid(const cudaLaunchConfig_t& config, const void* kernel,
     }
   }
   return cudaSuccess;
+}
+
+}  // namespace
+
+cudaError_t LaunchGrid(const cudaLaunchConfig_t& config, const void* kernel,
+                       std::function<void()> thread) {
+  // A bad shape is refused at the launch, as CUDA does; faults show when the grid runs.
+  if (!ValidShape(config.gridDim, config.blockDim)) return Record(cudaErrorInvalidConfiguration);
+  const auto limit = DynamicSharedLimits().find(kernel);
+  const size_t allowed =
+      limit == DynamicSharedLimits().end() ? kDefaultDynamicShared : limit->second;
+  if (config.dynamicSmemBytes > allowed) return Record(cudaErrorInvalidValue);
+  return Record(Enqueue(config.stream, [config, thread = std::move(thread)] {
+    return Record(RunGrid(config, thread));
+  }));
 }
 
 }  // namespace kvserve::cuda_emulator
@@ -127,6 +138,15 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
   return cudaErrorInvalidValue;
 }
 
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
+  if (prop == nullptr || device != 0) return cudaErrorInvalidValue;
+  *prop = cudaDeviceProp{};
+  std::snprintf(prop->name, sizeof(prop->name), "CUDA emulator");
+  prop->multiProcessorCount = emu::kMultiprocessors;
+  prop->totalGlobalMem = emu::kDeviceBytes;
+  return cudaSuccess;
+}
+
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   if (free_bytes == nullptr || total_bytes == nullptr) return cudaErrorInvalidValue;
   *total_bytes = emu::kDeviceBytes;
@@ -134,24 +154,6 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   *free_bytes = used < emu::kDeviceBytes ? emu::kDeviceBytes - used : 0;
   return cudaSuccess;
 }
-
-// A stream is a token: work runs when it is issued.
-struct CUstream_st {};
-
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
-  if (stream == nullptr || (flags & ~cudaStreamNonBlocking) != 0) return cudaErrorInvalidValue;
-  *stream = new CUstream_st;
-  return cudaSuccess;
-}
-
-cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  delete stream;
-  return cudaSuccess;
-}
-
-// Launches finish before they return, so there is never anything to wait for.
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
 
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   if (ptr == nullptr) return cudaErrorInvalidValue;
@@ -161,37 +163,103 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
 
 cudaError_t cudaFree(void* ptr) {
   if (ptr == nullptr) return cudaSuccess;
+  // cudaFree synchronises the device first: queued work may still use the memory.
+  if (const cudaError_t err = emu::DrainAll(); err != cudaSuccess) return err;
   return emu::DeviceMemory::Free(ptr) ? cudaSuccess : emu::Record(cudaErrorInvalidDevicePointer);
 }
 
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
-  if (bytes == 0) return cudaSuccess;
-  // The side a copy names as device memory must be one allocation, as large as the copy.
+namespace {
+
+// Device memory, or pinned host memory mapped into the device's address space.
+bool DeviceVisible(const void* ptr, size_t bytes) {
+  return emu::DeviceMemory::Contains(ptr, bytes) || emu::PinnedMemory::Contains(ptr, bytes, true);
+}
+
+bool Pinned(const void* ptr, size_t bytes) {
+  return emu::PinnedMemory::Contains(ptr, bytes, false);
+}
+
+// The side a copy names as device memory must lie in one allocation, as large as the copy.
+cudaError_t CheckCopy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
   const bool dst_device = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
   const bool src_device = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
-  if (dst == nullptr || src == nullptr ||
-      (dst_device && !emu::DeviceMemory::Contains(dst, bytes)) ||
-      (src_device && !emu::DeviceMemory::Contains(src, bytes))) {
+  if (dst == nullptr || src == nullptr || (dst_device && !DeviceVisible(dst, bytes)) ||
+      (src_device && !DeviceVisible(src, bytes))) {
     return emu::Record(cudaErrorInvalidValue);
   }
-  std::memmove(dst, src, bytes);
   return cudaSuccess;
+}
+
+}  // namespace
+
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  if (bytes == 0) return cudaSuccess;
+  if (const cudaError_t err = CheckCopy(dst, src, bytes, kind); err != cudaSuccess) return err;
+  // On the legacy default stream: after every blocking stream, and the host waits for it.
+  return emu::Enqueue(nullptr, [=] {
+    std::memmove(dst, src, bytes);
+    return cudaSuccess;
+  });
 }
 
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
-                            cudaStream_t) {
-  return cudaMemcpy(dst, src, bytes, kind);
+                            cudaStream_t stream) {
+  if (bytes == 0) return cudaSuccess;
+  if (const cudaError_t err = CheckCopy(dst, src, bytes, kind); err != cudaSuccess) return err;
+  auto copy = [=] {
+    std::memmove(dst, src, bytes);
+    return cudaSuccess;
+  };
+  // Pageable host memory is copied before the call returns, after the stream's earlier work (as
+  // CUDA stages it); only copies between device and pinned memory stay in the stream.
+  const bool pageable = (kind == cudaMemcpyHostToDevice && !Pinned(src, bytes)) ||
+                        (kind == cudaMemcpyDeviceToHost && !Pinned(dst, bytes)) ||
+                        kind == cudaMemcpyHostToHost;
+  if (pageable) {
+    if (const cudaError_t err = emu::DrainStream(stream); err != cudaSuccess) return err;
+    return copy();
+  }
+  return emu::Enqueue(stream, copy);
 }
 
 cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
-  if (bytes == 0) return cudaSuccess;
-  if (!emu::DeviceMemory::Contains(ptr, bytes)) return emu::Record(cudaErrorInvalidValue);
-  std::memset(ptr, value, bytes);
-  return cudaSuccess;
+  return cudaMemsetAsync(ptr, value, bytes, nullptr);
 }
 
-cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t) {
-  return cudaMemset(ptr, value, bytes);
+cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t stream) {
+  if (bytes == 0) return cudaSuccess;
+  if (!DeviceVisible(ptr, bytes)) return emu::Record(cudaErrorInvalidValue);
+  return emu::Enqueue(stream, [=] {
+    std::memset(ptr, value, bytes);
+    return cudaSuccess;
+  });
+}
+
+cudaError_t cudaHostAlloc(void** ptr, size_t bytes, unsigned int flags) {
+  constexpr unsigned kKnown =
+      cudaHostAllocPortable | cudaHostAllocMapped | cudaHostAllocWriteCombined;
+  if (ptr == nullptr || (flags & ~kKnown) != 0) return emu::Record(cudaErrorInvalidValue);
+  *ptr = emu::PinnedMemory::Allocate(bytes, (flags & cudaHostAllocMapped) != 0);
+  return *ptr != nullptr ? cudaSuccess : emu::Record(cudaErrorMemoryAllocation);
+}
+
+cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
+  return cudaHostAlloc(ptr, bytes, cudaHostAllocDefault);
+}
+
+cudaError_t cudaFreeHost(void* ptr) {
+  if (ptr == nullptr) return cudaSuccess;
+  // CUDA synchronises the device before it unpins memory.
+  if (const cudaError_t err = emu::DrainAll(); err != cudaSuccess) return err;
+  return emu::PinnedMemory::Free(ptr) ? cudaSuccess : emu::Record(cudaErrorInvalidValue);
+}
+
+cudaError_t cudaHostGetDevicePointer(void** device_ptr, void* host_ptr, unsigned int flags) {
+  if (device_ptr == nullptr || flags != 0 || !emu::PinnedMemory::Contains(host_ptr, 1, true)) {
+    return emu::Record(cudaErrorInvalidValue);
+  }
+  *device_ptr = host_ptr;
+  return cudaSuccess;
 }
 
 cudaError_t cudaGetLastError() {
@@ -218,6 +286,8 @@ const char* cudaGetErrorName(cudaError_t error) {
       return "cudaErrorNoDevice";
     case cudaErrorLaunchFailure:
       return "cudaErrorLaunchFailure";
+    case cudaErrorNotReady:
+      return "cudaErrorNotReady";
   }
   return "cudaErrorUnknown";
 }
@@ -238,6 +308,8 @@ const char* cudaGetErrorString(cudaError_t error) {
       return "no CUDA-capable device is detected";
     case cudaErrorLaunchFailure:
       return "unspecified launch failure (the emulator printed why)";
+    case cudaErrorNotReady:
+      return "device not ready";
   }
   return "unknown error";
 }

@@ -95,6 +95,19 @@ class ReportTest(unittest.TestCase):
                         "kvserve-gpu-bench.jsonl": kvserve_lines}, xml)
             return gpu_check_report.build_report(work, 100.0, 470.0)
 
+    def test_p3_recall_reads_the_tiered_kernel_bench_lines(self):
+        def verdict(lines):
+            return gpu_check_report.decode_verdicts({"tiered_kernels": lines})["P3_recall"]
+
+        line = {"bench": "tiered_recall", "batch": 8, "max_blocks": 16}
+        fast = verdict([{**line, "gb_s": 12.0}, {**line, "gb_s": 46.0},
+                        {"bench": "tiered_recall_memcpy", "gb_s": 5.0}])
+        self.assertEqual(fast["status"], "pass")
+        self.assertEqual(fast["checks"][0]["value"], 46.0)
+        self.assertEqual(fast["info"]["per_chunk_memcpy_gb_s"], [5.0])
+        self.assertEqual(verdict([{**line, "gb_s": 30.0}])["status"], "fail")
+        self.assertEqual(verdict([])["status"], "missing")
+
     def test_p1_passes_when_both_ratios_reach_their_targets(self):
         # 700 ms against SDPA's 1380: 1.97x; 2.2x over full against a predicted 1.75x: 1.26.
         r = self.report([fastkv_line(700.0, 1540.0, 1380.0)])

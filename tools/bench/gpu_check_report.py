@@ -195,9 +195,23 @@ def p1_verdict(bench, parts=()):
     return {"status": overall(checks), "checks": checks, "info": info}
 
 
+P3_RECALL_GB_S = 40.0
+
+
 def decode_verdicts(bench):
-    """Issue 13's verdicts (P2 decode tokens/s, P3 recall) go here, from its parts' lines."""
-    return {}
+    """Issue 13's verdicts from its parts' lines. P3's recall bandwidth: the gather kernel's best
+    effective GB/s from pinned memory (kvserve-tiered-kernel-bench's tiered_recall lines). P2 and
+    P3's step time need the backend's tiered decode, which has no part yet."""
+    lines = bench.get("tiered_kernels", [])
+    recall = [l for l in lines if l.get("bench") == "tiered_recall" and l.get("gb_s") is not None]
+    best = max(recall, key=lambda l: l["gb_s"], default=None)
+    memcpy = [l["gb_s"] for l in lines
+              if l.get("bench") == "tiered_recall_memcpy" and l.get("gb_s") is not None]
+    checks = [check("recall_gb_s", best and best["gb_s"], P3_RECALL_GB_S,
+                    detail=best and f"batch {best['batch']}, max_blocks {best['max_blocks']}",
+                    reason="the tiered_kernels part left no tiered_recall line")]
+    return {"P3_recall": {"status": overall(checks), "checks": checks,
+                          "info": {"per_chunk_memcpy_gb_s": memcpy}}}
 
 
 def device_name(work, bench):

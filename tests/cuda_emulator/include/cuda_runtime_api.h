@@ -1,8 +1,10 @@
 #pragma once
 
 // The CUDA runtime API as the CPU emulator provides it (tests/cuda_emulator): device memory is
-// host memory behind guard pages, launches run to completion before they return, streams are
-// ignored. It stands in for CUDA's header when the kernels are built for the emulated tests.
+// host memory behind guard pages; a launch runs every block on the calling thread, at once or,
+// on a created stream in a deferred schedule, when the host synchronises (stream_scheduler.h);
+// events order streams. It stands in for CUDA's header when the kernels are built for the
+// emulated tests.
 
 #include <cstddef>
 
@@ -13,13 +15,38 @@ cudaError_t cudaGetDeviceCount(int* count);
 cudaError_t cudaGetDevice(int* device);
 cudaError_t cudaSetDevice(int device);
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes);
 cudaError_t cudaDeviceSynchronize();
 constexpr unsigned int cudaStreamDefault = 0x00;
 constexpr unsigned int cudaStreamNonBlocking = 0x01;
+cudaError_t cudaStreamCreate(cudaStream_t* stream);
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags);
 cudaError_t cudaStreamDestroy(cudaStream_t stream);
 cudaError_t cudaStreamSynchronize(cudaStream_t stream);
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags = 0);
+
+constexpr unsigned int cudaEventDefault = 0x00;
+constexpr unsigned int cudaEventBlockingSync = 0x01;
+constexpr unsigned int cudaEventDisableTiming = 0x02;
+cudaError_t cudaEventCreate(cudaEvent_t* event);
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags);
+cudaError_t cudaEventDestroy(cudaEvent_t event);
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr);
+cudaError_t cudaEventSynchronize(cudaEvent_t event);
+cudaError_t cudaEventQuery(cudaEvent_t event);
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
+
+// Page-locked host memory. Mapped memory is also device memory: kernels read and write it
+// through the pointer cudaHostGetDevicePointer gives (the host pointer, as with CUDA's UVA).
+constexpr unsigned int cudaHostAllocDefault = 0x00;
+constexpr unsigned int cudaHostAllocPortable = 0x01;
+constexpr unsigned int cudaHostAllocMapped = 0x02;
+constexpr unsigned int cudaHostAllocWriteCombined = 0x04;
+cudaError_t cudaHostAlloc(void** ptr, size_t bytes, unsigned int flags);
+cudaError_t cudaMallocHost(void** ptr, size_t bytes);
+cudaError_t cudaFreeHost(void* ptr);
+cudaError_t cudaHostGetDevicePointer(void** device_ptr, void* host_ptr, unsigned int flags);
 
 cudaError_t cudaMalloc(void** ptr, size_t bytes);
 cudaError_t cudaFree(void* ptr);
@@ -40,3 +67,15 @@ template <typename T>
 cudaError_t cudaFuncSetAttribute(T* func, cudaFuncAttribute attr, int value) {
   return cudaFuncSetAttribute(reinterpret_cast<const void*>(func), attr, value);
 }
+
+namespace kvserve::cuda_emulator {
+
+// When the work of created streams runs (stream_scheduler.h): at once (eager, the default), or
+// queued until the host synchronises, then in issue order or latest first. The environment's
+// KVSERVE_CUDA_EMULATOR_STREAMS=eager|issue|latest sets the first one; setting another drains
+// what is queued.
+enum class StreamSchedule { kEager, kIssueOrder, kLatestFirst };
+void SetStreamSchedule(StreamSchedule schedule);
+StreamSchedule GetStreamSchedule();
+
+}  // namespace kvserve::cuda_emulator

@@ -5,7 +5,8 @@
 // smaller allocation is cudaErrorInvalidValue; every range must be device memory and the outputs
 // may not overlap the inputs or the offsets; segments with end <= begin are skipped and nothing
 // outside a segment is touched. Sorting is stable and float -0.0 equals +0.0, as DeviceRadixSort
-// documents. It runs synchronously on the host, as the emulated launches do.
+// documents. It runs on the host once its stream's earlier work has run (a legal order of a
+// stream's work: everything after it sees the result).
 
 #include <algorithm>
 #include <cstdint>
@@ -17,10 +18,13 @@
 
 namespace kvserve::cuda_emulator {
 
-// Whether [ptr, ptr + bytes) lies inside one live device allocation (bytes 0: ptr may be anything).
+// Whether [ptr, ptr + bytes) lies inside one live device allocation (bytes 0: ptr may be
+// anything).
 bool DeviceRange(const void* ptr, size_t bytes);
 // Prints why a CUB call is refused and returns cudaErrorInvalidValue, also as the last error.
 cudaError_t CubMisuse(const char* what);
+// Runs what `stream` has queued (stream_scheduler.h).
+cudaError_t DrainStream(cudaStream_t stream);
 
 // The unsigned key radix sort orders, so that ascending order of it is ascending order of keys:
 // floats with the sign bit flipped (all bits for negatives), -0.0 folded onto +0.0.
@@ -51,7 +55,7 @@ cudaError_t SegmentedSort(void* d_temp_storage, size_t& temp_storage_bytes, cons
                           KeyT* keys_out, const ValueT* values_in, ValueT* values_out,
                           int num_items, int num_segments, const int* begin_offsets,
                           const int* end_offsets, int begin_bit, int end_bit, bool pairs,
-                          bool descending) {
+                          bool descending, cudaStream_t stream) {
   // What CUB asks for in this form: room for alternate keys and values (~2N), and a little more.
   const size_t value_bytes = pairs ? sizeof(ValueT) : 0;
   const size_t needed = static_cast<size_t>(std::max(num_items, 0)) * (sizeof(KeyT) + value_bytes) +
@@ -90,6 +94,7 @@ cudaError_t SegmentedSort(void* d_temp_storage, size_t& temp_storage_bytes, cons
     }
   }
   if (Overlap(keys_out, key_bytes, values_out, val_bytes)) return CubMisuse("outputs overlap");
+  if (const cudaError_t err = DrainStream(stream); err != cudaSuccess) return err;
   std::vector<int> order;
   for (int s = 0; s < num_segments; ++s) {
     const int begin = begin_offsets[s];
@@ -123,10 +128,11 @@ struct DeviceSegmentedRadixSort {
                                          int num_items, int num_segments,
                                          const int* d_begin_offsets, const int* d_end_offsets,
                                          int begin_bit = 0, int end_bit = sizeof(KeyT) * 8,
-                                         cudaStream_t /*stream*/ = 0) {
-    return ::kvserve::cuda_emulator::SegmentedSort(
-        d_temp_storage, temp_storage_bytes, d_keys_in, d_keys_out, d_values_in, d_values_out,
-        num_items, num_segments, d_begin_offsets, d_end_offsets, begin_bit, end_bit, true, true);
+                                         cudaStream_t stream = 0) {
+    return ::kvserve::cuda_emulator::SegmentedSort(d_temp_storage, temp_storage_bytes, d_keys_in,
+                                                   d_keys_out, d_values_in, d_values_out, num_items,
+                                                   num_segments, d_begin_offsets, d_end_offsets,
+                                                   begin_bit, end_bit, true, true, stream);
   }
 
   template <typename KeyT>
@@ -134,10 +140,10 @@ struct DeviceSegmentedRadixSort {
                               const KeyT* d_keys_in, KeyT* d_keys_out, int num_items,
                               int num_segments, const int* d_begin_offsets,
                               const int* d_end_offsets, int begin_bit = 0,
-                              int end_bit = sizeof(KeyT) * 8, cudaStream_t /*stream*/ = 0) {
+                              int end_bit = sizeof(KeyT) * 8, cudaStream_t stream = 0) {
     return ::kvserve::cuda_emulator::SegmentedSort<KeyT, int>(
         d_temp_storage, temp_storage_bytes, d_keys_in, d_keys_out, nullptr, nullptr, num_items,
-        num_segments, d_begin_offsets, d_end_offsets, begin_bit, end_bit, false, false);
+        num_segments, d_begin_offsets, d_end_offsets, begin_bit, end_bit, false, false, stream);
   }
 };
 

@@ -1,0 +1,239 @@
+// The emulated streams and events (stream_scheduler.h).
+
+#include "stream_scheduler.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <set>
+
+#include "cuda_runtime.h"
+
+// A stream: its flags and the work given to it that has not run yet.
+struct CUstream_st {
+  unsigned flags = 0;
+  struct Item {
+    uint64_t id = 0;                 // issue order across all streams
+    cudaEvent_t wait_for = nullptr;  // set: this item waits for `wait_generation` of that event
+    uint64_t wait_generation = 0;
+    std::function<cudaError_t()> work;  // null for a wait
+  };
+  std::deque<Item> pending;
+};
+
+// An event: how often it has been recorded, and how many of those records have completed.
+struct CUevent_st {
+  unsigned flags = 0;
+  uint64_t recorded = 0;
+  uint64_t completed = 0;
+};
+
+namespace kvserve::cuda_emulator {
+namespace {
+
+StreamSchedule ScheduleFromEnvironment() {
+  const char* s = std::getenv("KVSERVE_CUDA_EMULATOR_STREAMS");
+  if (s == nullptr || std::strcmp(s, "eager") == 0) return StreamSchedule::kEager;
+  if (std::strcmp(s, "issue") == 0) return StreamSchedule::kIssueOrder;
+  if (std::strcmp(s, "latest") == 0) return StreamSchedule::kLatestFirst;
+  std::fprintf(stderr,
+               "cuda emulator: KVSERVE_CUDA_EMULATOR_STREAMS=%s is not eager|issue|latest\n", s);
+  std::abort();
+}
+
+struct Scheduler {
+  StreamSchedule schedule = ScheduleFromEnvironment();
+  uint64_t next_id = 0;
+  std::set<cudaStream_t> streams;
+  cudaError_t deferred_error = cudaSuccess;  // the first error of deferred work
+};
+
+Scheduler& State() {
+  static Scheduler scheduler;
+  return scheduler;
+}
+
+bool Runnable(const CUstream_st::Item& item) {
+  return item.wait_for == nullptr || item.wait_for->completed >= item.wait_generation;
+}
+
+// Runs one runnable head of a queue, chosen by the schedule; false when none can run.
+bool RunOne() {
+  Scheduler& s = State();
+  cudaStream_t chosen = nullptr;
+  for (cudaStream_t stream : s.streams) {
+    if (stream->pending.empty() || !Runnable(stream->pending.front())) continue;
+    const uint64_t id = stream->pending.front().id;
+    if (chosen == nullptr ||
+        (s.schedule == StreamSchedule::kLatestFirst ? id > chosen->pending.front().id
+                                                    : id < chosen->pending.front().id)) {
+      chosen = stream;
+    }
+  }
+  if (chosen == nullptr) return false;
+  CUstream_st::Item item = std::move(chosen->pending.front());
+  chosen->pending.pop_front();
+  if (item.work) {
+    const cudaError_t err = item.work();
+    if (err != cudaSuccess && s.deferred_error == cudaSuccess) s.deferred_error = err;
+  }
+  return true;
+}
+
+// Runs work until `done` holds; a wait that can never be met is an error.
+cudaError_t RunUntil(const std::function<bool()>& done) {
+  Scheduler& s = State();
+  while (!done()) {
+    if (!RunOne()) {
+      std::fputs("cuda emulator: streams wait for each other forever\n", stderr);
+      return cudaErrorLaunchFailure;
+    }
+  }
+  const cudaError_t err = s.deferred_error;
+  s.deferred_error = cudaSuccess;
+  return err;
+}
+
+bool Blocking(cudaStream_t stream) { return (stream->flags & cudaStreamNonBlocking) == 0; }
+
+}  // namespace
+
+void SetStreamSchedule(StreamSchedule schedule) {
+  DrainAll();
+  State().schedule = schedule;
+}
+
+StreamSchedule GetStreamSchedule() { return State().schedule; }
+
+cudaError_t Enqueue(cudaStream_t stream, std::function<cudaError_t()> work) {
+  Scheduler& s = State();
+  if (stream == nullptr) {
+    // The legacy default stream waits for every blocking stream, then runs.
+    if (const cudaError_t err = DrainStream(nullptr); err != cudaSuccess) return err;
+    return work();
+  }
+  if (s.schedule == StreamSchedule::kEager) return work();
+  stream->pending.push_back({.id = ++s.next_id, .work = std::move(work)});
+  return cudaSuccess;
+}
+
+cudaError_t DrainStream(cudaStream_t stream) {
+  Scheduler& s = State();
+  if (stream != nullptr) return RunUntil([stream] { return stream->pending.empty(); });
+  return RunUntil([&s] {
+    for (cudaStream_t t : s.streams) {
+      if (Blocking(t) && !t->pending.empty()) return false;
+    }
+    return true;
+  });
+}
+
+cudaError_t DrainAll() {
+  Scheduler& s = State();
+  return RunUntil([&s] {
+    for (cudaStream_t t : s.streams) {
+      if (!t->pending.empty()) return false;
+    }
+    return true;
+  });
+}
+
+}  // namespace kvserve::cuda_emulator
+
+namespace emu = kvserve::cuda_emulator;
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
+  if (stream == nullptr || (flags & ~cudaStreamNonBlocking) != 0) return cudaErrorInvalidValue;
+  *stream = new CUstream_st{.flags = flags};
+  emu::State().streams.insert(*stream);
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamCreate(cudaStream_t* stream) {
+  return cudaStreamCreateWithFlags(stream, cudaStreamDefault);
+}
+
+cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+  if (stream == nullptr) return cudaErrorInvalidValue;
+  // CUDA lets queued work finish before the stream's resources go.
+  const cudaError_t err = emu::DrainStream(stream);
+  emu::State().streams.erase(stream);
+  delete stream;
+  return err;
+}
+
+cudaError_t cudaDeviceSynchronize() { return emu::DrainAll(); }
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) { return emu::DrainStream(stream); }
+
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
+  if (event == nullptr || (flags & ~(cudaEventDisableTiming | cudaEventBlockingSync)) != 0) {
+    return cudaErrorInvalidValue;
+  }
+  *event = new CUevent_st{.flags = flags};
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventCreate(cudaEvent_t* event) {
+  return cudaEventCreateWithFlags(event, cudaEventDefault);
+}
+
+cudaError_t cudaEventDestroy(cudaEvent_t event) {
+  if (event == nullptr) return cudaErrorInvalidValue;
+  // A record still queued completes before the event goes (CUDA defers the release); the waits
+  // on it are then met, and forget it.
+  const cudaError_t err = emu::RunUntil([event] { return event->completed >= event->recorded; });
+  for (cudaStream_t stream : emu::State().streams) {
+    for (CUstream_st::Item& item : stream->pending) {
+      if (item.wait_for == event) item.wait_for = nullptr;
+    }
+  }
+  delete event;
+  return err;
+}
+
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+  if (event == nullptr) return cudaErrorInvalidValue;
+  const uint64_t generation = ++event->recorded;
+  return emu::Enqueue(stream, [event, generation] {
+    if (event->completed < generation) event->completed = generation;
+    return cudaSuccess;
+  });
+}
+
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags) {
+  if (event == nullptr || flags != 0) return cudaErrorInvalidValue;
+  // The wait is for the event's latest record at the time of the call (none: nothing to wait for).
+  const uint64_t generation = event->recorded;
+  if (stream == nullptr) {
+    const cudaError_t err = emu::RunUntil([&] { return event->completed >= generation; });
+    if (err != cudaSuccess) return err;
+    return emu::DrainStream(nullptr);
+  }
+  if (emu::State().schedule == emu::StreamSchedule::kEager) return cudaSuccess;
+  stream->pending.push_back(
+      {.id = ++emu::State().next_id, .wait_for = event, .wait_generation = generation});
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  if (event == nullptr) return cudaErrorInvalidValue;
+  const uint64_t generation = event->recorded;
+  return emu::RunUntil([&] { return event->completed >= generation; });
+}
+
+cudaError_t cudaEventQuery(cudaEvent_t event) {
+  if (event == nullptr) return cudaErrorInvalidValue;
+  return event->completed >= event->recorded ? cudaSuccess : cudaErrorNotReady;
+}
+
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
+  if (ms == nullptr || start == nullptr || end == nullptr) return cudaErrorInvalidValue;
+  if ((start->flags | end->flags) & cudaEventDisableTiming) return cudaErrorInvalidValue;
+  if (start->completed < start->recorded || end->completed < end->recorded) {
+    return cudaErrorNotReady;
+  }
+  *ms = 0.0f;  // emulated work takes no device time
+  return cudaSuccess;
+}

@@ -1,0 +1,88 @@
+// LaunchQueryDrift against its CPU twin (the CPU policy's cosine and threshold), exactly: flags,
+// the checked and corrected counts, q_t kept as the next q_{t-1}, over steps with a query that
+// barely moves, one that turns round, a zero query (cosine 1), a sequence on its first sparse
+// step (every head flagged, nothing counted), a dense one (left alone), and tau 1 (always).
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu_reference/query_drift.h"
+#include "kernels/query_drift.h"
+#include "tests/gpu/gpu_test_support.h"
+
+namespace kvserve::kernels {
+namespace {
+
+using testing::DeviceBuffer;
+
+class QueryDriftGpuTest : public testing::GpuTest {};
+
+TEST_F(QueryDriftGpuTest, FlagsCountsAndKeptQueryEqualTheTwin) {
+  const int n_kv = 3, group = 3, n_heads = n_kv * group, d = 64, p = 16, slots = 4;
+  const int num_seqs = 4;
+  const size_t row = static_cast<size_t>(n_heads) * d;
+  std::mt19937 rng(5);
+  // Sequence 2 is dense (4 pages); the others sparse.
+  const std::vector<int32_t> lens = {9 * p, 5 * p + 1, 4 * p, 30 * p};
+  std::vector<Bf16> last = testing::RandomBf16(num_seqs * row, rng);
+  std::vector<uint8_t> has_last = {1, 1, 1, 0};
+  DeviceBuffer<int32_t> d_lens(lens);
+  DeviceBuffer<Bf16> d_last(last);
+  DeviceBuffer<uint8_t> d_has_last(has_last), d_flags(num_seqs * n_kv);
+  DeviceBuffer<int32_t> d_counters(std::vector<int32_t>{0, 0});
+  std::vector<int32_t> counters = {0, 0};
+  int flagged = 0, kept = 0;
+  for (int step = 0; step < 4; ++step) {
+    const float tau = step == 3 ? 1.0f : 0.9f;
+    // Small moves, except KV head 1 of sequence 0 turning round and a zero head in sequence 1.
+    std::vector<Bf16> q(num_seqs * row);
+    std::normal_distribution<float> noise(0.0f, step == 1 ? 0.8f : 0.05f);
+    for (size_t e = 0; e < q.size(); ++e) q[e] = ToBf16(ToFloat(last[e]) + noise(rng));
+    for (int g = group; g < 2 * group; ++g) {
+      for (int c = 0; c < d; ++c) q[g * d + c] = ToBf16(-ToFloat(last[g * d + c]));
+    }
+    for (int c = 0; c < d; ++c) q[row + c] = Bf16{};
+    DeviceBuffer<Bf16> d_q(q);
+    QueryDriftParams params{.q = d_q.data(),
+                            .q_row_stride = static_cast<int>(row),
+                            .last_q = d_last.data(),
+                            .has_last_q = d_has_last.data(),
+                            .num_seqs = num_seqs,
+                            .n_heads = n_heads,
+                            .n_kv_heads = n_kv,
+                            .head_dim = d,
+                            .kv_lens = d_lens.data(),
+                            .page_size = p,
+                            .slots = slots,
+                            .tau = tau,
+                            .flags = d_flags.data(),
+                            .checks = d_counters.data(),
+                            .corrections = d_counters.data() + 1};
+    ASSERT_CUDA_OK(LaunchQueryDrift(params, nullptr));
+    std::vector<uint8_t> flags(num_seqs * n_kv, 7);
+    params.q = q.data();
+    params.last_q = last.data();
+    params.has_last_q = has_last.data();
+    params.flags = flags.data();
+    params.checks = counters.data();
+    params.corrections = counters.data() + 1;
+    reference::QueryDrift(params);
+    const std::string at = "step " + std::to_string(step);
+    EXPECT_EQ(d_flags.ToHost(), flags) << at;
+    EXPECT_EQ(d_counters.ToHost(), counters) << at;
+    testing::ExpectBitsEqual(d_last.ToHost(), last, at);
+    EXPECT_EQ(d_has_last.ToHost(), has_last) << at;
+    EXPECT_EQ(flags[1], 1) << at;         // turned round
+    EXPECT_EQ(flags[2 * n_kv], 0) << at;  // dense
+    for (uint8_t f : flags) flagged += f;
+    kept += has_last[3];
+  }
+  EXPECT_EQ(counters[0], 2 * n_kv + 3 * 3 * n_kv);  // sequence 3 is checked from step 1
+  EXPECT_GT(counters[1], 0);
+  EXPECT_LT(counters[1], counters[0]);
+  EXPECT_GT(flagged, counters[1]);  // the first sparse step's flags are not corrections
+  EXPECT_EQ(kept, 4);
+}
+
+}  // namespace
+}  // namespace kvserve::kernels
