@@ -9,6 +9,14 @@ void StepOutput::Reset(size_t chunks) {
   logits_row.assign(chunks, -1);
   chunk_status.assign(chunks, absl::OkStatus());
   prompt_layers.assign(chunks, {});
+  retained.assign(chunks, {});
+}
+
+void ApplyRetention(std::span<const SequenceChunk> batch, const StepOutput& out) {
+  for (size_t i = 0; i < batch.size() && i < out.retained.size(); ++i) {
+    if (!out.chunk_status[i].ok()) continue;
+    for (const KvRetention& r : out.retained[i]) batch[i].kv->Retain(r.layer, r.rows);
+  }
 }
 
 void AdmittedChunks::Admit(std::span<const SequenceChunk> batch,
@@ -34,6 +42,7 @@ absl::Status Backend::Forward(std::span<const SequenceChunk> batch, std::vector<
   for (const absl::Status& s : out.chunk_status) {
     if (!s.ok()) return s;
   }
+  ApplyRetention(batch, out);
   *logits = std::move(out.logits);
   return absl::OkStatus();
 }

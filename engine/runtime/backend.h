@@ -27,6 +27,14 @@ struct SequenceChunk {
   const PromptCompressionPlan* compression = nullptr;
 };
 
+// What a prompt's compression keeps of one layer of its cache: each KV head's rows, in order (every
+// head the same count). The backend decides it inside the step; the cache's owner applies it
+// after the step (the KvCacheManager in the engine), so the backend never edits page tables.
+struct KvRetention {
+  int layer = 0;
+  std::vector<std::vector<int32_t>> rows;  // [kv_head][kept row]
+};
+
 // What a step produced. A chunk that failed (bad input, a plan its cache cannot take) ends only
 // its own sequence: its status says why, it has no logits row, and the other chunks went on.
 struct StepOutput {
@@ -35,6 +43,8 @@ struct StepOutput {
   std::vector<absl::Status> chunk_status;  // per chunk
   // Per chunk whose plan records its scores, one entry per layer (else empty).
   std::vector<std::vector<PromptLayerScores>> prompt_layers;
+  // Per chunk, the layers its prompt compression shortens (else empty): to apply to its cache.
+  std::vector<std::vector<KvRetention>> retained;
 
   // Sizes the per-chunk vectors for `chunks` chunks, every one OK and without logits.
   void Reset(size_t chunks);
@@ -50,6 +60,10 @@ struct AdmittedChunks {
              const std::function<absl::Status(const SequenceChunk&)>& admit, StepOutput* out);
 };
 
+// Applies each OK chunk's `out->retained` to its cache: for callers that own the caches
+// themselves (tests, tools); the engine's KvCacheManager does it for the scheduler.
+void ApplyRetention(std::span<const SequenceChunk> batch, const StepOutput& out);
+
 // Runs the model's layers on some device. The scheduler drives it with ragged batches.
 class Backend {
  public:
@@ -61,12 +75,15 @@ class Backend {
   // policy and the backend. Asked at server startup for the default policy and at every submit.
   virtual absl::Status Supports(const KvPolicyOptions& options) const;
 
-  // Runs every chunk of `batch` through the model. A chunk-level failure is in
+  // Runs every chunk of `batch` through the model, appending its K/V to its cache (whose pages the
+  // caller grew before, else the backend takes them), and returns the prompt compression each
+  // chunk's plan decided in out->retained, unapplied. A chunk-level failure is in
   // out->chunk_status; a non-OK return means the whole step failed (e.g. a device error).
   virtual absl::Status Execute(std::span<const SequenceChunk> batch, StepOutput* out) = 0;
 
-  // Execute for callers that treat any failure as the step's: rows of `logits` ([rows][vocab],
-  // resized) hold the last token's logits of each chunk with compute_logits, in batch order.
+  // Execute for callers that treat any failure as the step's, with ApplyRetention: rows of `logits`
+  // ([rows][vocab], resized) hold the last token's logits of each chunk with compute_logits, in
+  // batch order.
   absl::Status Forward(std::span<const SequenceChunk> batch, std::vector<float>* logits);
 
   // Bytes of one stored K or V element: what --kv-cache-memory buys pages by (fp32 on the CPU,

@@ -121,6 +121,7 @@ absl::Status CpuBackend::Execute(std::span<const SequenceChunk> all, StepOutput*
   chunk_n_.clear();
   chunk_status_.assign(batch.size(), absl::OkStatus());
   recorded_.assign(batch.size(), {});
+  retained_.assign(batch.size(), {});
   for (const SequenceChunk& ch : batch) {
     total += static_cast<int>(ch.tokens.size());
     chunk_n_.push_back(static_cast<int>(ch.tokens.size()));
@@ -197,6 +198,7 @@ absl::Status CpuBackend::Execute(std::span<const SequenceChunk> all, StepOutput*
     const int i = active_.index[b];
     out->chunk_status[i] = chunk_status_[b];
     out->prompt_layers[i] = std::move(recorded_[b]);
+    out->retained[i] = std::move(retained_[b]);
     if (chunk_status_[b].ok() && batch[b].compute_logits) out->logits_row[i] = logits_row++;
   }
   return absl::OkStatus();
@@ -375,7 +377,10 @@ bool CpuBackend::RunPromptPlans(std::span<const SequenceChunk> batch, int layer)
                               .scores = std::vector<float>(scores, scores + score_floats),
                               .propagate = selection->propagate});
     }
-    if (!selection->retain.empty()) ch.kv->Retain(layer, selection->retain);
+    // The cache keeps every row until the step ends: later layers read only their own.
+    if (!selection->retain.empty()) {
+      retained_[b].push_back({.layer = layer, .rows = std::move(selection->retain)});
+    }
     std::vector<int32_t>& keep = selection->propagate;
     if (keep.empty() || static_cast<int>(keep.size()) == n) continue;
     if (keep.back() != n - 1) {

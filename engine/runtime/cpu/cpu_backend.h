@@ -59,6 +59,7 @@ class CpuBackend : public Backend {
   AdmittedChunks active_;                   // the step's chunks that passed validation
   std::vector<absl::Status> chunk_status_;  // per active chunk
   std::vector<std::vector<PromptLayerScores>> recorded_;  // per active chunk, when its plan asks
+  std::vector<std::vector<KvRetention>> retained_;        // per active chunk: its compression
   std::vector<int> chunk_rows_;  // first activation row of each chunk in the step
   // Rows each chunk still carries through the layers: its tokens, until a TSP layer drops some.
   std::vector<int> chunk_n_;
