@@ -28,21 +28,35 @@ int64_t HostPages(const ModelConfig& c, const KvCacheBudget& b) {
                   PagePool::PagesForBytes(PageShape(c, b.page_size), b.host_bytes));
 }
 
+std::unique_ptr<PagePool> MakePool(const KvPageShape& shape, int64_t pages,
+                                   KvPageStoreProvider* stores, KvTier tier, KvPageStore** store) {
+  if (stores == nullptr) return std::make_unique<PagePool>(shape, pages);
+  *store = stores->AcquireKvPageStore(tier, shape, pages);
+  return std::make_unique<PagePool>(shape, pages, *store);
+}
+
 }  // namespace
 
-KvCacheManager::KvCacheManager(const ModelConfig& config, KvCacheBudget budget)
-    : config_(config),
-      page_size_(std::max(1, budget.page_size)),
-      device_(PageShape(config, page_size_), DevicePages(config, budget)),
-      host_(PageShape(config, page_size_), HostPages(config, budget)) {}
+KvCacheManager::KvCacheManager(const ModelConfig& config, KvCacheBudget budget,
+                               KvPageStoreProvider* stores)
+    : config_(config), page_size_(std::max(1, budget.page_size)), stores_(stores) {
+  budget.page_size = page_size_;
+  const KvPageShape shape = PageShape(config, page_size_);
+  device_ = MakePool(shape, DevicePages(config, budget), stores, KvTier::kDevice, &device_store_);
+  host_ = MakePool(shape, HostPages(config, budget), stores, KvTier::kHost, &host_store_);
+}
 
 // Sequences (and their policies' recalls) are gone before the pools and the recall worker.
-KvCacheManager::~KvCacheManager() = default;
+KvCacheManager::~KvCacheManager() {
+  if (stores_ == nullptr) return;
+  stores_->ReleaseKvPageStore(device_store_);
+  stores_->ReleaseKvPageStore(host_store_);
+}
 
 double KvCacheManager::max_concurrency_at_full_context() const {
   const int64_t per_sequence =
       static_cast<int64_t>(config_.n_layers) * CeilDiv(config_.context_length, page_size_);
-  return per_sequence > 0 ? static_cast<double>(device_.total_pages()) / per_sequence : 0.0;
+  return per_sequence > 0 ? static_cast<double>(device_->total_pages()) / per_sequence : 0.0;
 }
 
 absl::Status KvCacheManager::CheckFits(const KvPolicyOptions& options, int64_t peak_tokens) const {
@@ -53,7 +67,7 @@ absl::Status KvCacheManager::CheckFits(const KvPolicyOptions& options, int64_t p
         absl::StrCat("kv page_size must be the server's KV page size (", page_size_, ") for ",
                      options.name, ", got ", options.page_size));
   }
-  const PagePool& home = tiered ? host_ : device_;
+  const PagePool& home = tiered ? *host_ : *device_;
   const int64_t pages = config_.n_layers * CeilDiv(peak_tokens, static_cast<int64_t>(page_size_));
   if (pages > home.total_pages()) {
     return absl::ResourceExhaustedError(absl::StrCat(
@@ -64,13 +78,13 @@ absl::Status KvCacheManager::CheckFits(const KvPolicyOptions& options, int64_t p
 }
 
 PagePool& KvCacheManager::HomePool(const KvPolicyOptions& options) {
-  return IsTieredKvPolicy(options.name) ? host_ : device_;
+  return IsTieredKvPolicy(options.name) ? *host_ : *device_;
 }
 
 absl::StatusOr<std::unique_ptr<KvPolicy>> KvCacheManager::NewPolicy(
     const KvPolicyOptions& options) {
   try {
-    return CreateKvPolicy(options, config_, {.device_pool = &device_, .recall = &recall_});
+    return CreateKvPolicy(options, config_, {.device_pool = device_.get(), .recall = &recall_});
   } catch (const std::bad_alloc&) {
     return absl::ResourceExhaustedError(
         absl::StrCat("no memory for kv policy '", options.name, "' of this request"));

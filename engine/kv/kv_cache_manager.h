@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/kv/kv_page_store.h"
 #include "engine/kv/kv_policy.h"
 #include "engine/kv/page_pool.h"
 #include "engine/kv/recall_executor.h"
@@ -39,17 +40,20 @@ struct SequenceKv {
 // (the FreeKV recall worker) itself before it changes pages they may read.
 class KvCacheManager {
  public:
-  KvCacheManager(const ModelConfig& config, KvCacheBudget budget);
+  // Each tier's page memory comes from `stores` (the backend), given back at the end; without
+  // one the pools hold their own fp32 pages.
+  KvCacheManager(const ModelConfig& config, KvCacheBudget budget,
+                 KvPageStoreProvider* stores = nullptr);
   ~KvCacheManager();
   KvCacheManager(const KvCacheManager&) = delete;
   KvCacheManager& operator=(const KvCacheManager&) = delete;
 
   int page_size() const { return page_size_; }
   // Counters: safe to read from any thread.
-  int64_t device_pages_total() const { return device_.total_pages(); }
-  int64_t device_pages_used() const { return device_.used_pages(); }
-  int64_t host_pages_total() const { return host_.total_pages(); }
-  int64_t host_pages_used() const { return host_.used_pages(); }
+  int64_t device_pages_total() const { return device_->total_pages(); }
+  int64_t device_pages_used() const { return device_->used_pages(); }
+  int64_t host_pages_total() const { return host_->total_pages(); }
+  int64_t host_pages_used() const { return host_->used_pages(); }
   // Sequences the device pool holds at the model's full context.
   double max_concurrency_at_full_context() const;
 
@@ -86,8 +90,11 @@ class KvCacheManager {
 
   ModelConfig config_;
   int page_size_;
-  PagePool device_;  // full/snapkv/fastkv caches, tiered policies' device budgets
-  PagePool host_;    // tiered policies' full caches
+  KvPageStoreProvider* stores_;
+  KvPageStore* device_store_ = nullptr;  // the backend's; null: ids only (a device arena)
+  KvPageStore* host_store_ = nullptr;
+  std::unique_ptr<PagePool> device_;  // full/snapkv/fastkv caches, tiered policies' budgets
+  std::unique_ptr<PagePool> host_;    // tiered policies' full caches
   ThreadRecallExecutor recall_;
 };
 

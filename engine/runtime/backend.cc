@@ -1,5 +1,6 @@
 #include "engine/runtime/backend.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace kvserve {
@@ -32,6 +33,19 @@ void AdmittedChunks::Admit(std::span<const SequenceChunk> batch,
     chunks.push_back(batch[i]);
     index.push_back(static_cast<int>(i));
   }
+}
+
+KvPageStore* Backend::AcquireKvPageStore(KvTier tier, const KvPageShape& shape, int64_t max_pages) {
+  if (tier == KvTier::kDevice && kv_page_capacity(shape.page_size) >= 0) return nullptr;
+  std::lock_guard lock(kv_stores_mu_);
+  kv_stores_.push_back(std::make_unique<KvPageStore>(shape.floats(), max_pages));
+  return kv_stores_.back().get();
+}
+
+void Backend::ReleaseKvPageStore(KvPageStore* store) {
+  if (store == nullptr) return;
+  std::lock_guard lock(kv_stores_mu_);
+  std::erase_if(kv_stores_, [store](const auto& s) { return s.get() == store; });
 }
 
 absl::Status Backend::Supports(const KvPolicyOptions&) const { return absl::OkStatus(); }

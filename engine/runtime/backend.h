@@ -3,12 +3,16 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "engine/kv/kv_page_store.h"
 #include "engine/kv/kv_policy.h"
+#include "engine/kv/page_pool.h"
 #include "engine/kv/sequence_kv_cache.h"
 #include "engine/model/model_config.h"
 
@@ -65,9 +69,9 @@ struct AdmittedChunks {
 void ApplyRetention(std::span<const SequenceChunk> batch, const StepOutput& out);
 
 // Runs the model's layers on some device. The scheduler drives it with ragged batches.
-class Backend {
+class Backend : public KvPageStoreProvider {
  public:
-  virtual ~Backend() = default;
+  ~Backend() override = default;
   virtual std::string_view name() const = 0;
   virtual const ModelConfig& config() const = 0;
 
@@ -93,6 +97,19 @@ class Backend {
   // KV pages of `page_size` tokens the backend can hold beside the scheduler's budget (a device
   // arena); -1: no limit of its own (the CPU backend reads the pool's pages in place).
   virtual int64_t kv_page_capacity(int page_size) const { return -1; }
+
+  // The memory of `tier`'s KV pages of `shape`, ids below `max_pages` (ggml's backend buffers):
+  // the backend owns it until ReleaseKvPageStore or its own end. Host fp32 slabs by default, which
+  // the CPU backend reads and writes in place; null for the device tier of a backend that keeps
+  // it in an arena of its own (kv_page_capacity() >= 0, CUDA's bf16 arena): that pool hands out
+  // page ids only.
+  KvPageStore* AcquireKvPageStore(KvTier tier, const KvPageShape& shape,
+                                  int64_t max_pages) override;
+  void ReleaseKvPageStore(KvPageStore* store) override;
+
+ private:
+  std::mutex kv_stores_mu_;
+  std::vector<std::unique_ptr<KvPageStore>> kv_stores_ ABSL_GUARDED_BY(kv_stores_mu_);
 };
 
 }  // namespace kvserve

@@ -35,7 +35,7 @@ EngineCore::EngineCore(Backend& backend, const Tokenizer* tokenizer, SchedulerOp
       tokenizer_(tokenizer),
       options_(Sanitized(std::move(options), tokenizer)),
       output_(options_.eos_id),
-      kv_(backend.config(), BudgetOf(options_, backend)),
+      kv_(backend.config(), BudgetOf(options_, backend), &backend),
       scheduler_(backend.config(), kv_, options_, output_) {
   std::lock_guard lock(mu_);
   status_.pages_total = kv_.device_pages_total();

@@ -101,6 +101,12 @@ class RecordingBackend : public Backend {
 
   int64_t kv_page_capacity(int page_size) const override { return capacity; }
   size_t kv_element_bytes() const override { return element_bytes; }
+  // The pages' memory is the inner backend's, which reads and writes it.
+  KvPageStore* AcquireKvPageStore(KvTier tier, const KvPageShape& shape,
+                                  int64_t max_pages) override {
+    return inner_.AcquireKvPageStore(tier, shape, max_pages);
+  }
+  void ReleaseKvPageStore(KvPageStore* store) override { inner_.ReleaseKvPageStore(store); }
 
   std::vector<Chunk> chunks;
   std::vector<int> steps;  // tokens per forward
