@@ -29,6 +29,10 @@ struct SequenceChunk {
   // The policy's plan for a whole-prompt chunk (null or empty: keep every row); the backend runs
   // its selection and applies it to `kv`.
   const PromptCompressionPlan* compression = nullptr;
+  // The step plan's sparse decode pages for a one-token chunk of a tiered policy, per layer and
+  // KV head in CSR form: the policy fills each layer's lists as the step reaches it (its
+  // selection needs the layer's query) and attention reads them. Null: the backend keeps its own.
+  DecodePageLists* decode_pages = nullptr;
 };
 
 // What a prompt's compression keeps of one layer of its cache: each KV head's rows, in order (every

@@ -75,7 +75,8 @@ void Scheduler::AddChunk(Sequence& s, int n) {
                           .compute_logits = s.computed + n == total,
                           .policy = s.kv->policy.get(),
                           .whole_prompt = whole_prompt,
-                          .compression = &s.compression});
+                          .compression = &s.compression,
+                          .decode_pages = &s.decode_pages});
   plan_.sequences.push_back(&s);
 }
 

@@ -5,6 +5,7 @@
 #include <optional>
 #include <vector>
 
+#include "engine/kv/decode_page_lists.h"
 #include "engine/kv/kv_cache_manager.h"
 #include "engine/kv/prompt_compression.h"
 #include "engine/model/stream_detokenizer.h"
@@ -56,6 +57,7 @@ struct Sequence {
 
   std::vector<int32_t> positions;     // scratch: the positions of this step's chunk
   PromptCompressionPlan compression;  // this step's plan for a whole-prompt chunk
+  DecodePageLists decode_pages;       // this step's sparse decode pages (tiered policies)
   SequenceOutput out;                 // what this step produced, handed out after it
 
   EngineClock::time_point submitted;
