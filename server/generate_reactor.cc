@@ -32,7 +32,7 @@ constexpr auto kDeadlineSlack = std::chrono::milliseconds(50);
 
 }  // namespace
 
-GenerateReactor::GenerateReactor(Scheduler* scheduler, std::shared_ptr<Stream> stream)
+GenerateReactor::GenerateReactor(EngineCore* scheduler, std::shared_ptr<Stream> stream)
     : scheduler_(scheduler), stream_(std::move(stream)) {
   stream_->reactor = this;
 }

@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-#include "engine/scheduler/scheduler.h"
+#include "engine/scheduler/engine_core.h"
 #include "grpcpp/grpcpp.h"
 #include "kvserve/v1/inference.grpc.pb.h"
 #include "server/request_owners.h"
@@ -65,12 +65,12 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
     bool engine_done = true;    // no output pending from the engine (false while submitted)
   };
 
-  GenerateReactor(Scheduler* scheduler, std::shared_ptr<Stream> stream);
+  GenerateReactor(EngineCore* scheduler, std::shared_ptr<Stream> stream);
   // Cancels the engine request when it has not finished yet (outside the stream mutex: the
   // scheduler's lock is taken on the engine thread while it calls into the stream).
   void CancelInEngine(bool cancel) const;
 
-  Scheduler* scheduler_;
+  EngineCore* scheduler_;
   std::shared_ptr<Stream> stream_;
   std::string request_id_;  // as the scheduler knows it, once submitted
   // The call's deadline as gRPC knows it (system clock); max() when none.

@@ -24,7 +24,7 @@ double Ratio(int64_t used, int64_t total) {
 
 std::vector<prometheus::MetricFamily> SchedulerCollectable::Collect() const {
   SchedulerStatus s;
-  if (const Scheduler* scheduler = scheduler_.load()) s = scheduler->status();
+  if (const EngineCore* scheduler = scheduler_.load()) s = scheduler->status();
   using prometheus::MetricType;
   return {
       OneValue("kvserve_num_requests_running", "Requests in the running batch.", MetricType::Gauge,

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "engine/scheduler/scheduler.h"
+#include "engine/scheduler/engine_core.h"
 #include "server/server_metrics.h"
 
 namespace kvserve::server {

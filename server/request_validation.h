@@ -6,7 +6,7 @@
 #include "engine/kv/kv_policy.h"
 #include "engine/model/model_config.h"
 #include "engine/model/tokenizer.h"
-#include "engine/scheduler/scheduler.h"
+#include "engine/scheduler/engine_core.h"
 #include "kvserve/v1/inference.pb.h"
 #include "server/request_limits.h"
 

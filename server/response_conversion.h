@@ -1,7 +1,7 @@
 #pragma once
 
 #include "engine/model/tokenizer.h"
-#include "engine/scheduler/scheduler.h"
+#include "engine/scheduler/engine_core.h"
 #include "kvserve/v1/inference.pb.h"
 
 namespace kvserve::server {

@@ -182,7 +182,7 @@ absl::Status ServerRunner::LoadModel() {
       .default_kv_policy = engine->default_kv_policy,
   };
   engine->scheduler =
-      std::make_unique<Scheduler>(*engine->loaded.backend, tokenizer, std::move(options));
+      std::make_unique<EngineCore>(*engine->loaded.backend, tokenizer, std::move(options));
   engine->scheduler->Start();
   engine_ = std::move(engine);
   const double seconds =
@@ -294,7 +294,7 @@ void ServerRunner::LogEngine() const {
   } else {
     spdlog::info("tokenizer: none (token-id prompts only)");
   }
-  const Scheduler& scheduler = *engine_->scheduler;
+  const EngineCore& scheduler = *engine_->scheduler;
   const SchedulerStatus s = scheduler.status();
   const KvPageShape page{
       .n_kv_heads = c.n_kv_heads, .page_size = s.page_size, .head_dim = c.head_dim};

@@ -4,7 +4,7 @@
 
 #include "engine/kv/kv_policy.h"
 #include "engine/runtime/loaded_engine.h"
-#include "engine/scheduler/scheduler.h"
+#include "engine/scheduler/engine_core.h"
 #include "server/request_validation.h"
 #include "server/write_dispatcher.h"
 
@@ -18,7 +18,7 @@ struct ServingEngine {
   KvPolicyOptions default_kv_policy;
   // Before the scheduler: destroyed after it, so no engine callback posts to a dispatcher gone.
   std::unique_ptr<WriteDispatcher> writes = std::make_unique<WriteDispatcher>();
-  std::unique_ptr<Scheduler> scheduler;
+  std::unique_ptr<EngineCore> scheduler;
   RequestLimits limits;     // the server's caps on request fields
   int max_token_bytes = 0;  // the tokenizer's longest token (MaxTokenBytes), set at load
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "engine/kv/kv_segment.h"
+#include "engine/kv/decode_page_lists.h"
 #include "engine/kv/prompt_compression.h"
 #include "engine/kv/sequence_kv_cache.h"
 #include "engine/kv/token_selection.h"
@@ -72,12 +72,13 @@ class KvPolicy {
   // Decode hooks (quest/freekv), in the backend's order for each layer of a one-token chunk:
   // Begin before its K/V is appended; Prepare after, with the token's post-RoPE query
   // [n_heads][head_dim] (false: attend densely over `kv` as usual); when it returned true,
-  // DecodeSegments lists each KV head's rows to attend over instead; Finish after the attention.
+  // DecodePages adds the layer's page lists (one per KV head, in CSR form) that attention reads
+  // instead of the whole cache; Finish after the attention.
   virtual void BeginDecodeLayer(int layer) {}
   virtual bool PrepareDecodeAttention(int layer, const float* q, const SequenceKvCache& kv) {
     return false;
   }
-  virtual void DecodeSegments(int layer, int kv_head, std::vector<KvSegment>* out) const {}
+  virtual void DecodePages(int layer, DecodePageLists* lists) const {}
   virtual void FinishDecodeAttention(int layer, const float* q, const SequenceKvCache& kv) {}
   // Returns once no background work of the policy reads the cache: before the cache grows a
   // page table, is released, or is read for stats.

@@ -7,7 +7,11 @@ namespace kvserve {
 PagePool::PagePool(KvPageShape shape, int64_t max_pages)
     : shape_(shape),
       max_pages_(std::clamp<int64_t>(max_pages, 0, kUnbounded)),
-      slabs_(std::make_unique<std::unique_ptr<float[]>[]>(slab_count())) {}
+      own_store_(std::make_unique<KvPageStore>(shape.floats(), max_pages_)),
+      store_(own_store_.get()) {}
+
+PagePool::PagePool(KvPageShape shape, int64_t max_pages, KvPageStore* store)
+    : shape_(shape), max_pages_(std::clamp<int64_t>(max_pages, 0, kUnbounded)), store_(store) {}
 
 int64_t PagePool::PagesForBytes(const KvPageShape& shape, int64_t bytes, size_t element_bytes) {
   return bytes <= 0 ? 0 : bytes / static_cast<int64_t>(shape.bytes(element_bytes));
@@ -17,10 +21,11 @@ bool PagePool::Allocate(int64_t n, std::vector<int32_t>* pages) {
   if (n <= 0) return true;
   if (n > free_pages()) return false;
   while (static_cast<int64_t>(free_.size()) < n) {
-    // Grow by one slab; ids are handed out lowest first.
-    const int32_t first = static_cast<int32_t>(slabs_used_) * kSlabPages;
-    slabs_[slabs_used_++] = std::make_unique_for_overwrite<float[]>(kSlabPages * shape_.floats());
-    for (int32_t id = first + kSlabPages - 1; id >= first; --id) free_.push_back(id);
+    // Take a block of ids; they are handed out lowest first.
+    const int32_t first = static_cast<int32_t>(ids_taken_);
+    ids_taken_ = std::min(max_pages_, ids_taken_ + KvPageStore::kSlabPages);
+    if (store_ != nullptr) store_->Reserve(ids_taken_);
+    for (int32_t id = static_cast<int32_t>(ids_taken_) - 1; id >= first; --id) free_.push_back(id);
   }
   for (int64_t i = 0; i < n; ++i) {
     pages->push_back(free_.back());

@@ -7,30 +7,26 @@
 #include <span>
 #include <vector>
 
+#include "engine/kv/kv_page_store.h"
+
 namespace kvserve {
 
-// One page holds `page_size` tokens of one layer for every KV head, head-major: [Hkv][2][P][D]
-// (each head's keys, then its values). FreeKV's host layout: one head's page is one copy.
-struct KvPageShape {
-  int n_kv_heads = 0;
-  int page_size = 32;
-  int head_dim = 0;
-  size_t floats() const { return size_t{2} * n_kv_heads * page_size * head_dim; }
-  // Bytes of one page stored in elements of `element_bytes` (fp32 on the CPU, bf16 on CUDA).
-  size_t bytes(size_t element_bytes = sizeof(float)) const { return floats() * element_bytes; }
-};
-
-// A fixed budget of KV pages shared by every sequence. Memory is taken in slabs as pages are first
-// used, so a large budget costs nothing until it fills; freed pages are reused, never returned.
-// Only the engine thread allocates and frees; the counters may be read from any thread, and a
-// page handed out may be read or written from another thread (a recall worker): the slab table
-// never moves.
+// A fixed budget of KV page ids shared by every sequence, and their count. The pages' memory is
+// a KvPageStore: the backend's (Backend::CreateKvPageStore: host fp32 slabs on the CPU; none for
+// a device arena, then the pool hands out ids only) or, made without one, the pool's own. Ids are
+// taken in blocks of 64 as first used; freed ids are reused. Only the engine thread allocates
+// and frees; the counters may be read from any thread, and a page handed out may be read or
+// written from another thread (a recall worker): its memory never moves.
 class PagePool {
  public:
   // Far beyond any memory: the slab table for it is 2 MiB of pointers.
   static constexpr int64_t kUnbounded = int64_t{1} << 24;
 
+  // With its own fp32 store (tests, tools, a policy's private budget).
   PagePool(KvPageShape shape, int64_t max_pages);
+  // Over `store` (at least `max_pages` pages of shape.floats(), outliving the pool), or ids only
+  // when it is null: then the pages' memory is the backend's business and data() must not be used.
+  PagePool(KvPageShape shape, int64_t max_pages, KvPageStore* store);
   PagePool(const PagePool&) = delete;
   PagePool& operator=(const PagePool&) = delete;
 
@@ -43,39 +39,35 @@ class PagePool {
   int64_t total_pages() const { return max_pages_; }
   int64_t used_pages() const { return used_.load(std::memory_order_relaxed); }
   int64_t free_pages() const { return max_pages_ - used_pages(); }
+  // Whether pages have host memory here (data(), keys(), values()).
+  bool has_storage() const { return store_ != nullptr; }
 
   // Appends `n` page ids to `pages`, all or none: false (and nothing taken) when fewer are free.
   bool Allocate(int64_t n, std::vector<int32_t>* pages);
   void Free(std::span<const int32_t> pages);
 
   // The page's raw memory, shape().floats() floats; its layout is the owner's business.
-  float* data(int32_t page) { return Page(page); }
-  const float* data(int32_t page) const { return const_cast<PagePool*>(this)->Page(page); }
+  float* data(int32_t page) { return store_->page(page); }
+  const float* data(int32_t page) const { return store_->page(page); }
 
   // In the host (HND) layout, KV head `kv_head`'s rows in `page`: [page_size][head_dim].
-  float* keys(int32_t page, int kv_head) { return Page(page) + HeadOffset(kv_head); }
+  float* keys(int32_t page, int kv_head) { return data(page) + HeadOffset(kv_head); }
   float* values(int32_t page, int kv_head) { return keys(page, kv_head) + HeadFloats(); }
-  const float* keys(int32_t page, int kv_head) const {
-    return const_cast<PagePool*>(this)->keys(page, kv_head);
-  }
+  const float* keys(int32_t page, int kv_head) const { return data(page) + HeadOffset(kv_head); }
   const float* values(int32_t page, int kv_head) const {
-    return const_cast<PagePool*>(this)->values(page, kv_head);
+    return keys(page, kv_head) + HeadFloats();
   }
 
  private:
-  static constexpr int kSlabPages = 64;
   size_t HeadFloats() const { return static_cast<size_t>(shape_.page_size) * shape_.head_dim; }
   size_t HeadOffset(int kv_head) const { return 2 * HeadFloats() * kv_head; }
-  float* Page(int32_t page) {
-    return slabs_[page / kSlabPages].get() + (page % kSlabPages) * shape_.floats();
-  }
-  int64_t slab_count() const { return (max_pages_ + kSlabPages - 1) / kSlabPages; }
 
   KvPageShape shape_;
   int64_t max_pages_;
-  std::unique_ptr<std::unique_ptr<float[]>[]> slabs_;  // [slab_count()], filled as pages are used
-  int64_t slabs_used_ = 0;
-  std::vector<int32_t> free_;  // ids of allocated slabs' pages not in use
+  std::unique_ptr<KvPageStore> own_store_;  // when made without a store
+  KvPageStore* store_;
+  int64_t ids_taken_ = 0;      // ids [0, ids_taken_) have been handed out at least once
+  std::vector<int32_t> free_;  // taken ids not in use
   std::atomic<int64_t> used_ = 0;
 };
 

@@ -7,6 +7,8 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
+
 namespace kvserve {
 
 // Where FreeKV's off-critical-path work (scoring, top-k, host → device recall for the next step)
@@ -45,10 +47,10 @@ class ThreadRecallExecutor : public RecallExecutor {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;
-  uint64_t submitted_ = 0;
-  uint64_t done_ = 0;
-  bool stop_ = false;
+  std::deque<std::function<void()>> jobs_ ABSL_GUARDED_BY(mu_);
+  uint64_t submitted_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t done_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread worker_;
 };
 

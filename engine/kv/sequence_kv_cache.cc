@@ -93,6 +93,12 @@ const float* SequenceKvCache::value_row(int layer, int kv_head, int row) const {
 
 void SequenceKvCache::Retain(int layer, const std::vector<std::vector<int32_t>>& rows) {
   Layer& l = layers_[layer];
+  if (!pool_.has_storage()) {
+    // Ids only: the rows live in the backend's own arena, which compacts them there.
+    l.length = rows.empty() ? 0 : static_cast<int>(rows[0].size());
+    TrimPages(l);
+    return;
+  }
   const int d = head_dim();
   const int p = page_size();
   std::vector<float> keys, values;

@@ -48,7 +48,8 @@ class SequenceKvCache {
 
   // Keeps, for each KV head, the rows `rows[kv_head]` in that order (every head the same count):
   // what a compressing policy leaves of a layer. Indices must be < length(layer). Frees the pages
-  // no longer needed.
+  // no longer needed. On an ids-only pool (a backend's own arena) only the length and the page
+  // table change: the backend compacts its copy of the rows itself.
   void Retain(int layer, const std::vector<std::vector<int32_t>>& rows);
 
   // Keeps `layer`'s first `rows` rows (a backend that compacted the kept rows to the front of its

@@ -165,16 +165,9 @@ bool TieredKvPolicy::PrepareDecodeAttention(int layer, const float* q, const Seq
   return true;
 }
 
-void TieredKvPolicy::DecodeSegments(int layer, int kv_head, std::vector<KvSegment>* out) const {
-  const Layer& l = layers_[layer];
-  const ResidencyMap& map = l.heads[kv_head];
-  for (int32_t slot = 0; slot < layout_.slots; ++slot) {
-    const int32_t page = map.page_in(slot);
-    if (page < 0) continue;
-    out->push_back({budget_.key_row(layer, slot, 0, kv_head),
-                    budget_.value_row(layer, slot, 0, kv_head), RowsIn(l, page),
-                    budget_.row_stride()});
-  }
+void TieredKvPolicy::DecodePages(int layer, DecodePageLists* lists) const {
+  lists->BeginSparseLayer();
+  for (const ResidencyMap& map : layers_[layer].heads) lists->AddHead(map.ResidentPages());
 }
 
 void TieredKvPolicy::FinishDecodeAttention(int layer, const float* q, const SequenceKvCache& kv) {

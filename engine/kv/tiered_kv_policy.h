@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "engine/kv/budget_cache.h"
+#include "engine/kv/decode_page_lists.h"
 #include "engine/kv/kv_policy.h"
-#include "engine/kv/kv_segment.h"
 #include "engine/kv/page_digests.h"
 #include "engine/kv/page_selection.h"
 #include "engine/kv/recall_executor.h"
@@ -53,11 +53,16 @@ class TieredKvPolicy : public KvPolicy {
   // freekv's speculative recall for the next step.
   void BeginDecodeLayer(int layer) override;
   bool PrepareDecodeAttention(int layer, const float* q, const SequenceKvCache& kv) override;
-  void DecodeSegments(int layer, int kv_head, std::vector<KvSegment>* out) const override;
+  // The layer's resident pages per KV head, in slot order: the sink, the selected and the window.
+  void DecodePages(int layer, DecodePageLists* lists) const override;
   void FinishDecodeAttention(int layer, const float* q, const SequenceKvCache& kv) override;
   void WaitIdle() const override;
 
   const BudgetLayout& layout() const { return layout_; }
+  // Which pages KV head `kv_head` of `layer` holds in its device budget (after WaitIdle).
+  const ResidencyMap& residency(int layer, int kv_head) const {
+    return layers_[layer].heads[kv_head];
+  }
 
  private:
   struct Layer {

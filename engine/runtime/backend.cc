@@ -1,5 +1,6 @@
 #include "engine/runtime/backend.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace kvserve {
@@ -9,6 +10,14 @@ void StepOutput::Reset(size_t chunks) {
   logits_row.assign(chunks, -1);
   chunk_status.assign(chunks, absl::OkStatus());
   prompt_layers.assign(chunks, {});
+  retained.assign(chunks, {});
+}
+
+void ApplyRetention(std::span<const SequenceChunk> batch, const StepOutput& out) {
+  for (size_t i = 0; i < batch.size() && i < out.retained.size(); ++i) {
+    if (!out.chunk_status[i].ok()) continue;
+    for (const KvRetention& r : out.retained[i]) batch[i].kv->Retain(r.layer, r.rows);
+  }
 }
 
 void AdmittedChunks::Admit(std::span<const SequenceChunk> batch,
@@ -26,6 +35,19 @@ void AdmittedChunks::Admit(std::span<const SequenceChunk> batch,
   }
 }
 
+KvPageStore* Backend::AcquireKvPageStore(KvTier tier, const KvPageShape& shape, int64_t max_pages) {
+  if (tier == KvTier::kDevice && kv_page_capacity(shape.page_size) >= 0) return nullptr;
+  std::lock_guard lock(kv_stores_mu_);
+  kv_stores_.push_back(std::make_unique<KvPageStore>(shape.floats(), max_pages));
+  return kv_stores_.back().get();
+}
+
+void Backend::ReleaseKvPageStore(KvPageStore* store) {
+  if (store == nullptr) return;
+  std::lock_guard lock(kv_stores_mu_);
+  std::erase_if(kv_stores_, [store](const auto& s) { return s.get() == store; });
+}
+
 absl::Status Backend::Supports(const KvPolicyOptions&) const { return absl::OkStatus(); }
 
 absl::Status Backend::Forward(std::span<const SequenceChunk> batch, std::vector<float>* logits) {
@@ -34,6 +56,7 @@ absl::Status Backend::Forward(std::span<const SequenceChunk> batch, std::vector<
   for (const absl::Status& s : out.chunk_status) {
     if (!s.ok()) return s;
   }
+  ApplyRetention(batch, out);
   *logits = std::move(out.logits);
   return absl::OkStatus();
 }

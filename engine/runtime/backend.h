@@ -3,12 +3,16 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "engine/kv/kv_page_store.h"
 #include "engine/kv/kv_policy.h"
+#include "engine/kv/page_pool.h"
 #include "engine/kv/sequence_kv_cache.h"
 #include "engine/model/model_config.h"
 
@@ -25,6 +29,18 @@ struct SequenceChunk {
   // The policy's plan for a whole-prompt chunk (null or empty: keep every row); the backend runs
   // its selection and applies it to `kv`.
   const PromptCompressionPlan* compression = nullptr;
+  // The step plan's sparse decode pages for a one-token chunk of a tiered policy, per layer and
+  // KV head in CSR form: the policy fills each layer's lists as the step reaches it (its
+  // selection needs the layer's query) and attention reads them. Null: the backend keeps its own.
+  DecodePageLists* decode_pages = nullptr;
+};
+
+// What a prompt's compression keeps of one layer of its cache: each KV head's rows, in order (every
+// head the same count). The backend decides it inside the step; the cache's owner applies it
+// after the step (the KvCacheManager in the engine), so the backend never edits page tables.
+struct KvRetention {
+  int layer = 0;
+  std::vector<std::vector<int32_t>> rows;  // [kv_head][kept row]
 };
 
 // What a step produced. A chunk that failed (bad input, a plan its cache cannot take) ends only
@@ -35,6 +51,8 @@ struct StepOutput {
   std::vector<absl::Status> chunk_status;  // per chunk
   // Per chunk whose plan records its scores, one entry per layer (else empty).
   std::vector<std::vector<PromptLayerScores>> prompt_layers;
+  // Per chunk, the layers its prompt compression shortens (else empty): to apply to its cache.
+  std::vector<std::vector<KvRetention>> retained;
 
   // Sizes the per-chunk vectors for `chunks` chunks, every one OK and without logits.
   void Reset(size_t chunks);
@@ -50,10 +68,14 @@ struct AdmittedChunks {
              const std::function<absl::Status(const SequenceChunk&)>& admit, StepOutput* out);
 };
 
+// Applies each OK chunk's `out->retained` to its cache: for callers that own the caches
+// themselves (tests, tools); the engine's KvCacheManager does it for the scheduler.
+void ApplyRetention(std::span<const SequenceChunk> batch, const StepOutput& out);
+
 // Runs the model's layers on some device. The scheduler drives it with ragged batches.
-class Backend {
+class Backend : public KvPageStoreProvider {
  public:
-  virtual ~Backend() = default;
+  ~Backend() override = default;
   virtual std::string_view name() const = 0;
   virtual const ModelConfig& config() const = 0;
 
@@ -61,12 +83,15 @@ class Backend {
   // policy and the backend. Asked at server startup for the default policy and at every submit.
   virtual absl::Status Supports(const KvPolicyOptions& options) const;
 
-  // Runs every chunk of `batch` through the model. A chunk-level failure is in
+  // Runs every chunk of `batch` through the model, appending its K/V to its cache (whose pages the
+  // caller grew before, else the backend takes them), and returns the prompt compression each
+  // chunk's plan decided in out->retained, unapplied. A chunk-level failure is in
   // out->chunk_status; a non-OK return means the whole step failed (e.g. a device error).
   virtual absl::Status Execute(std::span<const SequenceChunk> batch, StepOutput* out) = 0;
 
-  // Execute for callers that treat any failure as the step's: rows of `logits` ([rows][vocab],
-  // resized) hold the last token's logits of each chunk with compute_logits, in batch order.
+  // Execute for callers that treat any failure as the step's, with ApplyRetention: rows of `logits`
+  // ([rows][vocab], resized) hold the last token's logits of each chunk with compute_logits, in
+  // batch order.
   absl::Status Forward(std::span<const SequenceChunk> batch, std::vector<float>* logits);
 
   // Bytes of one stored K or V element: what --kv-cache-memory buys pages by (fp32 on the CPU,
@@ -76,6 +101,19 @@ class Backend {
   // KV pages of `page_size` tokens the backend can hold beside the scheduler's budget (a device
   // arena); -1: no limit of its own (the CPU backend reads the pool's pages in place).
   virtual int64_t kv_page_capacity(int page_size) const { return -1; }
+
+  // The memory of `tier`'s KV pages of `shape`, ids below `max_pages` (ggml's backend buffers):
+  // the backend owns it until ReleaseKvPageStore or its own end. Host fp32 slabs by default, which
+  // the CPU backend reads and writes in place; null for the device tier of a backend that keeps
+  // it in an arena of its own (kv_page_capacity() >= 0, CUDA's bf16 arena): that pool hands out
+  // page ids only.
+  KvPageStore* AcquireKvPageStore(KvTier tier, const KvPageShape& shape,
+                                  int64_t max_pages) override;
+  void ReleaseKvPageStore(KvPageStore* store) override;
+
+ private:
+  std::mutex kv_stores_mu_;
+  std::vector<std::unique_ptr<KvPageStore>> kv_stores_ ABSL_GUARDED_BY(kv_stores_mu_);
 };
 
 }  // namespace kvserve

@@ -69,15 +69,15 @@ absl::StatusOr<std::vector<GenerationResult>> BatchGenerator::Generate(
   const KvPageShape shape{
       .n_kv_heads = config.n_kv_heads, .page_size = page_size, .head_dim = config.head_dim};
   const int batch = static_cast<int>(requests.size());
-  Scheduler scheduler(backend_, /*tokenizer=*/nullptr,
-                      {.max_batch_tokens = std::max(1, options_.prefill_chunk_tokens),
-                       .max_running = batch,
-                       .max_queued_requests = batch,
-                       .max_queued_prompt_tokens = std::numeric_limits<int64_t>::max(),
-                       .page_size = page_size,
-                       .kv_cache_bytes = pages * static_cast<int64_t>(shape.bytes()),
-                       .kv_host_bytes = pages * static_cast<int64_t>(shape.bytes()),
-                       .eos_id = options_.eos_id});
+  EngineCore scheduler(backend_, /*tokenizer=*/nullptr,
+                       {.max_batch_tokens = std::max(1, options_.prefill_chunk_tokens),
+                        .max_running = batch,
+                        .max_queued_requests = batch,
+                        .max_queued_prompt_tokens = std::numeric_limits<int64_t>::max(),
+                        .page_size = page_size,
+                        .kv_cache_bytes = pages * static_cast<int64_t>(shape.bytes()),
+                        .kv_host_bytes = pages * static_cast<int64_t>(shape.bytes()),
+                        .eos_id = options_.eos_id});
   std::vector<GenerationResult> results(requests.size());
   std::string error;
   for (size_t i = 0; i < engine_requests.size(); ++i) {

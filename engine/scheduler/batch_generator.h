@@ -10,7 +10,7 @@
 #include "engine/kv/kv_policy.h"
 #include "engine/runtime/backend.h"
 #include "engine/sampling/sampling_params.h"
-#include "engine/scheduler/scheduler.h"
+#include "engine/scheduler/engine_core.h"
 
 namespace kvserve {
 

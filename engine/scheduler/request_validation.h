@@ -3,7 +3,7 @@
 #include "absl/status/status.h"
 #include "engine/model/model_config.h"
 #include "engine/model/tokenizer.h"
-#include "engine/scheduler/scheduler.h"
+#include "engine/scheduler/engine_core.h"
 
 namespace kvserve {
 

@@ -1,323 +1,57 @@
 #include "engine/scheduler/scheduler.h"
 
 #include <algorithm>
-#include <limits>
-#include <new>
 #include <utility>
 
-#include "absl/strings/str_cat.h"
-#include "engine/base/status_macros.h"
-#include "engine/scheduler/request_validation.h"
-#include "engine/scheduler/sequence.h"
-#include "kernels/ceil_div.h"
-
 namespace kvserve {
-namespace {
 
-SchedulerOptions Sanitized(SchedulerOptions o, const Tokenizer* tokenizer) {
-  o.max_batch_tokens = std::max(1, o.max_batch_tokens);
-  // Decodes are scheduled first, one token each: they must all fit one step's budget.
-  o.max_running = std::clamp(o.max_running, 1, o.max_batch_tokens);
-  o.page_size = std::max(1, o.page_size);
-  if (o.eos_id < 0 && tokenizer != nullptr) o.eos_id = tokenizer->eos_id();
-  return o;
-}
+Scheduler::Scheduler(const ModelConfig& config, KvCacheManager& kv, const SchedulerOptions& options,
+                     const OutputProcessor& output)
+    : config_(config), kv_(kv), options_(options), output_(output) {}
 
-KvPageShape PageShape(const ModelConfig& c, int page_size) {
-  return {.n_kv_heads = c.n_kv_heads, .page_size = page_size, .head_dim = c.head_dim};
-}
+Scheduler::~Scheduler() = default;
 
-// The KV budget in pages, no more than the backend's own KV memory holds (a device arena).
-int64_t DevicePoolPages(const Backend& backend, int page_size, int64_t bytes) {
-  int64_t pages =
-      std::min(PagePool::kUnbounded, PagePool::PagesForBytes(PageShape(backend.config(), page_size),
-                                                             bytes, backend.kv_element_bytes()));
-  if (const int64_t cap = backend.kv_page_capacity(page_size); cap >= 0) {
-    pages = std::min(pages, cap);
+void Scheduler::Add(std::unique_ptr<Sequence> sequence) {
+  waiting_.push_back(std::move(sequence));
+  Sequence& s = *waiting_.back();
+  // The policy (whose state scales with its options) is made here, on the engine thread, once
+  // the request is admitted; validated at submit, so only a failing allocation ends it.
+  absl::StatusOr<std::unique_ptr<SequenceKv>> kv = kv_.Create(s.request.kv_policy);
+  if (kv.ok()) {
+    s.kv = *std::move(kv);
+    return;
   }
-  return pages;
+  Finish(s, FinishReason::kError, std::string(kv.status().message()));
+  RemoveFinished();
 }
 
-}  // namespace
-
-// The engine's outputs of one step, handed to the callbacks once mu_ is released.
-struct Scheduler::Delivery {
-  Sequence* sequence;
-  SequenceOutput output;
-};
-
-std::string_view FinishReasonName(FinishReason reason) {
-  switch (reason) {
-    case FinishReason::kEos:
-      return "eos";
-    case FinishReason::kMaxTokens:
-      return "max_tokens";
-    case FinishReason::kStop:
-      return "stop";
-    case FinishReason::kCancelled:
-      return "cancelled";
-    case FinishReason::kDeadline:
-      return "deadline";
-    case FinishReason::kError:
-      return "error";
+bool Scheduler::Abort(const std::string& id, FinishReason reason) {
+  auto match = [&id](const std::unique_ptr<Sequence>& s) { return s->request.id == id; };
+  Sequence* found = nullptr;
+  if (auto it = std::find_if(running_.begin(), running_.end(), match); it != running_.end()) {
+    found = it->get();
+  } else if (auto w = std::find_if(waiting_.begin(), waiting_.end(), match); w != waiting_.end()) {
+    found = w->get();
   }
-  return "unknown";
-}
-
-double RequestTiming::decode_tokens_per_s() const {
-  return completion_tokens > 1 && decode_ms > 0 ? (completion_tokens - 1) * 1000.0 / decode_ms
-                                                : 0.0;
-}
-
-Scheduler::Scheduler(Backend& backend, const Tokenizer* tokenizer, SchedulerOptions options)
-    : backend_(backend),
-      tokenizer_(tokenizer),
-      options_(Sanitized(std::move(options), tokenizer)),
-      output_(options_.eos_id),
-      pool_(PageShape(backend.config(), options_.page_size),
-            DevicePoolPages(backend, options_.page_size, options_.kv_cache_bytes)),
-      host_pool_(PageShape(backend.config(), options_.page_size),
-                 std::min(PagePool::kUnbounded,
-                          PagePool::PagesForBytes(PageShape(backend.config(), options_.page_size),
-                                                  options_.kv_host_bytes))) {
-  status_.pages_total = pool_.total_pages();
-  status_.host_pages_total = host_pool_.total_pages();
-  status_.page_size = options_.page_size;
-}
-
-Scheduler::~Scheduler() {
-  Stop();
-  std::lock_guard join(join_mu_);
-  if (engine_.joinable()) engine_.join();
-}
-
-double Scheduler::max_concurrency_at_full_context() const {
-  const ModelConfig& c = backend_.config();
-  const int64_t per_sequence =
-      static_cast<int64_t>(c.n_layers) * CeilDiv(c.context_length, options_.page_size);
-  return per_sequence > 0 ? static_cast<double>(pool_.total_pages()) / per_sequence : 0.0;
-}
-
-absl::Status Scheduler::Submit(EngineRequest request, OutputCallback on_output) {
-  return Submit(std::move(request), std::move(on_output), nullptr);
-}
-
-absl::Status Scheduler::Submit(EngineRequest request, OutputCallback on_output,
-                               std::string* assigned_id) {
-  if (!on_output) return absl::InvalidArgumentError("on_output callback is missing");
-  if (request.kv_policy.name.empty()) request.kv_policy = options_.default_kv_policy;
-  const ModelConfig& config = backend_.config();
-  KVSERVE_RETURN_IF_ERROR(ValidateEngineRequest(request, config, tokenizer_));
-  KVSERVE_RETURN_IF_ERROR(backend_.Supports(request.kv_policy));
-  // The last generated token is never fed back, so the cache peaks one short of the total.
-  const int64_t peak_tokens =
-      static_cast<int64_t>(request.prompt.size()) + request.max_new_tokens - 1;
-  const bool tiered = IsTieredKvPolicy(request.kv_policy.name);
-  if (tiered && request.kv_policy.page_size != options_.page_size) {
-    // The host tier's pages are the selection unit: one page size per server.
-    return absl::InvalidArgumentError(
-        absl::StrCat("kv page_size must be the server's KV page size (", options_.page_size,
-                     ") for ", request.kv_policy.name, ", got ", request.kv_policy.page_size));
-  }
-  PagePool& home = tiered ? host_pool_ : pool_;
-  const int64_t pages =
-      config.n_layers * CeilDiv(peak_tokens, static_cast<int64_t>(options_.page_size));
-  if (pages > home.total_pages()) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "prompt + max_new_tokens (", peak_tokens + 1, " tokens) needs ", pages, " KV pages, more ",
-        tiered ? "than the whole host tier (" : "than the whole pool (", home.total_pages(), ")"));
-  }
-  const int64_t prompt_tokens = static_cast<int64_t>(request.prompt.size());
-  const std::string given_id = request.id;
-  // The policy (whose state scales with its options) is made on the engine thread once the
-  // request is admitted (TakeCommands), not on the caller's thread before.
-  auto seq = std::make_unique<Sequence>(std::move(request), std::move(on_output), nullptr, home,
-                                        config.n_layers, tokenizer_);
-
-  std::lock_guard lock(mu_);
-  if (stop_) return absl::UnavailableError("the scheduler is stopped");
-  if (draining_) return absl::UnavailableError("the scheduler is draining: no new requests");
-  std::string id = given_id;
-  if (id.empty()) {
-    do {
-      id = absl::StrCat("req-", ++next_generated_id_);
-    } while (live_ids_.contains(id));
-  } else if (live_ids_.contains(id)) {
-    return absl::InvalidArgumentError(absl::StrCat("request id '", id, "' is already in use"));
-  }
-  if (queued_requests_ >= options_.max_queued_requests) {
-    return absl::ResourceExhaustedError(absl::StrCat("the queue is full: ", queued_requests_,
-                                                     " requests waiting (max_queued_requests)"));
-  }
-  if (queued_prompt_tokens_ + prompt_tokens > options_.max_queued_prompt_tokens) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "the queue is full: ", queued_prompt_tokens_, " prompt tokens waiting + ", prompt_tokens,
-        " exceed max_queued_prompt_tokens (", options_.max_queued_prompt_tokens, ")"));
-  }
-  seq->request.id = id;
-  seq->arrival = next_arrival_++;
-  live_ids_.insert(id);
-  ++queued_requests_;
-  queued_prompt_tokens_ += prompt_tokens;
-  if (assigned_id != nullptr) *assigned_id = std::move(id);
-  incoming_.push_back(std::move(seq));
-  wake_.notify_one();
-  return absl::OkStatus();
-}
-
-bool Scheduler::Cancel(const std::string& request_id, FinishReason reason) {
-  if (reason != FinishReason::kDeadline) reason = FinishReason::kCancelled;
-  std::lock_guard lock(mu_);
-  if (!live_ids_.contains(request_id)) return false;
-  cancels_.emplace_back(request_id, reason);
-  wake_.notify_one();
+  if (found == nullptr) return false;
+  Finish(*found, reason);
+  RemoveFinished();
   return true;
 }
 
-SchedulerStatus Scheduler::status() const {
-  std::lock_guard lock(mu_);
-  SchedulerStatus s = status_;
-  s.waiting += static_cast<int>(incoming_.size());
-  s.pages_used = pool_.used_pages();
-  s.host_pages_used = host_pool_.used_pages();
-  s.draining = draining_;
-  return s;
-}
-
-void Scheduler::Start() {
-  std::lock_guard lock(mu_);
-  if (stop_ || engine_.joinable()) return;
-  engine_ = std::thread(&Scheduler::EngineLoop, this);
-  engine_id_ = engine_.get_id();
-}
-
-void Scheduler::BeginDrain() {
-  std::lock_guard lock(mu_);
-  draining_ = true;
-}
-
-void Scheduler::Stop() {
-  bool first;
-  bool on_engine_thread;
-  {
-    std::lock_guard lock(mu_);
-    first = !stop_;
-    stop_ = true;
-    draining_ = true;
-    on_engine_thread = std::this_thread::get_id() == engine_id_;
+void Scheduler::AbortIf(const std::function<bool(const Sequence&)>& match, FinishReason reason) {
+  for (auto& s : running_) {
+    if (match(*s)) Finish(*s, reason);
   }
-  wake_.notify_all();
-  // From a callback on the engine thread: the loop ends after this step; the destructor joins.
-  if (on_engine_thread) return;
-  std::lock_guard join(join_mu_);
-  if (engine_.joinable()) {
-    engine_.join();  // the engine thread cancels what is left before it exits
-  } else if (first) {
-    CancelAll();
+  for (auto& s : waiting_) {
+    if (match(*s)) Finish(*s, reason);
   }
-}
-
-void Scheduler::RunUntilIdle() {
-  bool started;
-  {
-    std::lock_guard lock(mu_);
-    started = engine_.joinable();
-  }
-  if (started) {
-    WaitUntilIdle();
-    return;
-  }
-  while (Step()) {
-  }
-}
-
-void Scheduler::WaitUntilIdle() {
-  std::unique_lock lock(mu_);
-  idle_.wait(lock, [&] { return live_ids_.empty() && !delivering_; });
-}
-
-void Scheduler::EngineLoop() {
-  for (;;) {
-    {
-      std::unique_lock lock(mu_);
-      wake_.wait(lock, [&] {
-        return stop_ || !incoming_.empty() || !cancels_.empty() || !running_.empty() ||
-               !waiting_.empty();
-      });
-      if (stop_) break;
-    }
-    Step();
-  }
-  CancelAll();
-}
-
-bool Scheduler::HasWork() const {
-  if (!running_.empty() || !waiting_.empty()) return true;
-  std::lock_guard lock(mu_);
-  return !incoming_.empty() || !cancels_.empty();
-}
-
-bool Scheduler::Step() {
-  TakeCommands();
-  ApplyCancels();
-  const EngineClock::time_point now = EngineClock::now();
-  ExpireDeadlines(now);
   RemoveFinished();
-  if (!running_.empty() || !waiting_.empty()) {
-    ScheduleBatch(now);
-    if (!batch_.empty()) RunBatch();
-  }
-  Publish();
-  return HasWork();
-}
-
-void Scheduler::TakeCommands() {
-  std::deque<std::unique_ptr<Sequence>> arrived;
-  {
-    std::lock_guard lock(mu_);
-    arrived.swap(incoming_);
-    step_cancels_.swap(cancels_);
-  }
-  for (auto& s : arrived) {
-    absl::StatusOr<std::unique_ptr<KvPolicy>> policy = NewPolicy(s->request.kv_policy);
-    waiting_.push_back(std::move(s));
-    Sequence& admitted = *waiting_.back();
-    if (policy.ok()) {
-      admitted.policy = *std::move(policy);
-      continue;
-    }
-    // Validated at Submit, so only a failing allocation gets here: it ends this request alone.
-    admitted.policy = *CreateKvPolicy(KvPolicyOptions{}, backend_.config());
-    Finish(admitted, FinishReason::kError, std::string(policy.status().message()));
-  }
-}
-
-void Scheduler::ApplyCancels() {
-  for (const auto& [id, reason] : step_cancels_) {
-    auto match = [&id](const std::unique_ptr<Sequence>& s) { return s->request.id == id; };
-    if (auto it = std::find_if(running_.begin(), running_.end(), match); it != running_.end()) {
-      Finish(**it, reason);
-    } else if (auto w = std::find_if(waiting_.begin(), waiting_.end(), match);
-               w != waiting_.end()) {
-      Finish(**w, reason);
-    }
-  }
-  step_cancels_.clear();
-}
-
-void Scheduler::ExpireDeadlines(EngineClock::time_point now) {
-  auto expire = [&](auto& sequences) {
-    for (auto& s : sequences) {
-      if (s->request.deadline && *s->request.deadline <= now) Finish(*s, FinishReason::kDeadline);
-    }
-  };
-  expire(running_);
-  expire(waiting_);
 }
 
 int Scheduler::PrefillChunkSize(const Sequence& s, int budget, bool first_in_line) const {
   const int remaining = static_cast<int>(s.tokens.size()) - s.computed;
-  if (s.policy->needs_whole_prompt()) {
+  if (s.kv->policy->needs_whole_prompt()) {
     // The policy scores the whole prompt in one pass, so it cannot be chunked. Larger than what is
     // left of the budget, it waits until it is the first prompt of a step and then runs over it:
     // waiting for a whole empty budget could starve it behind a steady stream of decodes.
@@ -333,67 +67,64 @@ void Scheduler::AddChunk(Sequence& s, int n) {
   const int total = static_cast<int>(s.tokens.size());
   const bool whole_prompt = s.computed == 0 && n == total;
   // The policy plans the prompt's compression from its length, before the step runs it.
-  s.compression = whole_prompt ? s.policy->PlanPrompt(n) : PromptCompressionPlan{};
-  batch_.push_back({.tokens = std::span<const int32_t>(s.tokens).subspan(s.computed, n),
-                    .positions = s.positions,
-                    .kv = &s.kv,
-                    .compute_logits = s.computed + n == total,
-                    .policy = s.policy.get(),
-                    .whole_prompt = whole_prompt,
-                    .compression = &s.compression});
-  batch_seqs_.push_back(&s);
+  s.compression = whole_prompt ? s.kv->policy->PlanPrompt(n) : PromptCompressionPlan{};
+  if (s.state == SequenceState::kWaiting) s.state = SequenceState::kPrefilling;
+  plan_.chunks.push_back({.tokens = std::span<const int32_t>(s.tokens).subspan(s.computed, n),
+                          .positions = s.positions,
+                          .kv = &s.kv->cache,
+                          .compute_logits = s.computed + n == total,
+                          .policy = s.kv->policy.get(),
+                          .whole_prompt = whole_prompt,
+                          .compression = &s.compression,
+                          .decode_pages = &s.decode_pages});
+  plan_.sequences.push_back(&s);
 }
 
-void Scheduler::ScheduleBatch(EngineClock::time_point now) {
+void Scheduler::PlanChunks(bool admit) {
+  plan_.Clear();
+  int budget = options_.max_batch_tokens;
+  for (auto& s : running_) {
+    if (s->state == SequenceState::kDecoding) {
+      AddChunk(*s, 1);
+      --budget;
+    }
+  }
+  // Prompt chunks, FCFS: sequences already mid-prefill, then waiting ones.
+  bool prefill_scheduled = false;
+  for (auto& s : running_) {
+    if (s->state == SequenceState::kDecoding) continue;
+    const int n = PrefillChunkSize(*s, budget, !prefill_scheduled);
+    if (n == 0) return;  // blocked: nothing behind it goes first
+    AddChunk(*s, n);
+    budget -= n;
+    prefill_scheduled = true;
+  }
+  while (admit && !waiting_.empty() && static_cast<int>(running_.size()) < options_.max_running) {
+    const int n = PrefillChunkSize(*waiting_.front(), budget, !prefill_scheduled);
+    if (n == 0) break;
+    running_.push_back(std::move(waiting_.front()));
+    waiting_.pop_front();
+    AddChunk(*running_.back(), n);
+    budget -= n;
+    prefill_scheduled = true;
+  }
+}
+
+Sequence* Scheduler::GrowPlanned() {
+  for (size_t i = 0; i < plan_.chunks.size(); ++i) {
+    // Grow is idempotent for a given length: pages taken in an earlier try still count.
+    Sequence& s = *plan_.sequences[i];
+    if (!kv_.Grow(*s.kv, static_cast<int>(plan_.chunks[i].tokens.size()))) return &s;
+  }
+  return nullptr;
+}
+
+const StepPlan& Scheduler::Schedule(EngineClock::time_point now) {
   bool preempted = false;
   for (;;) {
-    batch_.clear();
-    batch_seqs_.clear();
-    int budget = options_.max_batch_tokens;
-    for (auto& s : running_) {
-      if (s->decoding) {
-        AddChunk(*s, 1);
-        --budget;
-      }
-    }
-    // Prompt chunks, FCFS: sequences already mid-prefill, then waiting ones.
-    bool prefill_scheduled = false;
-    bool blocked = false;
-    for (auto& s : running_) {
-      if (s->decoding) continue;
-      const int n = PrefillChunkSize(*s, budget, !prefill_scheduled);
-      if (n == 0) {
-        blocked = true;
-        break;
-      }
-      AddChunk(*s, n);
-      budget -= n;
-      prefill_scheduled = true;
-    }
     // After a preemption this step admits nothing new: the pool is short as it is.
-    while (!blocked && !preempted && !waiting_.empty() &&
-           static_cast<int>(running_.size()) < options_.max_running) {
-      const int n = PrefillChunkSize(*waiting_.front(), budget, !prefill_scheduled);
-      if (n == 0) break;
-      running_.push_back(std::move(waiting_.front()));
-      waiting_.pop_front();
-      AddChunk(*running_.back(), n);
-      budget -= n;
-      prefill_scheduled = true;
-    }
-
-    Sequence* short_of_pages = nullptr;
-    for (size_t i = 0; i < batch_.size(); ++i) {
-      // Grow is idempotent for a given length: pages taken in an earlier try still count.
-      Sequence& s = *batch_seqs_[i];
-      const int n = static_cast<int>(batch_[i].tokens.size());
-      // A new page changes the page tables a recall in flight may be reading.
-      if (s.kv.PagesToGrow(n) > 0) s.policy->WaitIdle();
-      if (!s.kv.Grow(n)) {
-        short_of_pages = batch_seqs_[i];
-        break;
-      }
-    }
+    PlanChunks(/*admit=*/!preempted);
+    Sequence* short_of_pages = GrowPlanned();
     if (short_of_pages == nullptr) break;
     preempted = true;
     if (running_.size() == 1) {
@@ -407,13 +138,15 @@ void Scheduler::ScheduleBatch(EngineClock::time_point now) {
                          [](const auto& a, const auto& b) { return a->arrival < b->arrival; });
     Preempt(**newest);
   }
+  for (Sequence* s : plan_.sequences) CountDequeued(*s, now);
+  return plan_;
+}
 
-  for (Sequence* s : batch_seqs_) {
-    if (s->first_scheduled != EngineClock::time_point{}) continue;
-    s->first_scheduled = now;
-    ++dequeued_requests_;
-    dequeued_prompt_tokens_ += s->prompt_len;
-  }
+void Scheduler::CountDequeued(Sequence& s, EngineClock::time_point now) {
+  if (s.first_scheduled) return;
+  s.first_scheduled = now;
+  ++dequeued_.requests;
+  dequeued_.prompt_tokens += s.prompt_len;
 }
 
 void Scheduler::Preempt(Sequence& s) {
@@ -423,46 +156,40 @@ void Scheduler::Preempt(Sequence& s) {
     ++s.preemptions;
     ++preemptions_total_;
   }
-  s.policy->WaitIdle();  // no recall reads the pages once they go back
-  s.kv.Release();
   s.computed = 0;
-  s.decoding = false;
-  // A fresh policy for the fresh cache: policy state describes the cache it has seen.
-  if (auto policy = NewPolicy(s.request.kv_policy); policy.ok()) s.policy = *std::move(policy);
+  s.state = SequenceState::kWaiting;
+  const absl::Status reset = kv_.Reset(*s.kv, s.request.kv_policy);
   auto it =
       std::find_if(running_.begin(), running_.end(), [&s](const auto& r) { return r.get() == &s; });
   waiting_.push_front(std::move(*it));
   running_.erase(it);
-}
-
-absl::StatusOr<std::unique_ptr<KvPolicy>> Scheduler::NewPolicy(const KvPolicyOptions& options) {
-  try {
-    return CreateKvPolicy(options, backend_.config(), {.device_pool = &pool_, .recall = &recall_});
-  } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("no memory for kv policy '", options.name, "' of this request"));
+  if (!reset.ok()) {
+    Finish(s, FinishReason::kError, std::string(reset.message()));
+    RemoveFinished();
   }
 }
 
-void Scheduler::RunBatch() {
-  const absl::Status status = backend_.Execute(batch_, &step_out_);
+void Scheduler::Update(const absl::Status& step, StepOutput* out) {
   const EngineClock::time_point now = EngineClock::now();
-  const size_t vocab = static_cast<size_t>(backend_.config().vocab_size);
-  for (size_t i = 0; i < batch_.size(); ++i) {
-    Sequence& s = *batch_seqs_[i];
+  const size_t vocab = static_cast<size_t>(config_.vocab_size);
+  for (size_t i = 0; i < plan_.chunks.size(); ++i) {
+    Sequence& s = *plan_.sequences[i];
+    const SequenceChunk& chunk = plan_.chunks[i];
     // A failed step ends its whole batch, a failed chunk only its own sequence: either way the
     // cache may hold part of the step, so the sequence cannot go on.
-    const absl::Status& chunk = status.ok() ? step_out_.chunk_status[i] : status;
-    if (!chunk.ok()) {
-      Finish(s, FinishReason::kError, std::string(chunk.message()));
+    const absl::Status& status = step.ok() ? out->chunk_status[i] : step;
+    if (!status.ok()) {
+      Finish(s, FinishReason::kError, std::string(status.message()));
       continue;
     }
-    s.computed += static_cast<int>(batch_[i].tokens.size());
-    const int row = step_out_.logits_row[i];
-    if (!batch_[i].compute_logits || row < 0) continue;
-    if (s.prefill_done == EngineClock::time_point{}) s.prefill_done = now;
-    SampleNext(s, std::span(step_out_.logits).subspan(row * vocab, vocab), now);
+    s.computed += static_cast<int>(chunk.tokens.size());
+    for (const KvRetention& r : out->retained[i]) kv_.Retain(*s.kv, r.layer, r.rows);
+    const int row = out->logits_row[i];
+    if (!chunk.compute_logits || row < 0) continue;
+    if (!s.prefill_done) s.prefill_done = now;
+    SampleNext(s, std::span(out->logits).subspan(row * vocab, vocab), now);
   }
+  plan_.Clear();
   RemoveFinished();
 }
 
@@ -472,8 +199,8 @@ void Scheduler::SampleNext(Sequence& s, std::span<float> logits, EngineClock::ti
   const int32_t token = s.sampler.Sample(logits, s.history);
   s.history.AddOutput(token);
   s.tokens.push_back(token);
-  s.decoding = true;
-  if (s.first_token == EngineClock::time_point{}) s.first_token = now;
+  s.state = SequenceState::kDecoding;
+  if (!s.first_token) s.first_token = now;
   s.last_token = now;
   if (std::optional<StopDecision> stop = output_.Accept(s, token, raw_logits_)) {
     Finish(s, stop->reason, std::move(stop->matched));
@@ -481,8 +208,8 @@ void Scheduler::SampleNext(Sequence& s, std::span<float> logits, EngineClock::ti
 }
 
 void Scheduler::Finish(Sequence& s, FinishReason reason, std::string detail) {
-  if (s.finished) return;
-  s.finished = true;
+  if (s.finished()) return;
+  s.state = SequenceState::kFinished;
   output_.Flush(s, reason);
   s.out.finished = true;
   s.out.finish_reason = reason;
@@ -491,22 +218,19 @@ void Scheduler::Finish(Sequence& s, FinishReason reason, std::string detail) {
   } else {
     s.out.matched_stop = std::move(detail);
   }
-  s.out.kv = s.policy->Stats(s.kv);  // before the pages go
-  // The policy's device budget pages and recalls go now rather than when the sequence is
-  // destroyed after delivery; a plain policy stands in until then.
-  s.policy = *CreateKvPolicy(KvPolicyOptions{}, backend_.config());
-  s.kv.Release();
+  // Stats before the pages go; they go now rather than when the sequence is destroyed.
+  s.out.kv = s.kv != nullptr ? kv_.Release(*s.kv) : KvStats{.policy = s.request.kv_policy.name};
   ++finished_total_;
-  if (s.first_scheduled == EngineClock::time_point{}) {
-    ++dequeued_requests_;
-    dequeued_prompt_tokens_ += s.prompt_len;
+  if (!s.first_scheduled) {
+    ++dequeued_.requests;
+    dequeued_.prompt_tokens += s.prompt_len;
   }
 }
 
 void Scheduler::RemoveFinished() {
   auto take = [this](auto& sequences) {
     for (auto& s : sequences) {
-      if (s->finished) finished_.push_back(std::move(s));
+      if (s->finished()) finished_.push_back(std::move(s));
     }
     std::erase_if(sequences, [](const std::unique_ptr<Sequence>& s) { return s == nullptr; });
   };
@@ -514,50 +238,8 @@ void Scheduler::RemoveFinished() {
   take(waiting_);
 }
 
-void Scheduler::Publish() {
-  const EngineClock::time_point now = EngineClock::now();
-  auto hand_out = [&](Sequence& s) {
-    SequenceOutput& out = s.out;
-    out.request_id = s.request.id;
-    out.prompt_tokens = s.prompt_len;
-    out.completion_tokens = s.generated();
-    out.timing = s.Timing(now);
-    out.preemptions = s.preemptions;
-    deliveries_.push_back({&s, std::move(out)});
-    out = SequenceOutput{};
-  };
-  for (auto& s : running_) {
-    if (!s->out.tokens.empty()) hand_out(*s);
-  }
-  for (auto& s : finished_) hand_out(*s);
-  {
-    std::lock_guard lock(mu_);
-    status_.running = static_cast<int>(running_.size());
-    status_.waiting = static_cast<int>(waiting_.size());
-    status_.preemptions_total = preemptions_total_;
-    status_.finished_total = finished_total_;
-    queued_requests_ -= dequeued_requests_;
-    queued_prompt_tokens_ -= dequeued_prompt_tokens_;
-    for (auto& s : finished_) live_ids_.erase(s->request.id);
-    delivering_ = !deliveries_.empty();
-  }
-  dequeued_requests_ = 0;
-  dequeued_prompt_tokens_ = 0;
-  for (Delivery& d : deliveries_) d.sequence->on_output(std::move(d.output));
-  deliveries_.clear();
-  finished_.clear();
-  std::lock_guard lock(mu_);
-  delivering_ = false;
-  if (live_ids_.empty()) idle_.notify_all();
-}
+std::vector<std::unique_ptr<Sequence>> Scheduler::TakeFinished() { return std::move(finished_); }
 
-void Scheduler::CancelAll() {
-  TakeCommands();
-  step_cancels_.clear();
-  for (auto& s : running_) Finish(*s, FinishReason::kCancelled);
-  for (auto& s : waiting_) Finish(*s, FinishReason::kCancelled);
-  RemoveFinished();
-  Publish();
-}
+Scheduler::Dequeued Scheduler::TakeDequeued() { return std::exchange(dequeued_, {}); }
 
 }  // namespace kvserve

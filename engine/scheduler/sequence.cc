@@ -9,14 +9,11 @@ double Ms(EngineClock::duration d) { return std::chrono::duration<double, std::m
 
 }  // namespace
 
-Sequence::Sequence(EngineRequest r, OutputCallback callback, std::unique_ptr<KvPolicy> kv_policy,
-                   PagePool& pool, int n_layers, const Tokenizer* tokenizer)
+Sequence::Sequence(EngineRequest r, OutputCallback callback, const Tokenizer* tokenizer)
     : request(std::move(r)),
       on_output(std::move(callback)),
       prompt_len(static_cast<int>(request.prompt.size())),
       tokens(std::move(request.prompt)),
-      kv(pool, n_layers),
-      policy(std::move(kv_policy)),
       sampler(request.sampling),
       history(tokens),
       stops(request.stop),
@@ -26,13 +23,12 @@ Sequence::Sequence(EngineRequest r, OutputCallback callback, std::unique_ptr<KvP
 }
 
 RequestTiming Sequence::Timing(EngineClock::time_point now) const {
-  const EngineClock::time_point never{};
   RequestTiming t;
-  t.queue_ms = Ms((first_scheduled != never ? first_scheduled : now) - submitted);
-  if (prefill_done != never) t.prefill_ms = Ms(prefill_done - first_scheduled);
-  if (first_token != never) {
-    t.ttft_ms = Ms(first_token - submitted);
-    t.decode_ms = Ms(last_token - first_token);
+  t.queue_ms = Ms(first_scheduled.value_or(now) - submitted);
+  if (prefill_done && first_scheduled) t.prefill_ms = Ms(*prefill_done - *first_scheduled);
+  if (first_token) {
+    t.ttft_ms = Ms(*first_token - submitted);
+    t.decode_ms = Ms(last_token - *first_token);
   }
   t.e2e_ms = Ms(now - submitted);
   t.completion_tokens = generated();

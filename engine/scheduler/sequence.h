@@ -5,26 +5,35 @@
 #include <optional>
 #include <vector>
 
-#include "engine/kv/kv_policy.h"
-#include "engine/kv/page_pool.h"
-#include "engine/kv/sequence_kv_cache.h"
+#include "engine/kv/decode_page_lists.h"
+#include "engine/kv/kv_cache_manager.h"
+#include "engine/kv/prompt_compression.h"
 #include "engine/model/stream_detokenizer.h"
 #include "engine/model/tokenizer.h"
 #include "engine/sampling/sampler.h"
 #include "engine/sampling/token_history.h"
-#include "engine/scheduler/scheduler.h"
+#include "engine/scheduler/engine_request.h"
 #include "engine/scheduler/stop_matcher.h"
 
 namespace kvserve {
+
+// Where a sequence is in its life (nano-vllm's SequenceStatus). A preempted sequence goes back to
+// kWaiting and recomputes; kFinished is final.
+enum class SequenceState {
+  kWaiting,     // queued: nothing of it is computed
+  kPrefilling,  // running its prompt (or recompute) in chunks
+  kDecoding,    // its prompt is done: one token per step from now on
+  kFinished,    // ended: its output is being delivered, its pages are gone
+};
 
 // One request inside the engine: its tokens, KV cache and policy, sampling and text state, and
 // progress. A preempted sequence loses only its cache: it recomputes `tokens` and goes on with the
 // same sampler, history and detokenizer, so its output stream continues seamlessly.
 struct Sequence {
-  Sequence(EngineRequest request, OutputCallback on_output, std::unique_ptr<KvPolicy> policy,
-           PagePool& pool, int n_layers, const Tokenizer* tokenizer);
+  Sequence(EngineRequest request, OutputCallback on_output, const Tokenizer* tokenizer);
 
   int generated() const { return static_cast<int>(tokens.size()) - prompt_len; }
+  bool finished() const { return state == SequenceState::kFinished; }
   // Timing so far; `now` stands for the end of the request.
   RequestTiming Timing(EngineClock::time_point now) const;
 
@@ -35,12 +44,12 @@ struct Sequence {
   std::vector<int32_t> tokens;  // the prompt, then every generated token
   // Leading `tokens` whose K/V the cache holds, a logical count (a policy may keep fewer rows).
   int computed = 0;
-  bool decoding = false;  // its prompt (or recompute) is done: one token per step from now on
-  bool finished = false;
+  SequenceState state = SequenceState::kWaiting;
   int preemptions = 0;
 
-  SequenceKvCache kv;
-  std::unique_ptr<KvPolicy> policy;
+  // Its page tables and policy, from the KvCacheManager once the engine admitted it (null before,
+  // or when that failed).
+  std::unique_ptr<SequenceKv> kv;
   Sampler sampler;
   TokenHistory history;
   std::optional<StreamDetokenizer> detokenizer;  // with a tokenizer
@@ -48,12 +57,13 @@ struct Sequence {
 
   std::vector<int32_t> positions;     // scratch: the positions of this step's chunk
   PromptCompressionPlan compression;  // this step's plan for a whole-prompt chunk
+  DecodePageLists decode_pages;       // this step's sparse decode pages (tiered policies)
   SequenceOutput out;                 // what this step produced, handed out after it
 
   EngineClock::time_point submitted;
-  EngineClock::time_point first_scheduled;  // epoch while never scheduled
-  EngineClock::time_point prefill_done;
-  EngineClock::time_point first_token;
+  std::optional<EngineClock::time_point> first_scheduled;
+  std::optional<EngineClock::time_point> prefill_done;
+  std::optional<EngineClock::time_point> first_token;
   EngineClock::time_point last_token;
 };
 

@@ -2,9 +2,11 @@
 // and llama-3.1-8b materialized and run without a host copy.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/model/synthetic_model.h"
+#include "engine/scheduler/batch_generator.h"
 #include "tests/gpu/cuda_backend_fixture.h"
 
 namespace kvserve::testing {
@@ -52,6 +54,51 @@ TEST_F(CudaBackendSyntheticTest, DeviceWeightsEqualHostWeightsRoundedToBf16) {
   ASSERT_EQ(actual.size(), expected.size());
   // Identical bf16 weights through identical kernels and GEMM shapes: identical logits.
   for (size_t i = 0; i < actual.size(); ++i) EXPECT_EQ(actual[i], expected[i]) << "step " << i;
+}
+
+// The engine's device pool on CUDA hands out page ids only (the K/V live in the backend's bf16
+// arena, no host fp32 slabs behind them), and the engine generates what a Forward loop over a
+// host-backed pool gives.
+TEST_F(CudaBackendSyntheticTest, TheEnginesDevicePoolIsIdsOnlyAndGeneratesAsForwardDoes) {
+  auto backend = CudaBackend::CreateSynthetic("smollm2-135m", 77,
+                                              {.gpu_memory_fraction = kTestGpuMemoryFraction});
+  ASSERT_TRUE(backend.ok()) << backend.status();
+  Backend& cuda = **backend;
+  const ModelConfig& c = cuda.config();
+  const KvPageShape shape{.n_kv_heads = c.n_kv_heads, .page_size = 32, .head_dim = c.head_dim};
+  EXPECT_EQ(cuda.AcquireKvPageStore(KvTier::kDevice, shape, 64), nullptr);
+  KvPageStore* host = cuda.AcquireKvPageStore(KvTier::kHost, shape, 64);
+  EXPECT_NE(host, nullptr);
+  cuda.ReleaseKvPageStore(host);
+
+  std::vector<int32_t> prompt(20);
+  for (size_t i = 0; i < prompt.size(); ++i)
+    prompt[i] = static_cast<int32_t>((i * 104729 + 7) % c.vocab_size);
+  constexpr int kNew = 3;
+  // Greedy through Forward on a cache whose pool has host memory of its own.
+  std::vector<int32_t> expected;
+  {
+    PagePool pool(shape, PagePool::kUnbounded);
+    SequenceKvCache kv(pool, c.n_layers);
+    std::vector<int32_t> tokens = prompt;
+    for (int at = 0; static_cast<int>(expected.size()) < kNew;) {
+      const int n = static_cast<int>(tokens.size()) - at;
+      const std::vector<int32_t> positions = Positions(at, n);
+      const SequenceChunk step{
+          .tokens = std::span(tokens).subspan(at, n), .positions = positions, .kv = &kv};
+      std::vector<float> logits;
+      ASSERT_TRUE(cuda.Forward(std::span(&step, 1), &logits).ok());
+      const auto best = std::max_element(logits.begin(), logits.end()) - logits.begin();
+      expected.push_back(static_cast<int32_t>(best));
+      tokens.push_back(expected.back());
+      at += n;
+    }
+  }
+  BatchGenerator gen(cuda, {.page_size = 32});
+  const GenerationRequest r{.prompt = prompt, .max_new_tokens = kNew, .ignore_eos = true};
+  auto out = gen.Generate(std::span(&r, 1));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->front().tokens, expected);
 }
 
 TEST_F(CudaBackendSyntheticTest, Llama31_8bMaterializesOnTheDeviceAndRuns) {

@@ -35,6 +35,7 @@ PolicyRun RunGreedy(Backend& backend, std::span<const int32_t> prompt, KvPolicy*
     if (s.ok()) s = out.chunk_status[0];
     EXPECT_TRUE(s.ok()) << s;
     if (!s.ok()) break;
+    ApplyRetention(std::span(&chunk, 1), out);
     const std::vector<float>& logits = out.logits;
     if (step == 0) {
       for (int l = 0; l < c.n_layers; ++l) run.kept_after_prefill.push_back(kv.length(l));

@@ -101,6 +101,12 @@ class RecordingBackend : public Backend {
 
   int64_t kv_page_capacity(int page_size) const override { return capacity; }
   size_t kv_element_bytes() const override { return element_bytes; }
+  // The pages' memory is the inner backend's, which reads and writes it.
+  KvPageStore* AcquireKvPageStore(KvTier tier, const KvPageShape& shape,
+                                  int64_t max_pages) override {
+    return inner_.AcquireKvPageStore(tier, shape, max_pages);
+  }
+  void ReleaseKvPageStore(KvPageStore* store) override { inner_.ReleaseKvPageStore(store); }
 
   std::vector<Chunk> chunks;
   std::vector<int> steps;  // tokens per forward
@@ -113,7 +119,7 @@ class RecordingBackend : public Backend {
   Backend& inner_;
 };
 
-void ExpectIdle(const Scheduler& s) {
+void ExpectIdle(const EngineCore& s) {
   const SchedulerStatus st = s.status();
   EXPECT_EQ(st.running, 0);
   EXPECT_EQ(st.waiting, 0);
@@ -127,7 +133,7 @@ TEST(SchedulerTest, ArrivalsDuringDecodeGetTheirLoneTokens) {
   const std::vector<std::vector<int32_t>> prompts = {
       {1}, RandomPrompt(rng, 30), RandomPrompt(rng, 70), RandomPrompt(rng, 5)};
   const std::vector<int> max_new = {40, 20, 12, 25};
-  Scheduler sched(*m.backend, m.tokenizer.get(), {.max_batch_tokens = 16, .page_size = 8});
+  EngineCore sched(*m.backend, m.tokenizer.get(), {.max_batch_tokens = 16, .page_size = 8});
   std::vector<Outcome> out(prompts.size());
   // The first request brings the others in while it decodes: after its 3rd and 10th tokens.
   OutputCallback collect_first = Collect(&out[0]);
@@ -160,7 +166,7 @@ TEST(SchedulerTest, EngineThreadServesRequestsSubmittedFromAnotherThread) {
   CpuModel m = LoadStories260K();
   ASSERT_NE(m.backend, nullptr);
   std::mt19937 rng(5);
-  Scheduler sched(*m.backend, m.tokenizer.get(), {.max_batch_tokens = 24, .max_running = 3});
+  EngineCore sched(*m.backend, m.tokenizer.get(), {.max_batch_tokens = 24, .max_running = 3});
   sched.Start();
   std::vector<std::vector<int32_t>> prompts;
   std::vector<Outcome> out(6);
@@ -185,7 +191,7 @@ TEST(SchedulerTest, TinyTokenBudgetChunksPromptsWithoutChangingTokens) {
   std::mt19937 rng(3);
   const std::vector<int32_t> long_prompt = RandomPrompt(rng, 50);
   const std::vector<int32_t> short_prompt = RandomPrompt(rng, 20);
-  Scheduler sched(rec, m.tokenizer.get(), {.max_batch_tokens = 3, .page_size = 4});
+  EngineCore sched(rec, m.tokenizer.get(), {.max_batch_tokens = 3, .page_size = 4});
   Outcome a, b;
   ASSERT_TRUE(sched.Submit(Request(long_prompt, 12), Collect(&a)).ok());
   ASSERT_TRUE(sched.Submit(Request(short_prompt, 12), Collect(&b)).ok());
@@ -201,7 +207,7 @@ TEST(SchedulerTest, PositionsAreLogicalPromptThenGeneratedIndices) {
   CpuModel m = LoadStories260K();
   ASSERT_NE(m.backend, nullptr);
   RecordingBackend rec(*m.backend);
-  Scheduler sched(rec, m.tokenizer.get(), {.max_batch_tokens = 4});
+  EngineCore sched(rec, m.tokenizer.get(), {.max_batch_tokens = 4});
   Outcome o;
   ASSERT_TRUE(sched.Submit(Request({1, 403, 407, 261, 378, 432}, 6), Collect(&o)).ok());
   sched.RunUntilIdle();
@@ -217,7 +223,7 @@ TEST(SchedulerTest, PositionsAreLogicalPromptThenGeneratedIndices) {
 TEST(SchedulerTest, CancelWhileQueuedEndsItAndLeavesOthersAlone) {
   CpuModel m = LoadStories260K();
   ASSERT_NE(m.backend, nullptr);
-  Scheduler sched(*m.backend, m.tokenizer.get(), {.max_running = 1});
+  EngineCore sched(*m.backend, m.tokenizer.get(), {.max_running = 1});
   Outcome a, b;
   ASSERT_TRUE(sched.Submit(Request({1}, 20, "a"), Collect(&a)).ok());
   ASSERT_TRUE(sched.Submit(Request({1, 403}, 20, "b"), Collect(&b)).ok());
@@ -238,7 +244,7 @@ TEST(SchedulerTest, CancelMidPrefillFreesItsPagesWithinAStep) {
   ASSERT_NE(m.backend, nullptr);
   std::mt19937 rng(9);
   const std::vector<int32_t> long_prompt = RandomPrompt(rng, 300);
-  Scheduler sched(*m.backend, m.tokenizer.get(), {.max_batch_tokens = 4, .page_size = 4});
+  EngineCore sched(*m.backend, m.tokenizer.get(), {.max_batch_tokens = 4, .page_size = 4});
   Outcome a, b;
   int64_t pages_at_cancel = 0;
   OutputCallback collect_a = Collect(&a);
@@ -266,7 +272,7 @@ TEST(SchedulerTest, CancelMidPrefillFreesItsPagesWithinAStep) {
 TEST(SchedulerTest, CancelWhileDecodingStopsWithinOneStep) {
   CpuModel m = LoadStories260K();
   ASSERT_NE(m.backend, nullptr);
-  Scheduler sched(*m.backend, m.tokenizer.get(), {});
+  EngineCore sched(*m.backend, m.tokenizer.get(), {});
   Outcome a, d;
   OutputCallback collect_a = Collect(&a);
   OutputCallback collect_d = Collect(&d);
@@ -303,10 +309,10 @@ TEST(SchedulerTest, PreemptedRequestsRecomputeAndStillMatchTheirLoneRuns) {
   ASSERT_NE(m.backend, nullptr);
   const int page_size = 4;
   // 100 pages: one request at its peak (20 + 39 cached tokens) holds 75 of them.
-  Scheduler sched(*m.backend, m.tokenizer.get(),
-                  {.max_batch_tokens = 64,
-                   .page_size = page_size,
-                   .kv_cache_bytes = 100 * PageBytes(m.config, page_size)});
+  EngineCore sched(*m.backend, m.tokenizer.get(),
+                   {.max_batch_tokens = 64,
+                    .page_size = page_size,
+                    .kv_cache_bytes = 100 * PageBytes(m.config, page_size)});
   std::mt19937 rng(21);
   std::vector<EngineRequest> requests;
   for (int i = 0; i < 4; ++i) requests.push_back(Request(RandomPrompt(rng, 20), 40));
@@ -322,7 +328,7 @@ TEST(SchedulerTest, PreemptedRequestsRecomputeAndStillMatchTheirLoneRuns) {
     ASSERT_TRUE(out[i].final.has_value());
     preemptions += out[i].final->preemptions;
     // Alone, in a pool that holds it whole.
-    Scheduler lone(*m.backend, m.tokenizer.get(), {});
+    EngineCore lone(*m.backend, m.tokenizer.get(), {});
     Outcome alone;
     ASSERT_TRUE(lone.Submit(requests[i], Collect(&alone)).ok());
     lone.RunUntilIdle();
@@ -335,7 +341,7 @@ TEST(SchedulerTest, PreemptedRequestsRecomputeAndStillMatchTheirLoneRuns) {
   ExpectIdle(sched);
 }
 
-void ExpectRefused(Scheduler& sched, EngineRequest r, absl::StatusCode code,
+void ExpectRefused(EngineCore& sched, EngineRequest r, absl::StatusCode code,
                    const std::string& fragment) {
   Outcome o;
   const absl::Status s = sched.Submit(std::move(r), Collect(&o));
@@ -347,7 +353,7 @@ void ExpectRefused(Scheduler& sched, EngineRequest r, absl::StatusCode code,
 TEST(SchedulerTest, InvalidRequestsAreRefusedNamingTheField) {
   CpuModel m = LoadStories260K();
   ASSERT_NE(m.backend, nullptr);
-  Scheduler sched(*m.backend, m.tokenizer.get(), {});
+  EngineCore sched(*m.backend, m.tokenizer.get(), {});
   const auto bad = absl::StatusCode::kInvalidArgument;
   ExpectRefused(sched, Request({}, 4), bad, "prompt is empty");
   ExpectRefused(sched, Request({1, 99999}, 4), bad,
@@ -375,7 +381,7 @@ TEST(SchedulerTest, InvalidRequestsAreRefusedNamingTheField) {
   empty_stop.stop = {""};
   ExpectRefused(sched, empty_stop, bad, "stop strings");
 
-  Scheduler no_tokenizer(*m.backend, nullptr, {});
+  EngineCore no_tokenizer(*m.backend, nullptr, {});
   EngineRequest stop = Request({1}, 4);
   stop.stop = {"The"};
   ExpectRefused(no_tokenizer, stop, bad, "stop strings need a tokenizer");
@@ -394,7 +400,7 @@ TEST(SchedulerTest, FullQueueAndOversizedRequestsAreResourceExhausted) {
   CpuModel m = LoadStories260K();
   ASSERT_NE(m.backend, nullptr);
   const auto full = absl::StatusCode::kResourceExhausted;
-  Scheduler by_count(*m.backend, m.tokenizer.get(), {.max_queued_requests = 2});
+  EngineCore by_count(*m.backend, m.tokenizer.get(), {.max_queued_requests = 2});
   std::vector<Outcome> out(3);
   ASSERT_TRUE(by_count.Submit(Request({1}, 2), Collect(&out[0])).ok());
   ASSERT_TRUE(by_count.Submit(Request({1}, 2), Collect(&out[1])).ok());
@@ -403,7 +409,7 @@ TEST(SchedulerTest, FullQueueAndOversizedRequestsAreResourceExhausted) {
   EXPECT_TRUE(by_count.Submit(Request({1}, 2), Collect(&out[2])).ok());  // the queue drained
   by_count.RunUntilIdle();
 
-  Scheduler by_tokens(*m.backend, m.tokenizer.get(), {.max_queued_prompt_tokens = 10});
+  EngineCore by_tokens(*m.backend, m.tokenizer.get(), {.max_queued_prompt_tokens = 10});
   Outcome o;
   ASSERT_TRUE(by_tokens.Submit(Request(std::vector<int32_t>(6, 1), 2), Collect(&o)).ok());
   ExpectRefused(by_tokens, Request(std::vector<int32_t>(6, 1), 2), full,
@@ -411,8 +417,8 @@ TEST(SchedulerTest, FullQueueAndOversizedRequestsAreResourceExhausted) {
   by_tokens.RunUntilIdle();
 
   const int page_size = 8;
-  Scheduler small_pool(*m.backend, m.tokenizer.get(),
-                       {.page_size = page_size, .kv_cache_bytes = 20 * PageBytes(m.config, 8)});
+  EngineCore small_pool(*m.backend, m.tokenizer.get(),
+                        {.page_size = page_size, .kv_cache_bytes = 20 * PageBytes(m.config, 8)});
   // 5 layers x ceil(100 / 8) pages = 65 > 20.
   ExpectRefused(small_pool, Request({1}, 100), full, "KV pages");
   Outcome fits;
@@ -426,7 +432,7 @@ TEST(SchedulerTest, CapacityAtFullContextCountsWholeContextSequences) {
   ASSERT_NE(m.backend, nullptr);
   const int page_size = 32;
   const int64_t per_sequence = m.config.n_layers * (m.config.context_length / page_size);
-  Scheduler sched(
+  EngineCore sched(
       *m.backend, m.tokenizer.get(),
       {.page_size = page_size, .kv_cache_bytes = 3 * per_sequence * PageBytes(m.config, 32)});
   EXPECT_DOUBLE_EQ(sched.max_concurrency_at_full_context(), 3.0);
@@ -439,22 +445,22 @@ TEST(SchedulerTest, PoolNeverExceedsWhatTheBackendCanHold) {
   ASSERT_NE(m.backend, nullptr);
   RecordingBackend rec(*m.backend);
   rec.capacity = 40;  // a device arena smaller than the byte budget
-  Scheduler small(rec, m.tokenizer.get(), {.kv_cache_bytes = int64_t{1} << 30});
+  EngineCore small(rec, m.tokenizer.get(), {.kv_cache_bytes = int64_t{1} << 30});
   EXPECT_EQ(small.status().pages_total, 40);
   rec.capacity = -1;  // no limit of its own: the byte budget decides
-  Scheduler budgeted(rec, m.tokenizer.get(),
-                     {.page_size = 16, .kv_cache_bytes = 100 * PageBytes(m.config, 16)});
+  EngineCore budgeted(rec, m.tokenizer.get(),
+                      {.page_size = 16, .kv_cache_bytes = 100 * PageBytes(m.config, 16)});
   EXPECT_EQ(budgeted.status().pages_total, 100);
   rec.element_bytes = 2;  // a bf16 cache: the same bytes buy twice the pages
-  Scheduler bf16(rec, m.tokenizer.get(),
-                 {.page_size = 16, .kv_cache_bytes = 100 * PageBytes(m.config, 16)});
+  EngineCore bf16(rec, m.tokenizer.get(),
+                  {.page_size = 16, .kv_cache_bytes = 100 * PageBytes(m.config, 16)});
   EXPECT_EQ(bf16.status().pages_total, 200);
 }
 
 TEST(SchedulerTest, EmptyIdGetsAGeneratedOneCarriedByEveryOutput) {
   CpuModel m = LoadStories260K();
   ASSERT_NE(m.backend, nullptr);
-  Scheduler sched(*m.backend, m.tokenizer.get(), {});
+  EngineCore sched(*m.backend, m.tokenizer.get(), {});
   std::string id1, id2;
   Outcome a, b;
   ASSERT_TRUE(sched.Submit(Request({1}, 3), Collect(&a), &id1).ok());
@@ -470,7 +476,7 @@ TEST(SchedulerTest, EmptyIdGetsAGeneratedOneCarriedByEveryOutput) {
 TEST(SchedulerTest, DeadlinesEndQueuedAndRunningRequests) {
   CpuModel m = LoadStories260K();
   ASSERT_NE(m.backend, nullptr);
-  Scheduler sched(*m.backend, m.tokenizer.get(), {});
+  EngineCore sched(*m.backend, m.tokenizer.get(), {});
   EngineRequest past = Request({1}, 10);
   past.deadline = EngineClock::now() - std::chrono::seconds(1);
   EngineRequest soon = Request({1, 403}, 100);
@@ -503,7 +509,7 @@ TEST(SchedulerTest, StopStringEndsTheTextRightBeforeIt) {
   const std::vector<int32_t> greedy = Greedy(m, {1}, 40);
   const std::string full = m.tokenizer->Decode(greedy);
   ASSERT_NE(full.find("a little girl"), std::string::npos) << full;
-  Scheduler sched(*m.backend, m.tokenizer.get(), {});
+  EngineCore sched(*m.backend, m.tokenizer.get(), {});
   auto run = [&](std::vector<std::string> stops, int min_new_tokens = 0) {
     EngineRequest r = Request({1}, 40);
     r.stop = std::move(stops);
@@ -538,7 +544,7 @@ TEST(SchedulerTest, StopStringEndsTheTextRightBeforeIt) {
 TEST(SchedulerTest, StopTokenIdEndsWithStopAndNamesTheId) {
   CpuModel m = LoadStories260K();
   ASSERT_NE(m.backend, nullptr);
-  Scheduler sched(*m.backend, m.tokenizer.get(), {});
+  EngineCore sched(*m.backend, m.tokenizer.get(), {});
   EngineRequest r = Request({1}, 20);
   r.stop_token_ids = {261};  // greedy from BOS: 403 407 261 ...
   Outcome o;
@@ -555,7 +561,7 @@ TEST(SchedulerTest, MinNewTokensKeepsEosAndStopIdsAway) {
   CpuModel m = LoadStories260K();
   ASSERT_NE(m.backend, nullptr);
   // Token 261 (greedy's third) as EOS makes an early end to suppress.
-  Scheduler sched(*m.backend, m.tokenizer.get(), {.eos_id = 261});
+  EngineCore sched(*m.backend, m.tokenizer.get(), {.eos_id = 261});
   auto run = [&](int min_new_tokens, bool ignore_eos, std::vector<int32_t> stop_ids) {
     EngineRequest r = Request({1}, 12);
     r.min_new_tokens = min_new_tokens;
@@ -584,7 +590,7 @@ TEST(SchedulerTest, MinNewTokensKeepsEosAndStopIdsAway) {
 TEST(SchedulerTest, LogprobsGiveTheChosenTokenAndTopNMostLikelyFirst) {
   CpuModel m = LoadStories260K();
   ASSERT_NE(m.backend, nullptr);
-  Scheduler sched(*m.backend, m.tokenizer.get(), {});
+  EngineCore sched(*m.backend, m.tokenizer.get(), {});
   EngineRequest with = Request({1}, 8);
   with.logprobs = 5;
   Outcome o, none;
@@ -608,7 +614,7 @@ TEST(SchedulerTest, LogprobsGiveTheChosenTokenAndTopNMostLikelyFirst) {
 TEST(SchedulerTest, DrainRefusesNewRequestsAndFinishesAdmittedOnes) {
   CpuModel m = LoadStories260K();
   ASSERT_NE(m.backend, nullptr);
-  Scheduler sched(*m.backend, m.tokenizer.get(), {});
+  EngineCore sched(*m.backend, m.tokenizer.get(), {});
   Outcome a;
   ASSERT_TRUE(sched.Submit(Request({1}, 10), Collect(&a)).ok());
   sched.BeginDrain();
@@ -624,7 +630,7 @@ TEST(SchedulerTest, StopCancelsWhatIsLeft) {
   ASSERT_NE(m.backend, nullptr);
   {
     // Never started: Stop ends the queue on the calling thread.
-    Scheduler sched(*m.backend, m.tokenizer.get(), {});
+    EngineCore sched(*m.backend, m.tokenizer.get(), {});
     Outcome a;
     ASSERT_TRUE(sched.Submit(Request({1}, 10), Collect(&a)).ok());
     sched.Stop();
@@ -633,7 +639,7 @@ TEST(SchedulerTest, StopCancelsWhatIsLeft) {
     ExpectRefused(sched, Request({1}, 10), absl::StatusCode::kUnavailable, "stopped");
   }
   // On the engine thread: the request is mid-decode (its callback waits for Stop to begin).
-  Scheduler sched(*m.backend, m.tokenizer.get(), {});
+  EngineCore sched(*m.backend, m.tokenizer.get(), {});
   std::atomic<bool> stopping = false;
   std::atomic<bool> first_token = false;
   Outcome a, queued;
@@ -662,7 +668,7 @@ TEST(SchedulerTest, AChunkFailingMidStepEndsOnlyItsSequence) {
   RecordingBackend rec(*m.backend);
   rec.poison = 13;
   // Eight requests in one batch; the fourth fails at the middle layer of its prefill.
-  Scheduler sched(rec, m.tokenizer.get(), {.max_batch_tokens = 512, .page_size = 8});
+  EngineCore sched(rec, m.tokenizer.get(), {.max_batch_tokens = 512, .page_size = 8});
   std::mt19937 rng(21);
   std::vector<std::vector<int32_t>> prompts;
   for (int i = 0; i < 8; ++i) {
@@ -705,7 +711,7 @@ TEST(SchedulerTest, AnUnsupportedPolicyIsRefusedAtSubmit) {
                                     "kv policy '", o.name, "' is not supported by this backend"));
     }
   } backend(*m.backend);
-  Scheduler sched(backend, m.tokenizer.get(), {});
+  EngineCore sched(backend, m.tokenizer.get(), {});
   EngineRequest r = Request({1, 403}, 4);
   r.kv_policy.name = "snapkv";
   Outcome o;
@@ -723,7 +729,7 @@ TEST(SchedulerTest, WholePromptPolicyGetsItsPromptInOneChunk) {
   KvPolicyOptions snapkv{.name = "snapkv", .budget = 256};
   if (!CreateKvPolicy(snapkv, m.config).ok()) GTEST_SKIP() << "snapkv not available";
   RecordingBackend rec(*m.backend);
-  Scheduler sched(rec, m.tokenizer.get(), {.max_batch_tokens = 8});
+  EngineCore sched(rec, m.tokenizer.get(), {.max_batch_tokens = 8});
   std::mt19937 rng(4);
   const std::vector<int32_t> prompt = RandomPrompt(rng, 40);
   EngineRequest decoding = Request({1}, 20);

@@ -134,5 +134,19 @@ TEST(PagePoolTest, PagesForBytesAndReuse) {
   EXPECT_EQ(pool.total_pages(), 100);
 }
 
+// A pool over a backend's own arena (ids only): the table and length follow the kept rows and
+// the pages left over go back, without touching memory the host does not have.
+TEST(SequenceKvCacheTest, RetainOnAnIdsOnlyPoolTrimsTheTableOnly) {
+  PagePool pool(kShape, 16, /*store=*/nullptr);
+  ASSERT_FALSE(pool.has_storage());
+  SequenceKvCache cache(pool, 1);
+  ASSERT_TRUE(cache.AppendUnwritten(0, 10));
+  EXPECT_EQ(pool.used_pages(), 3);
+  cache.Retain(0, {{1, 4, 9}, {0, 2, 3}});
+  EXPECT_EQ(cache.length(0), 3);
+  EXPECT_EQ(cache.page_table(0).size(), 1u);
+  EXPECT_EQ(pool.used_pages(), 1);
+}
+
 }  // namespace
 }  // namespace kvserve

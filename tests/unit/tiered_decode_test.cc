@@ -9,7 +9,7 @@
 
 #include "engine/kv/kv_policy.h"
 #include "engine/scheduler/batch_generator.h"
-#include "engine/scheduler/scheduler.h"
+#include "engine/scheduler/engine_core.h"
 #include "tests/support/kv_policy_runner.h"
 #include "tests/support/model_fixtures.h"
 
@@ -120,7 +120,7 @@ TEST(TieredDecodeTest, FastKvFreeKvKeepsEveryRowThePrefillProduced) {
 TEST(TieredDecodeTest, HostAndDevicePagesReturnToZeroWhenFinishedOrCancelled) {
   CpuModel m = LoadStories260K();
   ASSERT_NE(m.backend, nullptr);
-  Scheduler sched(*m.backend, m.tokenizer.get(), {.page_size = 8});
+  EngineCore sched(*m.backend, m.tokenizer.get(), {.page_size = 8});
   sched.Start();
   for (const bool cancel : {false, true}) {
     EngineRequest r{.id = "r", .prompt = Prompt(5, 200), .max_new_tokens = 80, .ignore_eos = true};
@@ -174,7 +174,7 @@ TEST(TieredDecodeTest, ConcurrentTieredRequestsEachGetWhatTheyGetAlone) {
   }
   std::vector<std::vector<int32_t>> alone(requests.size()), together(requests.size());
   for (size_t i = 0; i < requests.size(); ++i) {
-    Scheduler sched(*m.backend, m.tokenizer.get(), {.max_batch_tokens = 64, .page_size = 8});
+    EngineCore sched(*m.backend, m.tokenizer.get(), {.max_batch_tokens = 64, .page_size = 8});
     ASSERT_TRUE(sched
                     .Submit(requests[i],
                             [&, i](SequenceOutput&& o) {
@@ -183,7 +183,7 @@ TEST(TieredDecodeTest, ConcurrentTieredRequestsEachGetWhatTheyGetAlone) {
                     .ok());
     sched.RunUntilIdle();
   }
-  Scheduler sched(*m.backend, m.tokenizer.get(), {.max_batch_tokens = 64, .page_size = 8});
+  EngineCore sched(*m.backend, m.tokenizer.get(), {.max_batch_tokens = 64, .page_size = 8});
   sched.Start();
   for (size_t i = 0; i < requests.size(); ++i) {
     ASSERT_TRUE(sched
@@ -208,8 +208,8 @@ TEST(TieredDecodeTest, ConcurrentTieredRequestsEachGetWhatTheyGetAlone) {
 TEST(TieredDecodeTest, RefusesAnotherPageSizeAndATooSmallHostTier) {
   CpuModel m = LoadStories260K();
   ASSERT_NE(m.backend, nullptr);
-  Scheduler sched(*m.backend, m.tokenizer.get(),
-                  {.page_size = 8, .kv_host_bytes = 64 * 1024});  // ~ a few pages
+  EngineCore sched(*m.backend, m.tokenizer.get(),
+                   {.page_size = 8, .kv_host_bytes = 64 * 1024});  // ~ a few pages
   EngineRequest r{.id = "a", .prompt = Prompt(6, 100), .max_new_tokens = 10};
   r.kv_policy = Tiered("freekv");
   r.kv_policy.page_size = 16;

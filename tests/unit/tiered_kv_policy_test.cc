@@ -62,15 +62,19 @@ DecodeTrace Drive(TieredKvPolicy& policy, const ModelConfig& c, int prompt, int 
       const auto k = RandomNormal(stride, rng);
       EXPECT_TRUE(kv.Append(l, k.data(), k.data(), 1, stride));
       const bool sparse = policy.PrepareDecodeAttention(l, q.data(), kv);
+      DecodePageLists lists;
+      lists.Reset(c.n_kv_heads);
+      for (int skipped = 0; skipped < l; ++skipped) lists.AddDenseLayer();
+      if (sparse) policy.DecodePages(l, &lists);
       for (int h = 0; h < c.n_kv_heads; ++h) {
         std::vector<float> firsts;
         if (sparse) {
-          std::vector<KvSegment> segments;
-          policy.DecodeSegments(l, h, &segments);
+          // Each list is the head's resident pages; a page's rows stop at the cache's length.
           int rows = 0;
-          for (const KvSegment& s : segments) {
-            for (int r = 0; r < s.rows; ++r) firsts.push_back(s.keys[r * s.row_stride]);
-            rows += s.rows;
+          for (const int32_t page : lists.pages(l, h)) {
+            for (int r = page * 4; r < std::min((page + 1) * 4, kv.length(l)); ++r, ++rows) {
+              firsts.push_back(kv.key_row(l, h, r)[0]);
+            }
           }
           EXPECT_LE(rows, 24);
         } else {

@@ -25,8 +25,8 @@ class DenseFirstLayersPolicy : public KvPolicy {
   bool PrepareDecodeAttention(int layer, const float* q, const SequenceKvCache& kv) override {
     return layer >= dense_ && inner_->PrepareDecodeAttention(layer, q, kv);
   }
-  void DecodeSegments(int layer, int kv_head, std::vector<KvSegment>* out) const override {
-    inner_->DecodeSegments(layer, kv_head, out);
+  void DecodePages(int layer, DecodePageLists* lists) const override {
+    inner_->DecodePages(layer, lists);
   }
   void FinishDecodeAttention(int layer, const float* q, const SequenceKvCache& kv) override {
     if (layer >= dense_) inner_->FinishDecodeAttention(layer, q, kv);

@@ -33,6 +33,7 @@ absl::StatusOr<SharedPrefill> RunSharedPrefill(Backend& backend, PagePool& pool,
   StepOutput step;
   KVSERVE_RETURN_IF_ERROR(backend.Execute(std::span(&chunk, 1), &step));
   KVSERVE_RETURN_IF_ERROR(step.chunk_status[0]);
+  ApplyRetention(std::span(&chunk, 1), step);
   out.logits = std::move(step.logits);
   out.prefill_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

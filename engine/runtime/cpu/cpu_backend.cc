@@ -10,6 +10,7 @@
 #include "engine/base/status_macros.h"
 #include "engine/runtime/cpu/cpu_ops.h"
 #include "engine/runtime/cpu/window_scores.h"
+#include "kernels/ceil_div.h"
 
 namespace kvserve {
 namespace {
@@ -26,23 +27,24 @@ std::vector<float> Concat(std::vector<float>& a, std::vector<float>& b, std::vec
   return out;
 }
 
-int SegmentRows(const std::vector<KvSegment>& segments) {
+// Rows of `pages` in `kv`'s `layer`: each page is full but the cache's last.
+int PageRows(const SequenceKvCache& kv, int layer, std::span<const int32_t> pages) {
+  const int p = kv.page_size();
   int rows = 0;
-  for (const KvSegment& s : segments) rows += s.rows;
+  for (const int32_t page : pages) rows += std::min(p, kv.length(layer) - page * p);
   return rows;
 }
 
-// Copies a KV head's segments into contiguous keys and values [rows][head_dim].
-void GatherSegments(const std::vector<KvSegment>& segments, int head_dim, float* keys,
-                    float* values) {
-  const size_t row_bytes = static_cast<size_t>(head_dim) * sizeof(float);
-  for (const KvSegment& s : segments) {
-    for (int r = 0; r < s.rows; ++r) {
-      std::memcpy(keys, s.keys + static_cast<size_t>(r) * s.row_stride, row_bytes);
-      std::memcpy(values, s.values + static_cast<size_t>(r) * s.row_stride, row_bytes);
-      keys += head_dim;
-      values += head_dim;
-    }
+// Copies KV head `kv_head`'s rows of `pages`, in list order, to contiguous [rows][head_dim].
+void GatherPages(const SequenceKvCache& kv, int layer, int kv_head, std::span<const int32_t> pages,
+                 float* keys, float* values) {
+  const int p = kv.page_size();
+  for (const int32_t page : pages) {
+    const int begin = page * p;
+    const int end = std::min(begin + p, kv.length(layer));
+    kv.GatherHead(layer, kv_head, begin, end, keys, values);
+    keys += static_cast<size_t>(end - begin) * kv.head_dim();
+    values += static_cast<size_t>(end - begin) * kv.head_dim();
   }
 }
 
@@ -121,6 +123,7 @@ absl::Status CpuBackend::Execute(std::span<const SequenceChunk> all, StepOutput*
   chunk_n_.clear();
   chunk_status_.assign(batch.size(), absl::OkStatus());
   recorded_.assign(batch.size(), {});
+  retained_.assign(batch.size(), {});
   for (const SequenceChunk& ch : batch) {
     total += static_cast<int>(ch.tokens.size());
     chunk_n_.push_back(static_cast<int>(ch.tokens.size()));
@@ -197,6 +200,7 @@ absl::Status CpuBackend::Execute(std::span<const SequenceChunk> all, StepOutput*
     const int i = active_.index[b];
     out->chunk_status[i] = chunk_status_[b];
     out->prompt_layers[i] = std::move(recorded_[b]);
+    out->retained[i] = std::move(retained_[b]);
     if (chunk_status_[b].ok() && batch[b].compute_logits) out->logits_row[i] = logits_row++;
   }
   return absl::OkStatus();
@@ -213,7 +217,11 @@ absl::Status CpuBackend::Attention(std::span<const SequenceChunk> batch, int lay
   size_t scratch_floats = 0;
   int row = 0;
   decode_hooked_.assign(batch.size(), 0);
-  segments_.resize(batch.size());
+  sparse_.assign(batch.size(), 0);
+  if (layer == 0) {
+    own_pages_.resize(batch.size());
+    pages_.assign(batch.size(), nullptr);
+  }
   for (size_t b = 0; b < batch.size(); ++b) {
     const SequenceChunk& ch = batch[b];
     const int n = chunk_n_[b];
@@ -224,18 +232,20 @@ absl::Status CpuBackend::Attention(std::span<const SequenceChunk> batch, int lay
     }
     // One-token chunks go through the policy's decode hooks (quest/freekv page selection).
     decode_hooked_[b] = ch.policy != nullptr && n == 1 && !ch.whole_prompt && chunk_status_[b].ok();
-    if (decode_hooked_[b]) ch.policy->BeginDecodeLayer(layer);
+    if (decode_hooked_[b]) {
+      if (layer == 0) {
+        pages_[b] = ch.decode_pages != nullptr ? ch.decode_pages : &own_pages_[b];
+        pages_[b]->Reset(c.n_kv_heads);
+      }
+      ch.policy->BeginDecodeLayer(layer);
+    }
     const float* rows_k = s_.qkv.data() + static_cast<size_t>(row) * qkv_dim + c.q_dim();
     // The scheduler grows caches before the step; only a direct caller can run the pool dry.
     if (n > 0 && !ch.kv->Append(layer, rows_k, rows_k + c.kv_dim(), n, qkv_dim)) {
       Fail(b, absl::ResourceExhaustedError("forward: the KV page pool is full"));
     }
-    segments_[b].clear();
-    if (decode_hooked_[b] &&
-        ch.policy->PrepareDecodeAttention(layer, s_.q.data() + static_cast<size_t>(row) * c.q_dim(),
-                                          *ch.kv)) {
-      segments_[b].resize(c.n_kv_heads);
-      for (int g = 0; g < c.n_kv_heads; ++g) ch.policy->DecodeSegments(layer, g, &segments_[b][g]);
+    if (decode_hooked_[b] && chunk_status_[b].ok()) {
+      PlanDecodePages(ch, b, layer, s_.q.data() + static_cast<size_t>(row) * c.q_dim());
     }
     // Room for the task's own scores plus its KV head's rows gathered out of their pages.
     scratch_floats =
@@ -273,10 +283,7 @@ absl::Status CpuBackend::Attention(std::span<const SequenceChunk> batch, int lay
   // whether waking the other workers pays.
   double work = 0;
   for (const AttentionTask& task : tasks) {
-    const SequenceChunk& ch = batch[task.chunk];
-    const int keys = segments_[task.chunk].empty()
-                         ? ch.kv->length(layer)
-                         : SegmentRows(segments_[task.chunk][task.kv_head]);
+    const int keys = AttendedRows(batch[task.chunk], task.chunk, layer, task.kv_head);
     work += 4.0 * c.group_size() * c.head_dim * keys *
             std::min(task.n, cpu::AttentionKeysNeeded(task.n, keys, task.block));
   }
@@ -287,17 +294,16 @@ absl::Status CpuBackend::Attention(std::span<const SequenceChunk> batch, int lay
         for (size_t t; (t = next.fetch_add(1)) < tasks.size();) {
           const AttentionTask& task = tasks[t];
           const SequenceChunk& ch = batch[task.chunk];
-          const std::vector<std::vector<KvSegment>>& sparse = segments_[task.chunk];
-          // A sparse decode attends over its budget's rows: a subset of the cache, no more rows.
-          const int cache_len =
-              sparse.empty() ? ch.kv->length(layer) : SegmentRows(sparse[task.kv_head]);
+          // A sparse decode attends over its pages' rows: a subset of the cache, no more rows.
+          const int cache_len = AttendedRows(ch, task.chunk, layer, task.kv_head);
           const int keys_needed = cpu::AttentionKeysNeeded(task.n, cache_len, task.block);
           float* keys = s_.scores[worker].data();
           float* values = keys + static_cast<size_t>(keys_needed) * c.head_dim;
-          if (sparse.empty()) {
-            ch.kv->GatherHead(layer, task.kv_head, 0, keys_needed, keys, values);
+          if (sparse_[task.chunk]) {
+            GatherPages(*ch.kv, layer, task.kv_head, pages_[task.chunk]->pages(layer, task.kv_head),
+                        keys, values);
           } else {
-            GatherSegments(sparse[task.kv_head], c.head_dim, keys, values);
+            ch.kv->GatherHead(layer, task.kv_head, 0, keys_needed, keys, values);
           }
           const cpu::AttentionInputs in{
               .q = s_.q.data() + static_cast<size_t>(task.q_row) * c.q_dim(),
@@ -313,11 +319,37 @@ absl::Status CpuBackend::Attention(std::span<const SequenceChunk> batch, int lay
       },
       work / pool_.size());
   for (size_t b = 0; b < batch.size(); ++b) {
-    if (!decode_hooked_[b]) continue;
+    if (!decode_hooked_[b] || !chunk_status_[b].ok()) continue;
     batch[b].policy->FinishDecodeAttention(
         layer, s_.q.data() + static_cast<size_t>(first_row[b]) * c.q_dim(), *batch[b].kv);
   }
   return absl::OkStatus();
+}
+
+void CpuBackend::PlanDecodePages(const SequenceChunk& ch, size_t b, int layer, const float* q) {
+  DecodePageLists& lists = *pages_[b];
+  if (!ch.policy->PrepareDecodeAttention(layer, q, *ch.kv)) {
+    lists.AddDenseLayer();
+    return;
+  }
+  ch.policy->DecodePages(layer, &lists);
+  // The lists index this cache's pages: a policy's list it cannot serve ends this chunk alone.
+  const int32_t n_pages = CeilDiv(ch.kv->length(layer), ch.kv->page_size());
+  bool valid = lists.layers() == layer + 1 && lists.is_sparse(layer);
+  for (int g = 0; valid && g < config_.n_kv_heads; ++g) {
+    for (const int32_t page : lists.pages(layer, g)) valid &= page >= 0 && page < n_pages;
+  }
+  if (!valid) {
+    Fail(b, absl::InternalError(
+                absl::StrCat("forward: decode page lists of layer ", layer, " out of the cache")));
+    return;
+  }
+  sparse_[b] = 1;
+}
+
+int CpuBackend::AttendedRows(const SequenceChunk& ch, size_t b, int layer, int kv_head) const {
+  return sparse_[b] ? PageRows(*ch.kv, layer, pages_[b]->pages(layer, kv_head))
+                    : ch.kv->length(layer);
 }
 
 bool CpuBackend::RunPromptPlans(std::span<const SequenceChunk> batch, int layer) {
@@ -375,7 +407,10 @@ bool CpuBackend::RunPromptPlans(std::span<const SequenceChunk> batch, int layer)
                               .scores = std::vector<float>(scores, scores + score_floats),
                               .propagate = selection->propagate});
     }
-    if (!selection->retain.empty()) ch.kv->Retain(layer, selection->retain);
+    // The cache keeps every row until the step ends: later layers read only their own.
+    if (!selection->retain.empty()) {
+      retained_[b].push_back({.layer = layer, .rows = std::move(selection->retain)});
+    }
     std::vector<int32_t>& keep = selection->propagate;
     if (keep.empty() || static_cast<int>(keep.size()) == n) continue;
     if (keep.back() != n - 1) {

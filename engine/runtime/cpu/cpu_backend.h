@@ -45,6 +45,11 @@ class CpuBackend : public Backend {
   // After `layer`'s attention, runs each whole-prompt chunk's compression plan: window scores,
   // selection (SelectPromptRows), the cache compacted to the kept rows at once, and a TSP's rows
   // left in propagate_ for PropagateRows. True when some chunk's rows change (TSP or a failure).
+  // Adds chunk `b`'s decode page lists of `layer` (the policy's when it attends sparsely); a list
+  // the cache cannot serve fails the chunk.
+  void PlanDecodePages(const SequenceChunk& chunk, size_t b, int layer, const float* q);
+  // KV head `kv_head`'s rows at `layer` that chunk `b` attends over.
+  int AttendedRows(const SequenceChunk& chunk, size_t b, int layer, int kv_head) const;
   bool RunPromptPlans(std::span<const SequenceChunk> batch, int layer);
   // Gathers the activation rows (hidden state, positions, RoPE tables) of chunks with a pending
   // propagate down to those rows, drops failed chunks' rows, moving the other chunks' rows up
@@ -59,6 +64,7 @@ class CpuBackend : public Backend {
   AdmittedChunks active_;                   // the step's chunks that passed validation
   std::vector<absl::Status> chunk_status_;  // per active chunk
   std::vector<std::vector<PromptLayerScores>> recorded_;  // per active chunk, when its plan asks
+  std::vector<std::vector<KvRetention>> retained_;        // per active chunk: its compression
   std::vector<int> chunk_rows_;  // first activation row of each chunk in the step
   // Rows each chunk still carries through the layers: its tokens, until a TSP layer drops some.
   std::vector<int> chunk_n_;
@@ -68,10 +74,12 @@ class CpuBackend : public Backend {
     int q_row, out_row, n;  // first query row, first output row, queries in the task's view
   };
   std::vector<AttentionTask> attention_tasks_;
-  // Per chunk: whether its policy took the decode hooks this layer, and, when it attends sparsely
-  // (quest/freekv), each KV head's segments.
+  // Per chunk: whether its policy took the decode hooks this layer, whether it attends over its
+  // decode page lists (quest/freekv), and those lists (the plan's, else own_pages_).
   std::vector<char> decode_hooked_;
-  std::vector<std::vector<std::vector<KvSegment>>> segments_;
+  std::vector<char> sparse_;
+  std::vector<DecodePageLists*> pages_;
+  std::vector<DecodePageLists> own_pages_;
 };
 
 }  // namespace kvserve
