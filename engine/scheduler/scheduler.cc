@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/field_violation.h"
 #include "engine/base/status_macros.h"
 #include "engine/scheduler/request_validation.h"
 #include "engine/scheduler/sequence.h"
@@ -105,19 +106,20 @@ absl::Status Scheduler::Submit(EngineRequest request, OutputCallback on_output) 
 absl::Status Scheduler::Submit(EngineRequest request, OutputCallback on_output,
                                std::string* assigned_id) {
   if (!on_output) return absl::InvalidArgumentError("on_output callback is missing");
-  if (request.kv_policy.name.empty()) request.kv_policy = options_.default_kv_policy;
+  if (!request.kv_policy) request.kv_policy = options_.default_kv_policy;
   const ModelConfig& config = backend_.config();
   KVSERVE_RETURN_IF_ERROR(ValidateEngineRequest(request, config, tokenizer_));
-  KVSERVE_RETURN_IF_ERROR(backend_.Supports(request.kv_policy));
+  KVSERVE_RETURN_IF_ERROR(backend_.Supports(*request.kv_policy));
   // The last generated token is never fed back, so the cache peaks one short of the total.
   const int64_t peak_tokens =
       static_cast<int64_t>(request.prompt.size()) + request.max_new_tokens - 1;
-  const bool tiered = IsTieredKvPolicy(request.kv_policy.name);
-  if (tiered && request.kv_policy.page_size != options_.page_size) {
+  const TieredOptions* tiered_options = TieredOptionsOf(*request.kv_policy);
+  const bool tiered = tiered_options != nullptr;
+  if (tiered && tiered_options->page_size != options_.page_size) {
     // The host tier's pages are the selection unit: one page size per server.
-    return absl::InvalidArgumentError(
-        absl::StrCat("kv page_size must be the server's KV page size (", options_.page_size,
-                     ") for ", request.kv_policy.name, ", got ", request.kv_policy.page_size));
+    return InvalidField("kv_policy.page_size",
+                        absl::StrCat("must be the server's KV page size (", options_.page_size,
+                                     "), got ", tiered_options->page_size));
   }
   PagePool& home = tiered ? host_pool_ : pool_;
   const int64_t pages =
@@ -279,7 +281,7 @@ void Scheduler::TakeCommands() {
     step_cancels_.swap(cancels_);
   }
   for (auto& s : arrived) {
-    absl::StatusOr<std::unique_ptr<KvPolicy>> policy = NewPolicy(s->request.kv_policy);
+    absl::StatusOr<std::unique_ptr<KvPolicy>> policy = NewPolicy(*s->request.kv_policy);
     waiting_.push_back(std::move(s));
     Sequence& admitted = *waiting_.back();
     if (policy.ok()) {
@@ -287,7 +289,7 @@ void Scheduler::TakeCommands() {
       continue;
     }
     // Validated at Submit, so only a failing allocation gets here: it ends this request alone.
-    admitted.policy = *CreateKvPolicy(KvPolicyOptions{}, backend_.config());
+    admitted.policy = *CreateKvPolicy(FullOptions{}, backend_.config());
     Finish(admitted, FinishReason::kError, std::string(policy.status().message()));
   }
 }
@@ -428,7 +430,7 @@ void Scheduler::Preempt(Sequence& s) {
   s.computed = 0;
   s.decoding = false;
   // A fresh policy for the fresh cache: policy state describes the cache it has seen.
-  if (auto policy = NewPolicy(s.request.kv_policy); policy.ok()) s.policy = *std::move(policy);
+  if (auto policy = NewPolicy(*s.request.kv_policy); policy.ok()) s.policy = *std::move(policy);
   auto it =
       std::find_if(running_.begin(), running_.end(), [&s](const auto& r) { return r.get() == &s; });
   waiting_.push_front(std::move(*it));
@@ -439,8 +441,8 @@ absl::StatusOr<std::unique_ptr<KvPolicy>> Scheduler::NewPolicy(const KvPolicyOpt
   try {
     return CreateKvPolicy(options, backend_.config(), {.device_pool = &pool_, .recall = &recall_});
   } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("no memory for kv policy '", options.name, "' of this request"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "no memory for kv policy '", std::string(KvPolicyName(options)), "' of this request"));
   }
 }
 
@@ -494,7 +496,7 @@ void Scheduler::Finish(Sequence& s, FinishReason reason, std::string detail) {
   s.out.kv = s.policy->Stats(s.kv);  // before the pages go
   // The policy's device budget pages and recalls go now rather than when the sequence is
   // destroyed after delivery; a plain policy stands in until then.
-  s.policy = *CreateKvPolicy(KvPolicyOptions{}, backend_.config());
+  s.policy = *CreateKvPolicy(FullOptions{}, backend_.config());
   s.kv.Release();
   ++finished_total_;
   if (s.first_scheduled == EngineClock::time_point{}) {

@@ -82,7 +82,7 @@ class Scheduler {
   // tokens) or the request could never fit in its KV pool (the host tier for tiered policies);
   // Unavailable while draining. `on_output` receives every output of the request, the last one
   // with finished set, exactly once per request that was accepted. An empty id gets a unique
-  // "req-<n>" (every SequenceOutput carries it); an empty kv_policy name takes the default policy.
+  // "req-<n>" (every SequenceOutput carries it); an absent kv_policy takes the default policy.
   absl::Status Submit(EngineRequest request, OutputCallback on_output);
   // As above; on success `*assigned_id` (when not null) is the request's id, given or generated.
   absl::Status Submit(EngineRequest request, OutputCallback on_output, std::string* assigned_id);

@@ -231,8 +231,7 @@ TEST_F(CudaBackendSmolLm2Test, StepsAllocateNoDeviceMemory) {
 }
 
 TEST_F(CudaBackendSmolLm2Test, PoliciesOtherThanFullAreRefused) {
-  KvPolicyOptions options;
-  options.name = "snapkv";
+  const KvPolicyOptions options = SnapKvOptions{};
   auto policy = CreateKvPolicy(options, m_.config);
   ASSERT_TRUE(policy.ok()) << policy.status();
   const ModelConfig& c = m_.config;

@@ -203,7 +203,7 @@ TEST_F(InferenceServiceTest, InvalidRequestsAreInvalidArgumentNamingTheField) {
 
   call = Generate(v1::GenerateRequest());
   EXPECT_EQ(call.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(call.status.error_message().find("prompt is empty"), std::string::npos);
+  EXPECT_EQ(call.status.error_message(), "prompt is not set: set text, token_ids or chat");
 }
 
 TEST_F(InferenceServiceTest, AbortCancelsARunningRequestById) {
@@ -338,8 +338,15 @@ TEST_F(InferenceServiceTest, ModelInfoDescribesTheModelAndEveryPolicy) {
   for (const auto& p : info.kv_policies()) {
     names.push_back(p.name());
     EXPECT_EQ(p.defaults().name(), p.name());
-    EXPECT_TRUE(p.defaults().has_window());
+    // The defaults fill the policy's oneof member; the deprecated flat fields stay empty.
+    const auto* member = v1::KvPolicy::descriptor()->FindFieldByName(p.name());
+    ASSERT_NE(member, nullptr) << p.name();
+    EXPECT_TRUE(p.defaults().GetReflection()->HasField(p.defaults(), member)) << p.name();
+    EXPECT_FALSE(p.defaults().has_window());
   }
+  // tsp_layer -1 shows the layer it resolves to; a tiered policy shows the server's page size.
+  EXPECT_EQ(info.kv_policies(2).defaults().fastkv().tsp_layer(), 1);  // 5 / 2 - 1
+  EXPECT_EQ(info.kv_policies(4).defaults().freekv().sink(), 512);
   EXPECT_EQ(names, (std::vector<std::string>{"full", "snapkv", "fastkv", "quest", "freekv",
                                              "fastkv_freekv"}));
 }

@@ -110,7 +110,7 @@ pb::GenerateRequest MakeRequest(const LoadBenchOptions& o, const std::vector<int
   r.mutable_sampling()->set_max_new_tokens(static_cast<uint32_t>(o.max_tokens));
   r.mutable_sampling()->set_temperature(0.0f);
   r.mutable_sampling()->set_ignore_eos(true);
-  r.mutable_kv_policy()->set_name(o.kv_policy);
+  SetKvPolicy(o.kv_policy, 0, 0, 0, *r.mutable_kv_policy());
   return r;
 }
 
@@ -188,7 +188,9 @@ absl::StatusOr<double> RunOfflineLevel(Backend& backend, const LoadBenchOptions&
     for (size_t i = first; i < std::min(prompts.size(), first + concurrency); ++i) {
       GenerationRequest r{.prompt = prompts[i], .max_new_tokens = o.max_tokens};
       r.ignore_eos = true;
-      r.kv_policy.name = policy;
+      absl::StatusOr<KvPolicyKind> kind = ParseKvPolicyKind(policy);
+      if (!kind.ok()) return kind.status();
+      r.kv_policy = DefaultKvPolicyOptions(*kind);
       batch.push_back(std::move(r));
     }
     auto results = generator.Generate(batch);

@@ -89,8 +89,8 @@ nlohmann::json ResultJson(const pb::ModelInfo& info, const std::vector<int32_t>&
   return out;
 }
 
-int RunGenerate(pb::Inference::Stub& stub, const ClientOptions& o, const FlagGiven& given) {
-  auto request = BuildGenerateRequest(o.request, given);
+int RunGenerate(pb::Inference::Stub& stub, const ClientOptions& o) {
+  auto request = BuildGenerateRequest(o.request);
   if (!request.ok()) return Fail(request.status());
   request->set_request_id(o.request_id);
   request->set_non_streaming(o.non_streaming);
@@ -132,7 +132,7 @@ int RunGenerate(pb::Inference::Stub& stub, const ClientOptions& o, const FlagGiv
   return 0;
 }
 
-int RunClient(const ClientOptions& o, const FlagGiven& given) {
+int RunClient(const ClientOptions& o) {
   const auto channel = grpc::CreateChannel(o.server, grpc::InsecureChannelCredentials());
   const auto stub = pb::Inference::NewStub(channel);
   if (o.status || o.model_info) {
@@ -153,7 +153,7 @@ int RunClient(const ClientOptions& o, const FlagGiven& given) {
     std::cout << out.dump() << "\n";
     return 0;
   }
-  return RunGenerate(*stub, o, given);
+  return RunGenerate(*stub, o);
 }
 
 }  // namespace
@@ -174,10 +174,7 @@ void AddClientCommand(CLI::App& app, int& exit_code) {
   auto* status = cmd->add_flag("--status", options->status, "print the server status as JSON");
   auto* info = cmd->add_flag("--model-info", options->model_info, "print the model info as JSON");
   status->excludes(info);
-  cmd->callback([options, cmd, &exit_code] {
-    exit_code = RunClient(
-        *options, [cmd](std::string_view flag) { return cmd->count(std::string(flag)) > 0; });
-  });
+  cmd->callback([options, &exit_code] { exit_code = RunClient(*options); });
 }
 
 }  // namespace kvserve::cli

@@ -155,9 +155,9 @@ size_t CudaBackend::LayoutStep(int rows, int logit_rows, size_t ints, size_t dec
 }
 
 absl::Status CudaBackend::Supports(const KvPolicyOptions& options) const {
-  if (options.name == "full") return absl::OkStatus();
+  if (KindOf(options) == KvPolicyKind::kFull) return absl::OkStatus();
   return absl::FailedPreconditionError(
-      absl::StrCat("kv policy '", options.name,
+      absl::StrCat("kv policy '", std::string(KvPolicyName(options)),
                    "' is not supported by the cuda backend (supported: full); use --backend cpu"));
 }
 
