@@ -145,10 +145,15 @@ TEST_F(GrpcAuthTest, AbortReachesOnlyTheCallersOwnRequests) {
   ASSERT_GE(tokens, 2) << "decoding";
 
   bool found = true;
-  ASSERT_TRUE(Abort("Bearer key-b", "team-a-request", &found).ok());
-  EXPECT_FALSE(found) << "another key's request answers as an unknown one";
-  ASSERT_TRUE(Abort("Bearer key-b", "no-such-request", &found).ok());
-  EXPECT_FALSE(found);
+  const grpc::Status foreign = Abort("Bearer key-b", "team-a-request", &found);
+  EXPECT_EQ(foreign.error_code(), grpc::StatusCode::NOT_FOUND) << foreign.error_message();
+  const grpc::Status unknown = Abort("Bearer key-b", "no-such-request", &found);
+  EXPECT_EQ(unknown.error_code(), grpc::StatusCode::NOT_FOUND) << unknown.error_message();
+  // Another key's request answers exactly as an unknown one: its existence is not revealed.
+  EXPECT_EQ(foreign.error_message(),
+            "no queued or running request 'team-a-request' of this client");
+  EXPECT_EQ(unknown.error_message(),
+            "no queued or running request 'no-such-request' of this client");
   // Still decoding after the foreign Abort.
   const int before = tokens;
   while (tokens < before + 2 && reader->Read(&response)) tokens += response.token_ids_size();

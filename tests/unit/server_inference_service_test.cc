@@ -218,18 +218,21 @@ TEST_F(InferenceServiceTest, AbortCancelsARunningRequestById) {
   abort.set_request_id("abort-me");
   v1::AbortResponse aborted;
   grpc::ClientContext abort_context;
-  ASSERT_TRUE(Stub()->Abort(&abort_context, abort, &aborted).ok());
+  const grpc::Status abort_status = Stub()->Abort(&abort_context, abort, &aborted);
   v1::GenerateResponse last = r;
   while (reader->Read(&r)) last = r;
   ASSERT_TRUE(reader->Finish().ok());
-  // Either the abort found it, or the request had already finished on its own.
-  EXPECT_EQ(aborted.found(), last.finish_reason() == v1::FINISH_REASON_CANCELLED)
-      << last.finish_reason();
+  // Either the abort found it, or the request had already finished on its own (NOT_FOUND).
+  EXPECT_EQ(abort_status.ok(), last.finish_reason() == v1::FINISH_REASON_CANCELLED)
+      << last.finish_reason() << " " << abort_status.error_message();
+  EXPECT_EQ(aborted.found(), abort_status.ok());
 
   grpc::ClientContext unknown_context;
   abort.set_request_id("no-such-request");
-  ASSERT_TRUE(Stub()->Abort(&unknown_context, abort, &aborted).ok());
-  EXPECT_FALSE(aborted.found());
+  const grpc::Status unknown = Stub()->Abort(&unknown_context, abort, &aborted);
+  EXPECT_EQ(unknown.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(unknown.error_message(),
+            "no queued or running request 'no-such-request' of this client");
 }
 
 TEST_F(InferenceServiceTest, ClientCancellationFreesTheRequest) {
