@@ -417,5 +417,86 @@ TEST(GrpcTlsTest, ARotatedCertificateIsServedWithoutARestart) {
   EXPECT_FALSE(StatusOver(ChannelTo(**server, pki.Client("old"))).ok());
 }
 
+// The clients speak what the server asks for: kvserve-cli client and health, and kvserve-bench,
+// with --tls-ca / --tls-cert / --tls-key and --api-key / --api-key-file against a server with
+// mutual TLS and API keys.
+TEST(GrpcClientCredentialsTest, CliAndBenchSendApiKeysOverMutualTls) {
+  const std::string dir = MakeTempDir();
+  Pki pki(dir);
+  pki.MakeCa("one");
+  pki.MakeCert("server", "one");
+  pki.MakeCert("client", "one");
+  WriteFile(dir + "/server-keys", Sha256Hex("key-a") + "\n");
+  WriteFile(dir + "/client-key", "key-a\n");
+  std::vector<std::string> args = ServerProcess::Stories260KArgs();
+  args.insert(args.end(),
+              {"--tls-cert", pki.Path("server.pem"), "--tls-key", pki.Path("server.key"),
+               "--tls-client-ca", pki.Path("ca-one.pem"), "--api-key-file", dir + "/server-keys"});
+  auto server = ServerProcess::Start(args, pki.Client("one", "client"));
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string bin = std::string(KVSERVE_BIN_DIR);
+  const std::string tls =
+      absl::StrCat(" --tls-ca ", pki.Path("ca-one.pem"), " --tls-cert ", pki.Path("client.pem"),
+                   " --tls-key ", pki.Path("client.key"));
+  const std::string client = absl::StrCat(bin, "/kvserve-cli client --server ",
+                                          (*server)->address(), tls, " --timeout 60 ");
+  const std::string request = " --prompt-ids 1,403 --max-tokens 4 --temperature 0 --format json";
+
+  const CommandResult with_file =
+      RunCommand(client + "--api-key-file " + dir + "/client-key" + request);
+  ASSERT_EQ(with_file.exit_code, 0) << with_file.err;
+  EXPECT_NE(with_file.out.find("\"completion_tokens\":4"), std::string::npos) << with_file.out;
+  const CommandResult with_env = RunCommand("KVSERVE_API_KEY=key-a " + client + request);
+  EXPECT_EQ(with_env.exit_code, 0) << with_env.err;
+
+  const CommandResult no_key = RunCommand(client + request);
+  EXPECT_EQ(no_key.exit_code, 1);
+  EXPECT_NE(no_key.err.find("UNAUTHENTICATED"), std::string::npos) << no_key.err;
+  const CommandResult wrong_key = RunCommand(client + "--api-key key-b" + request);
+  EXPECT_NE(wrong_key.err.find("UNAUTHENTICATED"), std::string::npos) << wrong_key.err;
+  // Without a client certificate the handshake fails: no answer at all.
+  const CommandResult no_cert = RunCommand(
+      absl::StrCat(bin, "/kvserve-cli client --server ", (*server)->address(), " --tls-ca ",
+                   pki.Path("ca-one.pem"), " --api-key key-a --timeout 10", request));
+  EXPECT_EQ(no_cert.exit_code, 1);
+  EXPECT_EQ(no_cert.err.find("UNAUTHENTICATED"), std::string::npos) << no_cert.err;
+  const CommandResult half =
+      RunCommand(absl::StrCat(bin, "/kvserve-cli client --server ", (*server)->address(),
+                              " --tls-cert ", pki.Path("client.pem"), request));
+  EXPECT_NE(half.err.find("--tls-cert and --tls-key go together"), std::string::npos) << half.err;
+
+  const CommandResult health =
+      RunCommand(absl::StrCat(bin, "/kvserve-cli health --server ", (*server)->address(), tls));
+  EXPECT_EQ(health.exit_code, 0) << health.err;
+  EXPECT_NE(health.out.find("SERVING"), std::string::npos) << health.out;
+
+  const CommandResult bench =
+      RunCommand(absl::StrCat("cd ", dir, " && ", bin, "/kvserve-bench --server ",
+                              (*server)->address(), tls, " --api-key-file ", dir,
+                              "/client-key --disable-tqdm --warmup 1 --num-prompts 3 "
+                              "--random-input-len 16 --random-output-len 4"));
+  ASSERT_EQ(bench.exit_code, 0) << bench.err;
+  EXPECT_NE(bench.out.find("\"completed\":3"), std::string::npos) << bench.out;
+  const CommandResult bench_no_key = RunCommand(absl::StrCat(
+      "cd ", dir, " && ", bin, "/kvserve-bench --server ", (*server)->address(), tls,
+      " --disable-tqdm --warmup 1 --num-prompts 3 --random-input-len 16 --random-output-len 4"));
+  EXPECT_NE(bench_no_key.exit_code, 0);
+  EXPECT_NE(bench_no_key.err.find("UNAUTHENTICATED"), std::string::npos) << bench_no_key.err;
+
+  // The Python example client takes the same flags (where Debian's python3-grpcio is installed).
+  if (RunCommand("/usr/bin/python3 -c 'import grpc' >/dev/null").exit_code != 0) return;
+  const std::string python = absl::StrCat(
+      "/usr/bin/python3 ",
+      (std::filesystem::path(KVSERVE_MODELS_DIR).parent_path() / "tools/kvserve_client.py")
+          .string(),
+      " --server ", (*server)->address(), tls, " --prompt-ids 1,403 --max-tokens 4 --json");
+  const CommandResult py = RunCommand(python + " --api-key-file " + dir + "/client-key");
+  ASSERT_EQ(py.exit_code, 0) << py.err;
+  EXPECT_NE(py.out.find("\"completion_tokens\": 4"), std::string::npos) << py.out;
+  const CommandResult py_no_key = RunCommand(python);
+  EXPECT_EQ(py_no_key.exit_code, 1);
+  EXPECT_NE(py_no_key.err.find("UNAUTHENTICATED"), std::string::npos) << py_no_key.err;
+}
+
 }  // namespace
 }  // namespace kvserve::testing

@@ -11,6 +11,7 @@
 #include "tools/cli/commands.h"
 #include "tools/cli/model_options.h"
 #include "tools/cli/proto_json.h"
+#include "tools/common/client_connection.h"
 
 namespace kvserve::cli {
 namespace {
@@ -19,6 +20,7 @@ namespace pb = kvserve::v1;
 
 struct ClientOptions {
   std::string server;
+  ClientConnectionOptions connection;  // TLS and API key
   RequestOptions request;
   std::string request_id;
   double timeout_s = 0;  // 0: no deadline
@@ -133,8 +135,12 @@ int RunGenerate(pb::Inference::Stub& stub, const ClientOptions& o) {
 }
 
 int RunClient(const ClientOptions& o) {
-  const auto channel = grpc::CreateChannel(o.server, grpc::InsecureChannelCredentials());
-  const auto stub = pb::Inference::NewStub(channel);
+  const auto channel = OpenClientChannel(o.server, o.connection);
+  if (!channel.ok()) {
+    std::cerr << "kvserve-cli: error: " << channel.status().message() << "\n";
+    return 1;
+  }
+  const auto stub = pb::Inference::NewStub(*channel);
   if (o.status || o.model_info) {
     grpc::ClientContext context;
     SetDeadline(context, o.timeout_s);
@@ -162,6 +168,7 @@ void AddClientCommand(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<ClientOptions>();
   CLI::App* cmd = app.add_subcommand("client", "send a request to a running kvserve server");
   cmd->add_option("--server", options->server, "HOST:PORT of the server")->required();
+  AddClientConnectionFlags(*cmd, options->connection);
   AddRequestOptions(*cmd, options->request);
   cmd->add_option("--request-id", options->request_id, "request id (the server assigns one)");
   cmd->add_option("--timeout", options->timeout_s, "deadline in seconds (0 = none)")
