@@ -37,7 +37,9 @@ void ForEachOption(Options& o, Fn&& fn) {
   if constexpr (requires { o.tau; }) fn("tau", o.tau);
 }
 
-absl::Status Bad(absl::string_view option, absl::string_view requirement, double got) {
+// `got` as its type prints it: an int in full, a float as StrCat writes floats.
+template <typename Value>
+absl::Status Bad(absl::string_view option, absl::string_view requirement, Value got) {
   return InvalidField(option, absl::StrCat("must be ", requirement, ", got ", got));
 }
 

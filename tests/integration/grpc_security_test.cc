@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <limits>
 #include <thread>
 
 #include "absl/strings/escaping.h"
@@ -229,9 +230,12 @@ TEST(GrpcHardeningTest, PromptsBeyondTheContextAreRefusedBeforeTokenizing) {
   ASSERT_TRUE(server.ok()) << server.status();
   auto stub = (*server)->NewStub();
   // stories260K: 512 tokens of context; the receive limit is 512 x 64 B + 1 MiB.
-  const StreamResult huge = GenerateAll(*stub, GreedyTextRequest(std::string(2 << 20, 'a'), 4));
-  EXPECT_EQ(huge.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
-      << Describe(huge.status);
+  // The probe's 30 MB prompt: refused by the receive limit before it is parsed.
+  for (const size_t bytes : {size_t{2} << 20, size_t{30} << 20}) {
+    const StreamResult huge = GenerateAll(*stub, GreedyTextRequest(std::string(bytes, 'a'), 4));
+    EXPECT_EQ(huge.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << bytes << ": " << Describe(huge.status);
+  }
   // Under the receive limit but more than 512 tokens of the longest piece can cover.
   const StreamResult long_text =
       GenerateAll(*stub, GreedyTextRequest(std::string(512 << 10, 'a'), 4));
@@ -251,8 +255,30 @@ TEST(GrpcHardeningTest, PromptsBeyondTheContextAreRefusedBeforeTokenizing) {
   // A megabyte-long id is refused and never logged in full.
   pb::GenerateRequest long_id = GreedyTextRequest("Once", 4);
   long_id.set_request_id(std::string(1 << 19, 'i'));
-  EXPECT_EQ(GenerateAll(*stub, long_id).status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  const StreamResult id = GenerateAll(*stub, long_id);
+  EXPECT_EQ(id.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(id.status.error_message().find("request_id is 524288 bytes"), std::string::npos)
+      << id.status.error_message().substr(0, 200);
+  EXPECT_LT(id.status.error_message().size(), 1000u) << "the id is not echoed in full";
   EXPECT_EQ((*server)->Log().find(std::string(1000, 'i')), std::string::npos);
+  // The probe's huge freekv budget (its memory grew to 23 GB): refused before any policy exists,
+  // in both forms of the KV policy.
+  pb::GenerateRequest budget = GreedyTextRequest("Once", 4);
+  budget.mutable_kv_policy()->mutable_freekv()->set_budget(std::numeric_limits<int32_t>::max());
+  const StreamResult oneof = GenerateAll(*stub, budget);
+  EXPECT_EQ(oneof.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(oneof.status.error_message().rfind(
+                "kv_policy.freekv.budget must be <= the model's context (512), got 2147483647", 0),
+            0u)
+      << Describe(oneof.status);
+  budget.mutable_kv_policy()->Clear();
+  budget.mutable_kv_policy()->set_name("quest");
+  budget.mutable_kv_policy()->set_budget(std::numeric_limits<int32_t>::max());
+  const StreamResult flat = GenerateAll(*stub, budget);
+  EXPECT_EQ(flat.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(flat.status.error_message().rfind("kv_policy.budget must be <= the model's context", 0),
+            0u)
+      << Describe(flat.status);
   EXPECT_TRUE(GenerateAll(*stub, GreedyTextRequest("Once upon a time", 4)).status.ok());
 }
 
