@@ -85,33 +85,34 @@ GenerateReactor* GenerateReactor::Start(grpc::CallbackServerContext* context,
   stream->engine_done = false;
 
   // Runs on the engine thread: observe, convert, queue; never blocks beyond the stream's mutex.
-  OutputCallback on_output = [stream, writes = engine.writes.get(), tokenizer = engine.tokenizer(),
-                              observer =
-                                  RequestObserver(metrics, arrival, engine_request.kv_policy.name)](
-                                 SequenceOutput&& output) mutable {
-    observer.OnOutput(output);
-    const bool last = output.finished;
-    v1::GenerateResponse message = ToGenerateResponse(std::move(output), tokenizer);
-    std::lock_guard lock(stream->mu);
-    if (last) stream->engine_done = true;
-    if (stream->client_gone || stream->reactor == nullptr) return;  // nobody to send to
-    stream->queue.Push(std::move(message));
-    // The first output goes out at once from here (time to first token); later writes start on
-    // the dispatcher's thread, or when the write in flight completes.
-    if (!stream->first_pumped) {
-      stream->first_pumped = true;
-      stream->Pump();
-      return;
-    }
-    if (stream->write_in_flight || stream->pump_posted) return;
-    stream->pump_posted = true;
-    writes->Post([stream] {
-      std::lock_guard pump_lock(stream->mu);
-      stream->pump_posted = false;
-      stream->Pump();
-      stream->FinishIfGone();
-    });
-  };
+  OutputCallback on_output =
+      [stream, writes = engine.writes.get(), tokenizer = engine.tokenizer(),
+       observer =
+           RequestObserver(metrics, arrival, std::string(KvPolicyName(*engine_request.kv_policy)))](
+          SequenceOutput&& output) mutable {
+        observer.OnOutput(output);
+        const bool last = output.finished;
+        v1::GenerateResponse message = ToGenerateResponse(std::move(output), tokenizer);
+        std::lock_guard lock(stream->mu);
+        if (last) stream->engine_done = true;
+        if (stream->client_gone || stream->reactor == nullptr) return;  // nobody to send to
+        stream->queue.Push(std::move(message));
+        // The first output goes out at once from here (time to first token); later writes start on
+        // the dispatcher's thread, or when the write in flight completes.
+        if (!stream->first_pumped) {
+          stream->first_pumped = true;
+          stream->Pump();
+          return;
+        }
+        if (stream->write_in_flight || stream->pump_posted) return;
+        stream->pump_posted = true;
+        writes->Post([stream] {
+          std::lock_guard pump_lock(stream->mu);
+          stream->pump_posted = false;
+          stream->Pump();
+          stream->FinishIfGone();
+        });
+      };
 
   std::string assigned_id;
   absl::Status submitted;
@@ -128,8 +129,7 @@ GenerateReactor* GenerateReactor::Start(grpc::CallbackServerContext* context,
   }
   if (!submitted.ok()) {
     metrics.CountRejected(submitted.code());
-    grpc::Status status = ToGrpcStatus(
-        absl::StartsWith(submitted.message(), "kv ") ? KvFieldStatus(submitted) : submitted);
+    grpc::Status status = ToGrpcStatus(ToApiStatus(submitted, request));
     if (submitted.code() == absl::StatusCode::kUnavailable) {
       status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "server is draining");
     }

@@ -1,8 +1,10 @@
 #include "server/inference_service.h"
 
+#include "absl/strings/str_cat.h"
 #include "server/allocation_guard.h"
 #include "server/generate_reactor.h"
 #include "server/model_info.h"
+#include "server/request_limits.h"
 
 namespace kvserve::server {
 namespace {
@@ -72,11 +74,16 @@ grpc::ServerUnaryReactor* InferenceService::Abort(grpc::CallbackServerContext* c
     return Finished(context,
                     grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "request_id is empty"));
   }
-  // Another client's request answers exactly as an unknown id does (found = false): its
+  // Another client's request answers exactly as an unknown or finished id does (NOT_FOUND): its
   // existence is not revealed, and it keeps running.
   const bool own = owners_.Owns(request->request_id(), owner);
-  response->set_found(own &&
-                      engine->scheduler->Cancel(request->request_id(), FinishReason::kCancelled));
+  if (!own || !engine->scheduler->Cancel(request->request_id(), FinishReason::kCancelled)) {
+    return Finished(
+        context, grpc::Status(grpc::StatusCode::NOT_FOUND,
+                              absl::StrCat("no queued or running request '",
+                                           LoggedId(request->request_id()), "' of this client")));
+  }
+  response->set_found(true);
   return Finished(context, grpc::Status::OK);
 }
 

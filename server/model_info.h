@@ -6,9 +6,6 @@
 
 namespace kvserve::server {
 
-// The KV policy options as the API spells them (every field set).
-v1::KvPolicy ToProto(const KvPolicyOptions& options, const ModelConfig& config);
-
 // GetModelInfo's answer: the model's shape, the serving configuration, and every KV policy with
 // its defaults.
 v1::ModelInfo BuildModelInfo(const ServingEngine& engine, const ServerConfig& config);

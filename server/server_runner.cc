@@ -157,9 +157,17 @@ absl::Status ServerRunner::LoadModel() {
 
   auto engine = std::make_unique<ServingEngine>();
   engine->loaded = *std::move(loaded);
-  engine->default_kv_policy.name = config_.default_kv_policy;
-  // Tiered policies select pages of the server's size; requests inherit it unless they say.
-  engine->default_kv_policy.page_size = config_.page_size;
+  absl::StatusOr<KvPolicyKind> default_kind = ParseKvPolicyKind(config_.default_kv_policy);
+  if (!default_kind.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--default-kv-policy: ", default_kind.status().message()));
+  }
+  engine->default_kv_policy = DefaultKvPolicyOptions(*default_kind);
+  // Tiered policies select pages of the server's size; requests inherit it.
+  engine->kv_page_size = config_.page_size;
+  if (TieredOptions* tiered = TieredOptionsOf(engine->default_kv_policy)) {
+    tiered->page_size = config_.page_size;
+  }
   if (absl::Status s = ValidateKvPolicyOptions(engine->default_kv_policy, engine->config());
       !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--default-kv-policy: ", s.message()));

@@ -16,6 +16,7 @@ namespace kvserve::server {
 struct ServingEngine {
   LoadedEngine loaded;  // config, tokenizer, chat template; the backend running the weights
   KvPolicyOptions default_kv_policy;
+  int kv_page_size = 32;  // the scheduler's page size, which tiered requests must use
   // Before the scheduler: destroyed after it, so no engine callback posts to a dispatcher gone.
   std::unique_ptr<WriteDispatcher> writes = std::make_unique<WriteDispatcher>();
   std::unique_ptr<EngineCore> scheduler;
@@ -30,7 +31,8 @@ struct ServingEngine {
             .chat_template = loaded.model.chat_template,
             .default_kv_policy = default_kv_policy,
             .limits = &limits,
-            .max_token_bytes = max_token_bytes};
+            .max_token_bytes = max_token_bytes,
+            .kv_page_size = kv_page_size};
   }
 };
 

@@ -81,8 +81,43 @@ def build_request(pb2, args):
     if args.seed is not None:
         request.sampling.seed = args.seed
     request.sampling.ignore_eos = args.ignore_eos
-    request.kv_policy.name = args.kv_policy
+    if args.kv_policy:
+        # The policy's member of the KvPolicy oneof, with its defaults (an unknown name goes as
+        # the deprecated flat form's `name`, for the server to refuse).
+        members = [f.name for f in pb2.KvPolicy.DESCRIPTOR.oneofs_by_name["options"].fields]
+        if args.kv_policy in members:
+            getattr(request.kv_policy, args.kv_policy).SetInParent()
+        else:
+            request.kv_policy.name = args.kv_policy
     return request
+
+
+def read_file(path, flag):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as error:
+        fail(f"{flag}: cannot read {path}: {error.strerror}")
+        return b""
+
+
+def open_channel(grpc, args):
+    """The channel --tls* asks for (plaintext without them), and the call metadata of the key."""
+    metadata = []
+    key = args.api_key or os.environ.get("KVSERVE_API_KEY", "")
+    if args.api_key_file:
+        key = read_file(args.api_key_file, "--api-key-file").decode().splitlines()[0].strip()
+    if key:
+        metadata.append(("authorization", f"Bearer {key}"))
+    if bool(args.tls_cert) != bool(args.tls_key):
+        fail("--tls-cert and --tls-key go together")
+    if not (args.tls or args.tls_ca or args.tls_cert):
+        return grpc.insecure_channel(args.server), metadata
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=read_file(args.tls_ca, "--tls-ca") if args.tls_ca else None,
+        private_key=read_file(args.tls_key, "--tls-key") if args.tls_key else None,
+        certificate_chain=read_file(args.tls_cert, "--tls-cert") if args.tls_cert else None)
+    return grpc.secure_channel(args.server, credentials), metadata
 
 
 def result_json(pb2, tokens, text, last):
@@ -130,6 +165,13 @@ def main():
     parser.add_argument("--non-streaming", action="store_true")
     parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
     parser.add_argument("--proto-dir", default=str(DEFAULT_PROTO_DIR))
+    parser.add_argument("--api-key", help="API key, sent as 'authorization: Bearer KEY' "
+                        "(or KVSERVE_API_KEY)")
+    parser.add_argument("--api-key-file", help="file whose first line is the API key")
+    parser.add_argument("--tls", action="store_true", help="TLS with the system's roots")
+    parser.add_argument("--tls-ca", help="PEM root certificates to trust (implies --tls)")
+    parser.add_argument("--tls-cert", help="PEM client certificate for mutual TLS")
+    parser.add_argument("--tls-key", help="PEM private key of --tls-cert")
     args = parser.parse_args()
 
     try:
@@ -146,10 +188,11 @@ def main():
         pb2, pb2_grpc = load_stubs(args.proto_dir, out_dir)
         request = build_request(pb2, args)
         tokens, text, last = [], "", None
-        with grpc.insecure_channel(args.server) as channel:
+        channel, metadata = open_channel(grpc, args)
+        with channel:
             stub = pb2_grpc.InferenceStub(channel)
             try:
-                for response in stub.Generate(request, timeout=args.timeout):
+                for response in stub.Generate(request, timeout=args.timeout, metadata=metadata):
                     tokens.extend(response.token_ids)
                     text += response.text
                     if not args.json:

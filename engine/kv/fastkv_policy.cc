@@ -7,7 +7,7 @@
 
 namespace kvserve {
 
-FastKvPolicy::FastKvPolicy(const KvPolicyOptions& options, const ModelConfig& config)
+FastKvPolicy::FastKvPolicy(const FastKvOptions& options, const ModelConfig& config)
     : options_(options),
       config_(config),
       tsp_layer_(options.tsp_layer >= 0 ? options.tsp_layer

@@ -23,7 +23,7 @@ namespace kvserve {
 // dropped): TSP would keep more than half of them anyway.
 class FastKvPolicy : public KvPolicy {
  public:
-  FastKvPolicy(const KvPolicyOptions& options, const ModelConfig& config);
+  FastKvPolicy(const FastKvOptions& options, const ModelConfig& config);
 
   std::string_view name() const override { return "fastkv"; }
   bool needs_whole_prompt() const override { return true; }
@@ -42,7 +42,7 @@ class FastKvPolicy : public KvPolicy {
   // A layer's budget B_ℓ for a prompt of `n` tokens, when TSP keeps `tsp_keep` (`tsp_fired`).
   int LayerBudget(int layer, int n, int tsp_keep, bool tsp_fired) const;
 
-  KvPolicyOptions options_;
+  FastKvOptions options_;
   ModelConfig config_;
   int tsp_layer_;
   PromptCompressionPlan last_plan_;  // what the last prompt ran with

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/field_violation.h"
 #include "engine/base/status_macros.h"
 #include "kernels/ceil_div.h"
 
@@ -60,12 +61,13 @@ double KvCacheManager::max_concurrency_at_full_context() const {
 }
 
 absl::Status KvCacheManager::CheckFits(const KvPolicyOptions& options, int64_t peak_tokens) const {
-  const bool tiered = IsTieredKvPolicy(options.name);
-  if (tiered && options.page_size != page_size_) {
+  const TieredOptions* tiered_options = TieredOptionsOf(options);
+  const bool tiered = tiered_options != nullptr;
+  if (tiered && tiered_options->page_size != page_size_) {
     // The host tier's pages are the selection unit: one page size per server.
-    return absl::InvalidArgumentError(
-        absl::StrCat("kv page_size must be the server's KV page size (", page_size_, ") for ",
-                     options.name, ", got ", options.page_size));
+    return InvalidField("kv_policy.page_size",
+                        absl::StrCat("must be the server's KV page size (", page_size_, "), got ",
+                                     tiered_options->page_size));
   }
   const PagePool& home = tiered ? *host_ : *device_;
   const int64_t pages = config_.n_layers * CeilDiv(peak_tokens, static_cast<int64_t>(page_size_));
@@ -78,7 +80,7 @@ absl::Status KvCacheManager::CheckFits(const KvPolicyOptions& options, int64_t p
 }
 
 PagePool& KvCacheManager::HomePool(const KvPolicyOptions& options) {
-  return IsTieredKvPolicy(options.name) ? *host_ : *device_;
+  return TieredOptionsOf(options) != nullptr ? *host_ : *device_;
 }
 
 absl::StatusOr<std::unique_ptr<KvPolicy>> KvCacheManager::NewPolicy(
@@ -86,8 +88,8 @@ absl::StatusOr<std::unique_ptr<KvPolicy>> KvCacheManager::NewPolicy(
   try {
     return CreateKvPolicy(options, config_, {.device_pool = device_.get(), .recall = &recall_});
   } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("no memory for kv policy '", options.name, "' of this request"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "no memory for kv policy '", std::string(KvPolicyName(options)), "' of this request"));
   }
 }
 

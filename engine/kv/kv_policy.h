@@ -9,35 +9,13 @@
 
 #include "absl/status/statusor.h"
 #include "engine/kv/decode_page_lists.h"
+#include "engine/kv/kv_policy_options.h"
 #include "engine/kv/prompt_compression.h"
 #include "engine/kv/sequence_kv_cache.h"
 #include "engine/kv/token_selection.h"
 #include "engine/model/model_config.h"
 
 namespace kvserve {
-
-// quest / freekv: GPU tokens per layer and KV head when `budget` is 0 (research/freekv.md §5).
-inline constexpr int kDefaultTieredBudget = 2048;
-
-// A request's choice of KV policy and its options (DESIGN.md § KV policies). Unset numeric options
-// keep these defaults; `budget` 0 means the policy's own default.
-struct KvPolicyOptions {
-  std::string name = "full";  // full | snapkv | fastkv | quest | freekv | fastkv_freekv
-  // snapkv / fastkv (research/fastkv.md §6, v3 defaults)
-  int window = 8;
-  int pool_kernel = 7;
-  ScorePooling pool = ScorePooling::kMax;
-  int budget = 0;  // constant budget in tokens; 0: retain_rate (snapkv/fastkv), 2048 (freekv)
-  float retain_rate = 0.1f;  // ρ
-  int tsp_layer = -1;        // -1: n_layers / 2 - 1
-  float tsp_rate = 0.2f;     // τ
-  int tsp_len = 0;           // constant TSP length; 0: tsp_rate
-  // quest / freekv (research/freekv.md)
-  int page_size = 32;
-  int sink = 512;
-  int recent = 512;
-  float tau = 0.8f;
-};
 
 // What a policy did to a sequence, reported in the CLI JSON `kv` object and the final gRPC message.
 struct KvStats {
@@ -98,20 +76,6 @@ struct KvPolicyResources {
   PagePool* device_pool = nullptr;
   RecallExecutor* recall = nullptr;
 };
-
-// Whether `name` keeps the full KV in the host tier and a device budget (quest, freekv,
-// fastkv_freekv): the sequence's cache then lives in the host pool.
-bool IsTieredKvPolicy(std::string_view name);
-
-// Every policy name, in DESIGN.md's order.
-std::span<const std::string_view> KvPolicyNames();
-
-// Checks every option against the model (whichever policy is named), plus FastKV's mode
-// cross-checks (retain_rate <= tsp_rate when both are rates; budget <= tsp_len when both are
-// constants). InvalidArgument whose message starts "kv OPTION", OPTION being the field's name
-// ("kv tsp_rate must be in (0, 1], got 1.5"; "kv policy 'x' is unknown ..."), so front ends can
-// name their own flag or field.
-absl::Status ValidateKvPolicyOptions(const KvPolicyOptions& options, const ModelConfig& config);
 
 // A fresh policy for one sequence; validates first. Tiered policies take `resources`.
 absl::StatusOr<std::unique_ptr<KvPolicy>> CreateKvPolicy(const KvPolicyOptions& options,

@@ -6,7 +6,7 @@
 
 namespace kvserve {
 
-SnapKvPolicy::SnapKvPolicy(const KvPolicyOptions& options, const ModelConfig& config)
+SnapKvPolicy::SnapKvPolicy(const SnapKvOptions& options, const ModelConfig& config)
     : options_(options), n_layers_(config.n_layers) {}
 
 PromptCompressionPlan SnapKvPolicy::PlanPrompt(int n) {

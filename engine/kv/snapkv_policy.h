@@ -10,14 +10,14 @@ namespace kvserve {
 // window + 1 (research/fastkv.md §10.1); a prompt of at most B tokens is kept whole and not scored.
 class SnapKvPolicy : public KvPolicy {
  public:
-  SnapKvPolicy(const KvPolicyOptions& options, const ModelConfig& config);
+  SnapKvPolicy(const SnapKvOptions& options, const ModelConfig& config);
 
   std::string_view name() const override { return "snapkv"; }
   bool needs_whole_prompt() const override { return true; }
   PromptCompressionPlan PlanPrompt(int n) override;
 
  private:
-  KvPolicyOptions options_;
+  SnapKvOptions options_;
   int n_layers_;
 };
 

@@ -14,22 +14,22 @@ double RateAsDecimal(float rate) {
 
 int FloorRate(int n, float rate) { return static_cast<int>(std::floor(n * RateAsDecimal(rate))); }
 
-int MinPromptBudget(const KvPolicyOptions& options) { return options.window + 1; }
+int MinPromptBudget(const PromptScoringOptions& options) { return options.window + 1; }
 
-int SnapKvBudget(const KvPolicyOptions& options, int n) {
+int SnapKvBudget(const SnapKvOptions& options, int n) {
   const int budget = options.budget > 0 ? options.budget : FloorRate(n, options.retain_rate);
   return std::max(budget, MinPromptBudget(options));
 }
 
 std::vector<float> KvHeadWindowScores(std::span<const float> window_scores, int n, int n_heads,
-                                      int n_kv_heads, const KvPolicyOptions& options) {
+                                      int n_kv_heads, const PromptScoringOptions& options) {
   return PooledKvHeadScores(window_scores, n - options.window, n_heads, n_kv_heads, options.pool,
                             options.pool_kernel);
 }
 
 std::vector<std::vector<int32_t>> SnapKvRetain(std::span<const float> window_scores, int n,
                                                int n_heads, int n_kv_heads,
-                                               const KvPolicyOptions& options, int budget) {
+                                               const PromptScoringOptions& options, int budget) {
   const std::vector<float> scores =
       KvHeadWindowScores(window_scores, n, n_heads, n_kv_heads, options);
   return SelectPerKvHead(scores.data(), n_kv_heads, n, options.window, budget);

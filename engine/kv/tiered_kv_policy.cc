@@ -9,7 +9,7 @@
 namespace kvserve {
 namespace {
 
-BudgetLayout LayoutOf(const KvPolicyOptions& o) {
+BudgetLayout LayoutOf(const TieredOptions& o) {
   const int budget = o.budget > 0 ? o.budget : kDefaultTieredBudget;
   return {.slots = budget / o.page_size,
           .sink = CeilDiv(o.sink, o.page_size),
@@ -21,12 +21,13 @@ BudgetLayout LayoutOf(const KvPolicyOptions& o) {
 TieredKvPolicy::Layer::Layer(const ModelConfig& c)
     : digests(c.n_kv_heads, c.head_dim, DigestKind::kMinMax), deferred(c.n_kv_heads) {}
 
-TieredKvPolicy::TieredKvPolicy(std::string name, Mode mode, const KvPolicyOptions& options,
+TieredKvPolicy::TieredKvPolicy(std::string name, Mode mode, const TieredOptions& options, float tau,
                                const ModelConfig& config, Resources resources,
                                std::unique_ptr<KvPolicy> prefill)
     : name_(std::move(name)),
       mode_(mode),
       options_(options),
+      tau_(tau),
       config_(config),
       layout_(LayoutOf(options)),
       own_pool_(resources.device_pool
@@ -145,7 +146,7 @@ bool TieredKvPolicy::PrepareDecodeAttention(int layer, const float* q, const Seq
       cos += kernels::reference::QueryCosine(q + static_cast<size_t>(g) * d,
                                              l.last_q.data() + static_cast<size_t>(g) * d, d);
     }
-    drifted[h] = kernels::reference::QueryDrifted(cos, group, options_.tau);
+    drifted[h] = kernels::reference::QueryDrifted(cos, group, tau_);
     any |= drifted[h];
   }
   checks_.fetch_add(config_.n_kv_heads, std::memory_order_relaxed);

@@ -36,7 +36,7 @@ class TieredKvPolicy : public KvPolicy {
   enum class Mode { kQuest, kFreeKv };
   using Resources = KvPolicyResources;
 
-  TieredKvPolicy(std::string name, Mode mode, const KvPolicyOptions& options,
+  TieredKvPolicy(std::string name, Mode mode, const TieredOptions& options, float tau,
                  const ModelConfig& config, Resources resources,
                  std::unique_ptr<KvPolicy> prefill = nullptr);
   ~TieredKvPolicy() override;
@@ -86,7 +86,8 @@ class TieredKvPolicy : public KvPolicy {
 
   std::string name_;
   Mode mode_;
-  KvPolicyOptions options_;
+  TieredOptions options_;
+  float tau_;  // freekv's correction threshold
   ModelConfig config_;
   BudgetLayout layout_;
   GroupAggregation aggregation_ = GroupAggregation::kMeanSoftmax;

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/field_violation.h"
 #include "engine/sampling/logprobs.h"
 #include "engine/sampling/penalties.h"
 
@@ -25,7 +26,7 @@ int32_t Argmax(std::span<const float> logits) {
 }
 
 absl::Status OutOfRange(const char* field, const char* range, float value) {
-  return absl::InvalidArgumentError(absl::StrCat(field, " must be ", range, ", got ", value));
+  return InvalidField(field, absl::StrCat("must be ", range, ", got ", value));
 }
 
 }  // namespace
@@ -48,7 +49,7 @@ absl::Status Sampler::Validate(const SamplingParams& p, int vocab_size) {
     return OutOfRange("temperature", ">= 0 and finite", p.temperature);
   }
   if (p.top_k < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("top_k must be >= 0 (0 = off), got ", p.top_k));
+    return InvalidField("top_k", absl::StrCat("must be >= 0 (0 = off), got ", p.top_k));
   }
   if (!(p.top_p > 0.0f && p.top_p <= 1.0f)) return OutOfRange("top_p", "in (0, 1]", p.top_p);
   if (!(p.min_p >= 0.0f && p.min_p <= 1.0f)) return OutOfRange("min_p", "in [0, 1]", p.min_p);

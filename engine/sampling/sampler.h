@@ -27,7 +27,8 @@ class Sampler {
   // `params` must have passed Validate().
   explicit Sampler(const SamplingParams& params);
 
-  // InvalidArgument naming the offending field, e.g. "top_p must be in (0, 1], got 1.5".
+  // InvalidArgument carrying the offending field (field_violation.h), e.g. path "top_p", problem
+  // "must be in (0, 1], got 1.5".
   // top_k larger than the vocabulary is allowed and means "off", as in vLLM.
   static absl::Status Validate(const SamplingParams& params, int vocab_size);
 

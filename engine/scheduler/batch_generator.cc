@@ -23,17 +23,17 @@ absl::StatusOr<std::vector<GenerationResult>> BatchGenerator::Generate(
   const ModelConfig& config = backend_.config();
   // Tiered policies select whole pages of the pool: the pool takes their page size.
   int page_size = std::max(1, options_.page_size);
-  const GenerationRequest* tiered = nullptr;
+  const TieredOptions* tiered = nullptr;
   for (size_t i = 0; i < requests.size(); ++i) {
-    const KvPolicyOptions& kv = requests[i].kv_policy;
-    if (!IsTieredKvPolicy(kv.name)) continue;
-    if (tiered != nullptr && kv.page_size != tiered->kv_policy.page_size) {
-      return absl::InvalidArgumentError(absl::StrCat("request ", i, ": kv page_size ", kv.page_size,
-                                                     " differs from ", tiered->kv_policy.page_size,
-                                                     ", another tiered request's, in one batch"));
+    const TieredOptions* kv = TieredOptionsOf(requests[i].kv_policy);
+    if (kv == nullptr) continue;
+    if (tiered != nullptr && kv->page_size != tiered->page_size) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("request ", i, ": kv_policy.page_size ", kv->page_size, " differs from ",
+                       tiered->page_size, ", another tiered request's, in one batch"));
     }
-    tiered = &requests[i];
-    page_size = std::max(1, kv.page_size);
+    tiered = kv;
+    page_size = std::max(1, kv->page_size);
   }
   std::vector<EngineRequest> engine_requests;
   engine_requests.reserve(requests.size());
@@ -58,8 +58,8 @@ absl::StatusOr<std::vector<GenerationResult>> BatchGenerator::Generate(
     const int64_t tokens = static_cast<int64_t>(r.prompt.size()) + r.max_new_tokens;
     pages += config.n_layers * ((tokens + page_size - 1) / page_size);
     // A tiered request's device budget, besides its host pages.
-    if (IsTieredKvPolicy(r.kv_policy.name)) {
-      const int budget = r.kv_policy.budget > 0 ? r.kv_policy.budget : kDefaultTieredBudget;
+    if (const TieredOptions* kv = TieredOptionsOf(r.kv_policy)) {
+      const int budget = kv->budget > 0 ? kv->budget : kDefaultTieredBudget;
       pages += static_cast<int64_t>(config.n_layers) * (budget / page_size);
     }
     engine_requests.push_back(std::move(e));

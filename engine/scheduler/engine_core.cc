@@ -60,13 +60,13 @@ absl::Status EngineCore::Submit(EngineRequest request, OutputCallback on_output)
 absl::Status EngineCore::Submit(EngineRequest request, OutputCallback on_output,
                                 std::string* assigned_id) {
   if (!on_output) return absl::InvalidArgumentError("on_output callback is missing");
-  if (request.kv_policy.name.empty()) request.kv_policy = options_.default_kv_policy;
+  if (!request.kv_policy) request.kv_policy = options_.default_kv_policy;
   KVSERVE_RETURN_IF_ERROR(ValidateEngineRequest(request, backend_.config(), tokenizer_));
-  KVSERVE_RETURN_IF_ERROR(backend_.Supports(request.kv_policy));
+  KVSERVE_RETURN_IF_ERROR(backend_.Supports(*request.kv_policy));
   // The last generated token is never fed back, so the cache peaks one short of the total.
   const int64_t prompt_tokens = static_cast<int64_t>(request.prompt.size());
   KVSERVE_RETURN_IF_ERROR(
-      kv_.CheckFits(request.kv_policy, prompt_tokens + request.max_new_tokens - 1));
+      kv_.CheckFits(*request.kv_policy, prompt_tokens + request.max_new_tokens - 1));
   const std::string given_id = request.id;
   auto seq = std::make_unique<Sequence>(std::move(request), std::move(on_output), tokenizer_);
 

@@ -29,7 +29,7 @@ struct EngineRequest {
   std::vector<int32_t> stop_token_ids;  // besides EOS
   bool ignore_eos = false;
   int logprobs = 0;  // top-n logprobs per token (0: none; the chosen token's always)
-  KvPolicyOptions kv_policy;
+  std::optional<KvPolicyOptions> kv_policy;  // absent: the scheduler's default policy
   std::optional<EngineClock::time_point> deadline;
 };
 

@@ -16,7 +16,7 @@ void Scheduler::Add(std::unique_ptr<Sequence> sequence) {
   Sequence& s = *waiting_.back();
   // The policy (whose state scales with its options) is made here, on the engine thread, once
   // the request is admitted; validated at submit, so only a failing allocation ends it.
-  absl::StatusOr<std::unique_ptr<SequenceKv>> kv = kv_.Create(s.request.kv_policy);
+  absl::StatusOr<std::unique_ptr<SequenceKv>> kv = kv_.Create(*s.request.kv_policy);
   if (kv.ok()) {
     s.kv = *std::move(kv);
     return;
@@ -158,7 +158,7 @@ void Scheduler::Preempt(Sequence& s) {
   }
   s.computed = 0;
   s.state = SequenceState::kWaiting;
-  const absl::Status reset = kv_.Reset(*s.kv, s.request.kv_policy);
+  const absl::Status reset = kv_.Reset(*s.kv, *s.request.kv_policy);
   auto it =
       std::find_if(running_.begin(), running_.end(), [&s](const auto& r) { return r.get() == &s; });
   waiting_.push_front(std::move(*it));
@@ -219,7 +219,8 @@ void Scheduler::Finish(Sequence& s, FinishReason reason, std::string detail) {
     s.out.matched_stop = std::move(detail);
   }
   // Stats before the pages go; they go now rather than when the sequence is destroyed.
-  s.out.kv = s.kv != nullptr ? kv_.Release(*s.kv) : KvStats{.policy = s.request.kv_policy.name};
+  s.out.kv = s.kv != nullptr ? kv_.Release(*s.kv)
+                             : KvStats{.policy = std::string(KvPolicyName(*s.request.kv_policy))};
   ++finished_total_;
   if (!s.first_scheduled) {
     ++dequeued_.requests;

@@ -42,8 +42,7 @@ const Fixture& TheFixture() {
         kvserve::fuzz::TestDataPath("stories260K/tok512.bin"), 512);
     KVSERVE_FUZZ_CHECK(tok.ok());
     f->tokenizer = std::move(*tok);
-    f->default_policy.name = "full";
-    f->default_policy.page_size = 16;
+    f->default_policy = kvserve::FullOptions{};
     return f;
   }();
   return *fixture;
@@ -60,7 +59,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                        .tokenizer = f.tokenizer.get(),
                                        .chat_template = kChatMl,
                                        .default_kv_policy = f.default_policy,
-                                       .limits = &f.limits};
+                                       .limits = &f.limits,
+                                       .kv_page_size = 16};
   auto converted = server::ToEngineRequest(request, context);
   if (!converted.ok()) {
     KVSERVE_FUZZ_CHECK(converted.status().code() == absl::StatusCode::kInvalidArgument);

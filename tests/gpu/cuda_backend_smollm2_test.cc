@@ -339,10 +339,14 @@ TEST_F(CudaBackendSmolLm2Test, SnapKvAndFastKvKeepTheCpuRowsAndDecodeAsTheCpu) {
   const std::vector<int32_t> prompt = EnglishPrompt(*m_.tokenizer, 95);
   const PolicyRun dense = RunGreedy(*m_.cpu, prompt, nullptr, 2, 32);
   ASSERT_EQ(dense.logits.size(), 2u);
-  const KvPolicyOptions snapkv{.name = "snapkv", .budget = 40};
-  const KvPolicyOptions fastkv{.name = "fastkv", .retain_rate = 0.2f, .tsp_rate = 0.3f};
-  for (const KvPolicyOptions& options : {snapkv, fastkv}) {
-    const char* what = options.name.c_str();
+  SnapKvOptions snapkv;
+  snapkv.budget = 40;
+  FastKvOptions fastkv;
+  fastkv.retain_rate = 0.2f;
+  fastkv.tsp_rate = 0.3f;
+  for (const KvPolicyOptions& options : {KvPolicyOptions(snapkv), KvPolicyOptions(fastkv)}) {
+    const std::string name(KvPolicyName(options));
+    const char* what = name.c_str();
     auto cpu_policy = CreateKvPolicy(options, m_.config);
     auto cuda_policy = CreateKvPolicy(options, m_.config);
     ASSERT_TRUE(cpu_policy.ok() && cuda_policy.ok());
@@ -351,7 +355,7 @@ TEST_F(CudaBackendSmolLm2Test, SnapKvAndFastKvKeepTheCpuRowsAndDecodeAsTheCpu) {
     const PolicyRun cpu = RunGreedy(*m_.cpu, prompt, &cpu_rec, 8, 32);
     const PolicyRun gpu = RunGreedy(*m_.cuda, prompt, &cuda_rec, 8, 32);
     ASSERT_EQ(gpu.tokens.size(), cpu.tokens.size()) << what;
-    if (options.name == "fastkv") {
+    if (KindOf(options) == KvPolicyKind::kFastKv) {
       std::vector<int> want(m_.config.n_layers, 19);
       std::fill(want.begin() + 15, want.end(), 18);
       EXPECT_EQ(cpu.kept_after_prefill, want);
@@ -394,8 +398,13 @@ TEST_F(CudaBackendSmolLm2Test, FastKvSnapKvAndFullMixedInOneBatchEqualEachAlone)
                                                      {text.begin() + 160, text.end()}};
   const ModelConfig& c = m_.config;
   PagePool pool({c.n_kv_heads, 32, c.head_dim}, PagePool::kUnbounded);
-  auto snapkv = CreateKvPolicy({.name = "snapkv", .budget = 40}, c);
-  auto fastkv = CreateKvPolicy({.name = "fastkv", .retain_rate = 0.2f, .tsp_rate = 0.3f}, c);
+  SnapKvOptions snapkv_options;
+  snapkv_options.budget = 40;
+  FastKvOptions fastkv_options;
+  fastkv_options.retain_rate = 0.2f;
+  fastkv_options.tsp_rate = 0.3f;
+  auto snapkv = CreateKvPolicy(snapkv_options, c);
+  auto fastkv = CreateKvPolicy(fastkv_options, c);
   ASSERT_TRUE(snapkv.ok() && fastkv.ok());
   // full | snapkv | fastkv
   const PromptCompressionPlan none, snap_plan = (*snapkv)->PlanPrompt(96),
@@ -478,8 +487,7 @@ TEST_F(CudaBackendSmolLm2Test, TieredPoliciesAreRefused) {
   const std::vector<int32_t> tokens = EnglishPrompt(*m_.tokenizer, 16);
   const std::vector<int32_t> positions = Positions(0, 16);
   for (const char* name : {"quest", "freekv", "fastkv_freekv"}) {
-    KvPolicyOptions options;
-    options.name = name;
+    const KvPolicyOptions options = DefaultKvPolicyOptions(*ParseKvPolicyKind(name));
     auto policy = CreateKvPolicy(options, m_.config);
     ASSERT_TRUE(policy.ok()) << policy.status();
     SequenceKvCache kv(pool, c.n_layers);
@@ -499,8 +507,7 @@ TEST_F(CudaBackendSmolLm2Test, TieredPoliciesAreRefused) {
     EXPECT_EQ(kv.length(0), 0) << "a refused step leaves the cache as it was";
   }
   for (const char* name : {"full", "snapkv", "fastkv"}) {
-    KvPolicyOptions options;
-    options.name = name;
+    const KvPolicyOptions options = DefaultKvPolicyOptions(*ParseKvPolicyKind(name));
     EXPECT_TRUE(m_.cuda->Supports(options).ok()) << name;
   }
 }

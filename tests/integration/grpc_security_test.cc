@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <limits>
 #include <thread>
 
 #include "absl/strings/escaping.h"
@@ -145,10 +146,15 @@ TEST_F(GrpcAuthTest, AbortReachesOnlyTheCallersOwnRequests) {
   ASSERT_GE(tokens, 2) << "decoding";
 
   bool found = true;
-  ASSERT_TRUE(Abort("Bearer key-b", "team-a-request", &found).ok());
-  EXPECT_FALSE(found) << "another key's request answers as an unknown one";
-  ASSERT_TRUE(Abort("Bearer key-b", "no-such-request", &found).ok());
-  EXPECT_FALSE(found);
+  const grpc::Status foreign = Abort("Bearer key-b", "team-a-request", &found);
+  EXPECT_EQ(foreign.error_code(), grpc::StatusCode::NOT_FOUND) << foreign.error_message();
+  const grpc::Status unknown = Abort("Bearer key-b", "no-such-request", &found);
+  EXPECT_EQ(unknown.error_code(), grpc::StatusCode::NOT_FOUND) << unknown.error_message();
+  // Another key's request answers exactly as an unknown one: its existence is not revealed.
+  EXPECT_EQ(foreign.error_message(),
+            "no queued or running request 'team-a-request' of this client");
+  EXPECT_EQ(unknown.error_message(),
+            "no queued or running request 'no-such-request' of this client");
   // Still decoding after the foreign Abort.
   const int before = tokens;
   while (tokens < before + 2 && reader->Read(&response)) tokens += response.token_ids_size();
@@ -224,9 +230,12 @@ TEST(GrpcHardeningTest, PromptsBeyondTheContextAreRefusedBeforeTokenizing) {
   ASSERT_TRUE(server.ok()) << server.status();
   auto stub = (*server)->NewStub();
   // stories260K: 512 tokens of context; the receive limit is 512 x 64 B + 1 MiB.
-  const StreamResult huge = GenerateAll(*stub, GreedyTextRequest(std::string(2 << 20, 'a'), 4));
-  EXPECT_EQ(huge.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
-      << Describe(huge.status);
+  // The probe's 30 MB prompt: refused by the receive limit before it is parsed.
+  for (const size_t bytes : {size_t{2} << 20, size_t{30} << 20}) {
+    const StreamResult huge = GenerateAll(*stub, GreedyTextRequest(std::string(bytes, 'a'), 4));
+    EXPECT_EQ(huge.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << bytes << ": " << Describe(huge.status);
+  }
   // Under the receive limit but more than 512 tokens of the longest piece can cover.
   const StreamResult long_text =
       GenerateAll(*stub, GreedyTextRequest(std::string(512 << 10, 'a'), 4));
@@ -246,8 +255,30 @@ TEST(GrpcHardeningTest, PromptsBeyondTheContextAreRefusedBeforeTokenizing) {
   // A megabyte-long id is refused and never logged in full.
   pb::GenerateRequest long_id = GreedyTextRequest("Once", 4);
   long_id.set_request_id(std::string(1 << 19, 'i'));
-  EXPECT_EQ(GenerateAll(*stub, long_id).status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  const StreamResult id = GenerateAll(*stub, long_id);
+  EXPECT_EQ(id.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(id.status.error_message().find("request_id is 524288 bytes"), std::string::npos)
+      << id.status.error_message().substr(0, 200);
+  EXPECT_LT(id.status.error_message().size(), 1000u) << "the id is not echoed in full";
   EXPECT_EQ((*server)->Log().find(std::string(1000, 'i')), std::string::npos);
+  // The probe's huge freekv budget (its memory grew to 23 GB): refused before any policy exists,
+  // in both forms of the KV policy.
+  pb::GenerateRequest budget = GreedyTextRequest("Once", 4);
+  budget.mutable_kv_policy()->mutable_freekv()->set_budget(std::numeric_limits<int32_t>::max());
+  const StreamResult oneof = GenerateAll(*stub, budget);
+  EXPECT_EQ(oneof.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(oneof.status.error_message().rfind(
+                "kv_policy.freekv.budget must be <= the model's context (512), got 2147483647", 0),
+            0u)
+      << Describe(oneof.status);
+  budget.mutable_kv_policy()->Clear();
+  budget.mutable_kv_policy()->set_name("quest");
+  budget.mutable_kv_policy()->set_budget(std::numeric_limits<int32_t>::max());
+  const StreamResult flat = GenerateAll(*stub, budget);
+  EXPECT_EQ(flat.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(flat.status.error_message().rfind("kv_policy.budget must be <= the model's context", 0),
+            0u)
+      << Describe(flat.status);
   EXPECT_TRUE(GenerateAll(*stub, GreedyTextRequest("Once upon a time", 4)).status.ok());
 }
 
@@ -410,6 +441,87 @@ TEST(GrpcTlsTest, ARotatedCertificateIsServedWithoutARestart) {
   }
   EXPECT_TRUE(rotated) << (*server)->Log();
   EXPECT_FALSE(StatusOver(ChannelTo(**server, pki.Client("old"))).ok());
+}
+
+// The clients speak what the server asks for: kvserve-cli client and health, and kvserve-bench,
+// with --tls-ca / --tls-cert / --tls-key and --api-key / --api-key-file against a server with
+// mutual TLS and API keys.
+TEST(GrpcClientCredentialsTest, CliAndBenchSendApiKeysOverMutualTls) {
+  const std::string dir = MakeTempDir();
+  Pki pki(dir);
+  pki.MakeCa("one");
+  pki.MakeCert("server", "one");
+  pki.MakeCert("client", "one");
+  WriteFile(dir + "/server-keys", Sha256Hex("key-a") + "\n");
+  WriteFile(dir + "/client-key", "key-a\n");
+  std::vector<std::string> args = ServerProcess::Stories260KArgs();
+  args.insert(args.end(),
+              {"--tls-cert", pki.Path("server.pem"), "--tls-key", pki.Path("server.key"),
+               "--tls-client-ca", pki.Path("ca-one.pem"), "--api-key-file", dir + "/server-keys"});
+  auto server = ServerProcess::Start(args, pki.Client("one", "client"));
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string bin = std::string(KVSERVE_BIN_DIR);
+  const std::string tls =
+      absl::StrCat(" --tls-ca ", pki.Path("ca-one.pem"), " --tls-cert ", pki.Path("client.pem"),
+                   " --tls-key ", pki.Path("client.key"));
+  const std::string client = absl::StrCat(bin, "/kvserve-cli client --server ",
+                                          (*server)->address(), tls, " --timeout 60 ");
+  const std::string request = " --prompt-ids 1,403 --max-tokens 4 --temperature 0 --format json";
+
+  const CommandResult with_file =
+      RunCommand(client + "--api-key-file " + dir + "/client-key" + request);
+  ASSERT_EQ(with_file.exit_code, 0) << with_file.err;
+  EXPECT_NE(with_file.out.find("\"completion_tokens\":4"), std::string::npos) << with_file.out;
+  const CommandResult with_env = RunCommand("KVSERVE_API_KEY=key-a " + client + request);
+  EXPECT_EQ(with_env.exit_code, 0) << with_env.err;
+
+  const CommandResult no_key = RunCommand(client + request);
+  EXPECT_EQ(no_key.exit_code, 1);
+  EXPECT_NE(no_key.err.find("UNAUTHENTICATED"), std::string::npos) << no_key.err;
+  const CommandResult wrong_key = RunCommand(client + "--api-key key-b" + request);
+  EXPECT_NE(wrong_key.err.find("UNAUTHENTICATED"), std::string::npos) << wrong_key.err;
+  // Without a client certificate the handshake fails: no answer at all.
+  const CommandResult no_cert = RunCommand(
+      absl::StrCat(bin, "/kvserve-cli client --server ", (*server)->address(), " --tls-ca ",
+                   pki.Path("ca-one.pem"), " --api-key key-a --timeout 10", request));
+  EXPECT_EQ(no_cert.exit_code, 1);
+  EXPECT_EQ(no_cert.err.find("UNAUTHENTICATED"), std::string::npos) << no_cert.err;
+  const CommandResult half =
+      RunCommand(absl::StrCat(bin, "/kvserve-cli client --server ", (*server)->address(),
+                              " --tls-cert ", pki.Path("client.pem"), request));
+  EXPECT_NE(half.err.find("--tls-cert and --tls-key go together"), std::string::npos) << half.err;
+
+  const CommandResult health =
+      RunCommand(absl::StrCat(bin, "/kvserve-cli health --server ", (*server)->address(), tls));
+  EXPECT_EQ(health.exit_code, 0) << health.err;
+  EXPECT_NE(health.out.find("SERVING"), std::string::npos) << health.out;
+
+  const CommandResult bench =
+      RunCommand(absl::StrCat("cd ", dir, " && ", bin, "/kvserve-bench --server ",
+                              (*server)->address(), tls, " --api-key-file ", dir,
+                              "/client-key --disable-tqdm --warmup 1 --num-prompts 3 "
+                              "--random-input-len 16 --random-output-len 4"));
+  ASSERT_EQ(bench.exit_code, 0) << bench.err;
+  EXPECT_NE(bench.out.find("\"completed\":3"), std::string::npos) << bench.out;
+  const CommandResult bench_no_key = RunCommand(absl::StrCat(
+      "cd ", dir, " && ", bin, "/kvserve-bench --server ", (*server)->address(), tls,
+      " --disable-tqdm --warmup 1 --num-prompts 3 --random-input-len 16 --random-output-len 4"));
+  EXPECT_NE(bench_no_key.exit_code, 0);
+  EXPECT_NE(bench_no_key.err.find("UNAUTHENTICATED"), std::string::npos) << bench_no_key.err;
+
+  // The Python example client takes the same flags (where Debian's python3-grpcio is installed).
+  if (RunCommand("/usr/bin/python3 -c 'import grpc' >/dev/null").exit_code != 0) return;
+  const std::string python = absl::StrCat(
+      "/usr/bin/python3 ",
+      (std::filesystem::path(KVSERVE_MODELS_DIR).parent_path() / "tools/kvserve_client.py")
+          .string(),
+      " --server ", (*server)->address(), tls, " --prompt-ids 1,403 --max-tokens 4 --json");
+  const CommandResult py = RunCommand(python + " --api-key-file " + dir + "/client-key");
+  ASSERT_EQ(py.exit_code, 0) << py.err;
+  EXPECT_NE(py.out.find("\"completion_tokens\": 4"), std::string::npos) << py.out;
+  const CommandResult py_no_key = RunCommand(python);
+  EXPECT_EQ(py_no_key.exit_code, 1);
+  EXPECT_NE(py_no_key.err.find("UNAUTHENTICATED"), std::string::npos) << py_no_key.err;
 }
 
 }  // namespace

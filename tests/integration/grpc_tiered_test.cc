@@ -24,8 +24,7 @@ constexpr char kKvFlags[] =
 pb::GenerateRequest FreeKvRequest(const std::vector<int32_t>& prompt, int max_tokens) {
   pb::GenerateRequest r = GreedyIdsRequest(prompt, max_tokens);
   r.mutable_sampling()->set_ignore_eos(true);
-  pb::KvPolicy* kv = r.mutable_kv_policy();
-  kv->set_name("freekv");
+  pb::FreeKvOptions* kv = r.mutable_kv_policy()->mutable_freekv();
   kv->set_budget(64);
   kv->set_sink(8);
   kv->set_recent(16);
@@ -92,17 +91,18 @@ TEST(GrpcTieredTest, AnotherPageSizeOrATooSmallBudgetIsInvalidArgumentNamingTheF
   auto stub = (*server)->NewStub();
 
   pb::GenerateRequest request = FreeKvRequest(Prompt(), 4);
-  request.mutable_kv_policy()->set_page_size(16);
+  request.mutable_kv_policy()->mutable_freekv()->set_page_size(16);
   StreamResult r = GenerateAll(*stub, request);
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(r.status.error_message().find("kv_policy.page_size"), std::string::npos)
+  EXPECT_EQ(r.status.error_message(),
+            "kv_policy.freekv.page_size must be the server's KV page size (8), got 16")
       << r.status.error_message();
 
   request = FreeKvRequest(Prompt(), 4);
-  request.mutable_kv_policy()->set_budget(16);
+  request.mutable_kv_policy()->mutable_freekv()->set_budget(16);
   r = GenerateAll(*stub, request);
   EXPECT_EQ(r.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(r.status.error_message().find("kv_policy.budget"), std::string::npos)
+  EXPECT_NE(r.status.error_message().find("kv_policy.freekv.budget"), std::string::npos)
       << r.status.error_message();
 }
 

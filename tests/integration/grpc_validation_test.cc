@@ -21,8 +21,9 @@ struct InvalidCase {
 std::vector<InvalidCase> Cases() {
   return {
       {"no prompt", [](pb::GenerateRequest& r) { r.clear_prompt(); }, "prompt"},
-      {"empty text", [](pb::GenerateRequest& r) { r.set_text(""); }, "prompt"},
-      {"empty token ids", [](pb::GenerateRequest& r) { r.mutable_token_ids(); }, "prompt"},
+      {"empty text", [](pb::GenerateRequest& r) { r.set_text(""); }, "text is empty"},
+      {"empty token ids", [](pb::GenerateRequest& r) { r.mutable_token_ids(); },
+       "token_ids.ids is empty"},
       {"token id outside the vocabulary",
        [](pb::GenerateRequest& r) {
          auto* ids = r.mutable_token_ids()->mutable_ids();
@@ -95,6 +96,24 @@ std::vector<InvalidCase> Cases() {
          r.mutable_kv_policy()->set_retain_rate(-0.5);
        },
        "kv_policy.retain_rate"},
+      {"kv oneof tsp_rate",
+       [](pb::GenerateRequest& r) { r.mutable_kv_policy()->mutable_fastkv()->set_tsp_rate(1.5); },
+       "kv_policy.fastkv.tsp_rate must be in (0, 1], got 1.5"},
+      {"kv oneof budget beyond the context",
+       [](pb::GenerateRequest& r) { r.mutable_kv_policy()->mutable_freekv()->set_budget(1 << 30); },
+       "kv_policy.freekv.budget must be <= the model's context (512)"},
+      {"kv oneof with a flat field",
+       [](pb::GenerateRequest& r) {
+         r.mutable_kv_policy()->mutable_snapkv();
+         r.mutable_kv_policy()->set_window(4);
+       },
+       "kv_policy.window belongs to the deprecated flat form"},
+      {"kv flat field the policy lacks",
+       [](pb::GenerateRequest& r) {
+         r.mutable_kv_policy()->set_name("snapkv");
+         r.mutable_kv_policy()->set_tau(0.5);
+       },
+       "kv_policy.tau is not an option of the snapkv policy"},
   };
 }
 

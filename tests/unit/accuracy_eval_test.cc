@@ -13,38 +13,38 @@ namespace {
 TEST(AccuracyEvalTest, ParsesConfigLabels) {
   auto full = ParseEvalConfig("full");
   ASSERT_TRUE(full.ok());
-  EXPECT_EQ(full->options.name, "full");
+  EXPECT_EQ(KvPolicyName(full->options), "full");
   auto snap = ParseEvalConfig("snapkv");
   ASSERT_TRUE(snap.ok());
-  EXPECT_EQ(snap->options.budget, 0);
-  EXPECT_FLOAT_EQ(snap->options.retain_rate, 0.1f);
+  EXPECT_EQ(std::get<SnapKvOptions>(snap->options).budget, 0);
+  EXPECT_FLOAT_EQ(std::get<SnapKvOptions>(snap->options).retain_rate, 0.1f);
   auto fast = ParseEvalConfig("fastkv-256");
   ASSERT_TRUE(fast.ok());
-  EXPECT_EQ(fast->options.name, "fastkv");
-  EXPECT_EQ(fast->options.budget, 256);
-  EXPECT_FLOAT_EQ(fast->options.tsp_rate, 0.2f);
+  EXPECT_EQ(KvPolicyName(fast->options), "fastkv");
+  EXPECT_EQ(std::get<FastKvOptions>(fast->options).budget, 256);
+  EXPECT_FLOAT_EQ(std::get<FastKvOptions>(fast->options).tsp_rate, 0.2f);
   // Tiered budgets keep the default's proportions: a quarter sink, a quarter recent.
   auto free = ParseEvalConfig("freekv-256");
   ASSERT_TRUE(free.ok());
-  EXPECT_EQ(free->options.budget, 256);
-  EXPECT_EQ(free->options.sink, 64);
-  EXPECT_EQ(free->options.recent, 64);
+  EXPECT_EQ(std::get<FreeKvOptions>(free->options).budget, 256);
+  EXPECT_EQ(std::get<FreeKvOptions>(free->options).sink, 64);
+  EXPECT_EQ(std::get<FreeKvOptions>(free->options).recent, 64);
   auto paged = ParseEvalConfig("freekv-128p8");
   ASSERT_TRUE(paged.ok());
-  EXPECT_EQ(paged->options.page_size, 8);
-  EXPECT_EQ(paged->options.budget, 128);
-  EXPECT_EQ(paged->options.sink, 32);
+  EXPECT_EQ(std::get<FreeKvOptions>(paged->options).page_size, 8);
+  EXPECT_EQ(std::get<FreeKvOptions>(paged->options).budget, 128);
+  EXPECT_EQ(std::get<FreeKvOptions>(paged->options).sink, 32);
   EXPECT_FALSE(ParseEvalConfig("fastkv-128p8").ok()) << "pages are the tiered policies' own";
   EXPECT_FALSE(ParseEvalConfig("freekv-128p").ok());
   auto corrected = ParseEvalConfig("fastkv_freekv-512p16t1");
   ASSERT_TRUE(corrected.ok());
-  EXPECT_EQ(corrected->options.page_size, 16);
-  EXPECT_FLOAT_EQ(corrected->options.tau, 1.0f);
-  EXPECT_EQ(corrected->options.budget, 512);
+  EXPECT_EQ(std::get<FastKvFreeKvOptions>(corrected->options).page_size, 16);
+  EXPECT_FLOAT_EQ(std::get<FastKvFreeKvOptions>(corrected->options).tau, 1.0f);
+  EXPECT_EQ(std::get<FastKvFreeKvOptions>(corrected->options).budget, 512);
   EXPECT_FALSE(ParseEvalConfig("freekv-128tx").ok());
   auto small = ParseEvalConfig("fastkv_freekv-64");
   ASSERT_TRUE(small.ok());
-  EXPECT_EQ(small->options.sink, 32);  // at least a page
+  EXPECT_EQ(std::get<FastKvFreeKvOptions>(small->options).sink, 32);  // at least a page
   for (const char* bad : {"nope", "full-128", "snapkv-", "fastkv-0", "fastkv-x", "freekv-"}) {
     EXPECT_FALSE(ParseEvalConfig(bad).ok()) << bad;
   }

@@ -119,12 +119,12 @@ TEST(AccuracySuiteTest, BudgetsResolvePerPromptAndTieredOnesStayBelowIt) {
   ASSERT_TRUE(quarter.ok());
   auto o = ForPrompt(*quarter, 4096);
   ASSERT_TRUE(o.has_value());
-  EXPECT_EQ(o->budget, 1024);
-  EXPECT_EQ(o->sink, 256);
-  EXPECT_EQ(o->recent, 256);
+  EXPECT_EQ(std::get<FreeKvOptions>(*o).budget, 1024);
+  EXPECT_EQ(std::get<FreeKvOptions>(*o).sink, 256);
+  EXPECT_EQ(std::get<FreeKvOptions>(*o).recent, 256);
   o = ForPrompt(*quarter, 1000);  // ⌊250 / 32⌋ pages = 224, at least 4 pages
   ASSERT_TRUE(o.has_value());
-  EXPECT_EQ(o->budget, 224);
+  EXPECT_EQ(std::get<FreeKvOptions>(*o).budget, 224);
   // A constant budget that holds the prompt decodes densely: not evaluated.
   auto constant = ParseEvalConfig("freekv-2048");
   ASSERT_TRUE(constant.ok());
@@ -136,13 +136,13 @@ TEST(AccuracySuiteTest, BudgetsResolvePerPromptAndTieredOnesStayBelowIt) {
   // snapkv/fastkv ratios are their ρ; fastkv's τ rises to ρ where needed.
   auto fast = ParseEvalConfig("fastkv-r0.25");
   ASSERT_TRUE(fast.ok());
-  EXPECT_FLOAT_EQ(fast->options.retain_rate, 0.25f);
-  EXPECT_FLOAT_EQ(fast->options.tsp_rate, 0.25f);
-  EXPECT_EQ(ForPrompt(*fast, 100)->budget, 0);
+  EXPECT_FLOAT_EQ(std::get<FastKvOptions>(fast->options).retain_rate, 0.25f);
+  EXPECT_FLOAT_EQ(std::get<FastKvOptions>(fast->options).tsp_rate, 0.25f);
+  EXPECT_EQ(std::get<FastKvOptions>(*ForPrompt(*fast, 100)).budget, 0);
   auto window = ParseEvalConfig("snapkv-r0.1w32avg");
   ASSERT_TRUE(window.ok());
-  EXPECT_EQ(window->options.window, 32);
-  EXPECT_EQ(window->options.pool, ScorePooling::kAvg);
+  EXPECT_EQ(std::get<SnapKvOptions>(window->options).window, 32);
+  EXPECT_EQ(std::get<SnapKvOptions>(window->options).pool, ScorePooling::kAvg);
   for (const char* bad :
        {"freekv-r0", "freekv-r1.5", "snapkv-", "snapkv-w", "fastkv-rx", "snapkv-gmax"}) {
     EXPECT_FALSE(ParseEvalConfig(bad).ok()) << bad;

@@ -93,8 +93,8 @@ TEST(BatchGeneratorTest, InvalidRequestsFailWithTheirReason) {
         << res.status();
   };
   expect_error({.prompt = {}, .max_new_tokens = 4}, "prompt is empty");
-  expect_error({.prompt = {1, 512}, .max_new_tokens = 4}, "token id 512");
-  expect_error({.prompt = {1, -3}, .max_new_tokens = 4}, "token id -3");
+  expect_error({.prompt = {1, 512}, .max_new_tokens = 4}, "prompt[1] = 512");
+  expect_error({.prompt = {1, -3}, .max_new_tokens = 4}, "prompt[1] = -3");
   expect_error({.prompt = {1}, .max_new_tokens = 0}, "max_tokens");
   expect_error({.prompt = std::vector<int32_t>(500, 1), .max_new_tokens = 13},
                "context length 512");

@@ -59,10 +59,14 @@ TEST(CliKvPolicyTest, FullReportsNoTspAndTheWholePrefill) {
 TEST(CliKvPolicyTest, EveryFlagReachesThePolicy) {
   const nlohmann::json j = GenerateJson(
       "--kv-policy fastkv --kv-tsp-layer 2 --kv-tsp-len 30 --kv-budget 12 --kv-window 4 "
-      "--kv-pool avg --kv-pool-kernel 5 --kv-retain-rate 0.2 --kv-tsp-rate 0.5 --kv-page-size 16 "
-      "--kv-sink 4 --kv-recent 8 --kv-tau 0.5");
+      "--kv-pool avg --kv-pool-kernel 5 --kv-retain-rate 0.2 --kv-tsp-rate 0.5");
   EXPECT_EQ(j["kv"]["kept_tokens"], std::vector<int>(5, 12 + 5));
   EXPECT_EQ(j["kv"]["tsp_tokens"], 30);
+  // The tiered flags: a budget of 4 pages of 16 (1 sink, 1 recent, 2 retrieved) over ~100 tokens.
+  const nlohmann::json tiered = GenerateJson(
+      "--kv-policy freekv --kv-page-size 16 --kv-budget 64 --kv-sink 4 --kv-recent 8 --kv-tau 0.5");
+  EXPECT_EQ(tiered["kv"]["policy"], "freekv");
+  EXPECT_GT(tiered["kv"]["recalled_pages"].get<int>(), 0);
   // A budget covering the prompt: snapkv generates what full does.
   EXPECT_EQ(GenerateJson("--kv-policy snapkv --kv-budget 100")["token_ids"],
             GenerateJson("--kv-policy full")["token_ids"]);
@@ -72,24 +76,28 @@ TEST(CliKvPolicyTest, EveryFlagReachesThePolicy) {
 
 TEST(CliKvPolicyTest, InvalidValuesGetOneLineNamingTheFlag) {
   const std::pair<std::string, std::string> cases[] = {
-      {"--kv-policy nope", "--kv-policy: kv policy 'nope' is unknown"},
+      {"--kv-policy nope", "--kv-policy 'nope' is not a KV policy"},
       {"--kv-policy freekv --kv-sink 64 --kv-recent 64 --kv-budget 128",
-       "--kv-budget: kv budget must exceed sink + recent"},
+       "--kv-budget must exceed sink + recent"},
       {"--kv-policy freekv --kv-budget 1024",
-       "--kv-budget: kv budget must be <= the model's context (512), got 1024"},
-      {"--kv-policy fastkv --kv-tsp-rate 1.5", "--kv-tsp-rate: kv tsp_rate must be in (0, 1]"},
-      {"--kv-policy fastkv --kv-tsp-layer 5", "--kv-tsp-layer: kv tsp_layer must be in [0, 4]"},
-      {"--kv-policy fastkv --kv-tsp-len -1", "--kv-tsp-len: kv tsp_len must be >= 0"},
-      {"--kv-policy snapkv --kv-retain-rate 0", "--kv-retain-rate: kv retain_rate must be in"},
-      {"--kv-policy fastkv --kv-retain-rate 0.5", "--kv-retain-rate: kv retain_rate must be <="},
-      {"--kv-policy fastkv --kv-budget 64 --kv-tsp-len 32", "--kv-budget: kv budget must be <="},
-      {"--kv-policy snapkv --kv-budget -5", "--kv-budget: kv budget must be >= 0"},
-      {"--kv-policy snapkv --kv-window 0", "--kv-window: kv window must be >= 1, got 0"},
-      {"--kv-policy snapkv --kv-pool-kernel 6", "--kv-pool-kernel: kv pool_kernel must be odd"},
-      {"--kv-page-size 0", "--kv-page-size: kv page_size must be >= 1"},
-      {"--kv-sink -1", "--kv-sink: kv sink must be >= 0"},
-      {"--kv-recent -1", "--kv-recent: kv recent must be >= 0"},
-      {"--kv-tau 2", "--kv-tau: kv tau must be in [-1, 1]"},
+       "--kv-budget must be <= the model's context (512), got 1024"},
+      {"--kv-policy fastkv --kv-tsp-rate 1.5", "--kv-tsp-rate must be in (0, 1]"},
+      {"--kv-policy fastkv --kv-tsp-layer 5", "--kv-tsp-layer must be in [0, 4]"},
+      {"--kv-policy fastkv --kv-tsp-len -1", "--kv-tsp-len must be >= 0"},
+      {"--kv-policy snapkv --kv-retain-rate 0", "--kv-retain-rate must be in"},
+      {"--kv-policy fastkv --kv-retain-rate 0.5", "--kv-retain-rate must be <="},
+      {"--kv-policy fastkv --kv-budget 64 --kv-tsp-len 32", "--kv-budget must be <="},
+      {"--kv-policy snapkv --kv-budget -5", "--kv-budget must be >= 0"},
+      {"--kv-policy snapkv --kv-window 0", "--kv-window must be >= 1, got 0"},
+      {"--kv-policy snapkv --kv-pool-kernel 6", "--kv-pool-kernel must be odd"},
+      {"--kv-policy quest --kv-page-size 0", "--kv-page-size must be >= 1"},
+      {"--kv-policy freekv --kv-sink -1", "--kv-sink must be >= 0"},
+      {"--kv-policy freekv --kv-recent -1", "--kv-recent must be >= 0"},
+      {"--kv-policy freekv --kv-tau 2", "--kv-tau must be in [-1, 1]"},
+      // A flag the policy has no option for is refused, not ignored.
+      {"--kv-tau 0.5", "--kv-tau is not an option of the full policy"},
+      {"--kv-policy quest --kv-tau 0.5", "--kv-tau is not an option of the quest policy"},
+      {"--kv-policy snapkv --kv-tsp-len 4", "--kv-tsp-len is not an option of the snapkv policy"},
   };
   for (const auto& [flags, fragment] : cases) {
     const CliRun r = RunCli("generate " + Stories() + " --prompt-ids 1,2,3 " + flags);

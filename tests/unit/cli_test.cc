@@ -59,7 +59,8 @@ TEST(CliTest, BadInputGetsOneLineReasonAndNonZeroExit) {
   const std::pair<std::string, std::string> cases[] = {
       {"generate --model /nonexistent.gguf --prompt hi", "cannot open model file"},
       {"generate " + Stories() + " --prompt-ids 1 --kv-policy nope", "--kv-policy"},
-      {"generate " + Stories() + " --prompt-ids 1,999", "token id 999"},
+      {"generate " + Stories() + " --prompt-ids 1,999",
+       "prompt[1] = 999 is outside the vocabulary"},
       {"generate " + Stories() + " --prompt-ids 1 --max-tokens 600", "context length 512"},
       {"generate " + Stories() + " --prompt-ids 1 --top-p 2", "top_p"},
       {"generate " + Stories() + " --prompt-ids 1 --backend tpu", "unknown backend 'tpu'"},

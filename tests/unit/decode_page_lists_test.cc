@@ -38,13 +38,18 @@ const std::vector<int32_t> kPrompt = {
     488, 189, 317, 16,  39,  450, 109, 317, 195, 79,  327, 132, 492, 180, 311, 189, 245, 65,  62,
     437, 252, 511, 503, 241, 248, 250, 162, 46,  76,  55,  386, 178, 382, 138};
 
-KvPolicyOptions Tiered(std::string name, float tau = 0.8f) {
-  return {
-      .name = std::move(name), .budget = 64, .page_size = 8, .sink = 8, .recent = 16, .tau = tau};
+constexpr TieredOptions kTiers{.budget = 64, .page_size = 8, .sink = 8, .recent = 16};
+
+KvPolicyOptions Tiered(std::string_view name, float tau = 0.8f) {
+  if (name == "quest") return QuestOptions{kTiers};
+  FreeKvOptions freekv{kTiers};
+  freekv.tau = tau;
+  if (name == "freekv") return freekv;
+  return FastKvFreeKvOptions{freekv};
 }
 
 GenerationResult Generate(CpuModel& m, const KvPolicyOptions& kv) {
-  BatchGenerator gen(*m.backend, {.page_size = kv.page_size});
+  BatchGenerator gen(*m.backend, {.page_size = TieredOptionsOf(kv)->page_size});
   const GenerationRequest r{
       .prompt = kPrompt, .max_new_tokens = 40, .ignore_eos = true, .kv_policy = kv};
   auto out = gen.Generate(std::span(&r, 1));

@@ -17,11 +17,14 @@ namespace {
 
 constexpr int kWindow = 8;
 
-KvPolicyOptions FastKv(float retain_rate = 0.1f, float tsp_rate = 0.2f) {
-  return {.name = "fastkv", .retain_rate = retain_rate, .tsp_rate = tsp_rate};
+FastKvOptions FastKv(float retain_rate = 0.1f, float tsp_rate = 0.2f) {
+  FastKvOptions o;
+  o.retain_rate = retain_rate;
+  o.tsp_rate = tsp_rate;
+  return o;
 }
 
-std::unique_ptr<KvPolicy> Create(const KvPolicyOptions& o, const ModelConfig& c) {
+std::unique_ptr<KvPolicy> Create(const FastKvOptions& o, const ModelConfig& c) {
   auto p = CreateKvPolicy(o, c);
   EXPECT_TRUE(p.ok()) << p.status();
   return p.ok() ? *std::move(p) : nullptr;
@@ -37,11 +40,11 @@ std::vector<int> Kept(int n_layers, int tsp_layer, int before, int after) {
 void ExpectNoTspAndCoveringBudgetIsFull(CpuModel& m, int n) {
   const std::vector<int32_t> prompt = RandomPrompt(3, n, m.config.vocab_size);
   const PolicyRun full = RunGreedy(*m.backend, prompt, nullptr, 6);
-  KvPolicyOptions by_rate = FastKv(1.0f, 1.0f);
-  KvPolicyOptions by_constant = FastKv();
+  FastKvOptions by_rate = FastKv(1.0f, 1.0f);
+  FastKvOptions by_constant = FastKv();
   by_constant.budget = n;
   by_constant.tsp_len = n;
-  for (const KvPolicyOptions& o : {by_rate, by_constant}) {
+  for (const FastKvOptions& o : {by_rate, by_constant}) {
     auto policy = Create(o, m.config);
     const PolicyRun run = RunGreedy(*m.backend, prompt, policy.get(), 6);
     EXPECT_EQ(run.tokens, full.tokens);
@@ -73,14 +76,14 @@ TEST(FastKvPolicyTest, TspLayerDefaultsToHalfTheLayersMinusOne) {
   EXPECT_EQ(FastKvPolicy(FastKv(), smol).tsp_layer(), 14);
   smol.n_layers = 1;
   EXPECT_EQ(FastKvPolicy(FastKv(), smol).tsp_layer(), 0);
-  KvPolicyOptions o = FastKv();
+  FastKvOptions o = FastKv();
   o.tsp_layer = 3;
   EXPECT_EQ(FastKvPolicy(o, m.config).tsp_layer(), 3);
 }
 
 struct BudgetCase {
   const char* what;
-  KvPolicyOptions options;
+  FastKvOptions options;
   int n;
   int before, t, after;  // budgets up to the TSP layer, T, budgets after it
 };
@@ -88,7 +91,7 @@ struct BudgetCase {
 TEST(FastKvPolicyTest, KeptTokensAndTspLengthFollowTheFormulas) {
   CpuModel m = LoadStories260K();
   ASSERT_NE(m.backend, nullptr);
-  auto with = [](KvPolicyOptions o, int budget, int tsp_len, int tsp_layer = -1) {
+  auto with = [](FastKvOptions o, int budget, int tsp_len, int tsp_layer = -1) {
     o.budget = budget;
     o.tsp_len = tsp_len;
     o.tsp_layer = tsp_layer;
@@ -128,7 +131,7 @@ TEST(FastKvPolicyTest, TspRowsAreSortedKeepTheWindowAndFollowTheSummedScores) {
   CpuModel m = LoadStories260K();
   ASSERT_NE(m.backend, nullptr);
   const int n = 250, t = 50, budget = 25;
-  const KvPolicyOptions options = FastKv();
+  const FastKvOptions options = FastKv();
   auto policy = Create(options, m.config);
   RecordingPolicy recorder(*policy, m.config);
   RunGreedy(*m.backend, RandomPrompt(9, n, m.config.vocab_size), &recorder, 1);
@@ -233,11 +236,11 @@ TEST(FastKvPolicyTest, RaggedBatchWithFullSequencesGivesEachWhatItGivesAlone) {
                              .max_new_tokens = 12,
                              .kv_policy = kv};
   };
-  KvPolicyOptions avg = FastKv(0.15f, 0.3f);
+  FastKvOptions avg = FastKv(0.15f, 0.3f);
   avg.pool = ScorePooling::kAvg;
-  const std::vector<GenerationRequest> reqs = {request(20, 90, {}), request(21, 150, FastKv()),
-                                               request(22, 33, {}), request(23, 120, avg),
-                                               request(24, 60, {.name = "snapkv"})};
+  const std::vector<GenerationRequest> reqs = {
+      request(20, 90, FullOptions{}), request(21, 150, FastKv()), request(22, 33, FullOptions{}),
+      request(23, 120, avg), request(24, 60, SnapKvOptions{})};
   BatchGenerator gen(*m.backend, {.eos_id = -1});
   auto together = gen.Generate(reqs);
   ASSERT_TRUE(together.ok()) << together.status();

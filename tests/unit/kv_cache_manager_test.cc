@@ -69,7 +69,7 @@ TEST(KvCacheManagerTest, PageMemoryComesFromTheBackendAndGoesBackAtTheEnd) {
     KvCacheManager kv(c, {.page_size = 4, .device_bytes = 1 << 20, .host_bytes = 1 << 20},
                       &backend);
     EXPECT_EQ(backend.live(), 1u);  // the host tier's; the device tier lives in the arena
-    auto seq = kv.Create({.name = "full", .page_size = 4});
+    auto seq = kv.Create(FullOptions{});
     ASSERT_TRUE(seq.ok()) << seq.status();
     // Device pages are ids only: the cache's tables grow without host memory behind them.
     ASSERT_TRUE(kv.Grow(**seq, 10));
@@ -84,7 +84,7 @@ TEST(KvCacheManagerTest, PageMemoryComesFromTheBackendAndGoesBackAtTheEnd) {
 TEST(KvCacheManagerTest, RetainCompactsThroughTheManagerAndReleaseFreesEveryPage) {
   const ModelConfig c = TinyConfig();
   KvCacheManager kv(c, {.page_size = 4, .device_bytes = 1 << 20, .host_bytes = 1 << 20});
-  auto seq = kv.Create({.name = "full", .page_size = 4});
+  auto seq = kv.Create(FullOptions{});
   ASSERT_TRUE(seq.ok()) << seq.status();
   SequenceKv& s = **seq;
   const int stride = c.n_kv_heads * c.head_dim;
@@ -113,12 +113,12 @@ TEST(KvCacheManagerTest, CheckFitsNamesThePoolARequestCanNeverFit) {
   const KvPageShape shape{.n_kv_heads = c.n_kv_heads, .page_size = 4, .head_dim = c.head_dim};
   const int64_t page = static_cast<int64_t>(shape.bytes());
   KvCacheManager kv(c, {.page_size = 4, .device_bytes = 8 * page, .host_bytes = 4 * page});
-  EXPECT_TRUE(kv.CheckFits({.name = "full"}, 16).ok());  // 4 pages a layer, 8 in all
-  EXPECT_EQ(kv.CheckFits({.name = "full"}, 17).code(), absl::StatusCode::kResourceExhausted);
-  const absl::Status host = kv.CheckFits({.name = "quest", .page_size = 4}, 16);
+  EXPECT_TRUE(kv.CheckFits(FullOptions{}, 16).ok());  // 4 pages a layer, 8 in all
+  EXPECT_EQ(kv.CheckFits(FullOptions{}, 17).code(), absl::StatusCode::kResourceExhausted);
+  const absl::Status host = kv.CheckFits(QuestOptions{{.page_size = 4}}, 16);
   EXPECT_EQ(host.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_NE(host.message().find("host tier"), std::string::npos) << host;
-  EXPECT_EQ(kv.CheckFits({.name = "quest", .page_size = 8}, 4).code(),
+  EXPECT_EQ(kv.CheckFits(QuestOptions{{.page_size = 8}}, 4).code(),
             absl::StatusCode::kInvalidArgument);
 }
 

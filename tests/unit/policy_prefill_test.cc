@@ -9,6 +9,7 @@
 
 #include "engine/model/synthetic_model.h"
 #include "tests/support/model_fixtures.h"
+#include "tools/common/kv_prefill_options.h"
 
 namespace kvserve::bench {
 namespace {
@@ -78,7 +79,7 @@ TEST(PolicyPrefillTest, BadFlagsNameTheFlag) {
 
 TEST(PolicyPrefillTest, FastKvRowsAreTspAfterTheTspLayer) {
   const ModelConfig c = Llama8B();
-  KvPolicyOptions fastkv{.name = "fastkv"};
+  FastKvOptions fastkv;
   const std::vector<LayerRows> rows = PredictedPrefillRows(c, fastkv, 32768);
   ASSERT_EQ(rows.size(), 32u);
   const int t = 6553;  // ⌊32768 · 0.2⌋
@@ -96,7 +97,7 @@ TEST(PolicyPrefillTest, FastKvRowsAreTspAfterTheTspLayer) {
 
   // snapkv and full prefill everything; a prompt below FastKV's minimum propagates everything.
   for (const char* name : {"full", "snapkv"}) {
-    KvPolicyOptions o{.name = name};
+    const KvPolicyOptions o = DefaultKvPolicyOptions(*ParseKvPolicyKind(name));
     EXPECT_DOUBLE_EQ(PrefillFlopsFraction(c, PredictedPrefillRows(c, o, 32768), 32768), 1.0);
   }
   EXPECT_DOUBLE_EQ(PrefillFlopsFraction(c, PredictedPrefillRows(c, fastkv, 10), 10), 1.0);
@@ -158,8 +159,7 @@ TEST(PolicyPrefillTest, LinesSetMeasuredRatiosBesideThePrediction) {
   EXPECT_DOUBLE_EQ(snapkv["predicted_speedup_vs_full"].get<double>(), 1.0);
 
   const nlohmann::json& fastkv = lines[2];
-  const double fraction =
-      PrefillFlopsFraction(c, PredictedPrefillRows(c, {.name = "fastkv"}, n), n);
+  const double fraction = PrefillFlopsFraction(c, PredictedPrefillRows(c, FastKvOptions{}, n), n);
   EXPECT_DOUBLE_EQ(fastkv["predicted_flops_fraction"].get<double>(), fraction);
   EXPECT_DOUBLE_EQ(fastkv["predicted_speedup_vs_full"].get<double>(), 1 / fraction);
   EXPECT_DOUBLE_EQ(fastkv["ttft_ms"].get<double>(), 550);
@@ -213,8 +213,7 @@ TEST(PolicyPrefillTest, CpuBackendRunsEveryPolicyAndKeepsErrorsPerRun) {
     }
     ASSERT_TRUE(run.status.ok()) << run.policy << ": " << run.status;
     EXPECT_EQ(run.ttft_ms.size(), 2u);
-    KvPolicyOptions kv = o.kv;
-    kv.name = run.policy;
+    const KvPolicyOptions kv = *PrefillPolicyOptions(run.policy, o.kv);
     const double predicted = PrefillFlopsFraction(
         m.config, PredictedPrefillRows(m.config, kv, run.prompt_tokens), run.prompt_tokens);
     EXPECT_DOUBLE_EQ(run.kv.prefill_flops_fraction, predicted) << run.policy;

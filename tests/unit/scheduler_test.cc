@@ -357,34 +357,37 @@ TEST(SchedulerTest, InvalidRequestsAreRefusedNamingTheField) {
   const auto bad = absl::StatusCode::kInvalidArgument;
   ExpectRefused(sched, Request({}, 4), bad, "prompt is empty");
   ExpectRefused(sched, Request({1, 99999}, 4), bad,
-                "prompt token id 99999 is outside the vocabulary [0, 512)");
-  ExpectRefused(sched, Request({1, -1}, 4), bad, "prompt token id -1");
+                "prompt[1] = 99999 is outside the vocabulary [0, 512)");
+  ExpectRefused(sched, Request({1, -1}, 4), bad, "prompt[1] = -1");
   ExpectRefused(sched, Request({1}, 0), bad, "max_new_tokens must be >= 1, got 0");
   EngineRequest min_over_max = Request({1}, 4);
   min_over_max.min_new_tokens = 5;
-  ExpectRefused(sched, min_over_max, bad, "min_new_tokens (5)");
-  ExpectRefused(sched, Request(std::vector<int32_t>(500, 1), 13), bad,
-                "prompt (500 tokens) + max_new_tokens (13) exceeds the model's context length 512");
+  ExpectRefused(sched, min_over_max, bad, "min_new_tokens must not exceed");
+  ExpectRefused(
+      sched, Request(std::vector<int32_t>(500, 1), 13), bad,
+      "max_new_tokens (13) plus the prompt's 500 tokens exceeds the model's context length 512");
   EngineRequest sampling = Request({1}, 4);
   sampling.sampling.top_p = 1.5f;
-  ExpectRefused(sched, sampling, bad, "top_p");
+  ExpectRefused(sched, sampling, bad, "sampling.top_p must be in (0, 1], got 1.5");
   EngineRequest policy = Request({1}, 4);
-  policy.kv_policy.name = "nope";
-  ExpectRefused(sched, policy, bad, "kv policy");
+  SnapKvOptions no_window;
+  no_window.window = 0;
+  policy.kv_policy = no_window;
+  ExpectRefused(sched, policy, bad, "kv_policy.window must be >= 1, got 0");
   EngineRequest logprobs = Request({1}, 4);
   logprobs.logprobs = 21;
   ExpectRefused(sched, logprobs, bad, "logprobs must be in [0, 20], got 21");
   EngineRequest stop_ids = Request({1}, 4);
   stop_ids.stop_token_ids = {600};
-  ExpectRefused(sched, stop_ids, bad, "stop_token_ids");
+  ExpectRefused(sched, stop_ids, bad, "stop_token_ids[0] = 600");
   EngineRequest empty_stop = Request({1}, 4);
   empty_stop.stop = {""};
-  ExpectRefused(sched, empty_stop, bad, "stop strings");
+  ExpectRefused(sched, empty_stop, bad, "stop[0] is empty");
 
   EngineCore no_tokenizer(*m.backend, nullptr, {});
   EngineRequest stop = Request({1}, 4);
   stop.stop = {"The"};
-  ExpectRefused(no_tokenizer, stop, bad, "stop strings need a tokenizer");
+  ExpectRefused(no_tokenizer, stop, bad, "stop needs a tokenizer");
 
   Outcome first;
   ASSERT_TRUE(sched.Submit(Request({1}, 2, "dup"), Collect(&first)).ok());
@@ -706,14 +709,15 @@ TEST(SchedulerTest, AnUnsupportedPolicyIsRefusedAtSubmit) {
    public:
     using RecordingBackend::RecordingBackend;
     absl::Status Supports(const KvPolicyOptions& o) const override {
-      return o.name == "full" ? absl::OkStatus()
-                              : absl::FailedPreconditionError(absl::StrCat(
-                                    "kv policy '", o.name, "' is not supported by this backend"));
+      return KindOf(o) == KvPolicyKind::kFull ? absl::OkStatus()
+                                              : absl::FailedPreconditionError(absl::StrCat(
+                                                    "kv policy '", std::string(KvPolicyName(o)),
+                                                    "' is not supported by this backend"));
     }
   } backend(*m.backend);
   EngineCore sched(backend, m.tokenizer.get(), {});
   EngineRequest r = Request({1, 403}, 4);
-  r.kv_policy.name = "snapkv";
+  r.kv_policy = SnapKvOptions{};
   Outcome o;
   const absl::Status s = sched.Submit(r, Collect(&o));
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
@@ -726,7 +730,8 @@ TEST(SchedulerTest, AnUnsupportedPolicyIsRefusedAtSubmit) {
 TEST(SchedulerTest, WholePromptPolicyGetsItsPromptInOneChunk) {
   CpuModel m = LoadStories260K();
   ASSERT_NE(m.backend, nullptr);
-  KvPolicyOptions snapkv{.name = "snapkv", .budget = 256};
+  SnapKvOptions snapkv;
+  snapkv.budget = 256;
   if (!CreateKvPolicy(snapkv, m.config).ok()) GTEST_SKIP() << "snapkv not available";
   RecordingBackend rec(*m.backend);
   EngineCore sched(rec, m.tokenizer.get(), {.max_batch_tokens = 8});

@@ -203,7 +203,7 @@ TEST_F(InferenceServiceTest, InvalidRequestsAreInvalidArgumentNamingTheField) {
 
   call = Generate(v1::GenerateRequest());
   EXPECT_EQ(call.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(call.status.error_message().find("prompt is empty"), std::string::npos);
+  EXPECT_EQ(call.status.error_message(), "prompt is not set: set text, token_ids or chat");
 }
 
 TEST_F(InferenceServiceTest, AbortCancelsARunningRequestById) {
@@ -218,18 +218,21 @@ TEST_F(InferenceServiceTest, AbortCancelsARunningRequestById) {
   abort.set_request_id("abort-me");
   v1::AbortResponse aborted;
   grpc::ClientContext abort_context;
-  ASSERT_TRUE(Stub()->Abort(&abort_context, abort, &aborted).ok());
+  const grpc::Status abort_status = Stub()->Abort(&abort_context, abort, &aborted);
   v1::GenerateResponse last = r;
   while (reader->Read(&r)) last = r;
   ASSERT_TRUE(reader->Finish().ok());
-  // Either the abort found it, or the request had already finished on its own.
-  EXPECT_EQ(aborted.found(), last.finish_reason() == v1::FINISH_REASON_CANCELLED)
-      << last.finish_reason();
+  // Either the abort found it, or the request had already finished on its own (NOT_FOUND).
+  EXPECT_EQ(abort_status.ok(), last.finish_reason() == v1::FINISH_REASON_CANCELLED)
+      << last.finish_reason() << " " << abort_status.error_message();
+  EXPECT_EQ(aborted.found(), abort_status.ok());
 
   grpc::ClientContext unknown_context;
   abort.set_request_id("no-such-request");
-  ASSERT_TRUE(Stub()->Abort(&unknown_context, abort, &aborted).ok());
-  EXPECT_FALSE(aborted.found());
+  const grpc::Status unknown = Stub()->Abort(&unknown_context, abort, &aborted);
+  EXPECT_EQ(unknown.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(unknown.error_message(),
+            "no queued or running request 'no-such-request' of this client");
 }
 
 TEST_F(InferenceServiceTest, ClientCancellationFreesTheRequest) {
@@ -338,8 +341,15 @@ TEST_F(InferenceServiceTest, ModelInfoDescribesTheModelAndEveryPolicy) {
   for (const auto& p : info.kv_policies()) {
     names.push_back(p.name());
     EXPECT_EQ(p.defaults().name(), p.name());
-    EXPECT_TRUE(p.defaults().has_window());
+    // The defaults fill the policy's oneof member; the deprecated flat fields stay empty.
+    const auto* member = v1::KvPolicy::descriptor()->FindFieldByName(p.name());
+    ASSERT_NE(member, nullptr) << p.name();
+    EXPECT_TRUE(p.defaults().GetReflection()->HasField(p.defaults(), member)) << p.name();
+    EXPECT_FALSE(p.defaults().has_window());
   }
+  // tsp_layer -1 shows the layer it resolves to; a tiered policy shows the server's page size.
+  EXPECT_EQ(info.kv_policies(2).defaults().fastkv().tsp_layer(), 1);  // 5 / 2 - 1
+  EXPECT_EQ(info.kv_policies(4).defaults().freekv().sink(), 512);
   EXPECT_EQ(names, (std::vector<std::string>{"full", "snapkv", "fastkv", "quest", "freekv",
                                              "fastkv_freekv"}));
 }

@@ -123,7 +123,7 @@ TEST(RequestLimitsTest, ConversionAppliesTheLimitsBeforeTokenizing) {
   ASSERT_TRUE(model.ok()) << model.status();
   const int longest = MaxTokenBytes(*model->tokenizer);
   EXPECT_GT(longest, 1);
-  KvPolicyOptions policy{.name = "full", .page_size = 16};
+  const KvPolicyOptions policy = FullOptions{};
   RequestLimits limits;
   limits.max_stop_strings = 1;
   const RequestContext context{.config = model->config,

@@ -68,7 +68,8 @@ TEST(SharedPrefillTest, RecordsEveryLayerAndCompressesOnlyTheCopies) {
     EXPECT_TRUE(full->layers[l].propagate.empty());
     EXPECT_EQ(full->kv->length(l), 200);
   }
-  KvPolicyOptions snap{.name = "snapkv", .budget = 40};
+  SnapKvOptions snap;
+  snap.budget = 40;
   auto r = eval::DecodeFromSharedPrefill(*m.backend, pool, *full, snap, 4, -1);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->tokens.size(), 4u);
@@ -77,8 +78,7 @@ TEST(SharedPrefillTest, RecordsEveryLayerAndCompressesOnlyTheCopies) {
   EXPECT_EQ(full->kv->length(0), 200);
 
   // FastKV propagates at its TSP layer: a full prefill is not its prefill.
-  auto wrong = eval::DecodeFromSharedPrefill(*m.backend, pool, *full,
-                                             KvPolicyOptions{.name = "fastkv"}, 4, -1);
+  auto wrong = eval::DecodeFromSharedPrefill(*m.backend, pool, *full, FastKvOptions{}, 4, -1);
   EXPECT_EQ(wrong.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 

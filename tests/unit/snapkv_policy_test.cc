@@ -18,11 +18,14 @@
 namespace kvserve::testing {
 namespace {
 
-KvPolicyOptions SnapKv(float retain_rate = 0.1f, int budget = 0) {
-  return {.name = "snapkv", .budget = budget, .retain_rate = retain_rate};
+SnapKvOptions SnapKv(float retain_rate = 0.1f, int budget = 0) {
+  SnapKvOptions o;
+  o.budget = budget;
+  o.retain_rate = retain_rate;
+  return o;
 }
 
-std::unique_ptr<KvPolicy> Create(const KvPolicyOptions& o, const ModelConfig& c) {
+std::unique_ptr<KvPolicy> Create(const SnapKvOptions& o, const ModelConfig& c) {
   auto p = CreateKvPolicy(o, c);
   EXPECT_TRUE(p.ok()) << p.status();
   return p.ok() ? *std::move(p) : nullptr;
@@ -49,7 +52,7 @@ TEST(SnapKvSelectionTest, BudgetIsConstantOrRateAndNeverBelowWindowPlusOne) {
 
 // Pooling, group sum and per-head top-k written out directly.
 std::vector<std::set<int32_t>> NaiveRetain(const std::vector<float>& scores, int n, int n_heads,
-                                           int n_kv_heads, const KvPolicyOptions& o, int budget) {
+                                           int n_kv_heads, const SnapKvOptions& o, int budget) {
   const int w = o.window, len = n - w, half = o.pool_kernel / 2, group = n_heads / n_kv_heads;
   std::vector<std::vector<float>> kv(n_kv_heads, std::vector<float>(len, 0.0f));
   for (int h = 0; h < n_heads; ++h) {
@@ -83,7 +86,10 @@ TEST(SnapKvSelectionTest, RetainMatchesNaivePoolingGroupSumAndTopK) {
   for (ScorePooling pool : {ScorePooling::kMax, ScorePooling::kAvg}) {
     for (int kernel : {1, 3, 7}) {
       for (auto [n, budget] : {std::pair{40, 12}, {40, 5}, {40, 40}, {12, 6}, {6, 5}, {5, 9}}) {
-        const KvPolicyOptions o{.name = "snapkv", .window = 4, .pool_kernel = kernel, .pool = pool};
+        SnapKvOptions o;
+        o.window = 4;
+        o.pool_kernel = kernel;
+        o.pool = pool;
         const int len = std::max(0, n - o.window);
         const std::vector<float> scores = RandomNormal(n_heads * len, rng);
         const auto got = SnapKvRetain(scores, n, n_heads, n_kv_heads, o, budget);
@@ -103,7 +109,7 @@ TEST(SnapKvSelectionTest, RetainMatchesNaivePoolingGroupSumAndTopK) {
 void ExpectBudgetCoveringPromptIsFull(CpuModel& m, int n) {
   const std::vector<int32_t> prompt = RandomPrompt(3, n, m.config.vocab_size);
   const PolicyRun full = RunGreedy(*m.backend, prompt, nullptr, 6);
-  for (const KvPolicyOptions& o : {SnapKv(0.1f, n), SnapKv(1.0f), SnapKv(0.1f, n + 100)}) {
+  for (const SnapKvOptions& o : {SnapKv(0.1f, n), SnapKv(1.0f), SnapKv(0.1f, n + 100)}) {
     auto policy = Create(o, m.config);
     RecordingPolicy recorder(*policy, m.config);
     const PolicyRun run = RunGreedy(*m.backend, prompt, &recorder, 6);

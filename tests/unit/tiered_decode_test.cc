@@ -7,6 +7,7 @@
 #include <random>
 #include <thread>
 
+#include "engine/base/field_violation.h"
 #include "engine/kv/kv_policy.h"
 #include "engine/scheduler/batch_generator.h"
 #include "engine/scheduler/engine_core.h"
@@ -17,13 +18,17 @@ namespace kvserve::testing {
 namespace {
 
 // Small pages so a 512-token model has many: 8 slots of 8 tokens (1 sink, 2 recent, 5 retrieved).
-KvPolicyOptions Tiered(std::string name, int budget = 64, float tau = 0.8f) {
-  return {.name = std::move(name),
-          .budget = budget,
-          .page_size = 8,
-          .sink = 8,
-          .recent = 16,
-          .tau = tau};
+KvPolicyOptions Tiered(const std::string& name, int budget = 64, float tau = 0.8f) {
+  KvPolicyOptions o = DefaultKvPolicyOptions(*ParseKvPolicyKind(name));
+  TieredOptions& t = *TieredOptionsOf(o);
+  t.budget = budget;
+  t.page_size = 8;
+  t.sink = 8;
+  t.recent = 16;
+  if (name != "quest") {  // quest has no tau
+    EXPECT_TRUE(SetKvOption(o, "tau", tau).ok());
+  }
+  return o;
 }
 
 std::vector<int32_t> Prompt(uint32_t seed, int n) {
@@ -36,7 +41,7 @@ std::vector<int32_t> Prompt(uint32_t seed, int n) {
 
 GenerationResult Generate(CpuModel& m, const std::vector<int32_t>& prompt, int max_new,
                           const KvPolicyOptions& kv) {
-  BatchGenerator gen(*m.backend, {.page_size = kv.page_size});
+  BatchGenerator gen(*m.backend, {.page_size = 8});
   const GenerationRequest r{
       .prompt = prompt, .max_new_tokens = max_new, .ignore_eos = true, .kv_policy = kv};
   auto out = gen.Generate(std::span(&r, 1));
@@ -48,7 +53,7 @@ TEST(TieredDecodeTest, ABudgetCoveringTheContextEqualsFull) {
   CpuModel m = LoadStories260K();
   ASSERT_NE(m.backend, nullptr);
   const std::vector<int32_t> prompt = Prompt(1, 150);
-  const GenerationResult full = Generate(m, prompt, 40, {.name = "full", .page_size = 8});
+  const GenerationResult full = Generate(m, prompt, 40, FullOptions{});
   ASSERT_EQ(full.tokens.size(), 40u);
   for (const char* name : {"quest", "freekv"}) {
     const GenerationResult r = Generate(m, prompt, 40, Tiered(name, /*budget=*/256));
@@ -168,7 +173,7 @@ TEST(TieredDecodeTest, ConcurrentTieredRequestsEachGetWhatTheyGetAlone) {
                     .prompt = Prompt(10 + i, 120 + 40 * i),
                     .max_new_tokens = 30 + 5 * i,
                     .ignore_eos = true};
-    r.kv_policy = std::string(names[i]) == "full" ? KvPolicyOptions{.name = "full", .page_size = 8}
+    r.kv_policy = std::string(names[i]) == "full" ? KvPolicyOptions(FullOptions{})
                                                   : Tiered(names[i], 64, 0.9f);
     requests.push_back(std::move(r));
   }
@@ -212,16 +217,16 @@ TEST(TieredDecodeTest, RefusesAnotherPageSizeAndATooSmallHostTier) {
                    {.page_size = 8, .kv_host_bytes = 64 * 1024});  // ~ a few pages
   EngineRequest r{.id = "a", .prompt = Prompt(6, 100), .max_new_tokens = 10};
   r.kv_policy = Tiered("freekv");
-  r.kv_policy.page_size = 16;
+  TieredOptionsOf(*r.kv_policy)->page_size = 16;
   absl::Status s = sched.Submit(r, [](SequenceOutput&&) {});
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
-  EXPECT_NE(s.message().find("kv page_size"), std::string::npos) << s;
-  r.kv_policy.page_size = 8;
+  EXPECT_EQ(FieldViolationOf(s)->path, "kv_policy.page_size") << s;
+  TieredOptionsOf(*r.kv_policy)->page_size = 8;
   s = sched.Submit(r, [](SequenceOutput&&) {});
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
   EXPECT_NE(s.message().find("host tier"), std::string::npos) << s;
   // A full request fits the device pool and is not held to the host tier's size.
-  r.kv_policy = {.name = "full"};
+  r.kv_policy = FullOptions{};
   EXPECT_TRUE(sched.Submit(r, [](SequenceOutput&&) {}).ok());
   sched.RunUntilIdle();
 }
@@ -231,12 +236,12 @@ TEST(TieredDecodeTest, ABudgetWithNoRoomBeyondSinkAndRecentIsRefused) {
   KvPolicyOptions kv = Tiered("freekv", /*budget=*/24);  // 3 pages: 1 sink + 2 recent
   const absl::Status s = ValidateKvPolicyOptions(kv, m.config);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(s.message().substr(0, 9), "kv budget") << s;
-  kv.budget = 32;
+  EXPECT_EQ(FieldViolationOf(s)->path, "budget") << s;
+  TieredOptionsOf(kv)->budget = 32;
   EXPECT_TRUE(ValidateKvPolicyOptions(kv, m.config).ok());
   // fastkv's budget/tsp_len cross-check is FastKV's own: fastkv_freekv's budget is GPU tokens.
   kv = Tiered("fastkv_freekv", 256);
-  kv.tsp_len = 100;
+  std::get<FastKvFreeKvOptions>(kv).tsp_len = 100;
   EXPECT_TRUE(ValidateKvPolicyOptions(kv, m.config).ok());
 }
 

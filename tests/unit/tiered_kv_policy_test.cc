@@ -26,8 +26,8 @@ ModelConfig TinyConfig() {
   return c;
 }
 
-KvPolicyOptions SmallBudget(float tau) {
-  KvPolicyOptions o;
+FreeKvOptions SmallBudget(float tau) {
+  FreeKvOptions o;
   o.page_size = 4;
   o.budget = 24;  // 6 slots: 1 sink, 2 window, 3 retrieved
   o.sink = 4;
@@ -93,8 +93,8 @@ DecodeTrace Drive(TieredKvPolicy& policy, const ModelConfig& c, int prompt, int 
 TEST(TieredKvPolicyTest, FreeKvWithTauOneEqualsQuestExactly) {
   const ModelConfig c = TinyConfig();
   ThreadRecallExecutor worker;
-  TieredKvPolicy quest("quest", TieredKvPolicy::Mode::kQuest, SmallBudget(0.8f), c, {});
-  TieredKvPolicy freekv("freekv", TieredKvPolicy::Mode::kFreeKv, SmallBudget(1.0f), c,
+  TieredKvPolicy quest("quest", TieredKvPolicy::Mode::kQuest, SmallBudget(0.8f), 0.8f, c, {});
+  TieredKvPolicy freekv("freekv", TieredKvPolicy::Mode::kFreeKv, SmallBudget(1.0f), 1.0f, c,
                         {.recall = &worker});
   const DecodeTrace a = Drive(quest, c, 40, 30, 5), b = Drive(freekv, c, 40, 30, 5);
   EXPECT_EQ(a.attended, b.attended);
@@ -108,7 +108,7 @@ TEST(TieredKvPolicyTest, FreeKvWithTauOneEqualsQuestExactly) {
 TEST(TieredKvPolicyTest, SpeculativeFreeKvAttendsWithinBudgetAndCorrectsOnlyDriftedHeads) {
   const ModelConfig c = TinyConfig();
   ThreadRecallExecutor worker;
-  TieredKvPolicy freekv("freekv", TieredKvPolicy::Mode::kFreeKv, SmallBudget(0.05f), c,
+  TieredKvPolicy freekv("freekv", TieredKvPolicy::Mode::kFreeKv, SmallBudget(0.05f), 0.05f, c,
                         {.recall = &worker});
   const DecodeTrace run = Drive(freekv, c, 40, 30, 9);
   // Random queries have cosine ~0: with tau 0.05 about half the heads drift.
@@ -119,9 +119,9 @@ TEST(TieredKvPolicyTest, SpeculativeFreeKvAttendsWithinBudgetAndCorrectsOnlyDrif
 
 TEST(TieredKvPolicyTest, ContextWithinTheBudgetRunsDense) {
   const ModelConfig c = TinyConfig();
-  KvPolicyOptions o = SmallBudget(0.8f);
+  FreeKvOptions o = SmallBudget(0.8f);
   o.budget = 400;
-  TieredKvPolicy freekv("freekv", TieredKvPolicy::Mode::kFreeKv, o, c, {});
+  TieredKvPolicy freekv("freekv", TieredKvPolicy::Mode::kFreeKv, o, o.tau, c, {});
   const DecodeTrace run = Drive(freekv, c, 40, 10, 3);
   EXPECT_EQ(run.stats.recalled_pages, 0);
   EXPECT_DOUBLE_EQ(run.stats.resident_fraction, 1.0);
@@ -134,7 +134,7 @@ TEST(TieredKvPolicyTest, BudgetPagesComeFromTheDevicePoolAndGoBack) {
   const ModelConfig c = TinyConfig();
   PagePool device({c.n_kv_heads, 4, c.head_dim}, 100);
   {
-    TieredKvPolicy quest("quest", TieredKvPolicy::Mode::kQuest, SmallBudget(0.8f), c,
+    TieredKvPolicy quest("quest", TieredKvPolicy::Mode::kQuest, SmallBudget(0.8f), 0.8f, c,
                          {.device_pool = &device});
     Drive(quest, c, 40, 2, 1);
     EXPECT_EQ(device.used_pages(), 2 * 6);  // layers x slots
@@ -142,7 +142,7 @@ TEST(TieredKvPolicyTest, BudgetPagesComeFromTheDevicePoolAndGoBack) {
   EXPECT_EQ(device.used_pages(), 0);
   // No room on the device: the sequence stays dense (and correct) rather than failing.
   PagePool tiny({c.n_kv_heads, 4, c.head_dim}, 3);
-  TieredKvPolicy quest("quest", TieredKvPolicy::Mode::kQuest, SmallBudget(0.8f), c,
+  TieredKvPolicy quest("quest", TieredKvPolicy::Mode::kQuest, SmallBudget(0.8f), 0.8f, c,
                        {.device_pool = &tiny});
   const DecodeTrace run = Drive(quest, c, 40, 2, 1);
   EXPECT_EQ(run.stats.recalled_pages, 0);
@@ -154,12 +154,12 @@ TEST(TieredKvPolicyTest, FastKvFreeKvPutsEachHeadsSelectedRowsFirstAndKeepsEvery
   // 24 - 8 = 16 rows per KV head first, then the others ascending; nothing dropped.
   ModelConfig c = TinyConfig();
   c.n_layers = 4;
-  KvPolicyOptions o = SmallBudget(0.8f);
-  o.name = "fastkv_freekv";
+  FastKvFreeKvOptions o;
+  static_cast<FreeKvOptions&>(o) = SmallBudget(0.8f);
   auto policy = CreateKvPolicy(o, c);
   ASSERT_TRUE(policy.ok()) << policy.status();
-  KvPolicyOptions plain = o;
-  plain.name = "fastkv";
+  FastKvOptions plain;
+  static_cast<TspOptions&>(plain) = o;
   plain.budget = 16;
   plain.tsp_len = 0;
   auto fastkv = CreateKvPolicy(plain, c);

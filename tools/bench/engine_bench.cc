@@ -30,7 +30,7 @@ struct BenchOptions {
   double gpu_memory_fraction = kDefaultGpuMemoryFraction;  // CUDA backend's device memory share
   std::vector<int> prefill_lengths = {512};
   std::vector<std::string> kv_policies = {"full"};  // prefill runs each, interleaved
-  KvPolicyOptions kv;                               // options of the non-full policies
+  FastKvOptions kv;                                 // options of the non-full policies
   std::vector<int> decode_batches = {1, 8};
   int decode_context = 128;  // prompt length of each decoding sequence
   int decode_tokens = 32;
@@ -84,8 +84,13 @@ int Run(const BenchOptions& o) {
       for (const std::string& p : o.kv_policies) {
         GenerationRequest req{.prompt = prompt, .max_new_tokens = 1};
         req.ignore_eos = true;
-        req.kv_policy = o.kv;
-        req.kv_policy.name = p;
+        absl::StatusOr<KvPolicyOptions> kv = PrefillPolicyOptions(p, o.kv);
+        if (!kv.ok()) {
+          std::cerr << "kvserve-engine-bench: error: --kv-policy: " << kv.status().message()
+                    << "\n";
+          return 1;
+        }
+        req.kv_policy = *std::move(kv);
         const double cpu0 = ProcessCpuMs();
         auto res = generator.Generate(std::span(&req, 1));
         const double cpu_ms = ProcessCpuMs() - cpu0;

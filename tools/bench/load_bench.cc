@@ -28,6 +28,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "engine/runtime/loaded_engine.h"
@@ -38,6 +39,7 @@
 #include "tools/bench/latency_summary.h"
 #include "tools/bench/serve_bench.h"
 #include "tools/bench/streamed_request.h"
+#include "tools/common/client_connection.h"
 
 namespace kvserve::bench {
 namespace {
@@ -47,6 +49,7 @@ using Clock = std::chrono::steady_clock;
 
 struct LoadBenchOptions {
   std::string server;
+  ClientConnectionOptions connection;  // TLS and API key (--tls-ca, --api-key-file, ...)
   std::vector<int> concurrency = {1, 16};
   int requests = 64;  // per level (at least the concurrency)
   int prompt_tokens = 128;
@@ -87,11 +90,12 @@ int Fail(const std::string& message) {
   return 1;
 }
 
-std::shared_ptr<grpc::Channel> OpenChannel(const std::string& server, int index) {
+// main checks the connection options once (OpenClientChannel's errors), so this cannot fail.
+std::shared_ptr<grpc::Channel> OpenChannel(const LoadBenchOptions& o, int index) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // a connection of its own
   args.SetInt("kvserve.bench.channel_index", index);
-  return grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args);
+  return *OpenClientChannel(o.server, o.connection, args);
 }
 
 std::vector<std::vector<int32_t>> RandomPrompts(uint64_t seed, int count, int length, int vocab) {
@@ -110,7 +114,7 @@ pb::GenerateRequest MakeRequest(const LoadBenchOptions& o, const std::vector<int
   r.mutable_sampling()->set_max_new_tokens(static_cast<uint32_t>(o.max_tokens));
   r.mutable_sampling()->set_temperature(0.0f);
   r.mutable_sampling()->set_ignore_eos(true);
-  r.mutable_kv_policy()->set_name(o.kv_policy);
+  SetKvPolicy(o.kv_policy, 0, 0, 0, *r.mutable_kv_policy());
   return r;
 }
 
@@ -124,7 +128,7 @@ LevelResult RunServerLevel(const LoadBenchOptions& o, int concurrency,
                            const std::vector<std::vector<int32_t>>& prompts) {
   std::vector<std::unique_ptr<pb::Inference::Stub>> stubs;
   for (int i = 0; i < (concurrency + kStreamsPerChannel - 1) / kStreamsPerChannel; ++i) {
-    stubs.push_back(pb::Inference::NewStub(OpenChannel(o.server, i)));
+    stubs.push_back(pb::Inference::NewStub(OpenChannel(o, i)));
   }
   std::vector<StreamedRequestTiming> timings(prompts.size());
   std::atomic<size_t> next{0};
@@ -188,7 +192,9 @@ absl::StatusOr<double> RunOfflineLevel(Backend& backend, const LoadBenchOptions&
     for (size_t i = first; i < std::min(prompts.size(), first + concurrency); ++i) {
       GenerationRequest r{.prompt = prompts[i], .max_new_tokens = o.max_tokens};
       r.ignore_eos = true;
-      r.kv_policy.name = policy;
+      absl::StatusOr<KvPolicyKind> kind = ParseKvPolicyKind(policy);
+      if (!kind.ok()) return kind.status();
+      r.kv_policy = DefaultKvPolicyOptions(*kind);
       batch.push_back(std::move(r));
     }
     auto results = generator.Generate(batch);
@@ -198,20 +204,24 @@ absl::StatusOr<double> RunOfflineLevel(Backend& backend, const LoadBenchOptions&
   return tokens / std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-absl::StatusOr<pb::ModelInfo> FetchModelInfo(const std::string& server) {
+absl::StatusOr<pb::ModelInfo> FetchModelInfo(const LoadBenchOptions& o) {
+  const std::string& server = o.server;
   pb::ModelInfo info;
   grpc::ClientContext context;
   context.set_wait_for_ready(true);
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  const auto stub = pb::Inference::NewStub(OpenChannel(server, -1));
+  const auto stub = pb::Inference::NewStub(OpenChannel(o, -1));
   if (grpc::Status s = stub->GetModelInfo(&context, {}, &info); !s.ok()) {
-    return absl::UnavailableError("GetModelInfo on " + server + ": " + s.error_message());
+    return absl::UnavailableError(
+        absl::StrCat("GetModelInfo on ", server, ": ",
+                     absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code())), ": ",
+                     s.error_message()));
   }
   return info;
 }
 
 int RunLevels(const LoadBenchOptions& o) {
-  auto fetched = FetchModelInfo(o.server);
+  auto fetched = FetchModelInfo(o);
   if (!fetched.ok()) return Fail(std::string(fetched.status().message()));
   const pb::ModelInfo& info = *fetched;
   if (o.prompt_tokens + o.max_tokens > static_cast<int>(info.context_length())) {
@@ -302,7 +312,7 @@ std::string PlotScript() {
 }
 
 int RunServe(const LoadBenchOptions& o) {
-  auto fetched = FetchModelInfo(o.server);
+  auto fetched = FetchModelInfo(o);
   if (!fetched.ok()) return Fail(std::string(fetched.status().message()));
   const pb::ModelInfo& info = *fetched;
   auto slos = ParseGoodput(o.goodput);
@@ -331,7 +341,7 @@ int RunServe(const LoadBenchOptions& o) {
       o.max_concurrency > 0 ? o.max_concurrency : static_cast<int>(requests->size());
   std::vector<std::unique_ptr<pb::Inference::Stub>> stubs;
   for (int i = 0; i < (max_in_flight + kStreamsPerChannel - 1) / kStreamsPerChannel; ++i) {
-    stubs.push_back(pb::Inference::NewStub(OpenChannel(o.server, i)));
+    stubs.push_back(pb::Inference::NewStub(OpenChannel(o, i)));
   }
   ServeBenchOptions serve{
       .burstiness = o.burstiness,
@@ -424,6 +434,7 @@ int main(int argc, char** argv) {
       "kvserve-bench: load generator for a running kvserve server (vLLM bench serve's options "
       "and result fields; --concurrency for closed-loop levels)"};
   app.add_option("--server", o.server, "HOST:PORT of the server")->required();
+  kvserve::AddClientConnectionFlags(app, o.connection);
   // Open loop, as vllm bench serve.
   app.add_option("--request-rate", o.request_rate, "requests/s (Poisson arrivals), or inf")
       ->capture_default_str();
@@ -503,6 +514,10 @@ int main(int argc, char** argv) {
   app.add_option("--backend", o.backend, "backend for --compare-offline")->capture_default_str();
   app.add_option("--threads", o.threads, "CPU backend threads for --compare-offline (0 = all)");
   CLI11_PARSE(app, argc, argv);
+  if (auto channel = kvserve::OpenClientChannel(o.server, o.connection); !channel.ok()) {
+    std::cerr << "kvserve-bench: error: " << channel.status().message() << "\n";
+    return 1;
+  }
   if (o.compare_offline && o.model.empty()) {
     std::cerr << "kvserve-bench: error: --compare-offline needs --model\n";
     return 1;

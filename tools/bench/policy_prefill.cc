@@ -80,20 +80,30 @@ absl::Status ValidatePolicyPrefillOptions(const PolicyPrefillOptions& o) {
   return absl::OkStatus();
 }
 
-int EffectiveTspLayer(const ModelConfig& config, const KvPolicyOptions& options) {
+int EffectiveTspLayer(const ModelConfig& config, const TspOptions& options) {
   return options.tsp_layer >= 0 ? options.tsp_layer : std::max(0, config.n_layers / 2 - 1);
 }
 
 std::vector<LayerRows> PredictedPrefillRows(const ModelConfig& config,
                                             const KvPolicyOptions& options, int n) {
   std::vector<LayerRows> rows(std::max(0, config.n_layers), LayerRows{n, n});
-  if (options.name != "fastkv" && options.name != "fastkv_freekv") return rows;
-  const int min_budget = MinPromptBudget(options);
+  const TspOptions* tsp = nullptr;
+  const PromptScoringOptions* scoring = nullptr;
+  std::visit(
+      [&](const auto& o) {
+        if constexpr (std::is_base_of_v<TspOptions, std::decay_t<decltype(o)>>) {
+          tsp = &o;
+          scoring = &o;
+        }
+      },
+      options);
+  if (tsp == nullptr) return rows;  // no TSP: every layer runs on n rows
+  const int min_budget = MinPromptBudget(*scoring);
   const int keep =
-      std::max(options.tsp_len > 0 ? options.tsp_len : FloorRate(n, options.tsp_rate), min_budget);
-  const int tsp_layer = EffectiveTspLayer(config, options);
+      std::max(tsp->tsp_len > 0 ? tsp->tsp_len : FloorRate(n, tsp->tsp_rate), min_budget);
+  const int tsp_layer = EffectiveTspLayer(config, *tsp);
   // FastKvPolicy scores nothing (so propagates everything) below twice the minimum budget.
-  if (n < 2 * min_budget || n <= keep || n <= options.window || tsp_layer >= config.n_layers) {
+  if (n < 2 * min_budget || n <= keep || n <= scoring->window || tsp_layer >= config.n_layers) {
     return rows;
   }
   rows[tsp_layer].mlp = keep;
@@ -119,8 +129,12 @@ std::vector<PolicyPrefillRun> RunPolicyPrefill(Backend& backend, const PolicyPre
         if (!run.status.ok()) continue;
         GenerationRequest req{.prompt = prompt, .max_new_tokens = 1};
         req.ignore_eos = true;
-        req.kv_policy = o.kv;
-        req.kv_policy.name = run.policy;
+        absl::StatusOr<KvPolicyOptions> kv = PrefillPolicyOptions(run.policy, o.kv);
+        if (!kv.ok()) {
+          run.status = kv.status();
+          continue;
+        }
+        req.kv_policy = *std::move(kv);
         auto res = generator.Generate(std::span(&req, 1));
         if (!res.ok()) {
           run.status = res.status();
@@ -156,11 +170,10 @@ absl::StatusOr<std::map<int, double>> ReadSdpaTtft(std::istream& in, std::string
   return ttft;
 }
 
-nlohmann::json PolicyPrefillLine(const ModelConfig& config, const KvPolicyOptions& kv,
+nlohmann::json PolicyPrefillLine(const ModelConfig& config, const FastKvOptions& kv,
                                  const PolicyPrefillRun& run, const PolicyPrefillRun* full,
                                  std::optional<double> sdpa_ttft_ms, std::string_view sdpa_bench) {
-  KvPolicyOptions options = kv;
-  options.name = run.policy;
+  const KvPolicyOptions options = PrefillPolicyOptions(run.policy, kv).value_or(FullOptions{});
   const int n = run.prompt_tokens;
   const std::vector<LayerRows> rows = PredictedPrefillRows(config, options, n);
   const double predicted_fraction = PrefillFlopsFraction(config, rows, n);
@@ -171,9 +184,9 @@ nlohmann::json PolicyPrefillLine(const ModelConfig& config, const KvPolicyOption
                          {"predicted_flops_fraction", predicted_fraction},
                          {"predicted_speedup_vs_full", 1.0 / predicted_fraction}};
   if (tsp) {
-    line["tsp_rate"] = options.tsp_len > 0 ? nlohmann::json(nullptr)
-                                           : nlohmann::json(RateAsDecimal(options.tsp_rate));
-    line["tsp_layer"] = EffectiveTspLayer(config, options);
+    line["tsp_rate"] =
+        kv.tsp_len > 0 ? nlohmann::json(nullptr) : nlohmann::json(RateAsDecimal(kv.tsp_rate));
+    line["tsp_layer"] = EffectiveTspLayer(config, kv);
     line["predicted_tsp_tokens"] = rows.empty() ? n : rows.back().attention;
   }
   const absl::Status status = run.status.ok() && run.ttft_ms.empty()

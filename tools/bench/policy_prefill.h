@@ -27,9 +27,9 @@ namespace kvserve::bench {
 struct PolicyPrefillOptions {
   std::vector<std::string> policies;  // empty: the benchmark is off
   std::vector<int> prompt_lengths = {8192, 32768};
-  int repeats = 3;     // timed runs per (length, policy), after one warm-up run
-  KvPolicyOptions kv;  // options of every policy (tsp_rate 0.2, tsp_layer n_layers / 2 - 1, ...)
-  std::string sdpa_reference;          // torch_reference.py's JSON lines; empty: no SDPA ratios
+  int repeats = 3;             // timed runs per (length, policy), after one warm-up run
+  FastKvOptions kv;            // options of every policy that has them (PrefillPolicyOptions)
+  std::string sdpa_reference;  // torch_reference.py's JSON lines; empty: no SDPA ratios
   std::string sdpa_bench = "prefill";  // which torch line is the SDPA full prefill
 };
 
@@ -49,7 +49,7 @@ std::vector<LayerRows> PredictedPrefillRows(const ModelConfig& config,
                                             const KvPolicyOptions& options, int n);
 
 // The TSP layer the options name (-1: n_layers / 2 - 1, as FastKvPolicy).
-int EffectiveTspLayer(const ModelConfig& config, const KvPolicyOptions& options);
+int EffectiveTspLayer(const ModelConfig& config, const TspOptions& options);
 
 // One policy's runs at one prompt length: TTFT samples, or the failure that stopped them.
 struct PolicyPrefillRun {
@@ -77,7 +77,7 @@ absl::StatusOr<std::map<int, double>> ReadSdpaTtft(std::istream& in, std::string
 // speedups over kvserve's full prefill at the same length (`full`) and over PyTorch SDPA
 // (`sdpa_ttft_ms`), with measured / predicted. A failed run carries "error" and "error_code"
 // and no figures; ratios whose other side failed or is missing are null.
-nlohmann::json PolicyPrefillLine(const ModelConfig& config, const KvPolicyOptions& kv,
+nlohmann::json PolicyPrefillLine(const ModelConfig& config, const FastKvOptions& kv,
                                  const PolicyPrefillRun& run, const PolicyPrefillRun* full,
                                  std::optional<double> sdpa_ttft_ms, std::string_view sdpa_bench);
 

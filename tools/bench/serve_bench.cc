@@ -33,17 +33,40 @@ pb::GenerateRequest ToProto(const BenchRequest& r, const ServeBenchOptions& o) {
   p.mutable_sampling()->set_max_new_tokens(static_cast<uint32_t>(r.output_len));
   p.mutable_sampling()->set_temperature(0.0f);
   p.mutable_sampling()->set_ignore_eos(o.ignore_eos);
-  pb::KvPolicy& kv = *p.mutable_kv_policy();
-  kv.set_name(r.kv_policy);
-  const bool tiered =
-      r.kv_policy == "quest" || r.kv_policy == "freekv" || r.kv_policy == "fastkv_freekv";
-  if (o.kv_budget > 0 && !r.kv_policy.empty() && r.kv_policy != "full") {
-    kv.set_budget(o.kv_budget);
-  }
-  if (o.kv_sink > 0 && tiered) kv.set_sink(o.kv_sink);
-  if (o.kv_recent > 0 && tiered) kv.set_recent(o.kv_recent);
+  SetKvPolicy(r.kv_policy, o.kv_budget, o.kv_sink, o.kv_recent, *p.mutable_kv_policy());
   return p;
 }
+
+template <typename Options>
+void SetSizes(int budget, int sink, int recent, Options& m) {
+  if (budget > 0) m.set_budget(budget);
+  if constexpr (requires { m.set_sink(sink); }) {
+    if (sink > 0) m.set_sink(sink);
+    if (recent > 0) m.set_recent(recent);
+  }
+}
+
+}  // namespace
+
+void SetKvPolicy(const std::string& policy, int budget, int sink, int recent, pb::KvPolicy& kv) {
+  if (policy == "full") {
+    kv.mutable_full();
+  } else if (policy == "snapkv") {
+    SetSizes(budget, sink, recent, *kv.mutable_snapkv());
+  } else if (policy == "fastkv") {
+    SetSizes(budget, sink, recent, *kv.mutable_fastkv());
+  } else if (policy == "quest") {
+    SetSizes(budget, sink, recent, *kv.mutable_quest());
+  } else if (policy == "freekv") {
+    SetSizes(budget, sink, recent, *kv.mutable_freekv());
+  } else if (policy == "fastkv_freekv") {
+    SetSizes(budget, sink, recent, *kv.mutable_fastkv_freekv());
+  } else {
+    kv.set_name(policy);
+  }
+}
+
+namespace {
 
 // Linear interpolation between closest ranks, as numpy.percentile (which vLLM uses).
 double Percentile(const std::vector<double>& sorted, double p) {

@@ -44,6 +44,12 @@ nlohmann::json RunServeBench(
     const std::vector<BenchRequest>& requests, const ServeBenchOptions& options);
 
 // Mean, median, std and p50/p90/p99 of `samples` under vLLM's keys, e.g. mean_ttft_ms.
+// The request's KV policy `policy` in the API's oneof form, with the budget, sink and recent the
+// policy has (0: its default); an empty name leaves `kv` empty (the server's default), an unknown
+// one goes as the flat form's name for the server to refuse.
+void SetKvPolicy(const std::string& policy, int budget, int sink, int recent,
+                 kvserve::v1::KvPolicy& kv);
+
 void AddLatencyStats(nlohmann::json& out, const std::string& metric, std::vector<double> samples);
 
 }  // namespace kvserve::bench

@@ -11,6 +11,7 @@
 #include "tools/cli/commands.h"
 #include "tools/cli/model_options.h"
 #include "tools/cli/proto_json.h"
+#include "tools/common/client_connection.h"
 
 namespace kvserve::cli {
 namespace {
@@ -19,6 +20,7 @@ namespace pb = kvserve::v1;
 
 struct ClientOptions {
   std::string server;
+  ClientConnectionOptions connection;  // TLS and API key
   RequestOptions request;
   std::string request_id;
   double timeout_s = 0;  // 0: no deadline
@@ -89,8 +91,8 @@ nlohmann::json ResultJson(const pb::ModelInfo& info, const std::vector<int32_t>&
   return out;
 }
 
-int RunGenerate(pb::Inference::Stub& stub, const ClientOptions& o, const FlagGiven& given) {
-  auto request = BuildGenerateRequest(o.request, given);
+int RunGenerate(pb::Inference::Stub& stub, const ClientOptions& o) {
+  auto request = BuildGenerateRequest(o.request);
   if (!request.ok()) return Fail(request.status());
   request->set_request_id(o.request_id);
   request->set_non_streaming(o.non_streaming);
@@ -132,9 +134,13 @@ int RunGenerate(pb::Inference::Stub& stub, const ClientOptions& o, const FlagGiv
   return 0;
 }
 
-int RunClient(const ClientOptions& o, const FlagGiven& given) {
-  const auto channel = grpc::CreateChannel(o.server, grpc::InsecureChannelCredentials());
-  const auto stub = pb::Inference::NewStub(channel);
+int RunClient(const ClientOptions& o) {
+  const auto channel = OpenClientChannel(o.server, o.connection);
+  if (!channel.ok()) {
+    std::cerr << "kvserve-cli: error: " << channel.status().message() << "\n";
+    return 1;
+  }
+  const auto stub = pb::Inference::NewStub(*channel);
   if (o.status || o.model_info) {
     grpc::ClientContext context;
     SetDeadline(context, o.timeout_s);
@@ -153,7 +159,7 @@ int RunClient(const ClientOptions& o, const FlagGiven& given) {
     std::cout << out.dump() << "\n";
     return 0;
   }
-  return RunGenerate(*stub, o, given);
+  return RunGenerate(*stub, o);
 }
 
 }  // namespace
@@ -162,6 +168,7 @@ void AddClientCommand(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<ClientOptions>();
   CLI::App* cmd = app.add_subcommand("client", "send a request to a running kvserve server");
   cmd->add_option("--server", options->server, "HOST:PORT of the server")->required();
+  AddClientConnectionFlags(*cmd, options->connection);
   AddRequestOptions(*cmd, options->request);
   cmd->add_option("--request-id", options->request_id, "request id (the server assigns one)");
   cmd->add_option("--timeout", options->timeout_s, "deadline in seconds (0 = none)")
@@ -174,10 +181,7 @@ void AddClientCommand(CLI::App& app, int& exit_code) {
   auto* status = cmd->add_flag("--status", options->status, "print the server status as JSON");
   auto* info = cmd->add_flag("--model-info", options->model_info, "print the model info as JSON");
   status->excludes(info);
-  cmd->callback([options, cmd, &exit_code] {
-    exit_code = RunClient(
-        *options, [cmd](std::string_view flag) { return cmd->count(std::string(flag)) > 0; });
-  });
+  cmd->callback([options, &exit_code] { exit_code = RunClient(*options); });
 }
 
 }  // namespace kvserve::cli

@@ -1,29 +1,10 @@
 #include "tools/cli/client_request.h"
 
+#include "engine/base/status_macros.h"
+
 namespace kvserve::cli {
 
-namespace {
-
-void SetKvPolicy(const KvPolicyOptions& kv, const FlagGiven& given, kvserve::v1::KvPolicy& p) {
-  if (given("--kv-policy")) p.set_name(kv.name);
-  if (given("--kv-window")) p.set_window(kv.window);
-  if (given("--kv-pool-kernel")) p.set_pool_kernel(kv.pool_kernel);
-  if (given("--kv-pool")) p.set_pool(kv.pool == ScorePooling::kAvg ? "avg" : "max");
-  if (given("--kv-budget")) p.set_budget(kv.budget);
-  if (given("--kv-retain-rate")) p.set_retain_rate(kv.retain_rate);
-  if (given("--kv-tsp-layer")) p.set_tsp_layer(kv.tsp_layer);
-  if (given("--kv-tsp-rate")) p.set_tsp_rate(kv.tsp_rate);
-  if (given("--kv-tsp-len")) p.set_tsp_len(kv.tsp_len);
-  if (given("--kv-page-size")) p.set_page_size(kv.page_size);
-  if (given("--kv-sink")) p.set_sink(kv.sink);
-  if (given("--kv-recent")) p.set_recent(kv.recent);
-  if (given("--kv-tau")) p.set_tau(kv.tau);
-}
-
-}  // namespace
-
-absl::StatusOr<kvserve::v1::GenerateRequest> BuildGenerateRequest(const RequestOptions& o,
-                                                                  const FlagGiven& given) {
+absl::StatusOr<kvserve::v1::GenerateRequest> BuildGenerateRequest(const RequestOptions& o) {
   kvserve::v1::GenerateRequest r;
   if (!o.prompt_ids.empty()) {
     if (o.chat) return absl::InvalidArgumentError("--chat needs --prompt text, not --prompt-ids");
@@ -59,7 +40,7 @@ absl::StatusOr<kvserve::v1::GenerateRequest> BuildGenerateRequest(const RequestO
   s.mutable_stop_token_ids()->Add(o.stop_token_ids.begin(), o.stop_token_ids.end());
   s.set_ignore_eos(o.ignore_eos);
 
-  SetKvPolicy(o.kv_policy, given, *r.mutable_kv_policy());
+  KVSERVE_ASSIGN_OR_RETURN(*r.mutable_kv_policy(), ToProtoKvPolicy(o.kv));
   return r;
 }
 

@@ -14,6 +14,7 @@
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/wire_format_lite.h"
 #include "tools/cli/commands.h"
+#include "tools/common/client_connection.h"
 
 namespace kvserve::cli {
 namespace {
@@ -22,6 +23,7 @@ using google::protobuf::internal::WireFormatLite;
 
 struct HealthOptions {
   std::string server;
+  ClientConnectionOptions connection;  // TLS (health itself needs no API key)
   std::string service = "kvserve.v1.Inference";
   double timeout_s = 5;
 };
@@ -70,7 +72,12 @@ const char* StatusName(int status) {
 
 int RunHealth(const HealthOptions& o) {
   const std::string what = o.service.empty() ? "the server" : o.service;
-  grpc::GenericStub stub(grpc::CreateChannel(o.server, grpc::InsecureChannelCredentials()));
+  const auto channel = OpenClientChannel(o.server, o.connection);
+  if (!channel.ok()) {
+    std::cerr << "kvserve-cli: health: " << channel.status().message() << "\n";
+    return 1;
+  }
+  grpc::GenericStub stub(*channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::microseconds(static_cast<int64_t>(o.timeout_s * 1e6)));
@@ -103,6 +110,7 @@ void AddHealthCommand(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand(
       "health", "grpc.health.v1 check of a running server: exit 0 only when SERVING");
   cmd->add_option("--server", options->server, "HOST:PORT of the server")->required();
+  AddClientConnectionFlags(*cmd, options->connection);
   cmd->add_option("--service", options->service,
                   "service to check (\"\": the whole process, i.e. liveness)")
       ->capture_default_str();

@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "engine/model/loaded_model.h"
 #include "engine/scheduler/batch_generator.h"
+#include "tools/cli/kv_policy_flags.h"
 
 namespace kvserve::cli {
 
@@ -21,13 +22,13 @@ struct RequestOptions {
   int64_t seed = -1;
   std::vector<int32_t> stop_token_ids;
   bool ignore_eos = false;
-  KvPolicyOptions kv_policy;  // --kv-policy and its --kv-* options
+  KvPolicyFlags kv;  // --kv-policy and its --kv-* options
 };
 void AddRequestOptions(CLI::App& app, RequestOptions& options);
 
 // Tokenizes the prompt (BOS added to text when the model wants it; ids used as given) and checks
 // the KV policy and its options against the model. Errors name the offending flag
-// ("--kv-tsp-rate: kv tsp_rate must be in (0, 1], got 1.5").
+// ("--kv-tsp-rate must be in (0, 1], got 1.5").
 absl::StatusOr<GenerationRequest> BuildRequest(const RequestOptions& options,
                                                const LoadedModel& model);
 

@@ -8,7 +8,7 @@ namespace kvserve::eval {
 namespace {
 
 // The default's proportions (2048 = 512 sink + 512 recent + 1024 retrieved), whole pages.
-void SetTieredBudget(KvPolicyOptions& o, int budget) {
+void SetTieredBudget(TieredOptions& o, int budget) {
   o.budget = budget;
   o.sink = std::max(o.page_size, budget / 4 / o.page_size * o.page_size);
   o.recent = o.sink;
@@ -59,26 +59,32 @@ absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
   };
   EvalConfig config{.label = label};
   const size_t dash = label.find('-');
-  config.options.name = label.substr(0, dash);
-  if (config.options.name == "full") {
+  absl::StatusOr<KvPolicyKind> kind = ParseKvPolicyKind(label.substr(0, dash));
+  if (!kind.ok()) return bad();
+  config.options = DefaultKvPolicyOptions(*kind);
+  if (*kind == KvPolicyKind::kFull) {
     if (dash != std::string::npos) return bad();
     return config;
   }
-  const bool tiered = IsTieredKvPolicy(config.options.name);
-  if (config.options.name != "snapkv" && config.options.name != "fastkv" && !tiered) return bad();
+  const bool tiered = IsTiered(*kind);
+  if (*kind != KvPolicyKind::kSnapKv && *kind != KvPolicyKind::kFastKv && !tiered) return bad();
+  // Each option the label names is one the policy has (the grammar above keeps them apart).
+  auto set = [&config](std::string_view name, KvOptionValue value) {
+    return SetKvOption(config.options, name, value).ok();
+  };
   if (dash != std::string::npos) {
     std::string budget_text = label.substr(dash + 1);
     if (!tiered) {
       // [BUDGET|rRATIO][wWINDOW][avg]
       const size_t before = budget_text.size();
       if (budget_text.ends_with("avg")) {
-        config.options.pool = ScorePooling::kAvg;
+        set("pool", ScorePooling::kAvg);
         budget_text.resize(budget_text.size() - 3);
       }
       if (const size_t w = budget_text.find('w'); w != std::string::npos) {
         int window = 0;
         if (!absl::SimpleAtoi(budget_text.substr(w + 1), &window) || window <= 0) return bad();
-        config.options.window = window;
+        set("window", window);
         budget_text.resize(w);
       }
       if (budget_text.empty() && before > 0) return config;
@@ -95,13 +101,13 @@ absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
       if (const size_t t = budget_text.find('t'); t != std::string::npos) {
         float tau = 0;
         if (!absl::SimpleAtof(budget_text.substr(t + 1), &tau)) return bad();
-        config.options.tau = tau;
+        if (!set("tau", tau)) return bad();  // quest has no tau
         budget_text.resize(t);
       }
       if (const size_t p = budget_text.find('p'); p != std::string::npos) {
         int page = 0;
         if (!absl::SimpleAtoi(budget_text.substr(p + 1), &page) || page <= 0) return bad();
-        config.options.page_size = page;
+        set("page_size", page);
         budget_text.resize(p);
       }
     }
@@ -112,29 +118,33 @@ absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
       }
       config.ratio = ratio;
       if (!tiered) {
-        config.options.retain_rate = ratio;
-        config.options.tsp_rate = std::max(config.options.tsp_rate, ratio);
+        set("retain_rate", ratio);
+        if (auto* fastkv = std::get_if<FastKvOptions>(&config.options)) {
+          fastkv->tsp_rate = std::max(fastkv->tsp_rate, ratio);
+        }
       }
       return config;
     }
     int budget = 0;
     if (!absl::SimpleAtoi(budget_text, &budget) || budget <= 0) return bad();
-    config.options.budget = budget;
-    if (tiered) SetTieredBudget(config.options, budget);
+    set("budget", budget);
+    if (tiered) SetTieredBudget(*TieredOptionsOf(config.options), budget);
   }
   return config;
 }
 
 std::optional<KvPolicyOptions> ForPrompt(const EvalConfig& config, int prompt_tokens) {
-  KvPolicyOptions o = config.options;
-  if (!IsTieredKvPolicy(o.name)) return o;
+  KvPolicyOptions options = config.options;
+  TieredOptions* tiered = TieredOptionsOf(options);
+  if (tiered == nullptr) return options;
+  TieredOptions& o = *tiered;
   if (config.ratio > 0) {
     const int budget = static_cast<int>(config.ratio * prompt_tokens) / o.page_size * o.page_size;
     SetTieredBudget(o, std::max(budget, 4 * o.page_size));
   }
   const int budget = o.budget > 0 ? o.budget : kDefaultTieredBudget;
   if (budget >= prompt_tokens) return std::nullopt;
-  return o;
+  return options;
 }
 
 }  // namespace kvserve::eval

@@ -46,14 +46,14 @@ absl::StatusOr<std::unique_ptr<KvPolicy>> CreateEvalPolicy(const KvPolicyOptions
                                                            const ModelConfig& config) {
   if (experiment.empty()) return CreateKvPolicy(options, config);
   int dense = 0;
-  if (experiment.starts_with("dense") && IsTieredKvPolicy(options.name) &&
+  if (experiment.starts_with("dense") && IsTiered(KindOf(options)) &&
       absl::SimpleAtoi(experiment.substr(5), &dense) && dense > 0) {
     auto inner = CreateKvPolicy(options, config);
     if (!inner.ok()) return inner.status();
     return std::make_unique<DenseFirstLayersPolicy>(*std::move(inner), dense);
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("experiment '", experiment, "' does not apply to ", options.name));
+  return absl::InvalidArgumentError(absl::StrCat("experiment '", experiment, "' does not apply to ",
+                                                 std::string(KvPolicyName(options))));
 }
 
 }  // namespace kvserve::eval

@@ -8,17 +8,37 @@ namespace kvserve::eval {
 
 namespace {
 
-// quest and freekv prefill densely, as full does; fastkv_freekv runs FastKV's TSP.
-bool FullPrefill(const KvPolicyOptions& o) {
-  return o.name == "full" || o.name == "snapkv" || o.name == "quest" || o.name == "freekv";
+// The options of `options` of type Part (a base of the policy's options), or null.
+template <typename Part>
+const Part* PartOf(const KvPolicyOptions& options) {
+  return std::visit(
+      [](const auto& o) -> const Part* {
+        if constexpr (std::is_base_of_v<Part, std::decay_t<decltype(o)>>) {
+          return &o;
+        } else {
+          return nullptr;
+        }
+      },
+      options);
+}
+
+// quest and freekv prefill densely, as full does; fastkv and fastkv_freekv run FastKV's TSP.
+bool FullPrefill(const KvPolicyOptions& o) { return PartOf<TspOptions>(o) == nullptr; }
+
+// The scoring window the prefill records (the default where the policy scores nothing).
+int ScoringWindow(const KvPolicyOptions& o) {
+  const PromptScoringOptions* scoring = PartOf<PromptScoringOptions>(o);
+  return scoring != nullptr ? scoring->window : PromptScoringOptions{}.window;
 }
 
 }  // namespace
 
 std::string PrefillGroup(const KvPolicyOptions& o) {
-  if (FullPrefill(o)) return absl::StrCat("full/w", o.window);
-  return absl::StrCat("fastkv/l", o.tsp_layer, "/r", o.tsp_rate, "/t", o.tsp_len, "/w", o.window,
-                      "/k", o.pool_kernel, "/p", static_cast<int>(o.pool));
+  if (FullPrefill(o)) return absl::StrCat("full/w", ScoringWindow(o));
+  const TspOptions& t = *PartOf<TspOptions>(o);
+  const PromptScoringOptions& s = *PartOf<PromptScoringOptions>(o);
+  return absl::StrCat("fastkv/l", t.tsp_layer, "/r", t.tsp_rate, "/t", t.tsp_len, "/w", s.window,
+                      "/k", s.pool_kernel, "/p", static_cast<int>(s.pool));
 }
 
 absl::Status ForEachConfig(Backend& backend, PagePool& pool, std::span<const int32_t> prompt,
@@ -49,9 +69,12 @@ absl::Status ForEachConfig(Backend& backend, PagePool& pool, std::span<const int
     if (!full) {
       // Plain fastkv records the scores of every layer its members may compress; fastkv_freekv
       // members replay only the TSP layer's. The prefill keeps every row either way.
-      KvPolicyOptions tsp = *first;
-      tsp.name = "fastkv";
-      tsp.budget = 0;
+      FastKvOptions tsp;
+      static_cast<PromptScoringOptions&>(tsp) = *PartOf<PromptScoringOptions>(*first);
+      static_cast<TspOptions&>(tsp) = *PartOf<TspOptions>(*first);
+      if (const SnapKvOptions* rates = PartOf<SnapKvOptions>(*first)) {
+        tsp.retain_rate = rates->retain_rate;
+      }
       tsp.retain_rate = std::min(tsp.retain_rate, tsp.tsp_rate);
       auto p = CreateKvPolicy(tsp, backend.config());
       if (!p.ok()) return p.status();
@@ -59,7 +82,8 @@ absl::Status ForEachConfig(Backend& backend, PagePool& pool, std::span<const int
     }
     std::string name = full ? "full" : "fastkv";
     if (prefills->contains(name)) name = group;
-    auto prefill = RunSharedPrefill(backend, pool, prompt, std::move(policy), first->window);
+    auto prefill =
+        RunSharedPrefill(backend, pool, prompt, std::move(policy), ScoringWindow(*first));
     if (!prefill.ok()) return prefill.status();
     (*prefills)[name] = {.ms = prefill->prefill_ms, .stats = prefill->stats};
     for (const auto& [c, o] : runs) {

@@ -63,10 +63,12 @@ absl::StatusOr<std::unique_ptr<PrefilledConfig>> PrefilledConfig::Create(
   out->policy_ = *std::move(policy);
   KvPolicy& p = *out->policy_;
   // Tiered policies select whole pages: their cache takes their page size (rows copy across).
-  if (IsTieredKvPolicy(options.name) && options.page_size != pool.page_size()) {
+  const TieredOptions* tiered = TieredOptionsOf(options);
+  if (tiered != nullptr && tiered->page_size != pool.page_size()) {
     out->own_pool_ = std::make_unique<PagePool>(
-        KvPageShape{config.n_kv_heads, options.page_size, config.head_dim}, PagePool::kUnbounded);
+        KvPageShape{config.n_kv_heads, tiered->page_size, config.head_dim}, PagePool::kUnbounded);
   }
+  const std::string name(KvPolicyName(options));
   out->kv_ =
       std::make_unique<SequenceKvCache>(out->own_pool_ ? *out->own_pool_ : pool, config.n_layers);
   SequenceKvCache& kv = *out->kv_;
@@ -81,15 +83,15 @@ absl::StatusOr<std::unique_ptr<PrefilledConfig>> PrefilledConfig::Create(
     const PromptLayerRecord& r = prefill.layers[l];
     if (plan.empty()) {
       if (!r.propagate.empty()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "shared prefill: ", options.name, " propagates every row, the prefill did not"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("shared prefill: ", name, " propagates every row, the prefill did not"));
       }
       continue;
     }
     const int window = plan.layers[l].window;
     if (window > 0 && window != r.window) {
-      return absl::FailedPreconditionError(absl::StrCat("shared prefill: ", options.name,
-                                                        " wants window ", window, " at layer ", l,
+      return absl::FailedPreconditionError(absl::StrCat("shared prefill: ", name, " wants window ",
+                                                        window, " at layer ", l,
                                                         ", the prefill recorded ", r.window));
     }
     KVSERVE_ASSIGN_OR_RETURN(
@@ -99,7 +101,7 @@ absl::StatusOr<std::unique_ptr<PrefilledConfig>> PrefilledConfig::Create(
                          config.n_heads, config.n_kv_heads));
     if (d.propagate != r.propagate) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "shared prefill: ", options.name, " propagates other rows at layer ", l,
+          "shared prefill: ", name, " propagates other rows at layer ", l,
           " than the prefill did (", d.propagate.size(), " vs ", r.propagate.size(), ")"));
     }
     if (!d.retain.empty()) kv.Retain(l, d.retain);

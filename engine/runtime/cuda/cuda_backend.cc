@@ -157,11 +157,13 @@ size_t CudaBackend::LayoutStep(int rows, int logit_rows, size_t ints, size_t dec
 }
 
 absl::Status CudaBackend::Supports(const KvPolicyOptions& options) const {
-  if (options.name == "full" || options.name == "snapkv" || options.name == "fastkv") {
+  const KvPolicyKind kind = KindOf(options);
+  if (kind == KvPolicyKind::kFull || kind == KvPolicyKind::kSnapKv ||
+      kind == KvPolicyKind::kFastKv) {
     return absl::OkStatus();
   }
   return absl::FailedPreconditionError(absl::StrCat(
-      "kv policy '", options.name,
+      "kv policy '", std::string(KvPolicyName(options)),
       "' is not supported by the cuda backend (supported: full, snapkv, fastkv); use --backend "
       "cpu"));
 }
