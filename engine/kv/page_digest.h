@@ -14,8 +14,8 @@ enum class DigestKind {
 void BuildPageDigest(const float* keys, int rows, int head_dim, DigestKind kind, float* hi,
                      float* lo);
 
-// Quest's upper bound of q·k over a page: Σ_d max(q_d·hi_d, q_d·lo_d). No 1/sqrt(d): only the
-// order of pages matters, and softmax aggregation below takes the raw bound as the Quest code does.
+// Quest's upper bound of q·k over a page: Σ_d max(q_d·hi_d, q_d·lo_d). No 1/sqrt(d): the order
+// of pages does not depend on it; MeanS aggregation (page_selection.h) applies it before softmax.
 float PageUpperBound(const float* q, const float* hi, const float* lo, int head_dim);
 
 }  // namespace kvserve

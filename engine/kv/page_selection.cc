@@ -12,21 +12,24 @@ void ScoreCandidatePages(const float* q_group, int group, const PageDigests& dig
   const int d = digests.head_dim();
   const size_t n = candidates.size();
   std::fill(scores.begin(), scores.end(), 0.0f);
-  std::vector<float> bounds(n);
+  // MeanS softmaxes q·k / sqrt(d), as attention does: unscaled, one 64-dim head's page bounds
+  // differ by hundreds, and float exp made whole sets of pages exact zeros (ties by page index).
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  std::vector<double> bounds(n);
   for (int g = 0; g < group; ++g) {
     const float* q = q_group + static_cast<size_t>(g) * d;
-    float max = -INFINITY;
+    double max = -INFINITY;
     for (size_t i = 0; i < n; ++i) {
       bounds[i] = PageUpperBound(q, digests.hi(candidates[i], kv_head),
                                  digests.lo(candidates[i], kv_head), d);
       max = std::max(max, bounds[i]);
     }
     if (aggregation == GroupAggregation::kMean) {
-      for (size_t i = 0; i < n; ++i) scores[i] += bounds[i] / group;
+      for (size_t i = 0; i < n; ++i) scores[i] += static_cast<float>(bounds[i] / group);
       continue;
     }
     double sum = 0.0;
-    for (size_t i = 0; i < n; ++i) sum += (bounds[i] = std::exp(bounds[i] - max));
+    for (size_t i = 0; i < n; ++i) sum += (bounds[i] = std::exp((bounds[i] - max) * scale));
     for (size_t i = 0; i < n; ++i) scores[i] += static_cast<float>(bounds[i] / sum) / group;
   }
 }

@@ -10,7 +10,8 @@ namespace kvserve {
 
 // How the query heads of a GQA group agree on one page set (research/freekv.md §4.3).
 enum class GroupAggregation {
-  kMeanSoftmax,  // "MeanS": softmax over pages per query head, then the group mean (FreeKV paper)
+  kMeanSoftmax,  // "MeanS": softmax of bound / sqrt(d) over pages per query head, then the group
+                 // mean (FreeKV paper)
   kMean,         // plain mean of the raw bounds (FreeKV system code)
 };
 
