@@ -7,10 +7,12 @@ namespace kvserve::eval {
 
 namespace {
 
-// The default's proportions (2048 = 512 sink + 512 recent + 1024 retrieved), whole pages.
-void SetTieredBudget(KvPolicyOptions& o, int budget) {
+// The default's proportions (2048 = 512 sink + 512 recent + 1024 retrieved), whole pages, or
+// `sink_recent` tokens each where set (FreeKV's long-input setting: 128).
+void SetTieredBudget(KvPolicyOptions& o, int budget, int sink_recent) {
   o.budget = budget;
-  o.sink = std::max(o.page_size, budget / 4 / o.page_size * o.page_size);
+  const int share = sink_recent > 0 ? sink_recent : budget / 4;
+  o.sink = std::max(o.page_size, share / o.page_size * o.page_size);
   o.recent = o.sink;
 }
 
@@ -104,6 +106,13 @@ absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
         config.options.page_size = page;
         budget_text.resize(p);
       }
+      // NAME-BUDGET[sS]: sink = recent = S tokens instead of a quarter of the budget each.
+      if (const size_t sr = budget_text.find('s'); sr != std::string::npos) {
+        int tokens = 0;
+        if (!absl::SimpleAtoi(budget_text.substr(sr + 1), &tokens) || tokens <= 0) return bad();
+        config.sink_recent = tokens;
+        budget_text.resize(sr);
+      }
     }
     if (budget_text.starts_with("r")) {
       float ratio = 0;
@@ -120,7 +129,7 @@ absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
     int budget = 0;
     if (!absl::SimpleAtoi(budget_text, &budget) || budget <= 0) return bad();
     config.options.budget = budget;
-    if (tiered) SetTieredBudget(config.options, budget);
+    if (tiered) SetTieredBudget(config.options, budget, config.sink_recent);
   }
   return config;
 }
@@ -130,7 +139,7 @@ std::optional<KvPolicyOptions> ForPrompt(const EvalConfig& config, int prompt_to
   if (!IsTieredKvPolicy(o.name)) return o;
   if (config.ratio > 0) {
     const int budget = static_cast<int>(config.ratio * prompt_tokens) / o.page_size * o.page_size;
-    SetTieredBudget(o, std::max(budget, 4 * o.page_size));
+    SetTieredBudget(o, std::max(budget, 4 * o.page_size), config.sink_recent);
   }
   const int budget = o.budget > 0 ? o.budget : kDefaultTieredBudget;
   if (budget >= prompt_tokens) return std::nullopt;

@@ -20,6 +20,8 @@ namespace kvserve::eval {
 //   quest-B, freekv-B, fastkv_freekv-B   GPU budget B, sink = recent = B / 4 (at least a page)
 //   ...-BpP, ...-BtT, ...-BpPtT           the same with pages of P tokens (default 32) or the
 //                                        correction threshold τ = T (default 0.8)
+//   ...-BsS, ...-rRsS                     sink = recent = S tokens (whole pages) instead of a
+//                                        quarter of the budget each: FreeKV's long-input 128
 //   NAME-rR        a budget of R (0 < R <= 1) times each prompt's length: snapkv/fastkv ρ = R
 //                  (fastkv's τ raised to R where R > 0.2); tiered GPU budget ⌊R·N⌋ in whole
 //                  pages, sink = recent = a quarter (also with pP / tT as above)
@@ -31,6 +33,7 @@ struct EvalConfig {
   std::string label;
   KvPolicyOptions options;
   float ratio = 0;         // NAME-rR: R, resolved per prompt by ForPrompt
+  int sink_recent = 0;     // NAME-…sS: S; 0: a quarter of the budget each
   std::string experiment;  // an evaluation-only policy variant (experiment_policies.h)
 };
 
