@@ -24,6 +24,13 @@ void ScoreCandidatePages(const float* q_group, int group, const PageDigests& dig
                                  digests.lo(candidates[i], kv_head), d);
       max = std::max(max, bounds[i]);
     }
+    if (aggregation == GroupAggregation::kMax) {
+      for (size_t i = 0; i < n; ++i) {
+        const float b = static_cast<float>(bounds[i]);
+        scores[i] = g == 0 ? b : std::max(scores[i], b);
+      }
+      continue;
+    }
     if (aggregation == GroupAggregation::kMean) {
       for (size_t i = 0; i < n; ++i) scores[i] += static_cast<float>(bounds[i] / group);
       continue;

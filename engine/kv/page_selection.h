@@ -13,6 +13,7 @@ enum class GroupAggregation {
   kMeanSoftmax,  // "MeanS": softmax of bound / sqrt(d) over pages per query head, then the group
                  // mean (FreeKV paper)
   kMean,         // plain mean of the raw bounds (FreeKV system code)
+  kMax,          // max of the raw bounds over the group ("maxS": Quest's, FreeKV's baseline)
 };
 
 // One KV head's score for each page in `candidates`: Quest bounds of the group's query heads

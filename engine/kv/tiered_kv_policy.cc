@@ -56,6 +56,11 @@ TieredKvPolicy::TieredKvPolicy(std::string name, Mode mode, const KvPolicyOption
 
 TieredKvPolicy::~TieredKvPolicy() { WaitIdle(); }
 
+void TieredKvPolicy::SetPageScoring(GroupAggregation aggregation, DigestKind digest) {
+  aggregation_ = aggregation;
+  for (Layer& l : layers_) l.digests = PageDigests(config_.n_kv_heads, config_.head_dim, digest);
+}
+
 void TieredKvPolicy::WaitIdle() const {
   for (const Layer& l : layers_) {
     if (l.pending) recall_->Wait(l.pending);

@@ -58,6 +58,9 @@ class TieredKvPolicy : public KvPolicy {
   void WaitIdle() const override;
 
   const BudgetLayout& layout() const { return layout_; }
+  // Page scoring other than MeanS over min/max digests (the accuracy eval compares them); before
+  // the first decode step.
+  void SetPageScoring(GroupAggregation aggregation, DigestKind digest);
 
  private:
   struct Layer {

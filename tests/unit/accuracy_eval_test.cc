@@ -56,6 +56,11 @@ TEST(AccuracyEvalTest, ParsesConfigLabels) {
   EXPECT_EQ(at4k->sink, 128);
   EXPECT_EQ(at4k->page_size, 16);
   EXPECT_FALSE(ParseEvalConfig("freekv-512s").ok());
+  auto variant = ParseEvalConfig("quest-r0.25d2+mean+mad");
+  ASSERT_TRUE(variant.ok());
+  EXPECT_EQ(variant->experiment, "dense2+mean+mad");
+  EXPECT_FLOAT_EQ(variant->ratio, 0.25f);
+  EXPECT_FALSE(ParseEvalConfig("freekv-512+median").ok());
   EXPECT_FALSE(ParseEvalConfig("snapkv-512s128").ok()) << "sink and recent are the tiered ones'";
   auto small = ParseEvalConfig("fastkv_freekv-64");
   ASSERT_TRUE(small.ok());

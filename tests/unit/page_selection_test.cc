@@ -72,7 +72,7 @@ TEST(PageDigestsTest, DigestsOfFullPagesPerHeadMatchTheirRows) {
       }
 }
 
-TEST(PageSelectionTest, MeanSoftmaxAndMeanAggregationMatchNaiveFormulas) {
+TEST(PageSelectionTest, MeanSoftmaxMeanAndMaxAggregationMatchNaiveFormulas) {
   std::mt19937 rng(3);
   const KvPageShape shape{.n_kv_heads = 2, .page_size = 4, .head_dim = 8};
   PagePool pool(shape, PagePool::kUnbounded);
@@ -84,7 +84,7 @@ TEST(PageSelectionTest, MeanSoftmaxAndMeanAggregationMatchNaiveFormulas) {
   for (int p = 0; p < pages; ++p) digests.AppendPage(kv, 0);
   const std::vector<int32_t> candidates = {1, 2, 4, 5};
   for (const int head : {0, 1}) {
-    std::vector<double> means(4, 0.0), soft(4, 0.0);
+    std::vector<double> means(4, 0.0), soft(4, 0.0), maxes(4, -1e300);
     for (int g = 0; g < group; ++g) {
       std::vector<double> s(4);
       double max = -1e300, sum = 0;
@@ -92,6 +92,7 @@ TEST(PageSelectionTest, MeanSoftmaxAndMeanAggregationMatchNaiveFormulas) {
         s[i] = PageUpperBound(&q[g * 8], digests.hi(candidates[i], head),
                               digests.lo(candidates[i], head), 8);
         means[i] += s[i] / group;
+        maxes[i] = std::max(maxes[i], s[i]);
         max = std::max(max, s[i]);
       }
       // MeanS softmaxes q·k / sqrt(d) per query head, as attention does (research/freekv.md §4.3).
@@ -101,6 +102,8 @@ TEST(PageSelectionTest, MeanSoftmaxAndMeanAggregationMatchNaiveFormulas) {
     std::vector<float> out(4);
     ScoreCandidatePages(q.data(), group, digests, head, candidates, GroupAggregation::kMean, out);
     for (int i = 0; i < 4; ++i) EXPECT_NEAR(out[i], means[i], 1e-4);
+    ScoreCandidatePages(q.data(), group, digests, head, candidates, GroupAggregation::kMax, out);
+    for (int i = 0; i < 4; ++i) EXPECT_NEAR(out[i], maxes[i], 1e-4);
     ScoreCandidatePages(q.data(), group, digests, head, candidates, GroupAggregation::kMeanSoftmax,
                         out);
     for (int i = 0; i < 4; ++i) EXPECT_NEAR(out[i], soft[i], 1e-6);

@@ -2,6 +2,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace kvserve::eval {
 
@@ -86,11 +87,20 @@ absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
       if (budget_text.empty() && before > 0) return config;
     }
     if (tiered) {
+      // ...+mean, +max, +mad: page scoring variants (experiment_policies.h).
+      if (const size_t plus = budget_text.find('+'); plus != std::string::npos) {
+        config.experiment = budget_text.substr(plus + 1);
+        budget_text.resize(plus);
+        for (const absl::string_view part : absl::StrSplit(config.experiment, '+')) {
+          if (part != "mean" && part != "max" && part != "mad") return bad();
+        }
+      }
       // ...dN: the first N layers decode densely (experiment_policies.h).
       if (const size_t d = budget_text.find('d'); d != std::string::npos) {
         int dense = 0;
         if (!absl::SimpleAtoi(budget_text.substr(d + 1), &dense) || dense <= 0) return bad();
-        config.experiment = absl::StrCat("dense", dense);
+        config.experiment =
+            absl::StrCat("dense", dense, config.experiment.empty() ? "" : "+", config.experiment);
         budget_text.resize(d);
       }
       // NAME-BUDGET[pPAGE][tTAU]: another page size (the selection unit) or correction threshold.

@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "engine/kv/tiered_kv_policy.h"
 
 namespace kvserve::eval {
 namespace {
@@ -44,16 +47,32 @@ class DenseFirstLayersPolicy : public KvPolicy {
 absl::StatusOr<std::unique_ptr<KvPolicy>> CreateEvalPolicy(const KvPolicyOptions& options,
                                                            const std::string& experiment,
                                                            const ModelConfig& config) {
-  if (experiment.empty()) return CreateKvPolicy(options, config);
+  auto policy = CreateKvPolicy(options, config);
+  if (!policy.ok() || experiment.empty()) return policy;
+  auto* tiered = dynamic_cast<TieredKvPolicy*>(policy->get());
+  GroupAggregation aggregation = GroupAggregation::kMeanSoftmax;
+  DigestKind digest = DigestKind::kMinMax;
   int dense = 0;
-  if (experiment.starts_with("dense") && IsTieredKvPolicy(options.name) &&
-      absl::SimpleAtoi(experiment.substr(5), &dense) && dense > 0) {
-    auto inner = CreateKvPolicy(options, config);
-    if (!inner.ok()) return inner.status();
-    return std::make_unique<DenseFirstLayersPolicy>(*std::move(inner), dense);
+  for (const absl::string_view part : absl::StrSplit(experiment, '+')) {
+    if (tiered == nullptr) break;
+    if (part == "mean") {
+      aggregation = GroupAggregation::kMean;
+    } else if (part == "max") {
+      aggregation = GroupAggregation::kMax;
+    } else if (part == "mad") {
+      digest = DigestKind::kCenterMad;
+    } else if (!absl::StartsWith(part, "dense") || !absl::SimpleAtoi(part.substr(5), &dense) ||
+               dense <= 0) {
+      tiered = nullptr;
+    }
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("experiment '", experiment, "' does not apply to ", options.name));
+  if (tiered == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("experiment '", experiment, "' does not apply to ", options.name));
+  }
+  tiered->SetPageScoring(aggregation, digest);
+  if (dense == 0) return policy;
+  return std::make_unique<DenseFirstLayersPolicy>(*std::move(policy), dense);
 }
 
 }  // namespace kvserve::eval
