@@ -61,6 +61,8 @@ class TieredKvPolicy : public KvPolicy {
   // Page scoring other than MeanS over min/max digests (the accuracy eval compares them); before
   // the first decode step.
   void SetPageScoring(GroupAggregation aggregation, DigestKind digest);
+  // The pages resident for (layer, kv_head) now; empty while the layer runs dense.
+  std::vector<int32_t> ResidentPages(int layer, int kv_head) const;
 
  private:
   struct Layer {

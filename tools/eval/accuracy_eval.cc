@@ -1,7 +1,9 @@
 // kvserve-accuracy-eval: passkey retrieval and agreement with `full` for the KV policies (issue
 // #4), as JSON records and a Markdown report. The model is loaded once; each prompt is prefilled
 // once per prefill group and decoded under every configuration (shared_prefill.h).
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -333,6 +335,28 @@ class Evaluation {
 
   // The share of (layer, KV head) pairs whose kept rows hold every position of `needle`; layers
   // that kept everything count as holding it.
+  // Tiered: per decode step, the share of sparse (layer, KV head) pairs that attended over every
+  // page holding the answer's tokens (the pages the copy needs), to two decimals.
+  static std::vector<double> NeedleResident(const DecodeResult& r,
+                                            const std::vector<int32_t>& needle, int page_size) {
+    std::vector<int32_t> pages;
+    for (int32_t pos : needle) pages.push_back(pos / page_size);
+    std::vector<double> out;
+    for (const auto& step : r.residency) {
+      int pairs = 0, resident = 0;
+      for (const auto& layer : step) {
+        for (const std::vector<int32_t>& head : layer) {
+          ++pairs;
+          resident += std::all_of(pages.begin(), pages.end(), [&](int32_t p) {
+            return std::binary_search(head.begin(), head.end(), p);
+          });
+        }
+      }
+      if (pairs > 0) out.push_back(std::round(100.0 * resident / pairs) / 100.0);
+    }
+    return out;
+  }
+
   static double NeedleKept(const DecodeResult& r, const std::vector<int32_t>& needle) {
     int pairs = 0, kept = 0;
     const int heads = r.retained.empty()
@@ -395,6 +419,13 @@ class Evaluation {
       j["correct"] = score == 1.0;
       j["kv_fraction"] = KvFraction(r.kv, n + static_cast<int>(r.tokens.size()) - 1);
       if (!r.retained.empty() && !needle.empty()) j["needle_kept"] = NeedleKept(r, needle);
+      if (!r.residency.empty() && !needle.empty()) {
+        const std::vector<double> steps = NeedleResident(r, needle, c.options.page_size);
+        double sum = 0;
+        for (double x : steps) sum += x;
+        j["needle_resident"] = steps.empty() ? 1.0 : sum / static_cast<double>(steps.size());
+        j["needle_resident_steps"] = steps;
+      }
       if (r.kv.host_tokens > 0) {
         j["resident_fraction"] = r.kv.resident_fraction;
         j["step_correction_rate"] = r.kv.step_correction_rate;
@@ -414,6 +445,7 @@ class Evaluation {
             {"prompt_tokens", n},
             {"references", prompt->references},
             {"depths", prompt->depth_percent},
+            {"needle_positions", needle},
             {"prefill_ms", PrefillJson(*outcome)},
             {"results", results}});
     return absl::OkStatus();

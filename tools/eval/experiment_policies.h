@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/kv/kv_policy.h"
@@ -19,9 +20,16 @@ namespace kvserve::eval {
 //   "max"     ... by the group max of raw bounds (maxS: Quest's code, FreeKV's baseline)
 //   "mad"     ... over center ± mean-absolute-deviation digests (FreeKV's system code, §4.2)
 // Several join with '+' ("dense1+mean").
-// Returns the engine's policy for an empty `experiment`; InvalidArgument for an unknown one.
+// Tiered policies come wrapped so that the pages each KV head attended over are recorded
+// (ResidencyLog below); the others are the engine's. InvalidArgument for an unknown experiment.
 absl::StatusOr<std::unique_ptr<KvPolicy>> CreateEvalPolicy(const KvPolicyOptions& options,
                                                            const std::string& experiment,
                                                            const ModelConfig& config);
+
+// Per decode step, layer and KV head, the pages resident when it attended (sorted; empty where
+// the layer ran dense): [step][layer][kv_head].
+using ResidencyLog = std::vector<std::vector<std::vector<std::vector<int32_t>>>>;
+// The log of a policy CreateEvalPolicy made for a tiered configuration; nullptr for the others.
+const ResidencyLog* RecordedResidency(const KvPolicy& policy);
 
 }  // namespace kvserve::eval
