@@ -264,14 +264,16 @@ class Evaluation {
           if (auto st = Agreement(s); !st.ok()) return st;
         }
       } else if (task == "ruler") {
-        for (const std::string& t : o_.ruler_tasks)
-          for (int length : o_.ruler_lengths)
-            for (int i = 0; i < o_.cases; ++i) {
+        // Case by case across tasks and lengths: a run stopped early leaves every cell with
+        // (nearly) the same number of cases.
+        for (int i = 0; i < o_.cases; ++i)
+          for (const std::string& t : o_.ruler_tasks)
+            for (int length : o_.ruler_lengths) {
               if (auto st = Ruler(t, length, i); !st.ok()) return st;
             }
       } else if (task == "fidelity") {
-        for (int context : o_.fidelity_contexts)
-          for (int d = 0; d < o_.fidelity_docs; ++d) {
+        for (int d = 0; d < o_.fidelity_docs; ++d)
+          for (int context : o_.fidelity_contexts) {
             if (auto st = Fidelity(context, d); !st.ok()) return st;
           }
       } else if (task == "passkey") {
