@@ -38,19 +38,23 @@ std::vector<std::string> TieredConfigLabels() {
 }
 
 std::vector<std::string> SuiteConfigLabels() {
-  return {"full",          "snapkv",      "fastkv",           "fastkv-r0.25",
-          "fastkv-512",    "quest-r0.25", "freekv-r0.25",     "fastkv_freekv-r0.25",
-          "freekv-r0.125", "freekv-512",  "fastkv_freekv-512"};
-}
-
-std::vector<std::string> QuickConfigLabels() {
   return {"full",
           "snapkv",
           "fastkv",
           "fastkv-r0.25",
+          "fastkv-512",
           "quest-r0.25",
+          "quest-r0.25+mad",
           "freekv-r0.25",
-          "fastkv_freekv-r0.25"};
+          "freekv-r0.25+mad",
+          "fastkv_freekv-r0.25",
+          "fastkv_freekv-r0.25+mad",
+          "fastkv_freekv-512"};
+}
+
+std::vector<std::string> QuickConfigLabels() {
+  return {"full",        "snapkv",       "fastkv",           "fastkv-r0.25",
+          "quest-r0.25", "freekv-r0.25", "freekv-r0.25+mad", "fastkv_freekv-r0.25"};
 }
 
 absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {

@@ -50,10 +50,12 @@ std::vector<std::string> DefaultConfigLabels();
 std::vector<std::string> TieredConfigLabels();
 
 // Issue 17's sweep, sized for about an hour on 2 cores: full; snapkv and fastkv at the defaults
-// (ρ = 0.1); fastkv at ρ = 0.25 and at 512; quest, freekv and fastkv_freekv at ¼ of each prompt;
-// freekv at ⅛; freekv and fastkv_freekv at 512 (tiered ones below each prompt only).
+// (ρ = 0.1); fastkv at ρ = 0.25 and at 512; quest, freekv and fastkv_freekv at ¼ of each prompt,
+// each also with center ± MAD digests (+mad, FreeKV's system code); fastkv_freekv at 512 (tiered
+// ones below each prompt only).
 std::vector<std::string> SuiteConfigLabels();
-// --quick's: full, snapkv, fastkv, fastkv-r0.25 and the three tiered policies at ¼ of the prompt.
+// --quick's: full, snapkv, fastkv, fastkv-r0.25 and the three tiered policies at ¼ of the prompt,
+// freekv also with +mad.
 std::vector<std::string> QuickConfigLabels();
 
 // Parses a label as above; InvalidArgument naming it otherwise.
