@@ -422,7 +422,8 @@ class Evaluation {
       j["correct"] = score == 1.0;
       j["kv_fraction"] = KvFraction(r.kv, n + static_cast<int>(r.tokens.size()) - 1);
       if (!r.retained.empty() && !needle.empty()) j["needle_kept"] = NeedleKept(r, needle);
-      if (!r.residency.empty() && !needle.empty()) {
+      // Not for fastkv_freekv: its host rows are reordered per head, so pages are not positions.
+      if (!r.residency.empty() && !needle.empty() && c.options.name != "fastkv_freekv") {
         const std::vector<double> steps = NeedleResident(r, needle, c.options.page_size);
         double sum = 0;
         for (double x : steps) sum += x;
