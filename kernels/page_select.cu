@@ -169,6 +169,12 @@ __global__ void __launch_bounds__(kThreads) SelectPagesKernel(SelectPagesParams 
       for (int i = tid; i < n; i += kThreads) s.scores[i] += s.bounds[i] / group;
       continue;  // each thread reads only its own entries
     }
+    if (p.aggregation == PageScoreAggregation::kMax) {
+      for (int i = tid; i < n; i += kThreads) {
+        s.scores[i] = g == 0 ? s.bounds[i] : fmaxf(s.scores[i], s.bounds[i]);
+      }
+      continue;
+    }
     s.reduce[tid] = local_max;
     __syncthreads();
     if (tid == 0) {
@@ -177,7 +183,11 @@ __global__ void __launch_bounds__(kThreads) SelectPagesKernel(SelectPagesParams 
       softmax_max = m;
     }
     __syncthreads();
-    for (int i = tid; i < n; i += kThreads) s.bounds[i] = expf(s.bounds[i] - softmax_max);
+    // Softmax of q·k / sqrt(d), as attention: unscaled, whole sets of pages underflow to 0.
+    const float scale = 1.0f / sqrtf(static_cast<float>(d));
+    for (int i = tid; i < n; i += kThreads) {
+      s.bounds[i] = expf((s.bounds[i] - softmax_max) * scale);
+    }
     __syncthreads();
     if (tid == 0) {
       // In candidate order, in double, as the CPU policy sums.

@@ -27,7 +27,8 @@ enum class PageDigestKind {
 // How the query heads of a GQA group agree on one page set (§4.3).
 enum class PageScoreAggregation {
   kMeanSoftmax,  // "MeanS": softmax over the candidates per query head, then the group mean
-  kMean,         // plain mean of the raw bounds
+  kMean,         // plain mean of the raw bounds (FreeKV system code)
+  kMax,          // group max of the raw bounds (Quest)
 };
 
 // How a (sequence, layer)'s device budget of `slots` pages splits (§4.1): slots [0, sink) hold the

@@ -1,49 +1,25 @@
 #include "engine/kv/page_selection.h"
 
-#include <algorithm>
-#include <cmath>
-#include <numeric>
+#include "kernels/cpu_reference/page_select.h"
 
 namespace kvserve {
 
+// One implementation of the scoring: the device kernel's CPU twin (kernels/cpu_reference).
 void ScoreCandidatePages(const float* q_group, int group, const PageDigests& digests, int kv_head,
                          std::span<const int32_t> candidates, GroupAggregation aggregation,
                          std::span<float> scores) {
-  const int d = digests.head_dim();
-  const size_t n = candidates.size();
-  std::fill(scores.begin(), scores.end(), 0.0f);
-  std::vector<float> bounds(n);
-  for (int g = 0; g < group; ++g) {
-    const float* q = q_group + static_cast<size_t>(g) * d;
-    float max = -INFINITY;
-    for (size_t i = 0; i < n; ++i) {
-      bounds[i] = PageUpperBound(q, digests.hi(candidates[i], kv_head),
-                                 digests.lo(candidates[i], kv_head), d);
-      max = std::max(max, bounds[i]);
-    }
-    if (aggregation == GroupAggregation::kMean) {
-      for (size_t i = 0; i < n; ++i) scores[i] += bounds[i] / group;
-      continue;
-    }
-    double sum = 0.0;
-    for (size_t i = 0; i < n; ++i) sum += (bounds[i] = std::exp(bounds[i] - max));
-    for (size_t i = 0; i < n; ++i) scores[i] += static_cast<float>(bounds[i] / sum) / group;
+  std::vector<const float*> hi(candidates.size()), lo(candidates.size());
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    hi[i] = digests.hi(candidates[i], kv_head);
+    lo[i] = digests.lo(candidates[i], kv_head);
   }
+  kernels::reference::ScorePageCandidates(q_group, group, digests.head_dim(), hi, lo, aggregation,
+                                          scores);
 }
 
 std::vector<int32_t> TopPages(std::span<const float> scores, std::span<const int32_t> candidates,
                               int k) {
-  std::vector<int32_t> order(candidates.size());
-  std::iota(order.begin(), order.end(), 0);
-  const size_t keep = std::min(order.size(), static_cast<size_t>(std::max(0, k)));
-  std::partial_sort(order.begin(), order.begin() + keep, order.end(), [&](int32_t a, int32_t b) {
-    return scores[a] != scores[b] ? scores[a] > scores[b] : candidates[a] < candidates[b];
-  });
-  std::vector<int32_t> pages;
-  pages.reserve(keep);
-  for (size_t i = 0; i < keep; ++i) pages.push_back(candidates[order[i]]);
-  std::sort(pages.begin(), pages.end());
-  return pages;
+  return kernels::reference::TopCandidatePages(scores, candidates, k);
 }
 
 }  // namespace kvserve

@@ -5,14 +5,13 @@
 #include <vector>
 
 #include "engine/kv/page_digests.h"
+#include "kernels/tiered_kv_params.h"
 
 namespace kvserve {
 
-// How the query heads of a GQA group agree on one page set (research/freekv.md §4.3).
-enum class GroupAggregation {
-  kMeanSoftmax,  // "MeanS": softmax over pages per query head, then the group mean (FreeKV paper)
-  kMean,         // plain mean of the raw bounds (FreeKV system code)
-};
+// How the query heads of a GQA group agree on one page set (research/freekv.md §4.3): MeanS
+// (FreeKV paper), plain mean (FreeKV system code) or max (Quest); the device kernels' enum.
+using GroupAggregation = kernels::PageScoreAggregation;
 
 // One KV head's score for each page in `candidates`: Quest bounds of the group's query heads
 // (q_group: [group][head_dim], post-RoPE) against the page digests, aggregated over the group.

@@ -48,6 +48,16 @@ TieredKvPolicy::TieredKvPolicy(std::string name, Mode mode, const TieredOptions&
 
 TieredKvPolicy::~TieredKvPolicy() { WaitIdle(); }
 
+void TieredKvPolicy::SetPageScoring(GroupAggregation aggregation, DigestKind digest) {
+  aggregation_ = aggregation;
+  for (Layer& l : layers_) l.digests = PageDigests(config_.n_kv_heads, config_.head_dim, digest);
+}
+
+std::vector<int32_t> TieredKvPolicy::ResidentPages(int layer, int kv_head) const {
+  const Layer& l = layers_[layer];
+  return l.sparse ? l.heads[kv_head].ResidentPages() : std::vector<int32_t>{};
+}
+
 void TieredKvPolicy::WaitIdle() const {
   for (const Layer& l : layers_) {
     if (l.pending) recall_->Wait(l.pending);

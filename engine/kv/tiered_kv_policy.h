@@ -63,6 +63,11 @@ class TieredKvPolicy : public KvPolicy {
   const ResidencyMap& residency(int layer, int kv_head) const {
     return layers_[layer].heads[kv_head];
   }
+  // Page scoring other than MeanS over min/max digests (the accuracy eval compares them); before
+  // the first decode step.
+  void SetPageScoring(GroupAggregation aggregation, DigestKind digest);
+  // The pages resident for (layer, kv_head) now; empty while the layer runs dense.
+  std::vector<int32_t> ResidentPages(int layer, int kv_head) const;
 
  private:
   struct Layer {

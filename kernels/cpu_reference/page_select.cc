@@ -27,8 +27,16 @@ void ScorePageCandidates(const float* q_group, int group, int head_dim,
       for (size_t i = 0; i < n; ++i) scores[i] += bounds[i] / group;
       continue;
     }
+    if (aggregation == PageScoreAggregation::kMax) {
+      for (size_t i = 0; i < n; ++i)
+        scores[i] = g == 0 ? bounds[i] : std::max(scores[i], bounds[i]);
+      continue;
+    }
+    // Softmax of q·k / sqrt(d), as attention does: unscaled, one 64-dim head's page bounds differ
+    // by hundreds and float exp made whole sets of pages exact zeros (then ranked by page index).
+    const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
     double sum = 0.0;
-    for (size_t i = 0; i < n; ++i) sum += (bounds[i] = std::exp(bounds[i] - max));
+    for (size_t i = 0; i < n; ++i) sum += (bounds[i] = std::exp((bounds[i] - max) * scale));
     for (size_t i = 0; i < n; ++i) scores[i] += static_cast<float>(bounds[i] / sum) / group;
   }
 }

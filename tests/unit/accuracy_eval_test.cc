@@ -42,6 +42,26 @@ TEST(AccuracyEvalTest, ParsesConfigLabels) {
   EXPECT_FLOAT_EQ(std::get<FastKvFreeKvOptions>(corrected->options).tau, 1.0f);
   EXPECT_EQ(std::get<FastKvFreeKvOptions>(corrected->options).budget, 512);
   EXPECT_FALSE(ParseEvalConfig("freekv-128tx").ok());
+  // FreeKV's long-input split: sink = recent = 128, the rest retrieved.
+  auto long_input = ParseEvalConfig("quest-1024s128");
+  ASSERT_TRUE(long_input.ok());
+  EXPECT_EQ(TieredOptionsOf(long_input->options)->budget, 1024);
+  EXPECT_EQ(TieredOptionsOf(long_input->options)->sink, 128);
+  EXPECT_EQ(TieredOptionsOf(long_input->options)->recent, 128);
+  auto ratio = ParseEvalConfig("freekv-r0.25s128p16");
+  ASSERT_TRUE(ratio.ok());
+  const auto at4k = ForPrompt(*ratio, 4096);
+  ASSERT_TRUE(at4k.has_value());
+  EXPECT_EQ(TieredOptionsOf(*at4k)->budget, 1024);
+  EXPECT_EQ(TieredOptionsOf(*at4k)->sink, 128);
+  EXPECT_EQ(TieredOptionsOf(*at4k)->page_size, 16);
+  EXPECT_FALSE(ParseEvalConfig("freekv-512s").ok());
+  auto variant = ParseEvalConfig("quest-r0.25d2+mean+mad");
+  ASSERT_TRUE(variant.ok());
+  EXPECT_EQ(variant->experiment, "dense2+mean+mad");
+  EXPECT_FLOAT_EQ(variant->ratio, 0.25f);
+  EXPECT_FALSE(ParseEvalConfig("freekv-512+median").ok());
+  EXPECT_FALSE(ParseEvalConfig("snapkv-512s128").ok()) << "sink and recent are the tiered ones'";
   auto small = ParseEvalConfig("fastkv_freekv-64");
   ASSERT_TRUE(small.ok());
   EXPECT_EQ(std::get<FastKvFreeKvOptions>(small->options).sink, 32);  // at least a page

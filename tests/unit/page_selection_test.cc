@@ -72,7 +72,7 @@ TEST(PageDigestsTest, DigestsOfFullPagesPerHeadMatchTheirRows) {
       }
 }
 
-TEST(PageSelectionTest, MeanSoftmaxAndMeanAggregationMatchNaiveFormulas) {
+TEST(PageSelectionTest, MeanSoftmaxMeanAndMaxAggregationMatchNaiveFormulas) {
   std::mt19937 rng(3);
   const KvPageShape shape{.n_kv_heads = 2, .page_size = 4, .head_dim = 8};
   PagePool pool(shape, PagePool::kUnbounded);
@@ -84,7 +84,7 @@ TEST(PageSelectionTest, MeanSoftmaxAndMeanAggregationMatchNaiveFormulas) {
   for (int p = 0; p < pages; ++p) digests.AppendPage(kv, 0);
   const std::vector<int32_t> candidates = {1, 2, 4, 5};
   for (const int head : {0, 1}) {
-    std::vector<double> means(4, 0.0), soft(4, 0.0);
+    std::vector<double> means(4, 0.0), soft(4, 0.0), maxes(4, -1e300);
     for (int g = 0; g < group; ++g) {
       std::vector<double> s(4);
       double max = -1e300, sum = 0;
@@ -92,18 +92,47 @@ TEST(PageSelectionTest, MeanSoftmaxAndMeanAggregationMatchNaiveFormulas) {
         s[i] = PageUpperBound(&q[g * 8], digests.hi(candidates[i], head),
                               digests.lo(candidates[i], head), 8);
         means[i] += s[i] / group;
+        maxes[i] = std::max(maxes[i], s[i]);
         max = std::max(max, s[i]);
       }
-      for (double& x : s) sum += (x = std::exp(x - max));
+      // MeanS softmaxes q·k / sqrt(d) per query head, as attention does (research/freekv.md §4.3).
+      for (double& x : s) sum += (x = std::exp((x - max) / std::sqrt(8.0)));
       for (int i = 0; i < 4; ++i) soft[i] += s[i] / sum / group;
     }
     std::vector<float> out(4);
     ScoreCandidatePages(q.data(), group, digests, head, candidates, GroupAggregation::kMean, out);
     for (int i = 0; i < 4; ++i) EXPECT_NEAR(out[i], means[i], 1e-4);
+    ScoreCandidatePages(q.data(), group, digests, head, candidates, GroupAggregation::kMax, out);
+    for (int i = 0; i < 4; ++i) EXPECT_NEAR(out[i], maxes[i], 1e-4);
     ScoreCandidatePages(q.data(), group, digests, head, candidates, GroupAggregation::kMeanSoftmax,
                         out);
     for (int i = 0; i < 4; ++i) EXPECT_NEAR(out[i], soft[i], 1e-6);
   }
+}
+
+// The raw bounds of a 64-dim head differ by hundreds between pages: unscaled, float exp turned
+// whole sets of pages into exact zeros, which TopPages then ranked by page index, not by the query.
+TEST(PageSelectionTest, MeanSoftmaxRanksPagesByBoundWhereUnscaledFloatExpUnderflows) {
+  const int d = 64, page = 4;
+  const KvPageShape shape{.n_kv_heads = 1, .page_size = page, .head_dim = d};
+  PagePool pool(shape, PagePool::kUnbounded);
+  SequenceKvCache kv(pool, 1);
+  // Every row of page p is the key (b_p, 0, ..., 0): with q = e_0 the page's bound is b_p.
+  const std::vector<float> bound = {-300, -150, 0, -20};
+  std::vector<float> k(bound.size() * page * d, 0.0f);
+  for (size_t p = 0; p < bound.size(); ++p)
+    for (int r = 0; r < page; ++r) k[(p * page + r) * d] = bound[p];
+  ASSERT_TRUE(kv.Append(0, k.data(), k.data(), static_cast<int>(bound.size()) * page, d));
+  PageDigests digests(1, d, DigestKind::kMinMax);
+  for (size_t p = 0; p < bound.size(); ++p) digests.AppendPage(kv, 0);
+  std::vector<float> q(d, 0.0f);
+  q[0] = 1.0f;
+  const std::vector<int32_t> candidates = {0, 1, 2, 3};
+  std::vector<float> scores(candidates.size());
+  ScoreCandidatePages(q.data(), 1, digests, 0, candidates, GroupAggregation::kMeanSoftmax, scores);
+  for (const float s : scores) EXPECT_GT(s, 0.0f);
+  EXPECT_GT(scores[1], scores[0]);
+  EXPECT_EQ(TopPages(scores, candidates, 3), (std::vector<int32_t>{1, 2, 3}));
 }
 
 TEST(PageSelectionTest, TopPagesBestFirstTiesToLowerPageReturnedAscending) {

@@ -82,5 +82,40 @@ TEST(SharedPrefillTest, RecordsEveryLayerAndCompressesOnlyTheCopies) {
   EXPECT_EQ(wrong.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// Tiered configurations run wrapped (experiment_policies.h): the wrapper must not change what the
+// policy does, and it logs each step's resident pages: sink, selected and window, sorted.
+TEST(SharedPrefillTest, TieredConfigsEqualRealPoliciesAndLogTheirResidentPages) {
+  CpuModel m = LoadStories260K();
+  ASSERT_NE(m.backend, nullptr);
+  const std::vector<int32_t> prompt = RandomPrompt(7, 300, m.config.vocab_size);
+  ExpectSameAsRealPolicies(m, prompt, {"quest-128p16", "freekv-128p16"}, 12);
+
+  PagePool pool({m.config.n_kv_heads, 16, m.config.head_dim}, PagePool::kUnbounded);
+  auto full = eval::RunSharedPrefill(*m.backend, pool, prompt, nullptr, 8);
+  ASSERT_TRUE(full.ok()) << full.status();
+  auto quest = eval::ParseEvalConfig("quest-128p16+mad");
+  ASSERT_TRUE(quest.ok());
+  auto r = eval::DecodeFromSharedPrefill(*m.backend, pool, *full, quest->options, 5, -1,
+                                         quest->experiment);
+  ASSERT_TRUE(r.ok()) << r.status();
+  // 5 tokens: the first from the prefill's logits, then 4 steps through the policy.
+  ASSERT_EQ(r->residency.size(), 4u);
+  const int n_pages = (300 + 16 - 1) / 16;  // 19, the 300th token's page partial
+  for (const auto& step : r->residency) {
+    ASSERT_EQ(step.size(), static_cast<size_t>(m.config.n_layers));
+    for (const auto& layer : step) {
+      ASSERT_EQ(layer.size(), static_cast<size_t>(m.config.n_kv_heads));
+      for (const std::vector<int32_t>& pages : layer) {
+        ASSERT_EQ(pages.size(), 8u);  // 128 / 16: 2 sink, 4 selected, 2 window
+        EXPECT_TRUE(std::is_sorted(pages.begin(), pages.end()));
+        EXPECT_EQ(pages[0], 0);
+        EXPECT_EQ(pages[1], 1);
+        EXPECT_EQ(pages.back(), n_pages - 1);
+      }
+    }
+  }
+  EXPECT_FALSE(eval::ParseEvalConfig("quest-128p16+median").ok());
+}
+
 }  // namespace
 }  // namespace kvserve::testing

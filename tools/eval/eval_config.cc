@@ -2,15 +2,18 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace kvserve::eval {
 
 namespace {
 
-// The default's proportions (2048 = 512 sink + 512 recent + 1024 retrieved), whole pages.
-void SetTieredBudget(TieredOptions& o, int budget) {
+// The default's proportions (2048 = 512 sink + 512 recent + 1024 retrieved), whole pages, or
+// `sink_recent` tokens each where set (FreeKV's long-input setting: 128).
+void SetTieredBudget(TieredOptions& o, int budget, int sink_recent) {
   o.budget = budget;
-  o.sink = std::max(o.page_size, budget / 4 / o.page_size * o.page_size);
+  const int share = sink_recent > 0 ? sink_recent : budget / 4;
+  o.sink = std::max(o.page_size, share / o.page_size * o.page_size);
   o.recent = o.sink;
 }
 
@@ -35,19 +38,23 @@ std::vector<std::string> TieredConfigLabels() {
 }
 
 std::vector<std::string> SuiteConfigLabels() {
-  return {"full",          "snapkv",      "fastkv",           "fastkv-r0.25",
-          "fastkv-512",    "quest-r0.25", "freekv-r0.25",     "fastkv_freekv-r0.25",
-          "freekv-r0.125", "freekv-512",  "fastkv_freekv-512"};
-}
-
-std::vector<std::string> QuickConfigLabels() {
   return {"full",
           "snapkv",
           "fastkv",
           "fastkv-r0.25",
+          "fastkv-512",
           "quest-r0.25",
+          "quest-r0.25+mad",
           "freekv-r0.25",
-          "fastkv_freekv-r0.25"};
+          "freekv-r0.25+mad",
+          "fastkv_freekv-r0.25",
+          "fastkv_freekv-r0.25+mad",
+          "fastkv_freekv-512"};
+}
+
+std::vector<std::string> QuickConfigLabels() {
+  return {"full",        "snapkv",       "fastkv",           "fastkv-r0.25",
+          "quest-r0.25", "freekv-r0.25", "freekv-r0.25+mad", "fastkv_freekv-r0.25"};
 }
 
 absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
@@ -90,11 +97,20 @@ absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
       if (budget_text.empty() && before > 0) return config;
     }
     if (tiered) {
+      // ...+mean, +max, +mad: page scoring variants (experiment_policies.h).
+      if (const size_t plus = budget_text.find('+'); plus != std::string::npos) {
+        config.experiment = budget_text.substr(plus + 1);
+        budget_text.resize(plus);
+        for (const absl::string_view part : absl::StrSplit(config.experiment, '+')) {
+          if (part != "mean" && part != "max" && part != "mad") return bad();
+        }
+      }
       // ...dN: the first N layers decode densely (experiment_policies.h).
       if (const size_t d = budget_text.find('d'); d != std::string::npos) {
         int dense = 0;
         if (!absl::SimpleAtoi(budget_text.substr(d + 1), &dense) || dense <= 0) return bad();
-        config.experiment = absl::StrCat("dense", dense);
+        config.experiment =
+            absl::StrCat("dense", dense, config.experiment.empty() ? "" : "+", config.experiment);
         budget_text.resize(d);
       }
       // NAME-BUDGET[pPAGE][tTAU]: another page size (the selection unit) or correction threshold.
@@ -109,6 +125,13 @@ absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
         if (!absl::SimpleAtoi(budget_text.substr(p + 1), &page) || page <= 0) return bad();
         set("page_size", page);
         budget_text.resize(p);
+      }
+      // NAME-BUDGET[sS]: sink = recent = S tokens instead of a quarter of the budget each.
+      if (const size_t sr = budget_text.find('s'); sr != std::string::npos) {
+        int tokens = 0;
+        if (!absl::SimpleAtoi(budget_text.substr(sr + 1), &tokens) || tokens <= 0) return bad();
+        config.sink_recent = tokens;
+        budget_text.resize(sr);
       }
     }
     if (budget_text.starts_with("r")) {
@@ -128,7 +151,7 @@ absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
     int budget = 0;
     if (!absl::SimpleAtoi(budget_text, &budget) || budget <= 0) return bad();
     set("budget", budget);
-    if (tiered) SetTieredBudget(*TieredOptionsOf(config.options), budget);
+    if (tiered) SetTieredBudget(*TieredOptionsOf(config.options), budget, config.sink_recent);
   }
   return config;
 }
@@ -140,7 +163,7 @@ std::optional<KvPolicyOptions> ForPrompt(const EvalConfig& config, int prompt_to
   TieredOptions& o = *tiered;
   if (config.ratio > 0) {
     const int budget = static_cast<int>(config.ratio * prompt_tokens) / o.page_size * o.page_size;
-    SetTieredBudget(o, std::max(budget, 4 * o.page_size));
+    SetTieredBudget(o, std::max(budget, 4 * o.page_size), config.sink_recent);
   }
   const int budget = o.budget > 0 ? o.budget : kDefaultTieredBudget;
   if (budget >= prompt_tokens) return std::nullopt;

@@ -20,10 +20,13 @@ namespace kvserve::eval {
 //   quest-B, freekv-B, fastkv_freekv-B   GPU budget B, sink = recent = B / 4 (at least a page)
 //   ...-BpP, ...-BtT, ...-BpPtT           the same with pages of P tokens (default 32) or the
 //                                        correction threshold τ = T (default 0.8)
+//   ...-BsS, ...-rRsS                     sink = recent = S tokens (whole pages) instead of a
+//                                        quarter of the budget each: FreeKV's long-input 128
 //   NAME-rR        a budget of R (0 < R <= 1) times each prompt's length: snapkv/fastkv ρ = R
 //                  (fastkv's τ raised to R where R > 0.2); tiered GPU budget ⌊R·N⌋ in whole
 //                  pages, sink = recent = a quarter (also with pP / tT as above)
-//   tiered labels may end in dN: the first N layers decode densely (experiment_policies.h)
+//   tiered labels may end in dN: the first N layers decode densely (experiment_policies.h),
+//   then in +mean, +max, +mad: page scoring variants (experiment_policies.h): quest-r0.25+mean
 //   snapkv/fastkv labels may end in wW (observation window W, default 8), avg (average pooling,
 //   the v1/v2 scripts', default max): snapkv-r0.1w32avg, snapkv-w32
 // Every other option keeps KvPolicyOptions' default (window 8, max pool of 7).
@@ -31,6 +34,7 @@ struct EvalConfig {
   std::string label;
   KvPolicyOptions options;
   float ratio = 0;         // NAME-rR: R, resolved per prompt by ForPrompt
+  int sink_recent = 0;     // NAME-…sS: S; 0: a quarter of the budget each
   std::string experiment;  // an evaluation-only policy variant (experiment_policies.h)
 };
 
@@ -46,10 +50,12 @@ std::vector<std::string> DefaultConfigLabels();
 std::vector<std::string> TieredConfigLabels();
 
 // Issue 17's sweep, sized for about an hour on 2 cores: full; snapkv and fastkv at the defaults
-// (ρ = 0.1); fastkv at ρ = 0.25 and at 512; quest, freekv and fastkv_freekv at ¼ of each prompt;
-// freekv at ⅛; freekv and fastkv_freekv at 512 (tiered ones below each prompt only).
+// (ρ = 0.1); fastkv at ρ = 0.25 and at 512; quest, freekv and fastkv_freekv at ¼ of each prompt,
+// each also with center ± MAD digests (+mad, FreeKV's system code); fastkv_freekv at 512 (tiered
+// ones below each prompt only).
 std::vector<std::string> SuiteConfigLabels();
-// --quick's: full, snapkv, fastkv, fastkv-r0.25 and the three tiered policies at ¼ of the prompt.
+// --quick's: full, snapkv, fastkv, fastkv-r0.25 and the three tiered policies at ¼ of the prompt,
+// freekv also with +mad.
 std::vector<std::string> QuickConfigLabels();
 
 // Parses a label as above; InvalidArgument naming it otherwise.

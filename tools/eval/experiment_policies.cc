@@ -3,27 +3,45 @@
 #include <algorithm>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "engine/kv/tiered_kv_policy.h"
 
 namespace kvserve::eval {
 namespace {
 
-// A tiered policy with its first `dense` layers attending over the whole KV at decode: the inner
-// policy never sees those layers' decode hooks, so it neither selects nor recalls for them.
-class DenseFirstLayersPolicy : public KvPolicy {
+// A tiered policy for the eval: its first `dense` layers attend over the whole KV at decode (the
+// inner policy never sees those layers' decode hooks, so it neither selects nor recalls for them),
+// and the pages each KV head attends over are recorded.
+class EvalTieredPolicy : public KvPolicy {
  public:
-  DenseFirstLayersPolicy(std::unique_ptr<KvPolicy> inner, int dense)
-      : inner_(std::move(inner)), dense_(dense) {}
+  EvalTieredPolicy(std::unique_ptr<KvPolicy> inner, TieredKvPolicy* tiered, int dense, int n_layers,
+                   int n_kv_heads)
+      : inner_(std::move(inner)),
+        tiered_(tiered),
+        dense_(dense),
+        n_layers_(n_layers),
+        n_kv_heads_(n_kv_heads) {}
 
   std::string_view name() const override { return inner_->name(); }
   bool needs_whole_prompt() const override { return inner_->needs_whole_prompt(); }
   PromptCompressionPlan PlanPrompt(int n) override { return inner_->PlanPrompt(n); }
   void BeginDecodeLayer(int layer) override {
+    if (layer == 0) log_.emplace_back(n_layers_);
     if (layer >= dense_) inner_->BeginDecodeLayer(layer);
   }
   bool PrepareDecodeAttention(int layer, const float* q, const SequenceKvCache& kv) override {
-    return layer >= dense_ && inner_->PrepareDecodeAttention(layer, q, kv);
+    if (layer < dense_ || !inner_->PrepareDecodeAttention(layer, q, kv)) return false;
+    if (!log_.empty()) {
+      for (int h = 0; h < n_kv_heads_; ++h) {
+        std::vector<int32_t> pages = tiered_->ResidentPages(layer, h);
+        std::sort(pages.begin(), pages.end());
+        log_.back()[layer].push_back(std::move(pages));
+      }
+    }
+    return true;
   }
   void DecodePages(int layer, DecodePageLists* lists) const override {
     inner_->DecodePages(layer, lists);
@@ -34,9 +52,15 @@ class DenseFirstLayersPolicy : public KvPolicy {
   void WaitIdle() const override { inner_->WaitIdle(); }
   KvStats Stats(const SequenceKvCache& kv) const override { return inner_->Stats(kv); }
 
+  const ResidencyLog& log() const { return log_; }
+
  private:
   std::unique_ptr<KvPolicy> inner_;
+  TieredKvPolicy* tiered_;
   int dense_;
+  int n_layers_;
+  int n_kv_heads_;
+  ResidencyLog log_;
 };
 
 }  // namespace
@@ -44,16 +68,38 @@ class DenseFirstLayersPolicy : public KvPolicy {
 absl::StatusOr<std::unique_ptr<KvPolicy>> CreateEvalPolicy(const KvPolicyOptions& options,
                                                            const std::string& experiment,
                                                            const ModelConfig& config) {
-  if (experiment.empty()) return CreateKvPolicy(options, config);
+  auto policy = CreateKvPolicy(options, config);
+  if (!policy.ok()) return policy;
+  auto* tiered = dynamic_cast<TieredKvPolicy*>(policy->get());
+  if (experiment.empty() && tiered == nullptr) return policy;
+  GroupAggregation aggregation = GroupAggregation::kMeanSoftmax;
+  DigestKind digest = DigestKind::kMinMax;
   int dense = 0;
-  if (experiment.starts_with("dense") && IsTiered(KindOf(options)) &&
-      absl::SimpleAtoi(experiment.substr(5), &dense) && dense > 0) {
-    auto inner = CreateKvPolicy(options, config);
-    if (!inner.ok()) return inner.status();
-    return std::make_unique<DenseFirstLayersPolicy>(*std::move(inner), dense);
+  for (const absl::string_view part : absl::StrSplit(experiment, '+', absl::SkipEmpty())) {
+    if (tiered == nullptr) break;
+    if (part == "mean") {
+      aggregation = GroupAggregation::kMean;
+    } else if (part == "max") {
+      aggregation = GroupAggregation::kMax;
+    } else if (part == "mad") {
+      digest = DigestKind::kCenterMad;
+    } else if (!absl::StartsWith(part, "dense") || !absl::SimpleAtoi(part.substr(5), &dense) ||
+               dense <= 0) {
+      tiered = nullptr;
+    }
   }
-  return absl::InvalidArgumentError(absl::StrCat("experiment '", experiment, "' does not apply to ",
-                                                 std::string(KvPolicyName(options))));
+  if (tiered == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "experiment '", experiment, "' does not apply to ", std::string(KvPolicyName(options))));
+  }
+  tiered->SetPageScoring(aggregation, digest);
+  return std::make_unique<EvalTieredPolicy>(*std::move(policy), tiered, dense, config.n_layers,
+                                            config.n_kv_heads);
+}
+
+const ResidencyLog* RecordedResidency(const KvPolicy& policy) {
+  const auto* eval = dynamic_cast<const EvalTieredPolicy*>(&policy);
+  return eval ? &eval->log() : nullptr;
 }
 
 }  // namespace kvserve::eval

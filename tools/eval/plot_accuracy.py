@@ -41,12 +41,13 @@ def wilson(k: int, n: int) -> tuple[float, float]:
 
 
 def policy_of(label: str) -> str:
-    return label.split("-")[0]
+    """The line a label belongs to: its policy, with "+mad" for the center ± MAD digest variant."""
+    return label.split("-")[0] + ("+mad" if label.endswith("+mad") else "")
 
 
-# Plain sweep labels only (NAME, NAME-B, NAME-rR): variants with a page size, threshold, window,
-# pooling or experiment suffix belong to investigations, not to a policy's budget line.
-SWEEP_LABEL = re.compile(r"^[a-z_]+(-(\d+|r[0-9.]+))?$")
+# Plain sweep labels only (NAME, NAME-B, NAME-rR, and tiered ones with +mad): variants with a page
+# size, threshold, window, pooling or other suffix belong to investigations, not to a budget line.
+SWEEP_LABEL = re.compile(r"^[a-z_]+(-(\d+|r[0-9.]+)(\+mad)?)?$")
 
 
 def read(log: Path) -> list[dict]:
@@ -59,16 +60,18 @@ def panel_lines(ax, points, ylabel, full_value=None, interval=True):
     for label, p in points.items():
         if label != "full" and SWEEP_LABEL.match(label):
             by_policy[policy_of(label)].append((label, *p))
-    for policy in POLICIES:
+    for policy in [p + v for p in POLICIES for v in ("", "+mad")]:
         pts = sorted(by_policy.get(policy, []), key=lambda t: t[1])
         if not pts:
             continue
         xs = [p[1] for p in pts]
         ys = [p[2] for p in pts]
-        ax.plot(xs, ys, "o-", color=COLORS[policy], label=policy, markersize=4)
+        color = COLORS[policy.removesuffix("+mad")]
+        style = "s--" if policy.endswith("+mad") else "o-"
+        ax.plot(xs, ys, style, color=color, label=policy, markersize=4)
         if interval:
             for _, x, y, lo, hi in pts:
-                ax.plot([x, x], [lo, hi], color=COLORS[policy], alpha=0.35, linewidth=3)
+                ax.plot([x, x], [lo, hi], color=color, alpha=0.35, linewidth=3)
     if full_value is not None:
         ax.axhline(full_value, color="black", linestyle="--", linewidth=1, label="full")
     ax.set_xscale("log")

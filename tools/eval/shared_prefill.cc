@@ -154,6 +154,7 @@ absl::StatusOr<DecodeResult> DecodeFromSharedPrefill(Backend& backend, PagePool&
   }
   out.kv = (*config)->Stats();
   out.retained = (*config)->retained();
+  if (const ResidencyLog* log = RecordedResidency((*config)->policy())) out.residency = *log;
   return out;
 }
 

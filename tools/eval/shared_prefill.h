@@ -10,6 +10,7 @@
 #include "engine/kv/page_pool.h"
 #include "engine/kv/sequence_kv_cache.h"
 #include "engine/runtime/backend.h"
+#include "tools/eval/experiment_policies.h"
 #include "tools/eval/recording_plan.h"
 
 namespace kvserve::eval {
@@ -47,6 +48,7 @@ class PrefilledConfig {
   // The logits after `token`, fed at the next position (the prompt's length, then one more each).
   absl::Status Step(int32_t token, std::vector<float>* logits);
   KvStats Stats() const { return policy_->Stats(*kv_); }
+  const KvPolicy& policy() const { return *policy_; }
   // Per layer and KV head, the prompt positions the policy's `retain` kept (empty: the layer kept
   // every row it ran on); positions, not rows, so layers after TSP compare with the prompt.
   const std::vector<std::vector<std::vector<int32_t>>>& retained() const { return retained_; }
@@ -65,6 +67,7 @@ struct DecodeResult {
   std::vector<int32_t> tokens;  // generated ids, the first from the prefill's logits
   KvStats kv;                   // the configuration's policy's stats at the end
   std::vector<std::vector<std::vector<int32_t>>> retained;  // PrefilledConfig::retained()
+  ResidencyLog residency;  // tiered: the pages each step attended over (experiment_policies.h)
 };
 
 // What a request with `options` would generate after `prefill` (greedy, at most `max_new_tokens`,
