@@ -18,12 +18,14 @@
 namespace kvserve::testing {
 namespace {
 
-// Top-1 agreement over the whole text (the bar) and the largest logit distance, in units
-// of the fp32 row's spread (max - min, about 25 for this model): quantizing weights to 4 bits and
-// activations to 8 moves logits by a few tenths.
+// Top-1 agreement over the whole text (the bar) and the logit distance, the largest in
+// units of the fp32 row's spread (max - min, about 25 for this model) and the mean over all
+// logits. Both paths use the same (dequantized) weights, so what differs is the activations'
+// quantization: measured 99.75% top-1, 0.006 of the spread at most and 0.0027 on average with the
+// two-plane activations (one int8 plane alone gave 96.9%, 0.046 and 0.15).
 constexpr double kMinTop1Agreement = 0.99;
-constexpr double kMaxRelativeLogitDiff = 0.1;
-constexpr double kMaxMeanAbsLogitDiff = 0.25;
+constexpr double kMaxRelativeLogitDiff = 0.02;
+constexpr double kMaxMeanAbsLogitDiff = 0.01;
 // Tokens fed as the first (prefill) chunk; every later token is one decode step.
 constexpr int kPrefill = 64;
 
