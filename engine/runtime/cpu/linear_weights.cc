@@ -15,8 +15,10 @@ using kernels::cpu::WeightFormat;
 
 // Up to this many rows the int8 dot kernels beat decoding panels for sgemm.
 constexpr int kSmallRows = 16;
-// A panel of decoded weight rows stays within this many floats (256 KiB: L2-resident).
-constexpr int64_t kPanelFloats = 64 * 1024;
+// A panel of decoded weight rows holds up to this many floats (2 MiB). Small panels cost more than
+// they save: OpenBLAS repacks the activations for every sgemm call (64K floats: +13% prefill CPU
+// time over fp32 at 512 tokens; 512K: +4%).
+constexpr int64_t kPanelFloats = 512 * 1024;
 
 }  // namespace
 
