@@ -7,7 +7,6 @@ namespace kvserve::kernels::cpu {
 // Every format's row loop around its one-row dot: each weight row is read once and dotted with
 // all m activation rows while it sits in L1.
 using RowDot = float (*)(const uint8_t* w, const float* x, const Q8Block* xq, int64_t k);
-
 template <RowDot Dot>
 void RowsOf(const MatVecArgs& a, int64_t row_begin, int64_t row_end) {
   const int64_t q_blocks = a.k / kQ8BlockSize;

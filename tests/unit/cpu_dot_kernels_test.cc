@@ -160,6 +160,24 @@ TEST(CpuDotKernelsTest, EverySupportedIsaMatchesTheScalarTwin) {
   if (checked == 0) GTEST_SKIP() << "this CPU has no SIMD ISA the kernels target";
 }
 
+// A decode row alone (m = 1: the two-row kernels) and the same row inside a batch (m = 3: one
+// weight row at a time) give the same bits, so a sequence's logits do not depend on its batch.
+TEST(CpuDotKernelsTest, OneRowAloneEqualsTheSameRowInABatch) {
+  std::mt19937 rng(17);
+  for (Isa isa : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512Vnni}) {
+    if (!IsaSupported(isa)) continue;
+    for (WeightFormat f : kAllFormats) {
+      Case batch = MakeCase(rng, f, 21, 256, 3);
+      Case alone = batch;
+      alone.m = 1;
+      const std::vector<float> a = RunKernels(KernelTable(isa), alone, false, 0.0f);
+      const std::vector<float> b = RunKernels(KernelTable(isa), batch, false, 0.0f);
+      for (int64_t j = 0; j < batch.rows; ++j)
+        ASSERT_EQ(a[j], b[j]) << IsaName(isa) << " " << FormatName(f) << " row " << j;
+    }
+  }
+}
+
 TEST(CpuDotKernelsTest, SelectedIsaIsSupported) {
   EXPECT_TRUE(IsaSupported(SelectedIsa()));
   EXPECT_EQ(KernelTable(SelectedIsa()).isa, SelectedIsa());
