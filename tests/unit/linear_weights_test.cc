@@ -11,6 +11,7 @@
 
 #include "engine/model/model_loader.h"
 #include "engine/model/weights_dtype.h"
+#include "engine/runtime/cpu/cpu_backend.h"
 #include "tests/support/model_fixtures.h"
 
 namespace kvserve::cpu {
@@ -98,6 +99,12 @@ TEST(WeightsDtypeTest, SmolLm2KeepsItsStoredTypesAndConvertsOnRequest) {
   auto q8 = testing::LoadSmolLm2("q8_0");
   auto fp32 = testing::LoadSmolLm2("f32");
   ASSERT_NE(q8.backend, nullptr);
+  // The stored Q4_1 / Q8_0 matrices take under a fifth of the fp32 path's memory.
+  const size_t stored_bytes = static_cast<CpuBackend&>(*stored.backend).weight_bytes();
+  const size_t fp32_bytes = static_cast<CpuBackend&>(*fp32.backend).weight_bytes();
+  EXPECT_LT(stored_bytes, 110u << 20);
+  EXPECT_GT(fp32_bytes, 5 * stored_bytes);
+  EXPECT_NE(static_cast<CpuBackend&>(*stored.backend).kernel_isa(), "");
   const std::vector<int32_t> prompt = stored.tokenizer->Encode("The capital of France is");
   const std::vector<int32_t> want = testing::Greedy(fp32, prompt, 6);
   EXPECT_EQ(testing::Greedy(stored, prompt, 6), want);
