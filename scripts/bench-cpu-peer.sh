@@ -11,6 +11,7 @@
 # OUT_DIR/ratios.md; the load average is recorded beside every figure.
 # Environment: MODEL (default models/SmolLM2-135M-Instruct.Q4_1.gguf), THREADS (default "1 2"),
 # ROUNDS (3), PREFILL ("512 2048"), CONTEXTS ("512 4096"), BATCHES ("1 8"), STREAMS ("1 16"),
+# REPEATS (3, engine runs per measurement), REQUESTS (16 per server level), WARMUP (4),
 # LLAMA_CPP_VERSION (11434.0.0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,7 +56,10 @@ if [ ! -x build/bin/kvserve-engine-bench ] || [ ! -x build/bin/kvserve ] ||
   cmake --build build -j2 --target kvserve kvserve-bench kvserve-engine-bench
 fi
 
+# THREADS, PREFILL, ... are space-separated lists, split into arguments on purpose.
+# shellcheck disable=SC2086
 exec python3 scripts/bench_cpu_peer.py --out "$out" --llama-bin "$peer/build/bin" \
   --kvserve-bin build/bin --model "${MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}" \
   --threads ${THREADS:-1 2} --rounds "${ROUNDS:-3}" --prefill ${PREFILL:-512 2048} \
-  --contexts ${CONTEXTS:-512 4096} --batches ${BATCHES:-1 8} --streams ${STREAMS:-1 16}
+  --contexts ${CONTEXTS:-512 4096} --batches ${BATCHES:-1 8} --streams ${STREAMS:-1 16} \
+  --repeats "${REPEATS:-3}" --requests "${REQUESTS:-16}" --warmup "${WARMUP:-4}"

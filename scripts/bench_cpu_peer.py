@@ -29,9 +29,12 @@ import urllib.request
 PROMPT_TOKENS = 64
 GEN_TOKENS = 64
 DECODE_TOKENS = 32
-# Engine runs per measurement; both sides report their best (kvserve-engine-bench's best of
-# --repeats, llama-bench's fastest sample). llama-batched-bench runs once per round.
+# Engine runs per measurement (--repeats); both sides report their best (kvserve-engine-bench's
+# best of --repeats, llama-bench's fastest sample). llama-batched-bench runs once per round.
 REPEATS = 3
+# Measured server requests per streams level: at least this many, and two per stream (--requests).
+MIN_REQUESTS = 16
+WARMUP_REQUESTS = 4
 
 
 def load():
@@ -135,7 +138,8 @@ class Bench:
             wait_port(port, proc)
             for streams in streams_list:
                 bench = [f"{self.a.kvserve_bin}/kvserve-bench", "--server", f"127.0.0.1:{port}",
-                         "--concurrency", str(streams), "--requests", str(max(16, 2 * streams)),
+                         "--concurrency", str(streams), "--requests",
+                         str(max(MIN_REQUESTS, 2 * streams)), "--warmup", str(WARMUP_REQUESTS),
                          "--prompt-tokens", str(PROMPT_TOKENS), "--max-tokens", str(GEN_TOKENS),
                          "--disable-tqdm"]
                 l0 = load()
@@ -162,7 +166,7 @@ class Bench:
             wait_http(port, proc)
             for streams in streams_list:
                 l0 = load()
-                tps, failed = http_streams(port, streams, max(16, 2 * streams))
+                tps, failed = http_streams(port, streams, max(MIN_REQUESTS, 2 * streams))
                 self.record("llama.cpp", f"serve {streams} streams", threads, tps, l0,
                             ["http /completion", f"streams={streams}"], server=" ".join(cmd),
                             failed=failed)
@@ -218,7 +222,7 @@ def http_streams(port, streams, requests):
         with urllib.request.urlopen(req, timeout=600) as r:
             return json.loads(r.read()).get("tokens_predicted", 0)
 
-    for ids in prompts[:4]:  # warm-up, unmeasured
+    for ids in prompts[:WARMUP_REQUESTS]:  # warm-up, unmeasured
         one(ids)
     start = time.time()
     tokens, failed = 0, 0
@@ -284,7 +288,12 @@ def main():
     p.add_argument("--contexts", type=int, nargs="*", default=[512, 4096])
     p.add_argument("--batches", type=int, nargs="*", default=[1, 8])
     p.add_argument("--streams", type=int, nargs="*", default=[1, 16])
+    p.add_argument("--repeats", type=int, default=REPEATS, help="engine runs per measurement")
+    p.add_argument("--requests", type=int, default=MIN_REQUESTS,
+                   help="measured server requests per level (at least 2 per stream)")
+    p.add_argument("--warmup", type=int, default=WARMUP_REQUESTS, help="unmeasured server requests")
     a = p.parse_args()
+    globals().update(REPEATS=a.repeats, MIN_REQUESTS=a.requests, WARMUP_REQUESTS=a.warmup)
     os.makedirs(a.out, exist_ok=True)
     b = Bench(a)
     metrics = [("prefill", n, 1) for n in a.prefill]
