@@ -85,6 +85,8 @@ void AddServerFlags(CLI::App& app, ServerConfig& c) {
   add("--model", c.model, "GGUF file, llama2.c checkpoint, or synthetic:NAME")->required();
   add("--tokenizer", c.tokenizer, "tokenizer file of a llama2.c checkpoint");
   add("--synthetic-seed", c.synthetic_seed, "seed of synthetic:NAME weights");
+  add("--weights-dtype", c.weights_dtype,
+      "how weight matrices are held: stored (as in the file), f32, f16, bf16, q8_0, q4_0, q4_1");
   add("--host", c.host, "address the gRPC and metrics servers bind");
   add("--port", c.port, "gRPC port (0: ephemeral)")->check(CLI::Range(0, 65535));
   add("--metrics-port", c.metrics_port,

@@ -27,6 +27,8 @@ struct ServerConfig {
   int metrics_port = 9090;   // 0: ephemeral; negative: no metrics endpoint
   std::string metrics_host;  // the metrics endpoint's bind address; empty: --host
   std::string backend = "cpu";
+  // How weight matrices are held (engine/model/weights_dtype.h): "stored", "f32", "q8_0", ...
+  std::string weights_dtype = "stored";
   int threads = 0;  // backend worker threads; 0: one per hardware thread
   double gpu_memory_fraction = kDefaultGpuMemoryFraction;  // CUDA: share of free device memory
   int max_batch_tokens = 2048;

@@ -151,7 +151,8 @@ absl::Status ServerRunner::LoadModel() {
   const auto started = std::chrono::steady_clock::now();
   auto loaded = LoadEngine({.model = config_.model,
                             .tokenizer = config_.tokenizer,
-                            .synthetic_seed = config_.synthetic_seed},
+                            .synthetic_seed = config_.synthetic_seed,
+                            .weights_dtype = config_.weights_dtype},
                            config_.backend, config_.threads, config_.gpu_memory_fraction);
   if (!loaded.ok()) return loaded.status();
 

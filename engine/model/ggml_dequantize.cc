@@ -4,6 +4,7 @@
 #include <cstddef>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/cpu/dequantize_rows.h"
 
 namespace kvserve {
 namespace {
@@ -82,6 +83,9 @@ bool CanDequantize(GgmlType type) {
     case GgmlType::kQ8_0:
     case GgmlType::kQ4_0:
     case GgmlType::kQ4_1:
+    case GgmlType::kQ4_K:
+    case GgmlType::kQ5_K:
+    case GgmlType::kQ6_K:
       return true;
     default:
       return false;
@@ -122,6 +126,15 @@ absl::Status DequantizeToF32(GgmlType type, std::span<const uint8_t> src, std::s
       break;
     case GgmlType::kQ4_1:
       DequantizeQ4_1(in, out, n / kQk);
+      break;
+    case GgmlType::kQ4_K:
+      kernels::cpu::DequantizeRow(kernels::cpu::WeightFormat::kQ4_K, in, out, n);
+      break;
+    case GgmlType::kQ5_K:
+      kernels::cpu::DequantizeRow(kernels::cpu::WeightFormat::kQ5_K, in, out, n);
+      break;
+    case GgmlType::kQ6_K:
+      kernels::cpu::DequantizeRow(kernels::cpu::WeightFormat::kQ6_K, in, out, n);
       break;
     default:
       break;  // rejected by CanDequantize above

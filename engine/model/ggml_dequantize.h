@@ -57,7 +57,7 @@ inline float Bf16ToF32(uint16_t h) {
   return f;
 }
 
-// Whether DequantizeToF32 handles `type` (F32, F16, BF16, Q8_0, Q4_0, Q4_1).
+// Whether DequantizeToF32 handles `type` (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K).
 bool CanDequantize(GgmlType type);
 
 // Decodes `dst.size()` elements of `type` from `src` (ggml's little-endian block layout).

@@ -62,9 +62,11 @@ absl::StatusOr<ModelConfig> ReadConfig(const GgufFile& f) {
   return c;
 }
 
-// Dequantizes one tensor after checking its ggml dims against [cols, rows].
+// Reads one tensor after checking its ggml dims against [cols, rows]: a matrix (rows > 1) of a
+// type the CPU kernels compute on, other than F32, goes to `stored` as is; the rest is
+// dequantized into `out`.
 absl::Status ReadTensor(const GgufFile& f, const std::string& name, int64_t rows, int64_t cols,
-                        std::vector<float>* out) {
+                        std::vector<float>* out, std::map<std::string, WeightMatrix>* stored) {
   const GgufTensorInfo* t = f.FindTensor(name);
   if (t == nullptr)
     return absl::InvalidArgumentError(absl::StrCat("gguf: tensor ", name, " missing"));
@@ -75,6 +77,13 @@ absl::Status ReadTensor(const GgufFile& f, const std::string& name, int64_t rows
     return absl::InvalidArgumentError(absl::StrCat("gguf: tensor ", name, " has dims [",
                                                    absl::StrJoin(t->dims, ", "), "], expected [",
                                                    absl::StrJoin(want, ", "), "]"));
+  }
+  if (rows > 1 && t->type != GgmlType::kF32 && KernelFormat(t->type).has_value()) {
+    auto m =
+        WrapMatrix(t->type, rows, cols, f.TensorBytes(*t), absl::StrCat("gguf: tensor ", name));
+    if (!m.ok()) return m.status();
+    (*stored)[name] = *std::move(m);
+    return absl::OkStatus();
   }
   auto data = f.ReadTensorF32(*t);
   if (!data.ok()) return data.status();
@@ -121,16 +130,17 @@ absl::StatusOr<LoadedModel> LoadGgufLlamaModel(const std::string& path) {
   m.config = *config;
   const ModelConfig& c = m.config;
   ModelWeights& w = m.weights;
-  absl::Status s = ReadTensor(f, "token_embd.weight", c.vocab_size, c.dim, &w.token_embedding);
-  if (s.ok()) s = ReadTensor(f, "output_norm.weight", 1, c.dim, &w.final_norm);
+  absl::Status s =
+      ReadTensor(f, "token_embd.weight", c.vocab_size, c.dim, &w.token_embedding, &w.stored);
+  if (s.ok()) s = ReadTensor(f, "output_norm.weight", 1, c.dim, &w.final_norm, &w.stored);
   if (s.ok() && !c.tied_embeddings)
-    s = ReadTensor(f, "output.weight", c.vocab_size, c.dim, &w.lm_head);
+    s = ReadTensor(f, "output.weight", c.vocab_size, c.dim, &w.lm_head, &w.stored);
   w.layers.resize(c.n_layers);
   for (int i = 0; i < c.n_layers && s.ok(); ++i) {
     LayerWeights& l = w.layers[i];
     const std::string p = absl::StrCat("blk.", i, ".");
     for (const LayerTensor& t : LayerTensors(c)) {
-      s = ReadTensor(f, p + t.gguf_name, t.rows, t.cols, &(l.*t.field));
+      s = ReadTensor(f, p + t.gguf_name, t.rows, t.cols, &(l.*t.field), &w.stored);
       if (!s.ok()) break;
     }
   }

@@ -10,6 +10,7 @@
 #include "engine/model/gguf_llama_loader.h"
 #include "engine/model/llama2c_loader.h"
 #include "engine/model/synthetic_model.h"
+#include "engine/model/weights_dtype.h"
 
 namespace kvserve {
 namespace {
@@ -20,9 +21,7 @@ int64_t AvailableMemoryBytes() {
   return static_cast<int64_t>(sysconf(_SC_AVPHYS_PAGES)) * sysconf(_SC_PAGESIZE);
 }
 
-}  // namespace
-
-absl::StatusOr<LoadedModel> LoadModel(const ModelSource& source) {
+absl::StatusOr<LoadedModel> LoadModelAsStored(const ModelSource& source) {
   const std::string& path = source.model;
   if (path.starts_with(kSyntheticPrefix)) {
     return MakeSyntheticModel(path.substr(kSyntheticPrefix.size()), source.synthetic_seed,
@@ -41,6 +40,17 @@ absl::StatusOr<LoadedModel> LoadModel(const ModelSource& source) {
     return LoadGgufLlamaModel(path);
   }
   return LoadLlama2cModel(path, source.tokenizer);
+}
+
+}  // namespace
+
+absl::StatusOr<LoadedModel> LoadModel(const ModelSource& source) {
+  auto dtype = ParseWeightsDtype(source.weights_dtype);
+  if (!dtype.ok()) return dtype.status();
+  auto model = LoadModelAsStored(source);
+  if (!model.ok()) return model.status();
+  if (absl::Status s = ConvertWeights(model->config, *dtype, &model->weights); !s.ok()) return s;
+  return model;
 }
 
 absl::StatusOr<int> ReadContextLength(const ModelSource& source) {

@@ -1,8 +1,12 @@
 #pragma once
 
+#include <functional>
+#include <map>
+#include <string>
 #include <vector>
 
 #include "engine/model/model_config.h"
+#include "engine/model/weight_matrix.h"
 
 namespace kvserve {
 
@@ -36,9 +40,28 @@ struct ModelWeights {
   std::vector<float> final_norm;  // [dim]
   std::vector<float> lm_head;     // [vocab][dim]; empty when tied to the embedding
 
+  // Matrices kept in a ggml storage type rather than fp32, by GGUF name ("token_embd.weight",
+  // "output.weight", "blk.3.attn_q.weight"); the matching fp32 field is then empty. The CPU
+  // backend computes on them directly; DequantizeStored() expands them for other consumers.
+  std::map<std::string, WeightMatrix> stored;
+
   const float* LmHead() const { return lm_head.empty() ? token_embedding.data() : lm_head.data(); }
-  // Checks every tensor's size against the config.
+  // Checks every tensor's size against the config (a stored matrix stands for its fp32 field).
   absl::Status CheckShapes(const ModelConfig& config) const;
+  // Moves every stored matrix into its fp32 field, dequantized.
+  void DequantizeStored(const ModelConfig& config);
+  // Bytes the weights occupy as held: fp32 fields plus stored matrices.
+  size_t HeldBytes() const;
 };
+
+// Every weight matrix of a model (embedding, LM head unless tied, each layer's seven): its GGUF
+// name, fp32 field and [rows][cols] shape, in file order.
+struct MatrixSlot {
+  std::string gguf_name;
+  std::vector<float>* field;
+  int64_t rows;
+  int64_t cols;
+};
+std::vector<MatrixSlot> MatrixSlots(const ModelConfig& config, ModelWeights& weights);
 
 }  // namespace kvserve

@@ -43,6 +43,7 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const std::string& name,
   if (name != "cuda") return UnknownBackend(name);
 #ifdef KVSERVE_HAS_CUDA_BACKEND
   if (cuda::CudaDeviceCount() <= 0) return NoCudaDevice();
+  weights.DequantizeStored(config);  // the CUDA backend uploads fp32 host weights as bf16
   return AsBackend(CudaBackend::Create(config, std::move(weights),
                                        {.gpu_memory_fraction = gpu_memory_fraction}));
 #else

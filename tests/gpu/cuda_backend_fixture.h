@@ -33,7 +33,8 @@ inline SmolLm2OnBothBackends LoadSmolLm2OnBothBackends() {
   SmolLm2OnBothBackends m;
   const std::string path = SmolLm2GgufPath();
   if (path.empty()) return m;
-  auto loaded = LoadModel({.model = path});
+  // fp32 weights: the CPU backend's fp32 path is the reference the CUDA backend is held to.
+  auto loaded = LoadModel({.model = path, .weights_dtype = "f32"});
   EXPECT_TRUE(loaded.ok()) << loaded.status();
   if (!loaded.ok()) return m;
   m.config = loaded->config;

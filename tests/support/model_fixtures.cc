@@ -29,10 +29,10 @@ CpuModel LoadStories260K() {
   return Load({.model = Stories260KModelPath(), .tokenizer = Stories260KTokenizerPath()});
 }
 
-CpuModel LoadSmolLm2() {
+CpuModel LoadSmolLm2(const std::string& weights_dtype) {
   const std::string path = SmolLm2GgufPath();
   if (path.empty()) return {};
-  return Load({.model = path});
+  return Load({.model = path, .weights_dtype = weights_dtype});
 }
 
 std::vector<int32_t> Greedy(CpuModel& model, const std::vector<int32_t>& prompt,

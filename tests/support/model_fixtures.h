@@ -21,7 +21,9 @@ struct CpuModel {
 // stories260K with its tokenizer; fails the calling test on error.
 CpuModel LoadStories260K();
 // SmolLM2-135M-Instruct from its GGUF; `backend` null when the file is absent (test skips).
-CpuModel LoadSmolLm2();
+// `weights_dtype` as --weights-dtype: "stored" keeps the file's Q4_1/Q8_0 matrices, "f32" is the
+// fp32 reference path.
+CpuModel LoadSmolLm2(const std::string& weights_dtype = "stored");
 
 // Greedy generation of `max_new_tokens` from `prompt`, EOS honoured.
 std::vector<int32_t> Greedy(CpuModel& model, const std::vector<int32_t>& prompt,

@@ -236,7 +236,8 @@ TEST(DequantizeTest, UnsupportedTypeIsNamed) {
   status = DequantizeToF32(static_cast<GgmlType>(99), bytes, out);
   EXPECT_EQ(status.code(), absl::StatusCode::kUnimplemented);
   EXPECT_THAT(status.message(), HasSubstr("type#99"));
-  EXPECT_FALSE(CanDequantize(GgmlType::kQ6_K));
+  EXPECT_TRUE(CanDequantize(GgmlType::kQ6_K));
+  EXPECT_FALSE(CanDequantize(GgmlType::kQ5_0));
   EXPECT_TRUE(CanDequantize(GgmlType::kBF16));
 }
 

@@ -70,6 +70,7 @@ int Run(const BenchOptions& o) {
       {"model", config.name},
       {"weights", engine->model.format == "synthetic" ? "synthetic" : "real"},
       {"backend", o.backend},
+      {"weights_dtype", o.source.weights_dtype},
       {"threads",
        o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency())}};
 
@@ -186,6 +187,10 @@ int main(int argc, char** argv) {
   app.add_option("--model", o.source.model, "GGUF, llama2.c checkpoint or synthetic:NAME")
       ->required();
   app.add_option("--tokenizer", o.source.tokenizer, "llama2.c tokenizer (unused: prompts are ids)");
+  app.add_option("--weights-dtype", o.source.weights_dtype,
+                 "how weight matrices are held: stored (as in the file), f32, f16, bf16, q8_0, "
+                 "q4_0, q4_1")
+      ->capture_default_str();
   app.add_option("--backend", o.backend)->capture_default_str();
   app.add_option("--threads", o.threads, "CPU backend threads (0: one per hardware thread)")
       ->capture_default_str();

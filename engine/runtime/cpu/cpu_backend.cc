@@ -15,16 +15,17 @@
 namespace kvserve {
 namespace {
 
-std::vector<float> Concat(std::vector<float>& a, std::vector<float>& b, std::vector<float>* c) {
-  std::vector<float> out;
-  out.reserve(a.size() + b.size() + (c ? c->size() : 0));
-  out.insert(out.end(), a.begin(), a.end());
-  out.insert(out.end(), b.begin(), b.end());
-  if (c) out.insert(out.end(), c->begin(), c->end());
-  a = {};
-  b = {};
-  if (c) *c = {};
-  return out;
+// A matrix of the model as a linear layer's part: its stored (quantized) form when the loader kept
+// one, else its fp32 field, moved either way.
+cpu::LinearWeights::Source TakeMatrix(ModelWeights& w, const std::string& name,
+                                      std::vector<float>& fp32, int64_t rows, int64_t cols) {
+  auto it = w.stored.find(name);
+  if (it != w.stored.end()) {
+    WeightMatrix m = std::move(it->second);
+    w.stored.erase(it);
+    return m;
+  }
+  return cpu::LinearWeights::Fp32Matrix{.values = std::move(fp32), .rows = rows, .cols = cols};
 }
 
 // Rows of `pages` in `kv`'s `layer`: each page is full but the cache's last.
@@ -64,24 +65,45 @@ absl::StatusOr<std::unique_ptr<CpuBackend>> CpuBackend::Create(const ModelConfig
 }
 
 CpuBackend::CpuBackend(const ModelConfig& config, ModelWeights w, int threads)
-    : config_(config),
-      token_embedding_(std::move(w.token_embedding)),
-      final_norm_(std::move(w.final_norm)),
-      lm_head_(std::move(w.lm_head)),
-      pool_(threads) {
+    : config_(config), final_norm_(std::move(w.final_norm)), pool_(threads) {
   // The pool is the only parallelism: OpenBLAS's own threads would spin against it.
   openblas_set_num_threads(1);
   s_.scores.resize(pool_.size());
+  const ModelConfig& c = config_;
+  token_embedding_ = cpu::LinearWeights(
+      {TakeMatrix(w, "token_embd.weight", w.token_embedding, c.vocab_size, c.dim)});
+  if (!c.tied_embeddings) {
+    lm_head_ = cpu::LinearWeights({TakeMatrix(w, "output.weight", w.lm_head, c.vocab_size, c.dim)});
+  }
   layers_.reserve(w.layers.size());
-  for (LayerWeights& l : w.layers) {
-    layers_.push_back(Layer{.attn_norm = std::move(l.attn_norm),
-                            .wqkv = Concat(l.wq, l.wk, &l.wv),
-                            .wo = std::move(l.wo),
-                            .ffn_norm = std::move(l.ffn_norm),
-                            .w_gate_up = Concat(l.w_gate, l.w_up, nullptr),
-                            .w_down = std::move(l.w_down)});
+  for (size_t i = 0; i < w.layers.size(); ++i) {
+    LayerWeights& l = w.layers[i];
+    const std::string p = absl::StrCat("blk.", i, ".");
+    auto take = [&](const char* name, std::vector<float>& fp32, int64_t rows, int64_t cols) {
+      return TakeMatrix(w, p + name, fp32, rows, cols);
+    };
+    Layer layer{.attn_norm = std::move(l.attn_norm), .ffn_norm = std::move(l.ffn_norm)};
+    layer.wqkv = cpu::LinearWeights({take("attn_q.weight", l.wq, c.q_dim(), c.dim),
+                                     take("attn_k.weight", l.wk, c.kv_dim(), c.dim),
+                                     take("attn_v.weight", l.wv, c.kv_dim(), c.dim)});
+    layer.wo = cpu::LinearWeights({take("attn_output.weight", l.wo, c.dim, c.q_dim())});
+    layer.w_gate_up = cpu::LinearWeights({take("ffn_gate.weight", l.w_gate, c.ffn_dim, c.dim),
+                                          take("ffn_up.weight", l.w_up, c.ffn_dim, c.dim)});
+    layer.w_down = cpu::LinearWeights({take("ffn_down.weight", l.w_down, c.dim, c.ffn_dim)});
+    layers_.push_back(std::move(layer));
   }
 }
+
+size_t CpuBackend::weight_bytes() const {
+  size_t n = token_embedding_.bytes() + lm_head_.bytes() + final_norm_.size() * sizeof(float);
+  for (const Layer& l : layers_) {
+    n += (l.attn_norm.size() + l.ffn_norm.size()) * sizeof(float) + l.wqkv.bytes() + l.wo.bytes() +
+         l.w_gate_up.bytes() + l.w_down.bytes();
+  }
+  return n;
+}
+
+std::string_view CpuBackend::kernel_isa() const { return kernels::cpu::IsaName(linear_.isa()); }
 
 absl::Status CpuBackend::ValidateChunk(const SequenceChunk& c) const {
   auto bad = [](absl::string_view what) {
@@ -143,9 +165,7 @@ absl::Status CpuBackend::Execute(std::span<const SequenceChunk> all, StepOutput*
   int row = 0;
   for (const SequenceChunk& ch : batch) {
     for (size_t i = 0; i < ch.tokens.size(); ++i, ++row) {
-      std::memcpy(x + static_cast<size_t>(row) * dim,
-                  token_embedding_.data() + static_cast<size_t>(ch.tokens[i]) * dim,
-                  dim * sizeof(float));
+      token_embedding_.RowToF32(ch.tokens[i], x + static_cast<size_t>(row) * dim);
       positions[row] = ch.positions[i];
     }
   }
@@ -159,7 +179,7 @@ absl::Status CpuBackend::Execute(std::span<const SequenceChunk> all, StepOutput*
     const Layer& w = layers_[l];
     const bool last = l == c.n_layers - 1;
     cpu::RmsNorm(pool_, x, w.attn_norm.data(), xn, rows, dim, c.rms_eps);
-    cpu::Linear(pool_, xn, w.wqkv.data(), qkv, rows, qkv_dim, dim);
+    linear_.Run(xn, w.wqkv, qkv, rows);
     // Rotate Q and K in place inside the fused [q | k | v] rows.
     cpu::ApplyRope(qkv, rows, qkv_dim, c.n_heads, c.head_dim, c.rope_dim, rope_cos, rope_sin,
                    adjacent);
@@ -181,20 +201,20 @@ absl::Status CpuBackend::Execute(std::span<const SequenceChunk> all, StepOutput*
       }
       rows = logit_rows = dst;
     }
-    cpu::Linear(pool_, s_.attn.data(), w.wo.data(), x, rows, dim, c.q_dim(), /*accumulate=*/true);
+    linear_.Run(s_.attn.data(), w.wo, x, rows, /*accumulate=*/true);
     // TSP: the MLP is per row, so gathering before it saves the dropped rows' MLP too.
     if (propagate && !last) rows = PropagateRows(batch);
 
     cpu::RmsNorm(pool_, x, w.ffn_norm.data(), xn, rows, dim, c.rms_eps);
-    cpu::Linear(pool_, xn, w.w_gate_up.data(), gate_up, rows, 2 * c.ffn_dim, dim);
+    linear_.Run(xn, w.w_gate_up, gate_up, rows);
     cpu::SiluMul(pool_, gate_up, ffn, rows, c.ffn_dim);
-    cpu::Linear(pool_, ffn, w.w_down.data(), x, rows, dim, c.ffn_dim, /*accumulate=*/true);
+    linear_.Run(ffn, w.w_down, x, rows, /*accumulate=*/true);
   }
 
   cpu::RmsNorm(pool_, x, final_norm_.data(), xn, logit_rows, dim, c.rms_eps);
   out->logits.resize(static_cast<size_t>(logit_rows) * c.vocab_size);
-  cpu::Linear(pool_, xn, lm_head_.empty() ? token_embedding_.data() : lm_head_.data(),
-              out->logits.data(), logit_rows, c.vocab_size, dim);
+  linear_.Run(xn, lm_head_.rows() == 0 ? token_embedding_ : lm_head_, out->logits.data(),
+              logit_rows);
   int logits_row = 0;
   for (size_t b = 0; b < batch.size(); ++b) {
     const int i = active_.index[b];

@@ -6,11 +6,14 @@
 #include "absl/status/statusor.h"
 #include "engine/model/model_weights.h"
 #include "engine/runtime/backend.h"
+#include "engine/runtime/cpu/linear_weights.h"
 #include "engine/runtime/cpu/thread_pool.h"
 
 namespace kvserve {
 
-// The fp32 reference backend: OpenBLAS GEMMs for the linear layers, exact softmax attention.
+// The CPU backend: linear layers on the weights as loaded (fp32 through OpenBLAS, the reference;
+// quantized, F16 and BF16 matrices through the int8 / fp32 dot kernels of kernels/cpu and fp32
+// panels for prefill GEMMs), exact softmax attention in fp32.
 class CpuBackend : public Backend {
  public:
   // Takes the weights; fuses Q/K/V and gate/up into single matrices so each is one GEMM.
@@ -19,12 +22,17 @@ class CpuBackend : public Backend {
                                                             ModelWeights weights, int threads = 0);
 
   std::string_view name() const override { return "cpu"; }
+  // Bytes the weight matrices and norms occupy in memory.
+  size_t weight_bytes() const;
+  // The instruction set the dot kernels run with ("avx2", "avx512vnni", "scalar").
+  std::string_view kernel_isa() const;
   const ModelConfig& config() const override { return config_; }
   absl::Status Execute(std::span<const SequenceChunk> batch, StepOutput* out) override;
 
  private:
   struct Layer {
-    std::vector<float> attn_norm, wqkv, wo, ffn_norm, w_gate_up, w_down;
+    std::vector<float> attn_norm, ffn_norm;
+    cpu::LinearWeights wqkv, wo, w_gate_up, w_down;
   };
   // Per-step activations, grown to the largest step seen and reused.
   struct Scratch {
@@ -57,9 +65,11 @@ class CpuBackend : public Backend {
   int PropagateRows(std::span<const SequenceChunk> batch);
 
   ModelConfig config_;
-  std::vector<float> token_embedding_, final_norm_, lm_head_;  // lm_head_ empty when tied
+  cpu::LinearWeights token_embedding_, lm_head_;  // lm_head_ empty (0 rows) when tied
+  std::vector<float> final_norm_;
   std::vector<Layer> layers_;
   cpu::ThreadPool pool_;
+  cpu::LinearRunner linear_{pool_};
   Scratch s_;
   AdmittedChunks active_;                   // the step's chunks that passed validation
   std::vector<absl::Status> chunk_status_;  // per active chunk
