@@ -123,6 +123,11 @@ absl::Status KvCacheManager::Reset(SequenceKv& kv, const KvPolicyOptions& option
   return absl::OkStatus();
 }
 
+void KvCacheManager::Truncate(SequenceKv& kv, int layer, int rows) {
+  Fence(kv);
+  kv.cache.Truncate(layer, rows);
+}
+
 KvStats KvCacheManager::Release(SequenceKv& kv) {
   Fence(kv);
   KvStats stats = kv.policy != nullptr ? kv.policy->Stats(kv.cache) : KvStats{};

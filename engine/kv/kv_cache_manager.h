@@ -73,6 +73,9 @@ class KvCacheManager {
   // Applies a prompt's compression, decided by the backend in the last step, to `kv`: each listed
   // layer keeps its KV heads' rows (SequenceKvCache::Retain) and frees the pages left over.
   void Retain(SequenceKv& kv, int layer, const std::vector<std::vector<int32_t>>& rows);
+  // The layer keeps its first `rows` rows, which a backend with its own arena compacted there
+  // (SequenceKvCache::Truncate), and frees the pages left over.
+  void Truncate(SequenceKv& kv, int layer, int rows);
 
   // Preemption: gives `kv`'s pages back and starts it over with a fresh policy for `options`
   // (policy state describes the cache it has seen). An error leaves `kv` without a policy.

@@ -16,7 +16,13 @@ void StepOutput::Reset(size_t chunks) {
 void ApplyRetention(std::span<const SequenceChunk> batch, const StepOutput& out) {
   for (size_t i = 0; i < batch.size() && i < out.retained.size(); ++i) {
     if (!out.chunk_status[i].ok()) continue;
-    for (const KvRetention& r : out.retained[i]) batch[i].kv->Retain(r.layer, r.rows);
+    for (const KvRetention& r : out.retained[i]) {
+      if (r.rows.empty()) {
+        batch[i].kv->Truncate(r.layer, r.length);
+      } else {
+        batch[i].kv->Retain(r.layer, r.rows);
+      }
+    }
   }
 }
 

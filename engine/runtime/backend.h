@@ -41,6 +41,9 @@ struct SequenceChunk {
 struct KvRetention {
   int layer = 0;
   std::vector<std::vector<int32_t>> rows;  // [kv_head][kept row]
+  // With `rows` empty: the backend already compacted the kept rows to the front of its own arena
+  // (CUDA), so the cache's owner keeps the first `length` rows of the layer's table.
+  int length = 0;
 };
 
 // What a step produced. A chunk that failed (bad input, a plan its cache cannot take) ends only

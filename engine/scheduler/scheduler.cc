@@ -183,7 +183,13 @@ void Scheduler::Update(const absl::Status& step, StepOutput* out) {
       continue;
     }
     s.computed += static_cast<int>(chunk.tokens.size());
-    for (const KvRetention& r : out->retained[i]) kv_.Retain(*s.kv, r.layer, r.rows);
+    for (const KvRetention& r : out->retained[i]) {
+      if (r.rows.empty()) {
+        kv_.Truncate(*s.kv, r.layer, r.length);
+      } else {
+        kv_.Retain(*s.kv, r.layer, r.rows);
+      }
+    }
     const int row = out->logits_row[i];
     if (!chunk.compute_logits || row < 0) continue;
     if (!s.prefill_done) s.prefill_done = now;

@@ -131,8 +131,15 @@ TEST_F(PromptCompressorTest, RunsEachChunkOnItsOwnRowsAtEachLayer) {
                   .RunLayer(1, d_q1.data(), kQkvStride, d_ints.data() + g1.cu_seqlens,
                             cache_at(1, d_pages.data(), d_ints.data()), nullptr)
                   .ok());
+  std::vector<std::vector<KvRetention>> retained(batch.size());
   std::vector<std::vector<PromptLayerScores>> recorded(batch.size());
-  compressor.Finish(batch, kLayers, &recorded);
+  compressor.Finish(batch, kLayers, &retained, &recorded);
+  // The compressor only reports what each layer kept; applying it is the caches' owner's job.
+  EXPECT_EQ(kv_a.length(0), 70);
+  StepOutput out;
+  out.Reset(batch.size());
+  out.retained = retained;
+  ApplyRetention(batch, out);
 
   // The host caches keep what each layer kept; the decode token's layers just grew.
   EXPECT_EQ(kv_a.length(0), 30);

@@ -295,11 +295,14 @@ absl::Status CudaBackend::Execute(std::span<const SequenceChunk> all, StepOutput
   const absl::Status drained = CudaStatus(cudaStreamSynchronize(stream_), "forward");
   KVSERVE_RETURN_IF_ERROR(run);
   KVSERVE_RETURN_IF_ERROR(drained);
-  // The device compacted each compressed layer's kept rows to the front: the page tables follow.
+  // The device compacted each compressed layer's kept rows to the front; the caches' owner trims
+  // the page tables to match (out->retained), never the backend.
   if (compressing_) {
+    std::vector<std::vector<KvRetention>> retained(batch.size());
     std::vector<std::vector<PromptLayerScores>> recorded(batch.size());
-    compressor_.Finish(batch, config_.n_layers, &recorded);
+    compressor_.Finish(batch, config_.n_layers, &retained, &recorded);
     for (size_t b = 0; b < batch.size(); ++b) {
+      out->retained[active_.index[b]] = std::move(retained[b]);
       out->prompt_layers[active_.index[b]] = std::move(recorded[b]);
     }
   }

@@ -336,6 +336,7 @@ absl::Status PromptCompressor::Propagate(int layer, const kernels::Bf16* hidden,
 }
 
 void PromptCompressor::Finish(std::span<const SequenceChunk> batch, int n_layers,
+                              std::vector<std::vector<KvRetention>>* retained,
                               std::vector<std::vector<PromptLayerScores>>* recorded) {
   const int S = num_seqs_;
   for (int s = 0; s < S; ++s) {
@@ -343,7 +344,7 @@ void PromptCompressor::Finish(std::span<const SequenceChunk> batch, int n_layers
     for (int l = 0; l < n_layers; ++l) {
       const int32_t* m = LayerInts(layers_[l]);
       const int kept = m[CuKept(S) + s + 1] - m[CuKept(S) + s];
-      if (kept > 0) batch[s].kv->Truncate(l, kept);
+      if (kept > 0) (*retained)[s].push_back({.layer = l, .length = kept});
     }
     if (!plans_[s]->record_scores) continue;
     // An unscored layer records the rows it ran on.

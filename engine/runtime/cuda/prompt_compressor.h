@@ -54,10 +54,11 @@ class PromptCompressor {
                          const int32_t* positions, kernels::Bf16* next_hidden,
                          int32_t* next_positions, cudaStream_t stream) const;
 
-  // Once the step is done: each compressed chunk's host cache keeps its kept row counts, and the
-  // chunks whose plan records its scores get them, with the kept and propagated rows, in
-  // `recorded` (per chunk of the batch).
+  // Once the step is done: each compressed chunk's kept row count per layer, in `retained` (per
+  // chunk of the batch; the cache's owner applies them), and the chunks whose plan records its
+  // scores get them, with the kept and propagated rows, in `recorded`.
   void Finish(std::span<const SequenceChunk> batch, int n_layers,
+              std::vector<std::vector<KvRetention>>* retained,
               std::vector<std::vector<PromptLayerScores>>* recorded);
 
  private:
