@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "engine/model/ggml_type.h"
+#include "kernels/cpu/half.h"
 
 #if defined(__F16C__)
 #include <immintrin.h>
@@ -14,31 +15,8 @@
 namespace kvserve {
 
 // IEEE half -> float without hardware support: exact for every input (subnormals, +-inf, NaN
-// payloads, -0).
-inline float Fp16ToF32Portable(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  const uint32_t exp = (h >> 10) & 0x1fu;
-  uint32_t mant = h & 0x3ffu;
-  uint32_t bits;
-  if (exp == 0x1f) {
-    bits = sign | 0x7f800000u | (mant << 13);  // inf / NaN
-  } else if (exp != 0) {
-    bits = sign | ((exp + 112) << 23) | (mant << 13);  // rebias 15 -> 127
-  } else if (mant == 0) {
-    bits = sign;  // +-0
-  } else {
-    // Subnormal: shift the leading one up to the implicit position, lowering the exponent.
-    uint32_t e = 113;
-    while ((mant & 0x400u) == 0) {
-      mant <<= 1;
-      --e;
-    }
-    bits = sign | (e << 23) | ((mant & 0x3ffu) << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, sizeof(f));
-  return f;
-}
+// payloads, -0). One implementation, the CPU kernels'.
+inline float Fp16ToF32Portable(uint16_t h) { return kernels::cpu::HalfToFloat(h); }
 
 // IEEE half -> float, using F16C where the build targets it.
 inline float Fp16ToF32(uint16_t h) {
