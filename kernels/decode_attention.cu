@@ -204,12 +204,18 @@ cudaError_t Launch(const DecodeAttentionParams& p, const DecodeArgs& args, cudaS
   const cudaError_t err =
       device::LaunchKernel(DecodeSplitKernel<kHeadDim>, grid, kThreads, 0, stream, args);
   if (err != cudaSuccess || args.num_splits == 1) return err;
-  return device::LaunchKernel(DecodeMergeKernel, dim3(p.n_heads, p.num_seqs), kHeadDim, 0, stream,
-                              args.partial_out, args.partial_stats, args.num_splits, AsCuda(p.out),
-                              p.out_row_stride);
+  return LaunchDecodeMerge(args.partial_out, args.partial_stats, args.num_splits, p.n_heads,
+                           p.num_seqs, kHeadDim, p.out, p.out_row_stride, stream);
 }
 
 }  // namespace
+
+cudaError_t LaunchDecodeMerge(const float* partial_out, const float* partial_stats, int num_splits,
+                              int n_heads, int num_seqs, int head_dim, Bf16* out,
+                              int out_row_stride, cudaStream_t stream) {
+  return device::LaunchKernel(DecodeMergeKernel, dim3(n_heads, num_seqs), head_dim, 0, stream,
+                              partial_out, partial_stats, num_splits, AsCuda(out), out_row_stride);
+}
 
 cudaError_t LaunchDecodeAttention(const DecodeAttentionParams& p, const DecodeSplitPlan& plan,
                                   float* workspace, cudaStream_t stream) {

@@ -16,4 +16,11 @@ inline constexpr int kDecodeMaxGroup = 8;
 cudaError_t LaunchDecodeAttention(const DecodeAttentionParams& params, const DecodeSplitPlan& plan,
                                   float* workspace, cudaStream_t stream);
 
+// The second kernel of a split decode: per (sequence, query head), rescales each split's partial
+// output and sum (`partial_stats`: [max, sum] per split) to the common max and normalises into
+// `out`. Shared by the dense and the page-sparse decode attention.
+cudaError_t LaunchDecodeMerge(const float* partial_out, const float* partial_stats, int num_splits,
+                              int n_heads, int num_seqs, int head_dim, Bf16* out,
+                              int out_row_stride, cudaStream_t stream);
+
 }  // namespace kvserve::kernels

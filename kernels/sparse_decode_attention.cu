@@ -194,28 +194,6 @@ __global__ void __launch_bounds__(kThreads) SparseDecodeSplitKernel(SparseArgs a
   }
 }
 
-// Grid: (query heads, sequences), one thread per channel: rescales each split to the common max.
-__global__ void DecodeMergeKernel(const float* partial_out, const float* partial_stats,
-                                  int num_splits, __nv_bfloat16* out, int out_row_stride) {
-  const int head = blockIdx.x;
-  const int seq = blockIdx.y;
-  const int head_dim = blockDim.x;
-  const int d = threadIdx.x;
-  const size_t first = (static_cast<size_t>(seq) * gridDim.x + head) * num_splits;
-  float max = -INFINITY;
-  for (int s = 0; s < num_splits; ++s) max = fmaxf(max, partial_stats[2 * (first + s)]);
-  const float base = max == -INFINITY ? 0.0f : max;
-  float numerator = 0.0f;
-  float denominator = 0.0f;
-  for (int s = 0; s < num_splits; ++s) {
-    const float weight = exp2f(partial_stats[2 * (first + s)] - base);  // 0 for an empty split
-    numerator += weight * partial_out[(first + s) * head_dim + d];
-    denominator += weight * partial_stats[2 * (first + s) + 1];
-  }
-  device::Store(out + static_cast<size_t>(seq) * out_row_stride + head * head_dim + d,
-                denominator > 0.0f ? numerator / denominator : 0.0f);
-}
-
 template <int kHeadDim>
 cudaError_t Launch(const SparseDecodeAttentionParams& p, const SparseArgs& args,
                    cudaStream_t stream) {
@@ -223,9 +201,8 @@ cudaError_t Launch(const SparseDecodeAttentionParams& p, const SparseArgs& args,
   const cudaError_t err =
       device::LaunchKernel(SparseDecodeSplitKernel<kHeadDim>, grid, kThreads, 0, stream, args);
   if (err != cudaSuccess || args.num_splits == 1) return err;
-  return device::LaunchKernel(DecodeMergeKernel, dim3(p.n_heads, p.num_seqs), kHeadDim, 0, stream,
-                              args.partial_out, args.partial_stats, args.num_splits, AsCuda(p.out),
-                              p.out_row_stride);
+  return LaunchDecodeMerge(args.partial_out, args.partial_stats, args.num_splits, p.n_heads,
+                           p.num_seqs, kHeadDim, p.out, p.out_row_stride, stream);
 }
 
 }  // namespace
