@@ -39,7 +39,7 @@ GenerateReactor::GenerateReactor(EngineCore* scheduler, std::shared_ptr<Stream> 
 
 GenerateReactor* GenerateReactor::Refuse(grpc::Status status) {
   auto* reactor = new GenerateReactor(nullptr, std::make_shared<Stream>(1, false));
-  reactor->stream_->finishing = true;
+  reactor->stream_->write = WriteState::kFinishing;
   reactor->Finish(std::move(status));
   return reactor;
 }
@@ -99,16 +99,17 @@ GenerateReactor* GenerateReactor::Start(grpc::CallbackServerContext* context,
         stream->queue.Push(std::move(message));
         // The first output goes out at once from here (time to first token); later writes start on
         // the dispatcher's thread, or when the write in flight completes.
-        if (!stream->first_pumped) {
-          stream->first_pumped = true;
+        if (stream->write == WriteState::kAwaitingFirst) {
+          stream->write = WriteState::kIdle;
           stream->Pump();
           return;
         }
-        if (stream->write_in_flight || stream->pump_posted) return;
-        stream->pump_posted = true;
+        if (stream->write != WriteState::kIdle) return;
+        stream->write = WriteState::kPumpPosted;
         writes->Post([stream] {
           std::lock_guard pump_lock(stream->mu);
-          stream->pump_posted = false;
+          // A cancellation may have finished the call meanwhile.
+          if (stream->write == WriteState::kPumpPosted) stream->write = WriteState::kIdle;
           stream->Pump();
           stream->FinishIfGone();
         });
@@ -135,7 +136,7 @@ GenerateReactor* GenerateReactor::Start(grpc::CallbackServerContext* context,
     }
     std::lock_guard lock(stream->mu);
     stream->engine_done = true;
-    stream->finishing = true;
+    stream->write = WriteState::kFinishing;
     reactor->Finish(std::move(status));
     return owned.release();
   }
@@ -144,22 +145,26 @@ GenerateReactor* GenerateReactor::Start(grpc::CallbackServerContext* context,
 }
 
 void GenerateReactor::Stream::Pump() {
-  if (reactor == nullptr || client_gone || write_in_flight || finishing || queue.empty()) return;
+  if (reactor == nullptr || client_gone || write != WriteState::kIdle || queue.empty()) return;
   // Non-streaming: everything merges into the one queued message until the last output is in.
   if (non_streaming && !IsFinal(queue.back())) return;
   writing = queue.PopAll();
-  write_in_flight = true;
   if (IsFinal(writing)) {
-    finishing = true;
+    write = WriteState::kFinishing;
     reactor->StartWriteAndFinish(&writing, grpc::WriteOptions(), grpc::Status::OK);
   } else {
+    write = WriteState::kWriting;
     reactor->StartWrite(&writing);
   }
 }
 
 void GenerateReactor::Stream::FinishIfGone() {
-  if (reactor == nullptr || !client_gone || finishing || write_in_flight) return;
-  finishing = true;
+  // A write in flight finishes the call from OnWriteDone instead.
+  if (reactor == nullptr || !client_gone || write == WriteState::kWriting ||
+      write == WriteState::kFinishing) {
+    return;
+  }
+  write = WriteState::kFinishing;
   reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the client went away"));
 }
 
@@ -167,7 +172,7 @@ void GenerateReactor::OnWriteDone(bool ok) {
   bool cancel = false;
   {
     std::lock_guard lock(stream_->mu);
-    stream_->write_in_flight = false;
+    if (stream_->write == WriteState::kWriting) stream_->write = WriteState::kIdle;
     if (!ok) {
       stream_->client_gone = true;
       cancel = !stream_->engine_done;

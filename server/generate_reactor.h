@@ -44,6 +44,15 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   void OnDone() override;
 
  private:
+  // Where the call's writes stand; one state, so no two writes or finishes can overlap.
+  enum class WriteState {
+    kAwaitingFirst,  // no output yet: the first goes out at once from the engine thread
+    kIdle,           // nothing in flight; the next output posts a Pump
+    kPumpPosted,     // a Pump waits on the WriteDispatcher
+    kWriting,        // StartWrite called, OnWriteDone pending
+    kFinishing,      // Finish or StartWriteAndFinish called: nothing more is written
+  };
+
   // What the reactor and the engine callback share, under `mu`.
   struct Stream {
     Stream(size_t capacity, bool non_streaming) : queue(capacity), non_streaming(non_streaming) {}
@@ -57,12 +66,9 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
     const bool non_streaming;  // write nothing until the last output, merged into one message
     GenerateReactor* reactor = nullptr;  // null once OnDone ran
     v1::GenerateResponse writing;        // the message of the write in flight
-    bool write_in_flight = false;
-    bool first_pumped = false;  // the first output was handed to Pump on the engine thread
-    bool pump_posted = false;   // a Pump waits on the WriteDispatcher
-    bool finishing = false;     // Finish or StartWriteAndFinish called
-    bool client_gone = false;   // cancelled, deadline passed, or a write failed
-    bool engine_done = true;    // no output pending from the engine (false while submitted)
+    WriteState write = WriteState::kAwaitingFirst;
+    bool client_gone = false;  // cancelled, deadline passed, or a write failed
+    bool engine_done = true;   // no output pending from the engine (false while submitted)
   };
 
   GenerateReactor(EngineCore* scheduler, std::shared_ptr<Stream> stream);
