@@ -40,6 +40,21 @@ TEST(CliTest, GenerateTextStreamsTheStory) {
   EXPECT_GT(r.out.size(), 20u);
 }
 
+// --weights-dtype converts at load: the same story as fp32 up to where bf16 weights tip a near
+// tie.
+TEST(CliTest, GenerateWithRequantizedWeights) {
+  const std::string args =
+      "generate " + Stories() + " --prompt-ids 1 --max-tokens 10 --format json";
+  const CliRun f32 = RunCli(args + " --weights-dtype f32");
+  const CliRun bf16 = RunCli(args + " --weights-dtype bf16");
+  ASSERT_EQ(f32.exit_code, 0) << f32.out;
+  ASSERT_EQ(bf16.exit_code, 0) << bf16.out;
+  const auto a = nlohmann::json::parse(f32.out)["token_ids"].get<std::vector<int>>();
+  const auto b = nlohmann::json::parse(bf16.out)["token_ids"].get<std::vector<int>>();
+  ASSERT_EQ(b.size(), 10u);
+  EXPECT_EQ(a[0], b[0]);  // the first token is far from any tie on this prompt
+}
+
 TEST(CliTest, TokenizeMapsSpecialTokenTextToItsId) {
   const std::string model = SmolLm2GgufPath();
   if (model.empty()) GTEST_SKIP() << "SmolLM2 GGUF absent";
@@ -68,6 +83,9 @@ TEST(CliTest, BadInputGetsOneLineReasonAndNonZeroExit) {
       {"generate " + Stories() + " --chat --prompt hi", "chat template"},
       {"generate --model " + Stories260KModelPath() + " --prompt hi", "no tokenizer"},
       {"generate --model synthetic:nope --prompt-ids 1", "unknown synthetic model 'nope'"},
+      {"generate " + Stories() + " --prompt-ids 1 --weights-dtype q3", "weights dtype 'q3'"},
+      {"generate " + Stories() + " --prompt-ids 1 --weights-dtype q8_0",
+       "cannot be stored as Q8_0"},
   };
   for (const auto& [args, fragment] : cases) {
     const CliRun r = RunCli(args);

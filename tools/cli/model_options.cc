@@ -12,15 +12,22 @@ void AddModelOptions(CLI::App& app, ModelOptions& o, bool with_backend) {
   app.add_option("--tokenizer", o.tokenizer, "tokenizer file of a llama2.c checkpoint");
   app.add_option("--synthetic-seed", o.synthetic_seed, "seed of synthetic:NAME weights");
   if (with_backend) {
+    app.add_option("--weights-dtype", o.weights_dtype,
+                   "how weight matrices are held: stored (as in the file), f32, f16, bf16, q8_0, "
+                   "q4_0, q4_1")
+        ->capture_default_str();
     app.add_option("--backend", o.backend, "cpu or cuda")->capture_default_str();
     AddGpuMemoryFractionOption(app, o.gpu_memory_fraction);
   }
 }
 
 absl::StatusOr<Engine> LoadEngine(const ModelOptions& o, bool with_backend) {
-  return kvserve::LoadEngine(
-      {.model = o.model, .tokenizer = o.tokenizer, .synthetic_seed = o.synthetic_seed},
-      with_backend ? o.backend : std::string(), /*threads=*/0, o.gpu_memory_fraction);
+  return kvserve::LoadEngine({.model = o.model,
+                              .tokenizer = o.tokenizer,
+                              .synthetic_seed = o.synthetic_seed,
+                              .weights_dtype = o.weights_dtype},
+                             with_backend ? o.backend : std::string(), /*threads=*/0,
+                             o.gpu_memory_fraction);
 }
 
 int Fail(const absl::Status& status) {
