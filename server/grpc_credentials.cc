@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/status_macros.h"
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_credentials_options.h"
 
@@ -26,11 +27,11 @@ absl::Status CheckReadable(const std::string& path, const char* flag) {
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const SecurityConfig& config) {
   if (!config.tls()) return grpc::InsecureServerCredentials();
-  if (absl::Status s = CheckReadable(config.tls_cert, "--tls-cert"); !s.ok()) return s;
-  if (absl::Status s = CheckReadable(config.tls_key, "--tls-key"); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(CheckReadable(config.tls_cert, "--tls-cert"));
+  KVSERVE_RETURN_IF_ERROR(CheckReadable(config.tls_key, "--tls-key"));
   const bool mutual = !config.tls_client_ca.empty();
   if (mutual) {
-    if (absl::Status s = CheckReadable(config.tls_client_ca, "--tls-client-ca"); !s.ok()) return s;
+    KVSERVE_RETURN_IF_ERROR(CheckReadable(config.tls_client_ca, "--tls-client-ca"));
   }
   auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
       config.tls_key, config.tls_cert, config.tls_client_ca,

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/status_macros.h"
 #include "engine/model/ggml_dequantize.h"
 
 namespace kvserve {
@@ -69,7 +70,7 @@ class Cursor {
 
   absl::Status ReadString(std::string& out) {
     uint64_t length = 0;
-    if (absl::Status s = Read(length); !s.ok()) return s;
+    KVSERVE_RETURN_IF_ERROR(Read(length));
     if (length > left()) {
       return absl::DataLossError(absl::StrCat("string length ", length, " at offset ", pos_ - 8,
                                               " exceeds the ", left(), " bytes left"));
@@ -123,7 +124,7 @@ uint64_t MinEncodedSize(GgufValueType type) {
 template <typename T>
 absl::Status ReadScalar(Cursor& cursor, GgufValue& out) {
   T value{};
-  if (absl::Status s = cursor.Read(value); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(cursor.Read(value));
   out = value;
   return absl::OkStatus();
 }
@@ -152,13 +153,13 @@ absl::Status ReadScalarValue(Cursor& cursor, GgufValueType type, GgufValue& out)
       return ReadScalar<double>(cursor, out);
     case GgufValueType::kBool: {
       uint8_t byte = 0;
-      if (absl::Status s = cursor.Read(byte); !s.ok()) return s;
+      KVSERVE_RETURN_IF_ERROR(cursor.Read(byte));
       out = byte != 0;
       return absl::OkStatus();
     }
     case GgufValueType::kString: {
       std::string text;
-      if (absl::Status s = cursor.ReadString(text); !s.ok()) return s;
+      KVSERVE_RETURN_IF_ERROR(cursor.ReadString(text));
       out = std::move(text);
       return absl::OkStatus();
     }
@@ -178,7 +179,7 @@ GgufValue CopyArray(Cursor& cursor, uint64_t count) {
 absl::Status ReadArrayValue(Cursor& cursor, GgufValue& out) {
   uint32_t raw_type = 0;
   uint64_t count = 0;
-  if (absl::Status s = cursor.Read(raw_type); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(cursor.Read(raw_type));
   if (!IsKnownValueType(raw_type)) {
     return absl::InvalidArgumentError(absl::StrCat("unknown array element type ", raw_type));
   }
@@ -186,7 +187,7 @@ absl::Status ReadArrayValue(Cursor& cursor, GgufValue& out) {
   if (type == GgufValueType::kArray) {
     return absl::InvalidArgumentError("nested arrays are not supported");
   }
-  if (absl::Status s = cursor.Read(count); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(cursor.Read(count));
   if (count > cursor.left() / MinEncodedSize(type)) {
     return absl::DataLossError(absl::StrCat("array of ", count, " ", GgufValueTypeName(type),
                                             " elements does not fit in the ", cursor.left(),
@@ -250,7 +251,7 @@ absl::Status ReadArrayValue(Cursor& cursor, GgufValue& out) {
 
 absl::Status ReadValue(Cursor& cursor, GgufValue& out) {
   uint32_t raw_type = 0;
-  if (absl::Status s = cursor.Read(raw_type); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(cursor.Read(raw_type));
   if (!IsKnownValueType(raw_type)) {
     return absl::InvalidArgumentError(absl::StrCat("unknown value type ", raw_type));
   }
@@ -629,7 +630,7 @@ absl::StatusOr<std::vector<float>> GgufFile::ReadTensorF32(const GgufTensorInfo&
         "gguf: tensor '", info.name, "' has unsupported type ", GgmlTypeName(info.type)));
   }
   std::vector<float> out(info.num_elements);
-  if (absl::Status s = ReadTensorF32(info, out); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(ReadTensorF32(info, out));
   return out;
 }
 

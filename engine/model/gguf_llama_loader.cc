@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "engine/base/status_macros.h"
 #include "engine/model/gguf_file.h"
 #include "engine/model/gguf_tokenizer.h"
 
@@ -30,19 +31,19 @@ absl::StatusOr<ModelConfig> ReadConfig(const GgufFile& f) {
                             {"llama.feed_forward_length", &c.ffn_dim},
                             {"llama.attention.head_count", &c.n_heads},
                             {"llama.context_length", &c.context_length}}) {
-    if (auto s = u32(key, field); !s.ok()) return s;
+    KVSERVE_RETURN_IF_ERROR(u32(key, field));
   }
   c.n_kv_heads = c.n_heads;
   if (f.Has("llama.attention.head_count_kv")) {
-    if (auto s = u32("llama.attention.head_count_kv", &c.n_kv_heads); !s.ok()) return s;
+    KVSERVE_RETURN_IF_ERROR(u32("llama.attention.head_count_kv", &c.n_kv_heads));
   }
   c.head_dim = c.n_heads > 0 ? c.dim / c.n_heads : 0;
   if (f.Has("llama.attention.key_length")) {
-    if (auto s = u32("llama.attention.key_length", &c.head_dim); !s.ok()) return s;
+    KVSERVE_RETURN_IF_ERROR(u32("llama.attention.key_length", &c.head_dim));
   }
   c.rope_dim = c.head_dim;
   if (f.Has("llama.rope.dimension_count")) {
-    if (auto s = u32("llama.rope.dimension_count", &c.rope_dim); !s.ok()) return s;
+    KVSERVE_RETURN_IF_ERROR(u32("llama.rope.dimension_count", &c.rope_dim));
   }
   auto theta = f.GetFloat32Or("llama.rope.freq_base", 10000.0f);
   auto eps = f.GetFloat32("llama.attention.layer_norm_rms_epsilon");
@@ -123,7 +124,7 @@ absl::StatusOr<LoadedModel> LoadGgufLlamaModel(const std::string& path) {
   }
   auto config = ReadConfig(f);
   if (!config.ok()) return config.status();
-  if (absl::Status s = CheckNoExtraBlocks(f, config->n_layers); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(CheckNoExtraBlocks(f, config->n_layers));
 
   LoadedModel m;
   m.format = "gguf";

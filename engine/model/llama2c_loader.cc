@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/status_macros.h"
 #include "engine/model/sentencepiece_tokenizer.h"
 
 namespace kvserve {
@@ -37,7 +38,7 @@ class Cursor {
                             std::vector<float> LayerWeights::*field, int64_t per_layer,
                             absl::string_view what) {
     for (LayerWeights& l : layers) {
-      if (auto s = Read(&(l.*field), per_layer, what); !s.ok()) return s;
+      KVSERVE_RETURN_IF_ERROR(Read(&(l.*field), per_layer, what));
     }
     return absl::OkStatus();
   }

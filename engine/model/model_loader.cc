@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/status_macros.h"
 #include "engine/model/gguf_file.h"
 #include "engine/model/gguf_llama_loader.h"
 #include "engine/model/llama2c_loader.h"
@@ -49,7 +50,7 @@ absl::StatusOr<LoadedModel> LoadModel(const ModelSource& source) {
   if (!dtype.ok()) return dtype.status();
   auto model = LoadModelAsStored(source);
   if (!model.ok()) return model.status();
-  if (absl::Status s = ConvertWeights(model->config, *dtype, &model->weights); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(ConvertWeights(model->config, *dtype, &model->weights));
   return model;
 }
 

@@ -3,6 +3,7 @@
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/status_macros.h"
 
 namespace kvserve {
 namespace {
@@ -78,10 +79,10 @@ absl::Status ModelWeights::CheckShapes(const ModelConfig& c) const {
                                                    it->second.rows, " x ", it->second.cols,
                                                    ", expected ", rows, " x ", cols));
   };
-  if (auto s = expect("token_embd.weight", token_embedding, c.vocab_size, c.dim); !s.ok()) return s;
-  if (auto s = Expect("final_norm", final_norm, 1, c.dim); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(expect("token_embd.weight", token_embedding, c.vocab_size, c.dim));
+  KVSERVE_RETURN_IF_ERROR(Expect("final_norm", final_norm, 1, c.dim));
   if (!c.tied_embeddings) {
-    if (auto s = expect("output.weight", lm_head, c.vocab_size, c.dim); !s.ok()) return s;
+    KVSERVE_RETURN_IF_ERROR(expect("output.weight", lm_head, c.vocab_size, c.dim));
   }
   if (static_cast<int>(layers.size()) != c.n_layers) {
     return absl::InvalidArgumentError(
@@ -90,7 +91,7 @@ absl::Status ModelWeights::CheckShapes(const ModelConfig& c) const {
   for (int i = 0; i < c.n_layers; ++i) {
     for (const LayerTensor& t : LayerTensors(c)) {
       const std::string name = absl::StrCat("blk.", i, ".", t.gguf_name);
-      if (auto s = expect(name, layers[i].*t.field, t.rows, t.cols); !s.ok()) return s;
+      KVSERVE_RETURN_IF_ERROR(expect(name, layers[i].*t.field, t.rows, t.cols));
     }
   }
   return absl::OkStatus();

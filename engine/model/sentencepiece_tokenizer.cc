@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/status_macros.h"
 #include "engine/model/utf8.h"
 
 namespace kvserve {
@@ -195,7 +196,7 @@ absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::
   };
 
   int32_t max_token_length = 0;
-  if (absl::Status s = read(&max_token_length, 4, "the header"); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(read(&max_token_length, 4, "the header"));
   if (max_token_length <= 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("tokenizer file '", path, "': bad max token length ", max_token_length));
@@ -210,8 +211,8 @@ absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::
     const std::string what = absl::StrCat("token ", id, " of ", vocab_size);
     int32_t length = 0;
     float score = 0;
-    if (absl::Status s = read(&score, 4, what); !s.ok()) return s;
-    if (absl::Status s = read(&length, 4, what); !s.ok()) return s;
+    KVSERVE_RETURN_IF_ERROR(read(&score, 4, what));
+    KVSERVE_RETURN_IF_ERROR(read(&length, 4, what));
     if (length < 0 || length > max_token_length) {
       return absl::InvalidArgumentError(absl::StrCat("tokenizer file '", path, "': ", what,
                                                      " has length ", length, ", the maximum is ",
@@ -225,7 +226,7 @@ absl::StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::
     }
     options.scores.push_back(score);
     options.tokens.emplace_back(length, '\0');
-    if (absl::Status s = read(options.tokens[id].data(), length, what); !s.ok()) return s;
+    KVSERVE_RETURN_IF_ERROR(read(options.tokens[id].data(), length, what));
     // llama2.c's export spelled "▁" as a plain space; restore SentencePiece's form.
     options.tokens[id] = ReplaceAll(options.tokens[id], " ", kSpace);
   }

@@ -4,6 +4,7 @@
 #include <numeric>
 #include <vector>
 
+#include "engine/base/status_macros.h"
 #include "engine/runtime/cuda/cuda_status.h"
 #include "engine/runtime/cuda/synthetic_fill.h"
 #include "kernels/prefill_attention.h"
@@ -57,7 +58,7 @@ absl::StatusOr<AttentionOperands> MakeOperands(const ModelConfig& c, int n, int 
     return s;
   }
   // The uploads went through the legacy stream, which `stream` (non-blocking) does not wait for.
-  if (auto s = CudaStatus(cudaDeviceSynchronize(), "operand setup"); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(CudaStatus(cudaDeviceSynchronize(), "operand setup"));
   return AttentionOperands{*std::move(q),  *std::move(out), *std::move(pages), *std::move(t),
                            *std::move(cs), *std::move(p),   *std::move(l)};
 }

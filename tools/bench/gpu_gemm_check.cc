@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/status_macros.h"
 #include "engine/runtime/cuda/cublaslt_gemm.h"
 #include "engine/runtime/cuda/cuda_status.h"
 #include "engine/runtime/cuda/synthetic_fill.h"
@@ -59,8 +60,8 @@ class BlasHandle {
     if (handle_ != nullptr) cublasDestroy(handle_);
   }
   absl::Status Init(cudaStream_t stream, void* workspace, size_t bytes) {
-    if (auto s = BlasStatus(cublasCreate(&handle_), "create"); !s.ok()) return s;
-    if (auto s = BlasStatus(cublasSetStream(handle_, stream), "set stream"); !s.ok()) return s;
+    KVSERVE_RETURN_IF_ERROR(BlasStatus(cublasCreate(&handle_), "create"));
+    KVSERVE_RETURN_IF_ERROR(BlasStatus(cublasSetStream(handle_, stream), "set stream"));
     return BlasStatus(cublasSetWorkspace(handle_, workspace, bytes), "set workspace");
   }
   cublasHandle_t get() const { return handle_; }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/status_macros.h"
 #include "engine/kv/page_pool.h"
 #include "engine/kv/sequence_kv_cache.h"
 #include "tools/bench/gpu_bench_costs.h"
@@ -57,7 +58,7 @@ absl::Status Fill(Backend& backend, BenchSequence& seq, int n, int chunk, std::m
                              .positions = seq.positions,
                              .kv = seq.kv.get(),
                              .compute_logits = false};
-    if (auto s = backend.Forward(std::span(&step, 1), &logits); !s.ok()) return s;
+    KVSERVE_RETURN_IF_ERROR(backend.Forward(std::span(&step, 1), &logits));
   }
   return absl::OkStatus();
 }

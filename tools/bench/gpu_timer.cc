@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "engine/base/status_macros.h"
 #include "engine/runtime/cuda/cuda_status.h"
 
 namespace kvserve::bench {
@@ -21,7 +22,7 @@ class EventPair {
   EventPair& operator=(const EventPair&) = delete;
 
   absl::Status Create() {
-    if (auto s = CudaStatus(cudaEventCreate(&start_), "event"); !s.ok()) return s;
+    KVSERVE_RETURN_IF_ERROR(CudaStatus(cudaEventCreate(&start_), "event"));
     return CudaStatus(cudaEventCreate(&stop_), "event");
   }
   cudaEvent_t start() const { return start_; }
@@ -37,9 +38,9 @@ class EventPair {
 absl::StatusOr<double> TimeOnStreamMs(cudaStream_t stream, int warmup, int repeats, int inner,
                                       const std::function<absl::Status()>& launch) {
   EventPair events;
-  if (auto s = events.Create(); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(events.Create());
   for (int i = 0; i < warmup; ++i) {
-    if (auto s = launch(); !s.ok()) return s;
+    KVSERVE_RETURN_IF_ERROR(launch());
   }
   inner = std::max(1, inner);
   std::vector<double> samples;
@@ -48,12 +49,12 @@ absl::StatusOr<double> TimeOnStreamMs(cudaStream_t stream, int warmup, int repea
       return s;
     }
     for (int i = 0; i < inner; ++i) {
-      if (auto s = launch(); !s.ok()) return s;
+      KVSERVE_RETURN_IF_ERROR(launch());
     }
     if (auto s = CudaStatus(cudaEventRecord(events.stop(), stream), "event record"); !s.ok()) {
       return s;
     }
-    if (auto s = CudaStatus(cudaEventSynchronize(events.stop()), "event sync"); !s.ok()) return s;
+    KVSERVE_RETURN_IF_ERROR(CudaStatus(cudaEventSynchronize(events.stop()), "event sync"));
     float ms = 0;
     if (auto s = CudaStatus(cudaEventElapsedTime(&ms, events.start(), events.stop()), "elapsed");
         !s.ok()) {

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "engine/base/status_macros.h"
 #include "engine/model/model_loader.h"
 #include "engine/runtime/backend_factory.h"
 #include "nlohmann/json.hpp"
@@ -128,10 +129,10 @@ absl::Status WriteFile(const std::string& path, const std::string& text) {
 
 absl::Status WriteOutputs(const Options& o, const std::vector<json>& records) {
   if (!o.json_out.empty()) {
-    if (auto s = WriteFile(o.json_out, json(records).dump(1) + "\n"); !s.ok()) return s;
+    KVSERVE_RETURN_IF_ERROR(WriteFile(o.json_out, json(records).dump(1) + "\n"));
   }
   if (!o.markdown.empty()) {
-    if (auto s = WriteFile(o.markdown, RenderMarkdown(records)); !s.ok()) return s;
+    KVSERVE_RETURN_IF_ERROR(WriteFile(o.markdown, RenderMarkdown(records)));
   }
   return absl::OkStatus();
 }
@@ -288,7 +289,7 @@ class Evaluation {
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     Record({{"type", "done"}, {"finished", Now()}, {"elapsed_s", elapsed}});
-    if (auto s = WriteOutputs(o_, records_); !s.ok()) return s;
+    KVSERVE_RETURN_IF_ERROR(WriteOutputs(o_, records_));
     return self_check_failures_ == 0
                ? absl::OkStatus()
                : absl::InternalError(absl::StrCat("self-check: ", self_check_failures_,
@@ -481,7 +482,7 @@ class Evaluation {
       std::vector<float> logits = prefill.logits;
       for (int i = 0; i < scored; ++i) {
         if (i > 0) {
-          if (auto s = (*run)->Step(next[i - 1], &logits); !s.ok()) return s;
+          KVSERVE_RETURN_IF_ERROR((*run)->Step(next[i - 1], &logits));
         }
         if (is_full) {
           full_logp.push_back(LogSoftmax(logits));

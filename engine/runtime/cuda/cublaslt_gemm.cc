@@ -1,6 +1,7 @@
 #include "engine/runtime/cuda/cublaslt_gemm.h"
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/status_macros.h"
 
 namespace kvserve::cuda {
 namespace {
@@ -33,7 +34,7 @@ struct CublasLtGemm::Plan {
 absl::StatusOr<std::unique_ptr<CublasLtGemm>> CublasLtGemm::Create(void* workspace,
                                                                    size_t workspace_bytes) {
   cublasLtHandle_t handle = nullptr;
-  if (auto s = LtStatus(cublasLtCreate(&handle), "create"); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(LtStatus(cublasLtCreate(&handle), "create"));
   return std::unique_ptr<CublasLtGemm>(new CublasLtGemm(handle, workspace, workspace_bytes));
 }
 
@@ -90,7 +91,7 @@ absl::StatusOr<const CublasLtGemm::Plan*> CublasLtGemm::PlanFor(const Shape& sha
   const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
       handle_, plan->desc, plan->w, plan->x, plan->y, plan->y, preference, 1, &result, &found);
   cublasLtMatmulPreferenceDestroy(preference);
-  if (auto s = LtStatus(status, "heuristic"); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(LtStatus(status, "heuristic"));
   if (found == 0) {
     return absl::InternalError(absl::StrCat("cuda backend: cuBLASLt has no algorithm for ", rows,
                                             " x ", in, " by ", out, " x ", in));

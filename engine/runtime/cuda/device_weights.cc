@@ -1,6 +1,7 @@
 #include "engine/runtime/cuda/device_weights.h"
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/status_macros.h"
 #include "engine/runtime/cuda/cuda_status.h"
 
 namespace kvserve::cuda {
@@ -52,11 +53,11 @@ absl::StatusOr<DeviceWeights> AllocateDeviceWeights(const ModelConfig& c, bool o
     if (at.ok()) *out = *at;
     return at.status();
   };
-  if (auto s = take(&w.token_embedding, embedding, "token embedding"); !s.ok()) return s;
-  if (auto s = take(&w.final_norm, d, "final norm"); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(take(&w.token_embedding, embedding, "token embedding"));
+  KVSERVE_RETURN_IF_ERROR(take(&w.final_norm, d, "final norm"));
   w.lm_head = w.token_embedding;
   if (own_lm_head) {
-    if (auto s = take(&w.lm_head, embedding, "LM head"); !s.ok()) return s;
+    KVSERVE_RETURN_IF_ERROR(take(&w.lm_head, embedding, "LM head"));
   }
   w.layers.resize(c.n_layers);
   const int64_t qkv = c.q_dim() + 2 * c.kv_dim();
@@ -69,7 +70,7 @@ absl::StatusOr<DeviceWeights> AllocateDeviceWeights(const ModelConfig& c, bool o
                                  {&layer.ffn_norm, d},
                                  {&layer.w_gate_up, 2 * d * c.ffn_dim},
                                  {&layer.w_down, d * c.ffn_dim}}) {
-      if (auto s = take(out, elements, what); !s.ok()) return s;
+      KVSERVE_RETURN_IF_ERROR(take(out, elements, what));
     }
   }
   return w;
@@ -81,15 +82,15 @@ absl::Status UploadWeights(ModelWeights host, const ModelConfig& c, const Device
       !s.ok()) {
     return s;
   }
-  if (auto s = Upload(host.final_norm, device.final_norm, staging, "final norm"); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(Upload(host.final_norm, device.final_norm, staging, "final norm"));
   if (!host.lm_head.empty()) {
-    if (auto s = Upload(host.lm_head, device.lm_head, staging, "LM head"); !s.ok()) return s;
+    KVSERVE_RETURN_IF_ERROR(Upload(host.lm_head, device.lm_head, staging, "LM head"));
   }
   for (int l = 0; l < c.n_layers; ++l) {
     for (const LayerTensor& t : LayerTensors(c)) {
       Bf16* to = device.layers[l].Destination(t.field, c);
       const std::string what = absl::StrCat("blk.", l, ".", t.gguf_name);
-      if (auto s = Upload(host.layers[l].*t.field, to, staging, what); !s.ok()) return s;
+      KVSERVE_RETURN_IF_ERROR(Upload(host.layers[l].*t.field, to, staging, what));
     }
   }
   return absl::OkStatus();

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "engine/base/status_macros.h"
 #include "engine/runtime/cuda/cuda_status.h"
 #include "engine/runtime/cuda/synthetic_fill.h"
 
@@ -19,7 +20,7 @@ absl::Status FillSyntheticWeights(const ModelConfig& c, uint64_t seed, const Dev
     return CudaStatus(LaunchFillOnes(out, n, stream), "synthetic weights");
   };
   const uint64_t d = c.dim;
-  if (auto s = uniform(w.token_embedding, c.vocab_size * d, 1.0f); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(uniform(w.token_embedding, c.vocab_size * d, 1.0f));
   for (int l = 0; l < c.n_layers; ++l) {
     for (const LayerTensor& t : LayerTensors(c)) {
       kernels::Bf16* out = w.layers[l].Destination(t.field, c);
@@ -31,7 +32,7 @@ absl::Status FillSyntheticWeights(const ModelConfig& c, uint64_t seed, const Dev
       if (!s.ok()) return s;
     }
   }
-  if (auto s = ones(w.final_norm, d); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(ones(w.final_norm, d));
   if (!c.tied_embeddings) {
     if (auto s = uniform(w.lm_head, c.vocab_size * d, 1.0f / std::sqrt(static_cast<float>(d)));
         !s.ok()) {
