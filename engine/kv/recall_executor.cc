@@ -11,42 +11,41 @@ ThreadRecallExecutor::ThreadRecallExecutor() : worker_([this] { Run(); }) {}
 
 ThreadRecallExecutor::~ThreadRecallExecutor() {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     stop_ = true;
+    cv_.SignalAll();
   }
-  cv_.notify_all();
   worker_.join();
 }
 
 uint64_t ThreadRecallExecutor::Submit(std::function<void()> job) {
   uint64_t ticket;
-  {
-    std::lock_guard lock(mu_);
-    jobs_.push_back(std::move(job));
-    ticket = ++submitted_;
-  }
-  cv_.notify_all();
+  absl::MutexLock lock(&mu_);
+  jobs_.push_back(std::move(job));
+  ticket = ++submitted_;
+  cv_.SignalAll();
   return ticket;
 }
 
 void ThreadRecallExecutor::Wait(uint64_t ticket) {
-  std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return done_ >= ticket; });
+  absl::MutexLock lock(&mu_);
+  while (done_ < ticket) cv_.Wait(&mu_);
 }
 
 void ThreadRecallExecutor::Run() {
-  std::unique_lock lock(mu_);
+  mu_.Lock();
   for (;;) {
-    cv_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
-    if (jobs_.empty()) return;  // stopping, nothing left
+    while (!stop_ && jobs_.empty()) cv_.Wait(&mu_);
+    if (jobs_.empty()) break;  // stopping, nothing left
     std::function<void()> job = std::move(jobs_.front());
     jobs_.pop_front();
-    lock.unlock();
+    mu_.Unlock();
     job();
-    lock.lock();
+    mu_.Lock();
     ++done_;
-    cv_.notify_all();
+    cv_.SignalAll();
   }
+  mu_.Unlock();
 }
 
 }  // namespace kvserve

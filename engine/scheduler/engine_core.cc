@@ -37,7 +37,7 @@ EngineCore::EngineCore(Backend& backend, const Tokenizer* tokenizer, SchedulerOp
       output_(options_.eos_id),
       kv_(backend.config(), BudgetOf(options_, backend), &backend),
       scheduler_(backend.config(), kv_, options_, output_) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   status_.pages_total = kv_.device_pages_total();
   status_.host_pages_total = kv_.host_pages_total();
   status_.page_size = options_.page_size;
@@ -45,7 +45,7 @@ EngineCore::EngineCore(Backend& backend, const Tokenizer* tokenizer, SchedulerOp
 
 EngineCore::~EngineCore() {
   Stop();
-  std::lock_guard join(join_mu_);
+  absl::MutexLock join(&join_mu_);
   if (engine_.joinable()) engine_.join();
 }
 
@@ -70,7 +70,7 @@ absl::Status EngineCore::Submit(EngineRequest request, OutputCallback on_output,
   const std::string given_id = request.id;
   auto seq = std::make_unique<Sequence>(std::move(request), std::move(on_output), tokenizer_);
 
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (stop_) return absl::UnavailableError("the scheduler is stopped");
   if (draining_) return absl::UnavailableError("the scheduler is draining: no new requests");
   std::string id = given_id;
@@ -97,21 +97,21 @@ absl::Status EngineCore::Submit(EngineRequest request, OutputCallback on_output,
   queued_prompt_tokens_ += prompt_tokens;
   if (assigned_id != nullptr) *assigned_id = std::move(id);
   incoming_.push_back(std::move(seq));
-  wake_.notify_one();
+  wake_.Signal();
   return absl::OkStatus();
 }
 
 bool EngineCore::Cancel(const std::string& request_id, FinishReason reason) {
   if (reason != FinishReason::kDeadline) reason = FinishReason::kCancelled;
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (!live_ids_.contains(request_id)) return false;
   cancels_.emplace_back(request_id, reason);
-  wake_.notify_one();
+  wake_.Signal();
   return true;
 }
 
 SchedulerStatus EngineCore::status() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   SchedulerStatus s = status_;
   s.waiting += static_cast<int>(incoming_.size());
   s.pages_used = kv_.device_pages_used();
@@ -121,8 +121,8 @@ SchedulerStatus EngineCore::status() const {
 }
 
 void EngineCore::Start() {
-  std::lock_guard join(join_mu_);
-  std::lock_guard lock(mu_);
+  absl::MutexLock join(&join_mu_);
+  absl::MutexLock lock(&mu_);
   if (stop_ || started_) return;
   started_ = true;
   engine_ = std::thread(&EngineCore::EngineLoop, this);
@@ -130,7 +130,7 @@ void EngineCore::Start() {
 }
 
 void EngineCore::BeginDrain() {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   draining_ = true;
 }
 
@@ -138,16 +138,16 @@ void EngineCore::Stop() {
   bool first;
   bool on_engine_thread;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     first = !stop_;
     stop_ = true;
     draining_ = true;
     on_engine_thread = std::this_thread::get_id() == engine_id_;
+    wake_.SignalAll();
   }
-  wake_.notify_all();
   // From a callback on the engine thread: the loop ends after this step; the destructor joins.
   if (on_engine_thread) return;
-  std::lock_guard join(join_mu_);
+  absl::MutexLock join(&join_mu_);
   if (engine_.joinable()) {
     engine_.join();  // the engine thread cancels what is left before it exits
   } else if (first) {
@@ -158,7 +158,7 @@ void EngineCore::Stop() {
 void EngineCore::RunUntilIdle() {
   bool started;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     started = started_;
   }
   if (started) {
@@ -170,18 +170,17 @@ void EngineCore::RunUntilIdle() {
 }
 
 void EngineCore::WaitUntilIdle() {
-  std::unique_lock lock(mu_);
-  idle_.wait(lock,
-             [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return live_ids_.empty() && !delivering_; });
+  absl::MutexLock lock(&mu_);
+  while (!live_ids_.empty() || delivering_) idle_.Wait(&mu_);
 }
 
 void EngineCore::EngineLoop() {
   for (;;) {
     {
-      std::unique_lock lock(mu_);
-      wake_.wait(lock, [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return stop_ || !incoming_.empty() || !cancels_.empty() || scheduler_.has_work();
-      });
+      absl::MutexLock lock(&mu_);
+      while (!stop_ && incoming_.empty() && cancels_.empty() && !scheduler_.has_work()) {
+        wake_.Wait(&mu_);
+      }
       if (stop_) break;
     }
     Step();
@@ -191,7 +190,7 @@ void EngineCore::EngineLoop() {
 
 bool EngineCore::HasWork() const {
   if (scheduler_.has_work()) return true;
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return !incoming_.empty() || !cancels_.empty();
 }
 
@@ -216,7 +215,7 @@ void EngineCore::TakeCommands() {
   std::deque<std::unique_ptr<Sequence>> arrived;
   std::vector<Cancellation> cancels;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     arrived.swap(incoming_);
     cancels.swap(cancels_);
   }
@@ -244,7 +243,7 @@ void EngineCore::Deliver() {
   for (auto& s : finished) hand_out(*s);
   const Scheduler::Dequeued dequeued = scheduler_.TakeDequeued();
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     status_.running = scheduler_.running_count();
     status_.waiting = scheduler_.waiting_count();
     status_.preemptions_total = scheduler_.preemptions_total();
@@ -257,14 +256,14 @@ void EngineCore::Deliver() {
   for (auto& [sequence, output] : deliveries) sequence->on_output(std::move(output));
   deliveries.clear();
   finished.clear();
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   delivering_ = false;
-  if (live_ids_.empty()) idle_.notify_all();
+  if (live_ids_.empty()) idle_.SignalAll();
 }
 
 void EngineCore::CancelAll() {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     cancels_.clear();
   }
   TakeCommands();

@@ -1,10 +1,8 @@
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -13,6 +11,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/kv/kv_cache_manager.h"
 #include "engine/model/tokenizer.h"
 #include "engine/runtime/backend.h"
@@ -101,9 +100,9 @@ class EngineCore {
   StepOutput step_out_;
 
   // Shared with the callers' threads.
-  mutable std::mutex mu_;
-  std::condition_variable wake_;  // the engine thread sleeps on it while idle
-  std::condition_variable idle_;  // WaitUntilIdle
+  mutable absl::Mutex mu_;
+  absl::CondVar wake_;  // the engine thread sleeps on it while idle
+  absl::CondVar idle_;  // WaitUntilIdle
   std::deque<std::unique_ptr<Sequence>> incoming_ ABSL_GUARDED_BY(mu_);
   std::vector<Cancellation> cancels_ ABSL_GUARDED_BY(mu_);
   // Accepted, final output not yet handed out.
@@ -118,7 +117,8 @@ class EngineCore {
   SchedulerStatus status_ ABSL_GUARDED_BY(mu_);  // published after each step
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   std::thread::id engine_id_ ABSL_GUARDED_BY(mu_);
-  std::mutex join_mu_;  // one Stop joins the engine thread; taken before mu_
+  absl::Mutex join_mu_
+      ABSL_ACQUIRED_BEFORE(mu_);  // one Stop joins the engine thread; taken before mu_
   std::thread engine_ ABSL_GUARDED_BY(join_mu_);
 };
 
