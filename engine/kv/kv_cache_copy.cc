@@ -42,7 +42,8 @@ absl::Status CopyKvCache(const SequenceKvCache& from, SequenceKvCache& to) {
         std::memcpy(values.data() + dst, head_v.data() + src, d * sizeof(float));
       }
     }
-    if (!to.Append(l, keys.data(), values.data(), n, static_cast<int>(row))) {
+    if (!to.GrowLayer(l, n) ||
+        !to.Append(l, keys.data(), values.data(), n, static_cast<int>(row))) {
       return absl::ResourceExhaustedError(
           absl::StrCat("copy kv cache: the target's page pool is full at layer ", l));
     }

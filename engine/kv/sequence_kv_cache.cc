@@ -33,11 +33,21 @@ bool SequenceKvCache::Grow(int tokens) {
   return true;
 }
 
+bool SequenceKvCache::GrowLayer(int layer, int tokens) {
+  Layer& l = layers_[layer];
+  const int64_t missing = PagesFor(l.length + tokens) - static_cast<int64_t>(l.pages.size());
+  return missing <= 0 || pool_.Allocate(missing, &l.pages);
+}
+
+bool SequenceKvCache::HasRoom(int layer, int n) const {
+  const Layer& l = layers_[layer];
+  return PagesFor(l.length + n) <= static_cast<int64_t>(l.pages.size());
+}
+
 bool SequenceKvCache::Append(int layer, const float* keys, const float* values, int n,
                              int row_stride) {
+  if (!HasRoom(layer, n)) return false;
   Layer& l = layers_[layer];
-  const int64_t missing = PagesFor(l.length + n) - static_cast<int64_t>(l.pages.size());
-  if (missing > 0 && !pool_.Allocate(missing, &l.pages)) return false;
   const int d = head_dim();
   const int p = page_size();
   for (int i = 0; i < n; ++i) {
@@ -55,10 +65,8 @@ bool SequenceKvCache::Append(int layer, const float* keys, const float* values, 
 }
 
 bool SequenceKvCache::AppendUnwritten(int layer, int n) {
-  Layer& l = layers_[layer];
-  const int64_t missing = PagesFor(l.length + n) - static_cast<int64_t>(l.pages.size());
-  if (missing > 0 && !pool_.Allocate(missing, &l.pages)) return false;
-  l.length += n;
+  if (!HasRoom(layer, n)) return false;
+  layers_[layer].length += n;
   return true;
 }
 

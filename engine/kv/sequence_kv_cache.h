@@ -26,19 +26,24 @@ class SequenceKvCache {
   int length(int layer) const { return layers_[layer].length; }
   const std::vector<int32_t>& page_table(int layer) const { return layers_[layer].pages; }
   int64_t pages_held() const;
+  // Whether `layer`'s pages can take `n` more rows.
+  bool HasRoom(int layer, int n) const;
 
   // Pages that must be added so every layer can take `tokens` more.
   int64_t PagesToGrow(int tokens) const;
-  // Takes those pages, all or none: false when the pool is short.
+  // Takes those pages, all or none: false when the pool is short. In the engine only the
+  // KvCacheManager calls it (and GrowLayer): backends write rows into pages they are given.
   bool Grow(int tokens);
+  // The same for one layer (a copy of a cache whose layers differ in length).
+  bool GrowLayer(int layer, int tokens);
 
-  // Appends `n` tokens to `layer`, taking pages if Grow did not. Row i of `keys`/`values` starts at
+  // Appends `n` tokens to `layer`, into pages Grow took. Row i of `keys`/`values` starts at
   // i * row_stride and holds the KV heads one after another, as the projections produce them.
-  // False (nothing appended) when the pool is short.
+  // False (nothing appended) when the layer's pages cannot hold them.
   bool Append(int layer, const float* keys, const float* values, int n, int row_stride);
-  // Append without the rows: takes pages as Append does and advances `layer`'s length by `n`,
-  // leaving the host pages unwritten. For a backend that keeps the rows in its own device copy of
-  // the pool's pages (same page ids) and needs only the page tables and lengths here.
+  // Append without the rows: advances `layer`'s length by `n` within its pages, leaving the host
+  // pages unwritten. For a backend that keeps the rows in its own device copy of the pool's pages
+  // (same page ids) and needs only the page tables and lengths here.
   bool AppendUnwritten(int layer, int n);
 
   // Copies KV head `kv_head`'s rows [begin, end) of `layer` to contiguous [end - begin][head_dim].

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "engine/base/status_macros.h"
+
 namespace kvserve {
 
 void StepOutput::Reset(size_t chunks) {
@@ -43,22 +45,40 @@ void AdmittedChunks::Admit(std::span<const SequenceChunk> batch,
 
 KvPageStore* Backend::AcquireKvPageStore(KvTier tier, const KvPageShape& shape, int64_t max_pages) {
   if (tier == KvTier::kDevice && kv_page_capacity(shape.page_size) >= 0) return nullptr;
-  std::lock_guard lock(kv_stores_mu_);
+  absl::MutexLock lock(&kv_stores_mu_);
   kv_stores_.push_back(std::make_unique<KvPageStore>(shape.floats(), max_pages));
   return kv_stores_.back().get();
 }
 
 void Backend::ReleaseKvPageStore(KvPageStore* store) {
   if (store == nullptr) return;
-  std::lock_guard lock(kv_stores_mu_);
+  absl::MutexLock lock(&kv_stores_mu_);
   std::erase_if(kv_stores_, [store](const auto& s) { return s.get() == store; });
 }
 
 absl::Status Backend::Supports(const KvPolicyOptions&) const { return absl::OkStatus(); }
 
+absl::Status GrowForStep(std::span<const SequenceChunk> batch) {
+  for (const SequenceChunk& c : batch) {
+    if (c.kv != nullptr && !c.kv->Grow(static_cast<int>(c.tokens.size()))) {
+      return absl::ResourceExhaustedError("forward: the KV page pool is full");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckChunkPages(const SequenceChunk& chunk) {
+  if (chunk.kv->PagesToGrow(static_cast<int>(chunk.tokens.size())) > 0) {
+    return absl::FailedPreconditionError(
+        "forward: the chunk's KV pages were not allocated before the step");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Backend::Forward(std::span<const SequenceChunk> batch, std::vector<float>* logits) {
+  KVSERVE_RETURN_IF_ERROR(GrowForStep(batch));
   StepOutput out;
-  if (absl::Status s = Execute(batch, &out); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(Execute(batch, &out));
   for (const absl::Status& s : out.chunk_status) {
     if (!s.ok()) return s;
   }

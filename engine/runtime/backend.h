@@ -3,13 +3,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/kv/kv_page_store.h"
 #include "engine/kv/kv_policy.h"
 #include "engine/kv/page_pool.h"
@@ -75,6 +75,14 @@ struct AdmittedChunks {
 // themselves (tests, tools); the engine's KvCacheManager does it for the scheduler.
 void ApplyRetention(std::span<const SequenceChunk> batch, const StepOutput& out);
 
+// Gives each chunk's cache the pages its tokens need, as the KvCacheManager does before a step:
+// for callers that own the caches themselves. ResourceExhausted when a pool is short.
+absl::Status GrowForStep(std::span<const SequenceChunk> batch);
+
+// FailedPrecondition unless the chunk's cache already has pages for its tokens: backends write
+// rows into pages, they never take them.
+absl::Status CheckChunkPages(const SequenceChunk& chunk);
+
 // Runs the model's layers on some device. The scheduler drives it with ragged batches.
 class Backend : public KvPageStoreProvider {
  public:
@@ -115,7 +123,7 @@ class Backend : public KvPageStoreProvider {
   void ReleaseKvPageStore(KvPageStore* store) override;
 
  private:
-  std::mutex kv_stores_mu_;
+  absl::Mutex kv_stores_mu_;
   std::vector<std::unique_ptr<KvPageStore>> kv_stores_ ABSL_GUARDED_BY(kv_stores_mu_);
 };
 

@@ -31,7 +31,8 @@ PolicyRun RunGreedy(Backend& backend, std::span<const int32_t> prompt, KvPolicy*
   StepOutput out;
   int32_t token = 0;
   for (int step = 0; step < steps; ++step) {
-    absl::Status s = backend.Execute(std::span(&chunk, 1), &out);
+    absl::Status s = GrowForStep(std::span(&chunk, 1));
+    if (s.ok()) s = backend.Execute(std::span(&chunk, 1), &out);
     if (s.ok()) s = out.chunk_status[0];
     EXPECT_TRUE(s.ok()) << s;
     if (!s.ok()) break;

@@ -31,6 +31,7 @@ TEST(BudgetCacheTest, RecallCopiesOneHeadsHostPageIntoItsSlotSlice) {
   SequenceKvCache host(host_pool, 2);
   const int n = 10, stride = 3 * 5;
   const auto k = RandomNormal(n * stride, rng), v = RandomNormal(n * stride, rng);
+  ASSERT_TRUE(host.GrowLayer(1, n));
   ASSERT_TRUE(host.Append(1, k.data(), v.data(), n, stride));
   BudgetCache budget(device_pool, 2, {.slots = 3, .sink = 1, .window = 1});
   EXPECT_FALSE(budget.Allocate());  // 2 layers x 3 slots > 4 pages

@@ -154,6 +154,7 @@ TEST_P(CausalAttentionTest, MatchesNaiveReference) {
   // The head-major cache the backend attends over, filled from token-major projections.
   PagePool pool({shape.n_kv_heads, 32, shape.head_dim}, PagePool::kUnbounded);
   SequenceKvCache cache(pool, 1);
+  ASSERT_TRUE(cache.GrowLayer(0, cache_len));
   ASSERT_TRUE(cache.Append(0, k.data(), v.data(), cache_len, ks));
   std::vector<float> head_k(cache_len * shape.head_dim), head_v(cache_len * shape.head_dim);
   for (int kv_head = 0; kv_head < shape.n_kv_heads; ++kv_head) {

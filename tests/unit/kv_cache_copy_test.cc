@@ -22,6 +22,7 @@ void AppendTokens(SequenceKvCache& cache, int layer, int n) {
         keys[i * stride + h * 3 + c] = Key(i, h, c);
         values[i * stride + h * 3 + c] = -Key(i, h, c);
       }
+  ASSERT_TRUE(cache.GrowLayer(layer, n));
   ASSERT_TRUE(cache.Append(layer, keys.data(), values.data(), n, stride));
 }
 

@@ -26,6 +26,7 @@ TEST(PageSelectTwinTest, ScoresAndTopPagesEqualThePolicysBitForBit) {
   std::vector<float> k(n * stride), q(group * 2 * 8);
   for (float& v : k) v = static_cast<float>(coarse(rng)) / 2;
   for (float& v : q) v = static_cast<float>(coarse(rng));
+  ASSERT_TRUE(kv.GrowLayer(0, n));
   ASSERT_TRUE(kv.Append(0, k.data(), k.data(), n, stride));
   PageDigests digests(2, 8, DigestKind::kMinMax);
   for (int p = 0; p < n / 4; ++p) digests.AppendPage(kv, 0);

@@ -54,6 +54,7 @@ TEST(PageDigestsTest, DigestsOfFullPagesPerHeadMatchTheirRows) {
   SequenceKvCache kv(pool, 1);
   const int n = 9, stride = 2 * 3;
   const auto k = RandomNormal(n * stride, rng);
+  ASSERT_TRUE(kv.GrowLayer(0, n));
   ASSERT_TRUE(kv.Append(0, k.data(), k.data(), n, stride));
   PageDigests digests(2, 3, DigestKind::kMinMax);
   digests.AppendPage(kv, 0);
@@ -79,6 +80,7 @@ TEST(PageSelectionTest, MeanSoftmaxMeanAndMaxAggregationMatchNaiveFormulas) {
   SequenceKvCache kv(pool, 1);
   const int pages = 6, n = pages * 4, stride = 2 * 8, group = 3;
   const auto k = RandomNormal(n * stride, rng), q = RandomNormal(group * 8, rng);
+  ASSERT_TRUE(kv.GrowLayer(0, n));
   ASSERT_TRUE(kv.Append(0, k.data(), k.data(), n, stride));
   PageDigests digests(2, 8, DigestKind::kMinMax);
   for (int p = 0; p < pages; ++p) digests.AppendPage(kv, 0);
@@ -122,6 +124,7 @@ TEST(PageSelectionTest, MeanSoftmaxRanksPagesByBoundWhereUnscaledFloatExpUnderfl
   std::vector<float> k(bound.size() * page * d, 0.0f);
   for (size_t p = 0; p < bound.size(); ++p)
     for (int r = 0; r < page; ++r) k[(p * page + r) * d] = bound[p];
+  ASSERT_TRUE(kv.GrowLayer(0, static_cast<int>(bound.size()) * page));
   ASSERT_TRUE(kv.Append(0, k.data(), k.data(), static_cast<int>(bound.size()) * page, d));
   PageDigests digests(1, d, DigestKind::kMinMax);
   for (size_t p = 0; p < bound.size(); ++p) digests.AppendPage(kv, 0);

@@ -20,7 +20,7 @@ bool AppendTokens(SequenceKvCache& cache, int layer, int first, int n) {
         keys[i * stride + h * 3 + c] = Key(first + i, h, c);
         values[i * stride + h * 3 + c] = -Key(first + i, h, c);
       }
-  return cache.Append(layer, keys.data(), values.data(), n, stride);
+  return cache.GrowLayer(layer, n) && cache.Append(layer, keys.data(), values.data(), n, stride);
 }
 
 // Head `h`'s rows of `layer` gathered out of their pages.
@@ -52,6 +52,20 @@ TEST(SequenceKvCacheTest, AppendAcrossPagesKeepsEachHeadsRowsInOrder) {
   }
   EXPECT_EQ(cache.bytes_used(), 3 * kShape.bytes());
   EXPECT_EQ(pool.used_pages(), 3);
+}
+
+TEST(SequenceKvCacheTest, AppendWritesOnlyIntoPagesGrowTook) {
+  PagePool pool(kShape, PagePool::kUnbounded);
+  SequenceKvCache cache(pool, 1);
+  const std::vector<float> rows(5 * 6, 1.0f);
+  EXPECT_FALSE(cache.Append(0, rows.data(), rows.data(), 5, 6));
+  EXPECT_EQ(cache.length(0), 0);
+  EXPECT_EQ(pool.used_pages(), 0);
+  ASSERT_TRUE(cache.Grow(4));
+  EXPECT_FALSE(cache.Append(0, rows.data(), rows.data(), 5, 6));  // one page holds 4 rows
+  EXPECT_TRUE(cache.Append(0, rows.data(), rows.data(), 4, 6));
+  EXPECT_EQ(cache.length(0), 4);
+  EXPECT_EQ(pool.used_pages(), 1);
 }
 
 TEST(SequenceKvCacheTest, RetainKeepsEachHeadsOwnRowsFreesPagesAndAppendsContinue) {
@@ -105,6 +119,9 @@ TEST(SequenceKvCacheTest, AppendUnwrittenTakesPagesAndLengthLikeAppend) {
   PagePool pool(kShape, 4);
   SequenceKvCache written(pool, 1), unwritten(pool, 1);
   ASSERT_TRUE(AppendTokens(written, 0, 0, 5));
+  EXPECT_FALSE(unwritten.AppendUnwritten(0, 5));  // no pages yet: a backend never takes them
+  EXPECT_EQ(unwritten.length(0), 0);
+  ASSERT_TRUE(unwritten.GrowLayer(0, 5));
   ASSERT_TRUE(unwritten.AppendUnwritten(0, 5));
   EXPECT_EQ(unwritten.length(0), written.length(0));
   EXPECT_EQ(unwritten.page_table(0).size(), written.page_table(0).size());
@@ -140,6 +157,7 @@ TEST(SequenceKvCacheTest, RetainOnAnIdsOnlyPoolTrimsTheTableOnly) {
   PagePool pool(kShape, 16, /*store=*/nullptr);
   ASSERT_FALSE(pool.has_storage());
   SequenceKvCache cache(pool, 1);
+  ASSERT_TRUE(cache.GrowLayer(0, 10));
   ASSERT_TRUE(cache.AppendUnwritten(0, 10));
   EXPECT_EQ(pool.used_pages(), 3);
   cache.Retain(0, {{1, 4, 9}, {0, 2, 3}});

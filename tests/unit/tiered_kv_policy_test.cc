@@ -51,6 +51,7 @@ DecodeTrace Drive(TieredKvPolicy& policy, const ModelConfig& c, int prompt, int 
   const int stride = c.kv_dim();
   for (int l = 0; l < c.n_layers; ++l) {
     const auto k = RandomNormal(prompt * stride, rng);
+    EXPECT_TRUE(kv.GrowLayer(l, prompt));
     EXPECT_TRUE(kv.Append(l, k.data(), k.data(), prompt, stride));
   }
   DecodeTrace run;
@@ -60,6 +61,7 @@ DecodeTrace Drive(TieredKvPolicy& policy, const ModelConfig& c, int prompt, int 
     for (int l = 0; l < c.n_layers; ++l) {
       policy.BeginDecodeLayer(l);
       const auto k = RandomNormal(stride, rng);
+      EXPECT_TRUE(kv.GrowLayer(l, 1));
       EXPECT_TRUE(kv.Append(l, k.data(), k.data(), 1, stride));
       const bool sparse = policy.PrepareDecodeAttention(l, q.data(), kv);
       DecodePageLists lists;

@@ -25,6 +25,7 @@ TEST(WindowScoresTest, MatchesNaiveSoftmaxOverTheWindowQueries) {
     std::vector<float> out(6 * (n - w));
     PagePool pool({2, 4, 8}, PagePool::kUnbounded);
     SequenceKvCache cache(pool, 1);
+    ASSERT_TRUE(cache.GrowLayer(0, n));
     ASSERT_TRUE(cache.Append(0, k.data(), k.data(), n, 2 * 8));
     std::vector<float> k0(n * 8), k1(n * 8), unused(n * 8);
     cache.GatherHead(0, 0, 0, n, k0.data(), unused.data());

@@ -31,6 +31,7 @@ absl::StatusOr<SharedPrefill> RunSharedPrefill(Backend& backend, PagePool& pool,
                             .compression = &plan};
   const auto start = std::chrono::steady_clock::now();
   StepOutput step;
+  KVSERVE_RETURN_IF_ERROR(GrowForStep(std::span(&chunk, 1)));
   KVSERVE_RETURN_IF_ERROR(backend.Execute(std::span(&chunk, 1), &step));
   KVSERVE_RETURN_IF_ERROR(step.chunk_status[0]);
   ApplyRetention(std::span(&chunk, 1), step);
@@ -72,7 +73,7 @@ absl::StatusOr<std::unique_ptr<PrefilledConfig>> PrefilledConfig::Create(
   out->kv_ =
       std::make_unique<SequenceKvCache>(out->own_pool_ ? *out->own_pool_ : pool, config.n_layers);
   SequenceKvCache& kv = *out->kv_;
-  if (auto s = CopyKvCache(*prefill.kv, kv); !s.ok()) return s;
+  KVSERVE_RETURN_IF_ERROR(CopyKvCache(*prefill.kv, kv));
 
   // Replay the plan's selection on the recorded scores, as the backend would have run it.
   const PromptCompressionPlan plan = p.PlanPrompt(static_cast<int>(prefill.prompt.size()));
@@ -150,7 +151,7 @@ absl::StatusOr<DecodeResult> DecodeFromSharedPrefill(Backend& backend, PagePool&
     history.AddOutput(token);
     out.tokens.push_back(token);
     if (token == eos_id || static_cast<int>(out.tokens.size()) >= max_new_tokens) break;
-    if (auto s = (*config)->Step(token, &logits); !s.ok()) return s;
+    KVSERVE_RETURN_IF_ERROR((*config)->Step(token, &logits));
   }
   out.kv = (*config)->Stats();
   out.retained = (*config)->retained();

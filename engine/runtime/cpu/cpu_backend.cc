@@ -121,6 +121,7 @@ absl::Status CpuBackend::ValidateChunk(const SequenceChunk& c) const {
   for (int32_t p : c.positions) {
     if (p < 0) return bad(absl::StrCat("negative position ", p));
   }
+  KVSERVE_RETURN_IF_ERROR(CheckChunkPages(c));
   if (c.compression != nullptr && !c.compression->empty()) {
     if (!c.whole_prompt)
       return bad("a prompt compression plan on a chunk that is not a whole prompt");
@@ -185,7 +186,7 @@ absl::Status CpuBackend::Execute(std::span<const SequenceChunk> all, StepOutput*
                    adjacent);
     cpu::ApplyRope(qkv + c.q_dim(), rows, qkv_dim, c.n_kv_heads, c.head_dim, c.rope_dim, rope_cos,
                    rope_sin, adjacent);
-    if (auto s = Attention(batch, l, /*logit_rows_only=*/last); !s.ok()) return s;
+    KVSERVE_RETURN_IF_ERROR(Attention(batch, l, /*logit_rows_only=*/last));
     bool propagate = false;
     propagate = RunPromptPlans(batch, l);
     if (last) {
@@ -260,9 +261,9 @@ absl::Status CpuBackend::Attention(std::span<const SequenceChunk> batch, int lay
       ch.policy->BeginDecodeLayer(layer);
     }
     const float* rows_k = s_.qkv.data() + static_cast<size_t>(row) * qkv_dim + c.q_dim();
-    // The scheduler grows caches before the step; only a direct caller can run the pool dry.
+    // ValidateChunk saw the pages; a layer past a TSP appends fewer rows.
     if (n > 0 && !ch.kv->Append(layer, rows_k, rows_k + c.kv_dim(), n, qkv_dim)) {
-      Fail(b, absl::ResourceExhaustedError("forward: the KV page pool is full"));
+      Fail(b, absl::InternalError("forward: KV pages vanished between the check and append"));
     }
     if (decode_hooked_[b] && chunk_status_[b].ok()) {
       PlanDecodePages(ch, b, layer, s_.q.data() + static_cast<size_t>(row) * c.q_dim());

@@ -222,12 +222,7 @@ absl::Status CudaBackend::Execute(std::span<const SequenceChunk> all, StepOutput
             c.kv->page_size() != active_.chunks[0].kv->page_size()) {
           return absl::InvalidArgumentError("forward: chunks' KV caches differ in page size");
         }
-        // Pages before any length moves: a short pool fails the chunk with its lengths as they
-        // were.
-        if (!c.kv->Grow(static_cast<int>(c.tokens.size()))) {
-          return absl::ResourceExhaustedError("forward: the KV page pool is full");
-        }
-        return absl::OkStatus();
+        return CheckChunkPages(c);
       },
       out);
   const std::span<const SequenceChunk> batch = active_.chunks;
@@ -249,7 +244,7 @@ absl::Status CudaBackend::Execute(std::span<const SequenceChunk> all, StepOutput
   for (const SequenceChunk& ch : batch) {
     for (int l = 0; l < config_.n_layers; ++l) {
       if (!ch.kv->AppendUnwritten(l, cuda::ChunkRowsAt(ch, l))) {
-        return absl::InternalError("forward: KV pages vanished between Grow and append");
+        return absl::InternalError("forward: KV pages vanished between the check and append");
       }
     }
   }
