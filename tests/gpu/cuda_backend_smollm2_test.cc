@@ -16,6 +16,7 @@
 #include "engine/scheduler/batch_generator.h"
 #include "tests/gpu/cuda_backend_fixture.h"
 #include "tests/support/kv_policy_runner.h"
+#include "tests/support/teacher_forced.h"
 
 namespace kvserve::testing {
 namespace {
@@ -33,29 +34,6 @@ class CudaBackendSmolLm2Test : public kernels::testing::GpuTest {
   SmolLm2OnBothBackends m_;
 };
 
-// Feeds `tokens` to `backend` with one fresh cache: the first `prefill` tokens as chunks of
-// `chunk` tokens, the rest one token per step. Returns one logits row per step.
-std::vector<std::vector<float>> TeacherForced(Backend& backend, const std::vector<int32_t>& tokens,
-                                              int prefill, int chunk) {
-  const ModelConfig& c = backend.config();
-  PagePool pool({c.n_kv_heads, 32, c.head_dim}, PagePool::kUnbounded);
-  SequenceKvCache kv(pool, c.n_layers);
-  std::vector<std::vector<float>> rows;
-  for (int at = 0; at < static_cast<int>(tokens.size());) {
-    const int n = at < prefill ? std::min(chunk, prefill - at) : 1;
-    const std::vector<int32_t> positions = Positions(at, n);
-    const SequenceChunk step{
-        .tokens = std::span(tokens).subspan(at, n), .positions = positions, .kv = &kv};
-    std::vector<float> logits;
-    const absl::Status s = backend.Forward(std::span(&step, 1), &logits);
-    EXPECT_TRUE(s.ok()) << backend.name() << " at token " << at << ": " << s;
-    if (!s.ok()) return rows;
-    rows.push_back(std::move(logits));
-    at += n;
-  }
-  return rows;
-}
-
 // 2K tokens on a GPU; the CPU emulator of CUDA runs the kernels thread by thread, so it takes a
 // shorter text with the same structure.
 #if defined(KVSERVE_CUDA_EMULATOR)
@@ -69,8 +47,8 @@ TEST_F(CudaBackendSmolLm2Test, TeacherForcedLogitsAgreeWithCpu) {
   // Half as 8 prefill chunks (128 tokens each at 2K), half as single-token decode steps (split-K
   // decode over 1K-2K contexts at 2K): the decode half reads the KV the prefill chunks wrote.
   const int half = kTeacherForcedTokens / 2;
-  const auto cpu = TeacherForced(*m_.cpu, tokens, half, half / 8);
-  const auto gpu = TeacherForced(*m_.cuda, tokens, half, half / 8);
+  const auto cpu = TeacherForcedLogits(*m_.cpu, tokens, half, half / 8);
+  const auto gpu = TeacherForcedLogits(*m_.cuda, tokens, half, half / 8);
   ASSERT_EQ(cpu.size(), gpu.size());
   ASSERT_EQ(cpu.size(), static_cast<size_t>(8 + half));
   int agree = 0;
@@ -231,7 +209,7 @@ TEST_F(CudaBackendSmolLm2Test, StepsAllocateNoDeviceMemory) {
   size_t free_before = 0, free_after = 0, total = 0;
   ASSERT_CUDA_OK(cudaMemGetInfo(&free_before, &total));
   const std::vector<int32_t> tokens = EnglishPrompt(*m_.tokenizer, 200);
-  const auto rows = TeacherForced(*m_.cuda, tokens, 160, 80);
+  const auto rows = TeacherForcedLogits(*m_.cuda, tokens, 160, 80);
   ASSERT_EQ(rows.size(), 2u + 40u);
   ASSERT_CUDA_OK(cudaMemGetInfo(&free_after, &total));
   EXPECT_EQ(free_after, free_before);

@@ -8,6 +8,7 @@
 #include "engine/model/synthetic_model.h"
 #include "engine/scheduler/batch_generator.h"
 #include "tests/gpu/cuda_backend_fixture.h"
+#include "tests/support/teacher_forced.h"
 
 namespace kvserve::testing {
 namespace {
@@ -17,25 +18,10 @@ using CudaBackendSyntheticTest = kernels::testing::GpuTest;
 // One 24-token prefill and three decode steps on a fresh cache; the logits rows of every step.
 std::vector<std::vector<float>> PrefillThenDecode(Backend& backend) {
   const ModelConfig& c = backend.config();
-  PagePool pool({c.n_kv_heads, 32, c.head_dim}, PagePool::kUnbounded);
-  SequenceKvCache kv(pool, c.n_layers);
   std::vector<int32_t> tokens(27);
   for (size_t i = 0; i < tokens.size(); ++i)
     tokens[i] = static_cast<int32_t>((i * 7919 + 13) % c.vocab_size);
-  std::vector<std::vector<float>> rows;
-  for (int at = 0; at < static_cast<int>(tokens.size());) {
-    const int n = at == 0 ? 24 : 1;
-    const std::vector<int32_t> positions = Positions(at, n);
-    const SequenceChunk step{
-        .tokens = std::span(tokens).subspan(at, n), .positions = positions, .kv = &kv};
-    std::vector<float> logits;
-    const absl::Status s = backend.Forward(std::span(&step, 1), &logits);
-    EXPECT_TRUE(s.ok()) << s;
-    if (!s.ok()) break;
-    rows.push_back(std::move(logits));
-    at += n;
-  }
-  return rows;
+  return TeacherForcedLogits(backend, tokens, /*prefill=*/24);
 }
 
 TEST_F(CudaBackendSyntheticTest, DeviceWeightsEqualHostWeightsRoundedToBf16) {

@@ -16,6 +16,7 @@
 #include "engine/kv/sequence_kv_cache.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/model_fixtures.h"
+#include "tests/support/teacher_forced.h"
 
 namespace kvserve::testing {
 namespace {
@@ -55,34 +56,6 @@ class CrosscheckGoldenTest : public ::testing::TestWithParam<std::string> {
   const double kMaxAbsDiff = MaxAbsDiff(GetParam());
 };
 
-std::vector<int32_t> Positions(int from, int n) {
-  std::vector<int32_t> p(n);
-  std::iota(p.begin(), p.end(), from);
-  return p;
-}
-
-// Feeds tokens[0, prefill) as one chunk, then each later token alone; one logits row per step.
-std::vector<std::vector<float>> TeacherForced(Backend& backend, const std::vector<int32_t>& tokens,
-                                              int prefill) {
-  const ModelConfig& c = backend.config();
-  PagePool pool({c.n_kv_heads, 32, c.head_dim}, PagePool::kUnbounded);
-  SequenceKvCache kv(pool, c.n_layers);
-  std::vector<std::vector<float>> rows;
-  for (int at = 0; at < static_cast<int>(tokens.size());) {
-    const int n = at == 0 ? prefill : 1;
-    const std::vector<int32_t> positions = Positions(at, n);
-    const SequenceChunk step{
-        .tokens = std::span(tokens).subspan(at, n), .positions = positions, .kv = &kv};
-    std::vector<float> logits;
-    const absl::Status s = backend.Forward(std::span(&step, 1), &logits);
-    EXPECT_TRUE(s.ok()) << "at token " << at << ": " << s;
-    if (!s.ok()) break;
-    rows.push_back(std::move(logits));
-    at += n;
-  }
-  return rows;
-}
-
 double LogSumExp(const std::vector<float>& row) {
   const double m = *std::max_element(row.begin(), row.end());
   double sum = 0;
@@ -106,7 +79,7 @@ TEST_P(CrosscheckGoldenTest, NextTokenLogitsMatchFloat64Reference) {
     const std::string name = p.at("name");
     const std::vector<int32_t> ids = p.at("ids");
     long_prompt = long_prompt || ids.size() > 1024;
-    const auto rows = TeacherForced(*m_.backend, ids, static_cast<int>(ids.size()));
+    const auto rows = TeacherForcedLogits(*m_.backend, ids, static_cast<int>(ids.size()));
     ASSERT_EQ(rows.size(), 1u) << name;
     const std::vector<float>& got = rows[0];
     ASSERT_EQ(got.size(), static_cast<size_t>(m_.config.vocab_size)) << name;
@@ -156,7 +129,7 @@ TEST_P(CrosscheckGoldenTest, TeacherForcedTop1MatchesFloat64ReferenceOverLongPro
   ASSERT_GE(top1.size(), 256u);
   ASSERT_EQ(static_cast<size_t>(first) + top1.size() + 1, ids.size());
   ids.resize(ids.size() - 1);  // the last row is the next-token test's
-  const auto rows = TeacherForced(*m_.backend, ids, first + 1);
+  const auto rows = TeacherForcedLogits(*m_.backend, ids, first + 1);
   ASSERT_EQ(rows.size(), top1.size());
   int agree = 0, decisive = 0;
   double max_diff = 0;

@@ -14,6 +14,7 @@
 #include "engine/kv/sequence_kv_cache.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/model_fixtures.h"
+#include "tests/support/teacher_forced.h"
 
 namespace kvserve::testing {
 namespace {
@@ -41,28 +42,6 @@ std::vector<int32_t> GplPrefixIds() {
   return {};
 }
 
-// Logits after each token from position kPrefill - 1 on: one row per step.
-std::vector<std::vector<float>> TeacherForced(Backend& backend, const std::vector<int32_t>& ids) {
-  const ModelConfig& c = backend.config();
-  PagePool pool({c.n_kv_heads, 32, c.head_dim}, PagePool::kUnbounded);
-  SequenceKvCache kv(pool, c.n_layers);
-  std::vector<std::vector<float>> rows;
-  for (int at = 0; at < static_cast<int>(ids.size());) {
-    const int n = at == 0 ? kPrefill : 1;
-    std::vector<int32_t> positions(n);
-    std::iota(positions.begin(), positions.end(), at);
-    const SequenceChunk step{
-        .tokens = std::span(ids).subspan(at, n), .positions = positions, .kv = &kv};
-    std::vector<float> logits;
-    const absl::Status s = backend.Forward(std::span(&step, 1), &logits);
-    EXPECT_TRUE(s.ok()) << "at token " << at << ": " << s;
-    if (!s.ok()) break;
-    rows.push_back(std::move(logits));
-    at += n;
-  }
-  return rows;
-}
-
 int Argmax(const std::vector<float>& row) {
   return static_cast<int>(std::max_element(row.begin(), row.end()) - row.begin());
 }
@@ -74,8 +53,8 @@ TEST(QuantizedWeightsAccuracyTest, StoredWeightsAgreeWithFp32PathOverLongText) {
   ASSERT_NE(stored.backend, nullptr);
   const std::vector<int32_t> ids = GplPrefixIds();
   ASSERT_GE(ids.size(), 1024u);
-  const auto ref = TeacherForced(*fp32.backend, ids);
-  const auto got = TeacherForced(*stored.backend, ids);
+  const auto ref = TeacherForcedLogits(*fp32.backend, ids, kPrefill);
+  const auto got = TeacherForcedLogits(*stored.backend, ids, kPrefill);
   ASSERT_EQ(ref.size(), ids.size() - kPrefill + 1);
   ASSERT_EQ(got.size(), ref.size());
   int agree = 0;
