@@ -607,6 +607,20 @@ std::span<const uint8_t> GgufFile::TensorBytes(const GgufTensorInfo& info) const
   return bytes_.subspan(info.offset, info.num_bytes);
 }
 
+void GgufFile::ReleaseTensorPages(const GgufTensorInfo& info) const {
+  const std::span<const uint8_t> bytes = TensorBytes(info);
+  if (map_ == nullptr || bytes.empty()) return;
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto map_begin = reinterpret_cast<uintptr_t>(map_);
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(bytes.data()) / page * page;
+  const uintptr_t end =
+      std::min(map_begin + (map_size_ + page - 1) / page * page,
+               (reinterpret_cast<uintptr_t>(bytes.data()) + bytes.size() + page - 1) / page * page);
+  // A read-only private file mapping: dropped pages are read from the file again if touched
+  // (a neighbour's edge page), so this only lowers the resident set.
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 absl::Status GgufFile::ReadTensorF32(const GgufTensorInfo& info, std::span<float> out) const {
   if (out.size() != info.num_elements) {
     return absl::InvalidArgumentError(absl::StrCat("gguf: tensor '", info.name, "' has ",

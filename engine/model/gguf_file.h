@@ -107,6 +107,9 @@ class GgufFile {
   const GgufTensorInfo* FindTensor(std::string_view name) const;
   // The raw bytes of a tensor of this file (empty if `info` does not lie within the file).
   std::span<const uint8_t> TensorBytes(const GgufTensorInfo& info) const;
+  // Drops the mapped file pages of a tensor that has been copied out, so loading a model does not
+  // hold the file and its copy in memory at once (no-op for FromBytes storage).
+  void ReleaseTensorPages(const GgufTensorInfo& info) const;
   // Dequantizes a tensor into `out`, which must hold exactly `info.num_elements` floats.
   absl::Status ReadTensorF32(const GgufTensorInfo& info, std::span<float> out) const;
   absl::StatusOr<std::vector<float>> ReadTensorF32(const GgufTensorInfo& info) const;

@@ -84,11 +84,13 @@ absl::Status ReadTensor(const GgufFile& f, const std::string& name, int64_t rows
         WrapMatrix(t->type, rows, cols, f.TensorBytes(*t), absl::StrCat("gguf: tensor ", name));
     if (!m.ok()) return m.status();
     (*stored)[name] = *std::move(m);
+    f.ReleaseTensorPages(*t);
     return absl::OkStatus();
   }
   auto data = f.ReadTensorF32(*t);
   if (!data.ok()) return data.status();
   *out = std::move(*data);
+  f.ReleaseTensorPages(*t);
   return absl::OkStatus();
 }
 

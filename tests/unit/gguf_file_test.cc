@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -643,6 +644,44 @@ TEST(GgufFileRealModelTest, SmolLm2) {
     max_abs = std::max(max_abs, std::fabs(v));
   }
   EXPECT_GT(max_abs, 0.0f);
+}
+
+// Resident bytes of the mapping that holds `address`, from /proc/self/smaps; -1 if none.
+int64_t MappedResidentBytes(const void* address) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto at = reinterpret_cast<uintptr_t>(address);
+  bool inside = false;
+  for (std::string line; std::getline(smaps, line);) {
+    unsigned long begin = 0, end = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &begin, &end) == 2) {  // a mapping's header line
+      inside = at >= begin && at < end;
+    } else if (inside && line.rfind("Rss:", 0) == 0) {
+      return std::stoll(line.substr(4)) * 1024;
+    }
+  }
+  return -1;
+}
+
+// A tensor copied out of the mapped file gives its pages back: loading a model does not hold
+// the file and its copy at once (the server's peak RSS).
+TEST(GgufFileRealModelTest, ReleasedTensorPagesLeaveTheResidentSet) {
+  const std::string path = testing::SmolLm2GgufPath();
+  if (path.empty()) GTEST_SKIP() << "SmolLM2 GGUF absent";
+  auto file = GgufFile::Open(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  const GgufTensorInfo* embd = (*file)->FindTensor("token_embd.weight");
+  ASSERT_NE(embd, nullptr);
+  const std::span<const uint8_t> bytes = (*file)->TensorBytes(*embd);
+  ASSERT_GT(bytes.size(), size_t{8} << 20);
+  uint64_t sum = 0;
+  for (size_t i = 0; i < bytes.size(); i += 4096) sum += bytes[i];  // fault every page in
+  const uint8_t middle = bytes[bytes.size() / 2];
+  const int64_t before = MappedResidentBytes(bytes.data());
+  ASSERT_GE(before, static_cast<int64_t>(bytes.size()) - 8192) << sum;
+  (*file)->ReleaseTensorPages(*embd);
+  const int64_t after = MappedResidentBytes(bytes.data());
+  EXPECT_LE(after, before - static_cast<int64_t>(bytes.size()) + 8192);
+  EXPECT_EQ(bytes[bytes.size() / 2], middle);  // read from the file again when touched
 }
 
 }  // namespace
