@@ -28,6 +28,16 @@ cpu::LinearWeights::Source TakeMatrix(ModelWeights& w, const std::string& name,
   return cpu::LinearWeights::Fp32Matrix{.values = std::move(fp32), .rows = rows, .cols = cols};
 }
 
+// The parts of one LinearWeights, moved in: a braced list would copy each matrix (an
+// initializer_list's elements are const), doubling the load's peak memory for the largest one.
+template <typename... Parts>
+cpu::LinearWeights Linear(Parts&&... parts) {
+  std::vector<cpu::LinearWeights::Source> sources;
+  sources.reserve(sizeof...(parts));
+  (sources.push_back(std::forward<Parts>(parts)), ...);
+  return cpu::LinearWeights(std::move(sources));
+}
+
 // Rows of `pages` in `kv`'s `layer`: each page is full but the cache's last.
 int PageRows(const SequenceKvCache& kv, int layer, std::span<const int32_t> pages) {
   const int p = kv.page_size();
@@ -70,10 +80,10 @@ CpuBackend::CpuBackend(const ModelConfig& config, ModelWeights w, int threads)
   openblas_set_num_threads(1);
   s_.scores.resize(pool_.size());
   const ModelConfig& c = config_;
-  token_embedding_ = cpu::LinearWeights(
-      {TakeMatrix(w, "token_embd.weight", w.token_embedding, c.vocab_size, c.dim)});
+  token_embedding_ =
+      Linear(TakeMatrix(w, "token_embd.weight", w.token_embedding, c.vocab_size, c.dim));
   if (!c.tied_embeddings) {
-    lm_head_ = cpu::LinearWeights({TakeMatrix(w, "output.weight", w.lm_head, c.vocab_size, c.dim)});
+    lm_head_ = Linear(TakeMatrix(w, "output.weight", w.lm_head, c.vocab_size, c.dim));
   }
   layers_.reserve(w.layers.size());
   for (size_t i = 0; i < w.layers.size(); ++i) {
@@ -83,13 +93,13 @@ CpuBackend::CpuBackend(const ModelConfig& config, ModelWeights w, int threads)
       return TakeMatrix(w, p + name, fp32, rows, cols);
     };
     Layer layer{.attn_norm = std::move(l.attn_norm), .ffn_norm = std::move(l.ffn_norm)};
-    layer.wqkv = cpu::LinearWeights({take("attn_q.weight", l.wq, c.q_dim(), c.dim),
-                                     take("attn_k.weight", l.wk, c.kv_dim(), c.dim),
-                                     take("attn_v.weight", l.wv, c.kv_dim(), c.dim)});
-    layer.wo = cpu::LinearWeights({take("attn_output.weight", l.wo, c.dim, c.q_dim())});
-    layer.w_gate_up = cpu::LinearWeights({take("ffn_gate.weight", l.w_gate, c.ffn_dim, c.dim),
-                                          take("ffn_up.weight", l.w_up, c.ffn_dim, c.dim)});
-    layer.w_down = cpu::LinearWeights({take("ffn_down.weight", l.w_down, c.dim, c.ffn_dim)});
+    layer.wqkv = Linear(take("attn_q.weight", l.wq, c.q_dim(), c.dim),
+                        take("attn_k.weight", l.wk, c.kv_dim(), c.dim),
+                        take("attn_v.weight", l.wv, c.kv_dim(), c.dim));
+    layer.wo = Linear(take("attn_output.weight", l.wo, c.dim, c.q_dim()));
+    layer.w_gate_up = Linear(take("ffn_gate.weight", l.w_gate, c.ffn_dim, c.dim),
+                             take("ffn_up.weight", l.w_up, c.ffn_dim, c.dim));
+    layer.w_down = Linear(take("ffn_down.weight", l.w_down, c.dim, c.ffn_dim));
     layers_.push_back(std::move(layer));
   }
 }
