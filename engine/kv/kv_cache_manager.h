@@ -26,6 +26,10 @@ struct KvCacheBudget {
   int64_t device_page_capacity = -1;            // Backend::kv_page_capacity(); -1: none
 };
 
+// What a step will append to a sequence's cache: prompt rows (the policy's decode hooks do not
+// run), or one decoded token.
+enum class KvGrowth { kPrompt, kDecode };
+
 // One sequence's KV as the manager hands it out: its page tables and lengths per layer (in the
 // device pool, or in the host tier for tiered policies) and the policy that plans its KV.
 struct SequenceKv {
@@ -67,8 +71,10 @@ class KvCacheManager {
   absl::StatusOr<std::unique_ptr<SequenceKv>> Create(const KvPolicyOptions& options);
 
   // Takes the pages every layer of `kv` needs for `tokens` more, all or none: false when the pool
-  // is short. Idempotent for a given length.
-  bool Grow(SequenceKv& kv, int tokens);
+  // is short. Idempotent for a given length. Before a decode step it also gives a tiered policy
+  // its device budget, once, when the cache outgrows the budget's slots (a short device pool
+  // leaves that sequence dense for good; the step goes on either way).
+  bool Grow(SequenceKv& kv, int tokens, KvGrowth growth);
 
   // Applies a prompt's compression, decided by the backend in the last step, to `kv`: each listed
   // layer keeps its KV heads' rows (SequenceKvCache::Retain) and frees the pages left over.

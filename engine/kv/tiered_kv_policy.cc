@@ -117,11 +117,8 @@ bool TieredKvPolicy::PrepareDecodeAttention(int layer, const float* q, const Seq
   l.tokens = kv.length(layer);
   const int n_pages = CeilDiv(l.tokens, p);
   if (!l.sparse) {
-    if (n_pages <= layout_.slots || budget_short_ || kv.page_size() != p) return false;
-    if (!budget_.Allocate()) {
-      budget_short_ = true;  // no device room: this sequence stays dense (and correct)
-      return false;
-    }
+    // Without a budget (none needed yet, or no device room) the layer runs dense, and correct.
+    if (n_pages <= layout_.slots || !budget_.allocated() || kv.page_size() != p) return false;
     l.sparse = true;
   }
   while (l.digests.pages() < l.tokens / p) l.digests.AppendPage(kv, layer);

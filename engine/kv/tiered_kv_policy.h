@@ -49,14 +49,16 @@ class TieredKvPolicy : public KvPolicy {
 
   // Decode hooks (KvPolicy): Begin waits for this layer's outstanding recall; Prepare updates
   // digests and the window and selects (quest, a first sparse step) or corrects (freekv); false
-  // runs dense over the host cache (context within the budget, or no device room); Finish submits
-  // freekv's speculative recall for the next step.
+  // runs dense over the host cache (the layer's context within the budget, or the cache's owner
+  // gave no device budget: see ProvideDeviceBudget); Finish submits freekv's speculative recall
+  // for the next step.
   void BeginDecodeLayer(int layer) override;
   bool PrepareDecodeAttention(int layer, const float* q, const SequenceKvCache& kv) override;
   // The layer's resident pages per KV head, in slot order: the sink, the selected and the window.
   void DecodePages(int layer, DecodePageLists* lists) const override;
   void FinishDecodeAttention(int layer, const float* q, const SequenceKvCache& kv) override;
   void WaitIdle() const override;
+  BudgetCache* device_budget() override { return &budget_; }
 
   const BudgetLayout& layout() const { return layout_; }
   // Which pages KV head `kv_head` of `layer` holds in its device budget (after WaitIdle).
@@ -108,8 +110,7 @@ class TieredKvPolicy : public KvPolicy {
   std::atomic<int64_t> corrections_ = 0;      // of which corrected
   std::atomic<int64_t> steps_corrected_ = 0;  // (step, layer) with any head corrected
   std::atomic<int64_t> layer_steps_ = 0;
-  int64_t decode_steps_ = 0;   // engine thread only
-  bool budget_short_ = false;  // the device pool had no room: ran dense
+  int64_t decode_steps_ = 0;  // engine thread only
 };
 
 }  // namespace kvserve

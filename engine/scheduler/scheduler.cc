@@ -114,7 +114,9 @@ Sequence* Scheduler::GrowPlanned() {
   for (size_t i = 0; i < plan_.chunks.size(); ++i) {
     // Grow is idempotent for a given length: pages taken in an earlier try still count.
     Sequence& s = *plan_.sequences[i];
-    if (!kv_.Grow(*s.kv, static_cast<int>(plan_.chunks[i].tokens.size()))) return &s;
+    const KvGrowth growth =
+        s.state == SequenceState::kDecoding ? KvGrowth::kDecode : KvGrowth::kPrompt;
+    if (!kv_.Grow(*s.kv, static_cast<int>(plan_.chunks[i].tokens.size()), growth)) return &s;
   }
   return nullptr;
 }

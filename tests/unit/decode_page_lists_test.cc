@@ -127,6 +127,7 @@ TEST(DecodePageListsTest, TheStepPlansListsAreThePagesThePolicySelected) {
              .kv = &kv,
              .policy = quest,
              .decode_pages = &lists};
+    ProvideDeviceBudget(*quest, kv, 1);  // as the engine's KvCacheManager does
   }
 }
 

@@ -57,6 +57,7 @@ DecodeTrace Drive(TieredKvPolicy& policy, const ModelConfig& c, int prompt, int 
   for (int t = 0; t < steps; ++t) {
     // Queries drift slowly so some heads correct and some do not.
     const auto q = RandomNormal(c.q_dim(), rng);
+    ProvideDeviceBudget(policy, kv, 1);  // the cache's owner, before the step
     for (int l = 0; l < c.n_layers; ++l) {
       policy.BeginDecodeLayer(l);
       const auto k = RandomNormal(stride, rng);

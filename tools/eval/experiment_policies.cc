@@ -50,6 +50,7 @@ class EvalTieredPolicy : public KvPolicy {
     if (layer >= dense_) inner_->FinishDecodeAttention(layer, q, kv);
   }
   void WaitIdle() const override { inner_->WaitIdle(); }
+  BudgetCache* device_budget() override { return inner_->device_budget(); }
   KvStats Stats(const SequenceKvCache& kv) const override { return inner_->Stats(kv); }
 
   const ResidencyLog& log() const { return log_; }
