@@ -104,12 +104,12 @@ void KvCacheManager::Fence(const SequenceKv& kv) {
   if (kv.policy != nullptr) kv.policy->WaitIdle();
 }
 
-bool KvCacheManager::Grow(SequenceKv& kv, int tokens, KvGrowth growth) {
+bool KvCacheManager::Grow(SequenceKv& kv, int tokens, ChunkKind kind) {
   // A new page changes the page tables a recall in flight may be reading.
   if (kv.cache.PagesToGrow(tokens) > 0) Fence(kv);
   if (!kv.cache.Grow(tokens)) return false;
   // The budget serves decode steps only: a prompt never holds device slots it does not use.
-  if (growth == KvGrowth::kDecode && kv.policy != nullptr) {
+  if (kind == ChunkKind::kDecode && kv.policy != nullptr) {
     ProvideDeviceBudget(*kv.policy, kv.cache, tokens);
   }
   return true;

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/kv/chunk_kind.h"
 #include "engine/kv/kv_page_store.h"
 #include "engine/kv/kv_policy.h"
 #include "engine/kv/page_pool.h"
@@ -25,10 +26,6 @@ struct KvCacheBudget {
   size_t device_element_bytes = sizeof(float);  // Backend::kv_element_bytes()
   int64_t device_page_capacity = -1;            // Backend::kv_page_capacity(); -1: none
 };
-
-// What a step will append to a sequence's cache: prompt rows (the policy's decode hooks do not
-// run), or one decoded token.
-enum class KvGrowth { kPrompt, kDecode };
 
 // One sequence's KV as the manager hands it out: its page tables and lengths per layer (in the
 // device pool, or in the host tier for tiered policies) and the policy that plans its KV.
@@ -74,7 +71,7 @@ class KvCacheManager {
   // is short. Idempotent for a given length. Before a decode step it also gives a tiered policy
   // its device budget, once, when the cache outgrows the budget's slots (a short device pool
   // leaves that sequence dense for good; the step goes on either way).
-  bool Grow(SequenceKv& kv, int tokens, KvGrowth growth);
+  bool Grow(SequenceKv& kv, int tokens, ChunkKind kind);
 
   // Applies a prompt's compression, decided by the backend in the last step, to `kv`: each listed
   // layer keeps its KV heads' rows (SequenceKvCache::Retain) and frees the pages left over.

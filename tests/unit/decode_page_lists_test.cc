@@ -126,7 +126,8 @@ TEST(DecodePageListsTest, TheStepPlansListsAreThePagesThePolicySelected) {
              .positions = positions,
              .kv = &kv,
              .policy = quest,
-             .decode_pages = &lists};
+             .decode_pages = &lists,
+             .kind = ChunkKind::kDecode};
     ProvideDeviceBudget(*quest, kv, 1);  // as the engine's KvCacheManager does
   }
 }

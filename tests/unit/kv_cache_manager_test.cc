@@ -77,7 +77,7 @@ TEST(KvCacheManagerTest, PageMemoryComesFromTheBackendAndGoesBackAtTheEnd) {
     auto seq = kv.Create(FullOptions{});
     ASSERT_TRUE(seq.ok()) << seq.status();
     // Device pages are ids only: the cache's tables grow without host memory behind them.
-    ASSERT_TRUE(kv.Grow(**seq, 10, KvGrowth::kPrompt));
+    ASSERT_TRUE(kv.Grow(**seq, 10, ChunkKind::kPrompt));
     EXPECT_EQ((*seq)->cache.page_table(0).size(), 3u);
     EXPECT_EQ(kv.device_pages_used(), 6);
     kv.Release(**seq);
@@ -95,7 +95,7 @@ TEST(KvCacheManagerTest, RetainCompactsThroughTheManagerAndReleaseFreesEveryPage
   const int stride = c.n_kv_heads * c.head_dim;
   std::vector<float> rows(10 * stride);
   for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<float>(i);
-  ASSERT_TRUE(kv.Grow(s, 10, KvGrowth::kPrompt));
+  ASSERT_TRUE(kv.Grow(s, 10, ChunkKind::kPrompt));
   for (int l = 0; l < c.n_layers; ++l) {
     ASSERT_TRUE(s.cache.Append(l, rows.data(), rows.data(), 10, stride));
   }
@@ -159,26 +159,26 @@ TEST(KvCacheManagerTest, ATieredBudgetIsTakenOnceTheCacheOutgrowsItsSlotsAndGoes
   BudgetCache* budget = s.policy->device_budget();
   ASSERT_NE(budget, nullptr);
   // A prompt longer than the budget takes host pages only: the budget serves decode steps.
-  ASSERT_TRUE(kv.Grow(s, 30, KvGrowth::kPrompt));
+  ASSERT_TRUE(kv.Grow(s, 30, ChunkKind::kPrompt));
   AppendRows(s, c, 30, rng);
   EXPECT_EQ(kv.host_pages_used(), 2 * 8);
   EXPECT_EQ(kv.device_pages_used(), 0);
   EXPECT_EQ(budget->state(), BudgetCache::State::kUnallocated);
   // The first decode step: 31 tokens are 8 pages > 6 slots, so every layer's slots, at once.
-  ASSERT_TRUE(kv.Grow(s, 1, KvGrowth::kDecode));
+  ASSERT_TRUE(kv.Grow(s, 1, ChunkKind::kDecode));
   EXPECT_EQ(budget->state(), BudgetCache::State::kAllocated);
   EXPECT_EQ(kv.device_pages_used(), 2 * 6);
   AppendRows(s, c, 1, rng);
   EXPECT_TRUE(AttendsSparsely(s, c, rng));
-  ASSERT_TRUE(kv.Grow(s, 1, KvGrowth::kDecode));  // taken once
+  ASSERT_TRUE(kv.Grow(s, 1, ChunkKind::kDecode));  // taken once
   EXPECT_EQ(kv.device_pages_used(), 2 * 6);
   // Preemption starts over with a fresh policy and no budget; the end of the sequence frees it.
   ASSERT_TRUE(kv.Reset(s, SmallQuest()).ok());
   EXPECT_EQ(kv.device_pages_used(), 0);
   EXPECT_EQ(kv.host_pages_used(), 0);
-  ASSERT_TRUE(kv.Grow(s, 30, KvGrowth::kPrompt));
+  ASSERT_TRUE(kv.Grow(s, 30, ChunkKind::kPrompt));
   AppendRows(s, c, 30, rng);
-  ASSERT_TRUE(kv.Grow(s, 1, KvGrowth::kDecode));
+  ASSERT_TRUE(kv.Grow(s, 1, ChunkKind::kDecode));
   EXPECT_EQ(kv.device_pages_used(), 2 * 6);
   kv.Release(s);
   EXPECT_EQ(kv.device_pages_used(), 0);
@@ -192,10 +192,10 @@ TEST(KvCacheManagerTest, ACacheWithinTheBudgetTakesNoDeviceSlots) {
   auto seq = kv.Create(SmallQuest());
   ASSERT_TRUE(seq.ok()) << seq.status();
   SequenceKv& s = **seq;
-  ASSERT_TRUE(kv.Grow(s, 20, KvGrowth::kPrompt));
+  ASSERT_TRUE(kv.Grow(s, 20, ChunkKind::kPrompt));
   AppendRows(s, c, 20, rng);
   for (int t = 0; t < 4; ++t) {  // up to 24 tokens: 6 pages, the budget's 6 slots
-    ASSERT_TRUE(kv.Grow(s, 1, KvGrowth::kDecode));
+    ASSERT_TRUE(kv.Grow(s, 1, ChunkKind::kDecode));
     AppendRows(s, c, 1, rng);
     EXPECT_FALSE(AttendsSparsely(s, c, rng)) << "token " << 21 + t;
   }
@@ -212,29 +212,29 @@ TEST(KvCacheManagerTest, ADevicePoolTooShortForTheBudgetLeavesTheSequenceDenseFo
   KvCacheManager kv(c, {.page_size = 4, .device_bytes = 12 * page, .host_bytes = 1 << 20});
   auto full = kv.Create(FullOptions{});
   ASSERT_TRUE(full.ok()) << full.status();
-  ASSERT_TRUE(kv.Grow(**full, 8, KvGrowth::kPrompt));
+  ASSERT_TRUE(kv.Grow(**full, 8, ChunkKind::kPrompt));
   auto seq = kv.Create(SmallQuest());
   ASSERT_TRUE(seq.ok()) << seq.status();
   SequenceKv& s = **seq;
-  ASSERT_TRUE(kv.Grow(s, 30, KvGrowth::kPrompt));
+  ASSERT_TRUE(kv.Grow(s, 30, ChunkKind::kPrompt));
   AppendRows(s, c, 30, rng);
   // Short of device pages, the step still goes on (the host tier holds the cache), densely.
-  ASSERT_TRUE(kv.Grow(s, 1, KvGrowth::kDecode));
+  ASSERT_TRUE(kv.Grow(s, 1, ChunkKind::kDecode));
   EXPECT_EQ(s.policy->device_budget()->state(), BudgetCache::State::kShort);
   EXPECT_EQ(kv.device_pages_used(), 4);
   AppendRows(s, c, 1, rng);
   EXPECT_FALSE(AttendsSparsely(s, c, rng));
   // Room made later does not switch it to sparse mid-sequence: it was asked once.
   kv.Release(**full);
-  ASSERT_TRUE(kv.Grow(s, 1, KvGrowth::kDecode));
+  ASSERT_TRUE(kv.Grow(s, 1, ChunkKind::kDecode));
   AppendRows(s, c, 1, rng);
   EXPECT_FALSE(AttendsSparsely(s, c, rng));
   EXPECT_EQ(kv.device_pages_used(), 0);
   // A fresh sequence gets the room.
   ASSERT_TRUE(kv.Reset(s, SmallQuest()).ok());
-  ASSERT_TRUE(kv.Grow(s, 30, KvGrowth::kPrompt));
+  ASSERT_TRUE(kv.Grow(s, 30, ChunkKind::kPrompt));
   AppendRows(s, c, 30, rng);
-  ASSERT_TRUE(kv.Grow(s, 1, KvGrowth::kDecode));
+  ASSERT_TRUE(kv.Grow(s, 1, ChunkKind::kDecode));
   EXPECT_EQ(kv.device_pages_used(), 12);
   kv.Release(s);
   EXPECT_EQ(kv.device_pages_used(), 0);

@@ -131,7 +131,8 @@ absl::Status PrefilledConfig::Step(int32_t token, std::vector<float>* logits) {
                             .positions = std::span(&position, 1),
                             .kv = kv_.get(),
                             .compute_logits = true,
-                            .policy = policy_.get()};
+                            .policy = policy_.get(),
+                            .kind = ChunkKind::kDecode};
   return backend_->Forward(std::span(&chunk, 1), logits);
 }
 
