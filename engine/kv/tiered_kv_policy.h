@@ -20,6 +20,7 @@ namespace kvserve {
 // device budget of `budget / page_size` pages: sink pages, pages selected by Quest bounds of the
 // query against per-page key digests (per KV head, MeanS over the group), and a recent window
 // that rotates as pages fill. A context that fits the budget runs dense over the host cache.
+// Digests: center ± mean-absolute-deviation boxes for FreeKV (its system code), min/max for Quest.
 //
 //  - kQuest: select with the current query and recall synchronously before attention.
 //  - kFreeKv: attend over the pages selected with the previous step's query; after attention,
@@ -65,15 +66,18 @@ class TieredKvPolicy : public KvPolicy {
   const ResidencyMap& residency(int layer, int kv_head) const {
     return layers_[layer].heads[kv_head];
   }
-  // Page scoring other than MeanS over min/max digests (the accuracy eval compares them); before
-  // the first decode step.
+  // How pages are scored: MeanS over the group, over center ± MAD digests (freekv,
+  // fastkv_freekv) or min/max ones (quest). Another choice (the accuracy eval compares them) is set
+  // before the first decode step.
+  GroupAggregation aggregation() const { return aggregation_; }
+  DigestKind digest() const { return digest_; }
   void SetPageScoring(GroupAggregation aggregation, DigestKind digest);
   // The pages resident for (layer, kv_head) now; empty while the layer runs dense.
   std::vector<int32_t> ResidentPages(int layer, int kv_head) const;
 
  private:
   struct Layer {
-    explicit Layer(const ModelConfig& c);
+    Layer(const ModelConfig& c, DigestKind digest);
     PageDigests digests;
     std::vector<ResidencyMap> heads;
     bool sparse = false;
@@ -98,6 +102,7 @@ class TieredKvPolicy : public KvPolicy {
   ModelConfig config_;
   BudgetLayout layout_;
   GroupAggregation aggregation_ = GroupAggregation::kMeanSoftmax;
+  DigestKind digest_;
   std::unique_ptr<PagePool> own_pool_;
   InlineRecallExecutor inline_recall_;
   RecallExecutor* recall_;

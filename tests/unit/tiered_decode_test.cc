@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/base/field_violation.h"
 #include "engine/kv/kv_policy.h"
+#include "engine/kv/tiered_kv_policy.h"
 #include "engine/scheduler/batch_generator.h"
 #include "engine/scheduler/engine_core.h"
 #include "tests/support/kv_policy_runner.h"
@@ -70,18 +71,26 @@ TEST(TieredDecodeTest, FreeKvWithTauOneEqualsQuestExactly) {
   CpuModel m = LoadStories260K();
   ASSERT_NE(m.backend, nullptr);
   const std::vector<int32_t> prompt = Prompt(2, 300);
-  const GenerationResult quest = Generate(m, prompt, 60, Tiered("quest"));
   const GenerationResult freekv = Generate(m, prompt, 60, Tiered("freekv", 64, /*tau=*/1.0f));
+  // Quest over FreeKV's digests (center ± MAD; its own are min/max), driven straight through the
+  // backend with synchronous recall.
+  auto created = CreateKvPolicy(Tiered("quest"), m.config);
+  ASSERT_TRUE(created.ok()) << created.status();
+  auto* tiered = dynamic_cast<TieredKvPolicy*>(created->get());
+  ASSERT_NE(tiered, nullptr);
+  EXPECT_EQ(tiered->digest(), DigestKind::kMinMax);
+  tiered->SetPageScoring(GroupAggregation::kMeanSoftmax, DigestKind::kCenterMad);
+  const PolicyRun quest = RunGreedy(*m.backend, prompt, tiered, 60, /*page=*/8);
   EXPECT_EQ(freekv.tokens, quest.tokens);
   // Sparse for real: 64 of ~330 tokens resident, pages recalled as the selection moved.
-  EXPECT_LT(quest.kv.resident_fraction, 0.3);
-  EXPECT_GT(quest.kv.recalled_pages, 0);
-  EXPECT_EQ(quest.kv.corrections, 0);
+  EXPECT_LT(quest.stats.resident_fraction, 0.3);
+  EXPECT_GT(quest.stats.recalled_pages, 0);
+  EXPECT_EQ(quest.stats.corrections, 0);
   // τ = 1 corrects every head of every layer at every step after the first sparse one.
   EXPECT_GT(freekv.kv.corrections, 0);
   EXPECT_DOUBLE_EQ(freekv.kv.correction_rate, 1.0);
   EXPECT_DOUBLE_EQ(freekv.kv.step_correction_rate, 1.0);
-  EXPECT_EQ(freekv.kv.host_tokens, quest.kv.host_tokens);
+  EXPECT_EQ(freekv.kv.host_tokens, quest.stats.host_tokens);
 }
 
 TEST(TieredDecodeTest, TheRecallWorkerGivesTheTokensOfInlineRecall) {

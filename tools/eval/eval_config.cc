@@ -46,15 +46,21 @@ std::vector<std::string> SuiteConfigLabels() {
           "quest-r0.25",
           "quest-r0.25+mad",
           "freekv-r0.25",
-          "freekv-r0.25+mad",
+          "freekv-r0.25+minmax",
           "fastkv_freekv-r0.25",
-          "fastkv_freekv-r0.25+mad",
+          "fastkv_freekv-r0.25+minmax",
           "fastkv_freekv-512"};
 }
 
 std::vector<std::string> QuickConfigLabels() {
-  return {"full",        "snapkv",       "fastkv",           "fastkv-r0.25",
-          "quest-r0.25", "freekv-r0.25", "freekv-r0.25+mad", "fastkv_freekv-r0.25"};
+  return {"full",
+          "snapkv",
+          "fastkv",
+          "fastkv-r0.25",
+          "quest-r0.25",
+          "freekv-r0.25",
+          "freekv-r0.25+minmax",
+          "fastkv_freekv-r0.25"};
 }
 
 absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
@@ -97,12 +103,12 @@ absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
       if (budget_text.empty() && before > 0) return config;
     }
     if (tiered) {
-      // ...+mean, +max, +mad: page scoring variants (experiment_policies.h).
+      // ...+mean, +max, +mad, +minmax: page scoring variants (experiment_policies.h).
       if (const size_t plus = budget_text.find('+'); plus != std::string::npos) {
         config.experiment = budget_text.substr(plus + 1);
         budget_text.resize(plus);
         for (const absl::string_view part : absl::StrSplit(config.experiment, '+')) {
-          if (part != "mean" && part != "max" && part != "mad") return bad();
+          if (part != "mean" && part != "max" && part != "mad" && part != "minmax") return bad();
         }
       }
       // ...dN: the first N layers decode densely (experiment_policies.h).
