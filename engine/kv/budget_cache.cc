@@ -1,6 +1,9 @@
 #include "engine/kv/budget_cache.h"
 
+#include <algorithm>
 #include <cstring>
+
+#include "kernels/ceil_div.h"
 
 namespace kvserve {
 
@@ -8,13 +11,29 @@ BudgetCache::BudgetCache(PagePool& device_pool, int n_layers, BudgetLayout layou
     : pool_(device_pool), shape_(device_pool.shape()), n_layers_(n_layers), layout_(layout) {}
 
 bool BudgetCache::Allocate() {
-  if (allocated()) return true;
-  return pool_.Allocate(static_cast<int64_t>(n_layers_) * layout_.slots, &pages_);
+  if (state_ == State::kUnallocated) {
+    const bool ok = pool_.Allocate(static_cast<int64_t>(n_layers_) * layout_.slots, &pages_);
+    state_ = ok ? State::kAllocated : State::kShort;
+  }
+  return allocated();
 }
 
 void BudgetCache::Release() {
   pool_.Free(pages_);
   pages_.clear();
+  state_ = State::kUnallocated;
+}
+
+void ProvideDeviceBudget(KvPolicy& policy, const SequenceKvCache& cache, int tokens) {
+  BudgetCache* budget = policy.device_budget();
+  // A cache in other pages than the budget's cannot be served sparsely: it stays dense.
+  if (budget == nullptr || budget->state() != BudgetCache::State::kUnallocated ||
+      cache.page_size() != budget->page_size()) {
+    return;
+  }
+  int longest = 0;
+  for (int l = 0; l < cache.n_layers(); ++l) longest = std::max(longest, cache.length(l));
+  if (CeilDiv(longest + tokens, cache.page_size()) > budget->layout().slots) budget->Allocate();
 }
 
 float* BudgetCache::Slot(int layer, int32_t slot) const {

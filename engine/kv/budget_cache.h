@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/kv/kv_policy.h"
 #include "engine/kv/page_pool.h"
 #include "engine/kv/residency_map.h"
 #include "engine/kv/sequence_kv_cache.h"
@@ -19,10 +20,18 @@ class BudgetCache {
   BudgetCache(const BudgetCache&) = delete;
   BudgetCache& operator=(const BudgetCache&) = delete;
 
+  // kShort: the device pool had no room when the slots were asked for; the sequence runs dense
+  // for good rather than failing.
+  enum class State { kUnallocated, kAllocated, kShort };
+
   const BudgetLayout& layout() const { return layout_; }
-  bool allocated() const { return !pages_.empty(); }
-  // Takes every layer's slots, all or none: false when the device pool is short.
+  int page_size() const { return shape_.page_size; }
+  State state() const { return state_; }
+  bool allocated() const { return state_ == State::kAllocated; }
+  // Takes every layer's slots, all or none, once: false when the device pool is short, and the
+  // budget then stays kShort.
   bool Allocate();
+  // Gives the slots back (kUnallocated again).
   void Release();
 
   // Copies rows [first_row, first_row + rows) of host page `page`, KV head `kv_head`, into the
@@ -42,8 +51,15 @@ class BudgetCache {
   KvPageShape shape_;
   int n_layers_;
   BudgetLayout layout_;
+  State state_ = State::kUnallocated;
   std::vector<int32_t> pages_;  // [layer][slot] device page ids
 };
+
+// What the cache's owner does between steps for a tiered policy (the KvCacheManager before a
+// decode step; tests and tools that drive a backend themselves likewise): once `cache` is about
+// to take `tokens` more and then holds more pages in some layer than `policy`'s device budget has
+// slots, the budget is allocated, once. The policy only reads whether it got it.
+void ProvideDeviceBudget(KvPolicy& policy, const SequenceKvCache& cache, int tokens);
 
 // The NHD ↔ HND conversions a tiered cache needs, on whole pages: [2][P][Hkv][D] ↔ [Hkv][2][P][D].
 void NhdToHnd(const float* nhd, const KvPageShape& shape, float* hnd);

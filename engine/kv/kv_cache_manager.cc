@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/base/field_violation.h"
 #include "engine/base/status_macros.h"
+#include "engine/kv/budget_cache.h"
 #include "kernels/ceil_div.h"
 
 namespace kvserve {
@@ -103,10 +104,15 @@ void KvCacheManager::Fence(const SequenceKv& kv) {
   if (kv.policy != nullptr) kv.policy->WaitIdle();
 }
 
-bool KvCacheManager::Grow(SequenceKv& kv, int tokens) {
+bool KvCacheManager::Grow(SequenceKv& kv, int tokens, ChunkKind kind) {
   // A new page changes the page tables a recall in flight may be reading.
   if (kv.cache.PagesToGrow(tokens) > 0) Fence(kv);
-  return kv.cache.Grow(tokens);
+  if (!kv.cache.Grow(tokens)) return false;
+  // The budget serves decode steps only: a prompt never holds device slots it does not use.
+  if (kind == ChunkKind::kDecode && kv.policy != nullptr) {
+    ProvideDeviceBudget(*kv.policy, kv.cache, tokens);
+  }
+  return true;
 }
 
 void KvCacheManager::Retain(SequenceKv& kv, int layer,

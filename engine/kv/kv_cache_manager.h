@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/kv/chunk_kind.h"
 #include "engine/kv/kv_page_store.h"
 #include "engine/kv/kv_policy.h"
 #include "engine/kv/page_pool.h"
@@ -67,8 +68,10 @@ class KvCacheManager {
   absl::StatusOr<std::unique_ptr<SequenceKv>> Create(const KvPolicyOptions& options);
 
   // Takes the pages every layer of `kv` needs for `tokens` more, all or none: false when the pool
-  // is short. Idempotent for a given length.
-  bool Grow(SequenceKv& kv, int tokens);
+  // is short. Idempotent for a given length. Before a decode step it also gives a tiered policy
+  // its device budget, once, when the cache outgrows the budget's slots (a short device pool
+  // leaves that sequence dense for good; the step goes on either way).
+  bool Grow(SequenceKv& kv, int tokens, ChunkKind kind);
 
   // Applies a prompt's compression, decided by the backend in the last step, to `kv`: each listed
   // layer keeps its KV heads' rows (SequenceKvCache::Retain) and frees the pages left over.

@@ -33,6 +33,8 @@ struct KvStats {
   double resident_fraction = 1.0;
 };
 
+class BudgetCache;
+
 // One sequence's KV policy. The backend calls it on the engine thread while it runs the sequence.
 class KvPolicy {
  public:
@@ -61,6 +63,10 @@ class KvPolicy {
   // Returns once no background work of the policy reads the cache: before the cache grows a
   // page table, is released, or is read for stats.
   virtual void WaitIdle() const {}
+
+  // A tiered policy's device budget, which the cache's owner allocates between steps
+  // (ProvideDeviceBudget); the policy only reads whether it has it. Null for other policies.
+  virtual BudgetCache* device_budget() { return nullptr; }
 
   // The stats so far; `kv` gives the kept tokens per layer.
   virtual KvStats Stats(const SequenceKvCache& kv) const;

@@ -16,10 +16,16 @@ BudgetLayout LayoutOf(const TieredOptions& o) {
           .window = std::max(1, CeilDiv(o.recent, o.page_size))};
 }
 
+// FreeKV's system code summarises a page by center ± mean |k - center| (research/freekv.md §4.2;
+// measured better here, docs/accuracy.md); Quest by per-channel min/max, as its paper does.
+DigestKind DefaultDigest(TieredKvPolicy::Mode mode) {
+  return mode == TieredKvPolicy::Mode::kFreeKv ? DigestKind::kCenterMad : DigestKind::kMinMax;
+}
+
 }  // namespace
 
-TieredKvPolicy::Layer::Layer(const ModelConfig& c)
-    : digests(c.n_kv_heads, c.head_dim, DigestKind::kMinMax), deferred(c.n_kv_heads) {}
+TieredKvPolicy::Layer::Layer(const ModelConfig& c, DigestKind digest)
+    : digests(c.n_kv_heads, c.head_dim, digest), deferred(c.n_kv_heads) {}
 
 TieredKvPolicy::TieredKvPolicy(std::string name, Mode mode, const TieredOptions& options, float tau,
                                const ModelConfig& config, Resources resources,
@@ -30,6 +36,7 @@ TieredKvPolicy::TieredKvPolicy(std::string name, Mode mode, const TieredOptions&
       tau_(tau),
       config_(config),
       layout_(LayoutOf(options)),
+      digest_(DefaultDigest(mode)),
       own_pool_(resources.device_pool
                     ? nullptr
                     : std::make_unique<PagePool>(
@@ -41,7 +48,7 @@ TieredKvPolicy::TieredKvPolicy(std::string name, Mode mode, const TieredOptions&
       prefill_(std::move(prefill)) {
   layers_.reserve(config.n_layers);
   for (int l = 0; l < config.n_layers; ++l) {
-    layers_.emplace_back(config);
+    layers_.emplace_back(config, digest_);
     layers_.back().heads.assign(config.n_kv_heads, ResidencyMap(layout_));
   }
 }
@@ -50,6 +57,7 @@ TieredKvPolicy::~TieredKvPolicy() { WaitIdle(); }
 
 void TieredKvPolicy::SetPageScoring(GroupAggregation aggregation, DigestKind digest) {
   aggregation_ = aggregation;
+  digest_ = digest;
   for (Layer& l : layers_) l.digests = PageDigests(config_.n_kv_heads, config_.head_dim, digest);
 }
 
@@ -117,11 +125,8 @@ bool TieredKvPolicy::PrepareDecodeAttention(int layer, const float* q, const Seq
   l.tokens = kv.length(layer);
   const int n_pages = CeilDiv(l.tokens, p);
   if (!l.sparse) {
-    if (n_pages <= layout_.slots || budget_short_ || kv.page_size() != p) return false;
-    if (!budget_.Allocate()) {
-      budget_short_ = true;  // no device room: this sequence stays dense (and correct)
-      return false;
-    }
+    // Without a budget (none needed yet, or no device room) the layer runs dense, and correct.
+    if (n_pages <= layout_.slots || !budget_.allocated() || kv.page_size() != p) return false;
     l.sparse = true;
   }
   while (l.digests.pages() < l.tokens / p) l.digests.AppendPage(kv, layer);

@@ -20,6 +20,7 @@ namespace kvserve {
 // device budget of `budget / page_size` pages: sink pages, pages selected by Quest bounds of the
 // query against per-page key digests (per KV head, MeanS over the group), and a recent window
 // that rotates as pages fill. A context that fits the budget runs dense over the host cache.
+// Digests: center ± mean-absolute-deviation boxes for FreeKV (its system code), min/max for Quest.
 //
 //  - kQuest: select with the current query and recall synchronously before attention.
 //  - kFreeKv: attend over the pages selected with the previous step's query; after attention,
@@ -49,29 +50,34 @@ class TieredKvPolicy : public KvPolicy {
 
   // Decode hooks (KvPolicy): Begin waits for this layer's outstanding recall; Prepare updates
   // digests and the window and selects (quest, a first sparse step) or corrects (freekv); false
-  // runs dense over the host cache (context within the budget, or no device room); Finish submits
-  // freekv's speculative recall for the next step.
+  // runs dense over the host cache (the layer's context within the budget, or the cache's owner
+  // gave no device budget: see ProvideDeviceBudget); Finish submits freekv's speculative recall
+  // for the next step.
   void BeginDecodeLayer(int layer) override;
   bool PrepareDecodeAttention(int layer, const float* q, const SequenceKvCache& kv) override;
   // The layer's resident pages per KV head, in slot order: the sink, the selected and the window.
   void DecodePages(int layer, DecodePageLists* lists) const override;
   void FinishDecodeAttention(int layer, const float* q, const SequenceKvCache& kv) override;
   void WaitIdle() const override;
+  BudgetCache* device_budget() override { return &budget_; }
 
   const BudgetLayout& layout() const { return layout_; }
   // Which pages KV head `kv_head` of `layer` holds in its device budget (after WaitIdle).
   const ResidencyMap& residency(int layer, int kv_head) const {
     return layers_[layer].heads[kv_head];
   }
-  // Page scoring other than MeanS over min/max digests (the accuracy eval compares them); before
-  // the first decode step.
+  // How pages are scored: MeanS over the group, over center ± MAD digests (freekv,
+  // fastkv_freekv) or min/max ones (quest). Another choice (the accuracy eval compares them) is set
+  // before the first decode step.
+  GroupAggregation aggregation() const { return aggregation_; }
+  DigestKind digest() const { return digest_; }
   void SetPageScoring(GroupAggregation aggregation, DigestKind digest);
   // The pages resident for (layer, kv_head) now; empty while the layer runs dense.
   std::vector<int32_t> ResidentPages(int layer, int kv_head) const;
 
  private:
   struct Layer {
-    explicit Layer(const ModelConfig& c);
+    Layer(const ModelConfig& c, DigestKind digest);
     PageDigests digests;
     std::vector<ResidencyMap> heads;
     bool sparse = false;
@@ -96,6 +102,7 @@ class TieredKvPolicy : public KvPolicy {
   ModelConfig config_;
   BudgetLayout layout_;
   GroupAggregation aggregation_ = GroupAggregation::kMeanSoftmax;
+  DigestKind digest_;
   std::unique_ptr<PagePool> own_pool_;
   InlineRecallExecutor inline_recall_;
   RecallExecutor* recall_;
@@ -108,8 +115,7 @@ class TieredKvPolicy : public KvPolicy {
   std::atomic<int64_t> corrections_ = 0;      // of which corrected
   std::atomic<int64_t> steps_corrected_ = 0;  // (step, layer) with any head corrected
   std::atomic<int64_t> layer_steps_ = 0;
-  int64_t decode_steps_ = 0;   // engine thread only
-  bool budget_short_ = false;  // the device pool had no room: ran dense
+  int64_t decode_steps_ = 0;  // engine thread only
 };
 
 }  // namespace kvserve

@@ -10,6 +10,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "engine/kv/chunk_kind.h"
 #include "engine/kv/kv_page_store.h"
 #include "engine/kv/kv_policy.h"
 #include "engine/kv/page_pool.h"
@@ -29,10 +30,13 @@ struct SequenceChunk {
   // The policy's plan for a whole-prompt chunk (null or empty: keep every row); the backend runs
   // its selection and applies it to `kv`.
   const PromptCompressionPlan* compression = nullptr;
-  // The step plan's sparse decode pages for a one-token chunk of a tiered policy, per layer and
+  // The step plan's sparse decode pages for a decode chunk of a tiered policy, per layer and
   // KV head in CSR form: the policy fills each layer's lists as the step reaches it (its
   // selection needs the layer's query) and attention reads them. Null: the backend keeps its own.
   DecodePageLists* decode_pages = nullptr;
+  // A decode chunk (one token) runs the policy's decode hooks; a prompt chunk never does, even a
+  // prompt's one-token last chunk: it attends over the whole cache, as it would alone.
+  ChunkKind kind = ChunkKind::kPrompt;
 };
 
 // What a prompt's compression keeps of one layer of its cache: each KV head's rows, in order (every

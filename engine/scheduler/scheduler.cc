@@ -68,6 +68,9 @@ void Scheduler::AddChunk(Sequence& s, int n) {
   const bool whole_prompt = s.computed == 0 && n == total;
   // The policy plans the prompt's compression from its length, before the step runs it.
   s.compression = whole_prompt ? s.kv->policy->PlanPrompt(n) : PromptCompressionPlan{};
+  // A prompt's last chunk may be one token too: only the state says the sequence decodes.
+  const ChunkKind kind =
+      s.state == SequenceState::kDecoding ? ChunkKind::kDecode : ChunkKind::kPrompt;
   if (s.state == SequenceState::kWaiting) s.state = SequenceState::kPrefilling;
   plan_.chunks.push_back({.tokens = std::span<const int32_t>(s.tokens).subspan(s.computed, n),
                           .positions = s.positions,
@@ -76,7 +79,8 @@ void Scheduler::AddChunk(Sequence& s, int n) {
                           .policy = s.kv->policy.get(),
                           .whole_prompt = whole_prompt,
                           .compression = &s.compression,
-                          .decode_pages = &s.decode_pages});
+                          .decode_pages = &s.decode_pages,
+                          .kind = kind});
   plan_.sequences.push_back(&s);
 }
 
@@ -114,7 +118,8 @@ Sequence* Scheduler::GrowPlanned() {
   for (size_t i = 0; i < plan_.chunks.size(); ++i) {
     // Grow is idempotent for a given length: pages taken in an earlier try still count.
     Sequence& s = *plan_.sequences[i];
-    if (!kv_.Grow(*s.kv, static_cast<int>(plan_.chunks[i].tokens.size()))) return &s;
+    const SequenceChunk& chunk = plan_.chunks[i];
+    if (!kv_.Grow(*s.kv, static_cast<int>(chunk.tokens.size()), chunk.kind)) return &s;
   }
   return nullptr;
 }

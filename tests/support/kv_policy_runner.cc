@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <random>
 
+#include "engine/kv/budget_cache.h"
 #include "engine/kv/page_pool.h"
 #include "engine/kv/sequence_kv_cache.h"
 
@@ -48,7 +49,13 @@ PolicyRun RunGreedy(Backend& backend, std::span<const int32_t> prompt, KvPolicy*
     run.tokens.push_back(token);
     run.logits.push_back(logits);
     positions.assign(1, static_cast<int32_t>(prompt.size()) + step);
-    chunk = {.tokens = std::span(&token, 1), .positions = positions, .kv = &kv, .policy = policy};
+    chunk = {.tokens = std::span(&token, 1),
+             .positions = positions,
+             .kv = &kv,
+             .policy = policy,
+             .kind = ChunkKind::kDecode};
+    // What the engine's KvCacheManager does before a decode step.
+    if (policy != nullptr) ProvideDeviceBudget(*policy, kv, 1);
   }
   if (policy != nullptr) run.stats = policy->Stats(kv);
   return run;

@@ -56,6 +56,16 @@ TEST(AccuracyEvalTest, ParsesConfigLabels) {
   EXPECT_EQ(TieredOptionsOf(*at4k)->sink, 128);
   EXPECT_EQ(TieredOptionsOf(*at4k)->page_size, 16);
   EXPECT_FALSE(ParseEvalConfig("freekv-512s").ok());
+  // A sink of its own (one page here), the recent window a quarter of the budget as before.
+  auto small_sink = ParseEvalConfig("freekv-r0.25k16p16+minmax");
+  ASSERT_TRUE(small_sink.ok()) << small_sink.status();
+  const auto sink_at4k = ForPrompt(*small_sink, 4096);
+  ASSERT_TRUE(sink_at4k.has_value());
+  EXPECT_EQ(TieredOptionsOf(*sink_at4k)->sink, 16);
+  EXPECT_EQ(TieredOptionsOf(*sink_at4k)->recent, 256);
+  EXPECT_EQ(small_sink->experiment, "minmax");
+  EXPECT_FALSE(ParseEvalConfig("freekv-512k").ok());
+  EXPECT_FALSE(ParseEvalConfig("snapkv-512k32").ok());
   auto variant = ParseEvalConfig("quest-r0.25d2+mean+mad");
   ASSERT_TRUE(variant.ok());
   EXPECT_EQ(variant->experiment, "dense2+mean+mad");

@@ -17,6 +17,7 @@
 #include "engine/kv/sequence_kv_cache.h"
 #include "engine/kv/tiered_kv_policy.h"
 #include "engine/scheduler/batch_generator.h"
+#include "tests/support/kv_policy_runner.h"
 #include "tests/support/model_fixtures.h"
 
 namespace kvserve::testing {
@@ -48,6 +49,20 @@ KvPolicyOptions Tiered(std::string_view name, float tau = 0.8f) {
   freekv.tau = tau;
   if (name == "freekv") return freekv;
   return FastKvFreeKvOptions{freekv};
+}
+
+// freekv and fastkv_freekv score pages over center ± MAD digests now; their tokens here were
+// recorded with min/max ones, so they run with min/max, straight through the backend (the
+// scheduler's recall worker gives the inline recall's tokens: tiered_decode_test).
+PolicyRun RunWithMinMaxDigests(CpuModel& m, const KvPolicyOptions& kv) {
+  auto created = CreateKvPolicy(kv, m.config);
+  EXPECT_TRUE(created.ok()) << created.status();
+  if (!created.ok()) return {};
+  auto* tiered = dynamic_cast<TieredKvPolicy*>(created->get());
+  EXPECT_NE(tiered, nullptr);
+  if (tiered == nullptr) return {};
+  tiered->SetPageScoring(GroupAggregation::kMeanSoftmax, DigestKind::kMinMax);
+  return RunGreedy(*m.backend, kPrompt, tiered, 40, TieredOptionsOf(kv)->page_size);
 }
 
 GenerationResult Generate(CpuModel& m, const KvPolicyOptions& kv) {
@@ -127,7 +142,9 @@ TEST(DecodePageListsTest, TheStepPlansListsAreThePagesThePolicySelected) {
              .positions = positions,
              .kv = &kv,
              .policy = quest,
-             .decode_pages = &lists};
+             .decode_pages = &lists,
+             .kind = ChunkKind::kDecode};
+    ProvideDeviceBudget(*quest, kv, 1);  // as the engine's KvCacheManager does
   }
 }
 
@@ -141,18 +158,18 @@ TEST(DecodePageListsTest, TieredDecodeGivesTheTokensItGaveBeforeThePageLists) {
   const GenerationResult quest = Generate(m, Tiered("quest"));
   EXPECT_EQ(quest.tokens, quest_tokens);
   EXPECT_EQ(quest.kv.recalled_bytes, 405504);
-  const GenerationResult freekv = Generate(m, Tiered("freekv", 0.9f));
+  const PolicyRun freekv = RunWithMinMaxDigests(m, Tiered("freekv", 0.9f));
   EXPECT_EQ(freekv.tokens, quest_tokens);  // this prompt's freekv tokens equal quest's
-  EXPECT_EQ(freekv.kv.recalled_bytes, 405504);
-  EXPECT_EQ(freekv.kv.corrections, 249);
-  const GenerationResult fastkv_freekv = Generate(m, Tiered("fastkv_freekv"));
+  EXPECT_EQ(freekv.stats.recalled_bytes, 405504);
+  EXPECT_EQ(freekv.stats.corrections, 249);
+  const PolicyRun fastkv_freekv = RunWithMinMaxDigests(m, Tiered("fastkv_freekv"));
   EXPECT_EQ(
       fastkv_freekv.tokens,
       (std::vector<int32_t>{421, 266, 261, 428, 412, 331, 269, 282, 420, 277, 418, 419, 426, 13,
                             438, 310, 286, 384, 344, 444, 429, 275, 266, 267, 298, 414, 267, 265,
                             282, 295, 433, 269, 262, 411, 295, 419, 426, 338, 286, 384}));
-  EXPECT_EQ(fastkv_freekv.kv.recalled_bytes, 302080);
-  EXPECT_EQ(fastkv_freekv.kv.corrections, 136);
+  EXPECT_EQ(fastkv_freekv.stats.recalled_bytes, 302080);
+  EXPECT_EQ(fastkv_freekv.stats.corrections, 136);
 }
 
 }  // namespace

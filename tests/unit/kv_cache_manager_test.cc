@@ -1,11 +1,16 @@
 // KvCacheManager: pages bought in the backend's KV element size, page memory from the backend
-// (none for a tier it keeps in an arena of its own), compaction and release through the manager.
+// (none for a tier it keeps in an arena of its own), compaction and release through the manager,
+// and the tiered policies' device budgets, which only the manager allocates.
 #include "engine/kv/kv_cache_manager.h"
 
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <random>
 #include <vector>
+
+#include "engine/kv/budget_cache.h"
+#include "tests/support/random_tensors.h"
 
 namespace kvserve {
 namespace {
@@ -72,7 +77,7 @@ TEST(KvCacheManagerTest, PageMemoryComesFromTheBackendAndGoesBackAtTheEnd) {
     auto seq = kv.Create(FullOptions{});
     ASSERT_TRUE(seq.ok()) << seq.status();
     // Device pages are ids only: the cache's tables grow without host memory behind them.
-    ASSERT_TRUE(kv.Grow(**seq, 10));
+    ASSERT_TRUE(kv.Grow(**seq, 10, ChunkKind::kPrompt));
     EXPECT_EQ((*seq)->cache.page_table(0).size(), 3u);
     EXPECT_EQ(kv.device_pages_used(), 6);
     kv.Release(**seq);
@@ -90,7 +95,7 @@ TEST(KvCacheManagerTest, RetainCompactsThroughTheManagerAndReleaseFreesEveryPage
   const int stride = c.n_kv_heads * c.head_dim;
   std::vector<float> rows(10 * stride);
   for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<float>(i);
-  ASSERT_TRUE(kv.Grow(s, 10));
+  ASSERT_TRUE(kv.Grow(s, 10, ChunkKind::kPrompt));
   for (int l = 0; l < c.n_layers; ++l) {
     ASSERT_TRUE(s.cache.Append(l, rows.data(), rows.data(), 10, stride));
   }
@@ -120,6 +125,119 @@ TEST(KvCacheManagerTest, CheckFitsNamesThePoolARequestCanNeverFit) {
   EXPECT_NE(host.message().find("host tier"), std::string::npos) << host;
   EXPECT_EQ(kv.CheckFits(QuestOptions{{.page_size = 8}}, 4).code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// Quest over pages of 4 tokens with a budget of 6 slots (1 sink, 2 recent, 3 retrieved).
+QuestOptions SmallQuest() {
+  return QuestOptions{{.budget = 24, .page_size = 4, .sink = 4, .recent = 8}};
+}
+
+// Appends `n` random rows to every layer of `s`'s cache, as a backend does during a step.
+void AppendRows(SequenceKv& s, const ModelConfig& c, int n, std::mt19937& rng) {
+  const std::vector<float> rows = testing::RandomNormal(n * c.kv_dim(), rng);
+  for (int l = 0; l < c.n_layers; ++l) {
+    ASSERT_TRUE(s.cache.Append(l, rows.data(), rows.data(), n, c.kv_dim()));
+  }
+}
+
+// Whether `s`'s policy attends layer 0 of a decode step sparsely (after the step's append).
+bool AttendsSparsely(SequenceKv& s, const ModelConfig& c, std::mt19937& rng) {
+  const std::vector<float> q = testing::RandomNormal(c.q_dim(), rng);
+  s.policy->BeginDecodeLayer(0);
+  const bool sparse = s.policy->PrepareDecodeAttention(0, q.data(), s.cache);
+  s.policy->FinishDecodeAttention(0, q.data(), s.cache);
+  return sparse;
+}
+
+TEST(KvCacheManagerTest, ATieredBudgetIsTakenOnceTheCacheOutgrowsItsSlotsAndGoesBackAtTheEnd) {
+  const ModelConfig c = TinyConfig();
+  std::mt19937 rng(7);
+  KvCacheManager kv(c, {.page_size = 4, .device_bytes = 1 << 20, .host_bytes = 1 << 20});
+  auto seq = kv.Create(SmallQuest());
+  ASSERT_TRUE(seq.ok()) << seq.status();
+  SequenceKv& s = **seq;
+  BudgetCache* budget = s.policy->device_budget();
+  ASSERT_NE(budget, nullptr);
+  // A prompt longer than the budget takes host pages only: the budget serves decode steps.
+  ASSERT_TRUE(kv.Grow(s, 30, ChunkKind::kPrompt));
+  AppendRows(s, c, 30, rng);
+  EXPECT_EQ(kv.host_pages_used(), 2 * 8);
+  EXPECT_EQ(kv.device_pages_used(), 0);
+  EXPECT_EQ(budget->state(), BudgetCache::State::kUnallocated);
+  // The first decode step: 31 tokens are 8 pages > 6 slots, so every layer's slots, at once.
+  ASSERT_TRUE(kv.Grow(s, 1, ChunkKind::kDecode));
+  EXPECT_EQ(budget->state(), BudgetCache::State::kAllocated);
+  EXPECT_EQ(kv.device_pages_used(), 2 * 6);
+  AppendRows(s, c, 1, rng);
+  EXPECT_TRUE(AttendsSparsely(s, c, rng));
+  ASSERT_TRUE(kv.Grow(s, 1, ChunkKind::kDecode));  // taken once
+  EXPECT_EQ(kv.device_pages_used(), 2 * 6);
+  // Preemption starts over with a fresh policy and no budget; the end of the sequence frees it.
+  ASSERT_TRUE(kv.Reset(s, SmallQuest()).ok());
+  EXPECT_EQ(kv.device_pages_used(), 0);
+  EXPECT_EQ(kv.host_pages_used(), 0);
+  ASSERT_TRUE(kv.Grow(s, 30, ChunkKind::kPrompt));
+  AppendRows(s, c, 30, rng);
+  ASSERT_TRUE(kv.Grow(s, 1, ChunkKind::kDecode));
+  EXPECT_EQ(kv.device_pages_used(), 2 * 6);
+  kv.Release(s);
+  EXPECT_EQ(kv.device_pages_used(), 0);
+  EXPECT_EQ(kv.host_pages_used(), 0);
+}
+
+TEST(KvCacheManagerTest, ACacheWithinTheBudgetTakesNoDeviceSlots) {
+  const ModelConfig c = TinyConfig();
+  std::mt19937 rng(8);
+  KvCacheManager kv(c, {.page_size = 4, .device_bytes = 1 << 20, .host_bytes = 1 << 20});
+  auto seq = kv.Create(SmallQuest());
+  ASSERT_TRUE(seq.ok()) << seq.status();
+  SequenceKv& s = **seq;
+  ASSERT_TRUE(kv.Grow(s, 20, ChunkKind::kPrompt));
+  AppendRows(s, c, 20, rng);
+  for (int t = 0; t < 4; ++t) {  // up to 24 tokens: 6 pages, the budget's 6 slots
+    ASSERT_TRUE(kv.Grow(s, 1, ChunkKind::kDecode));
+    AppendRows(s, c, 1, rng);
+    EXPECT_FALSE(AttendsSparsely(s, c, rng)) << "token " << 21 + t;
+  }
+  EXPECT_EQ(kv.device_pages_used(), 0);
+  EXPECT_EQ(s.policy->device_budget()->state(), BudgetCache::State::kUnallocated);
+}
+
+TEST(KvCacheManagerTest, ADevicePoolTooShortForTheBudgetLeavesTheSequenceDenseForGood) {
+  const ModelConfig c = TinyConfig();
+  std::mt19937 rng(9);
+  const KvPageShape shape{.n_kv_heads = c.n_kv_heads, .page_size = 4, .head_dim = c.head_dim};
+  const int64_t page = static_cast<int64_t>(shape.bytes());
+  // 12 device pages: exactly one budget, but a full sequence holds 4 of them first.
+  KvCacheManager kv(c, {.page_size = 4, .device_bytes = 12 * page, .host_bytes = 1 << 20});
+  auto full = kv.Create(FullOptions{});
+  ASSERT_TRUE(full.ok()) << full.status();
+  ASSERT_TRUE(kv.Grow(**full, 8, ChunkKind::kPrompt));
+  auto seq = kv.Create(SmallQuest());
+  ASSERT_TRUE(seq.ok()) << seq.status();
+  SequenceKv& s = **seq;
+  ASSERT_TRUE(kv.Grow(s, 30, ChunkKind::kPrompt));
+  AppendRows(s, c, 30, rng);
+  // Short of device pages, the step still goes on (the host tier holds the cache), densely.
+  ASSERT_TRUE(kv.Grow(s, 1, ChunkKind::kDecode));
+  EXPECT_EQ(s.policy->device_budget()->state(), BudgetCache::State::kShort);
+  EXPECT_EQ(kv.device_pages_used(), 4);
+  AppendRows(s, c, 1, rng);
+  EXPECT_FALSE(AttendsSparsely(s, c, rng));
+  // Room made later does not switch it to sparse mid-sequence: it was asked once.
+  kv.Release(**full);
+  ASSERT_TRUE(kv.Grow(s, 1, ChunkKind::kDecode));
+  AppendRows(s, c, 1, rng);
+  EXPECT_FALSE(AttendsSparsely(s, c, rng));
+  EXPECT_EQ(kv.device_pages_used(), 0);
+  // A fresh sequence gets the room.
+  ASSERT_TRUE(kv.Reset(s, SmallQuest()).ok());
+  ASSERT_TRUE(kv.Grow(s, 30, ChunkKind::kPrompt));
+  AppendRows(s, c, 30, rng);
+  ASSERT_TRUE(kv.Grow(s, 1, ChunkKind::kDecode));
+  EXPECT_EQ(kv.device_pages_used(), 12);
+  kv.Release(s);
+  EXPECT_EQ(kv.device_pages_used(), 0);
 }
 
 }  // namespace

@@ -70,7 +70,7 @@ TEST(SharedPrefillTest, RecordsEveryLayerAndCompressesOnlyTheCopies) {
   }
   SnapKvOptions snap;
   snap.budget = 40;
-  auto r = eval::DecodeFromSharedPrefill(*m.backend, pool, *full, snap, 4, -1);
+  auto r = eval::DecodeFromSharedPrefill(*m.backend, pool, *full, snap, 4, -1, "");
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->tokens.size(), 4u);
   // 40 kept + 3 decoded in every layer; the shared cache keeps all of its rows.
@@ -78,7 +78,7 @@ TEST(SharedPrefillTest, RecordsEveryLayerAndCompressesOnlyTheCopies) {
   EXPECT_EQ(full->kv->length(0), 200);
 
   // FastKV propagates at its TSP layer: a full prefill is not its prefill.
-  auto wrong = eval::DecodeFromSharedPrefill(*m.backend, pool, *full, FastKvOptions{}, 4, -1);
+  auto wrong = eval::DecodeFromSharedPrefill(*m.backend, pool, *full, FastKvOptions{}, 4, -1, "");
   EXPECT_EQ(wrong.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 

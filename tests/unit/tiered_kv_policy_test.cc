@@ -58,6 +58,7 @@ DecodeTrace Drive(TieredKvPolicy& policy, const ModelConfig& c, int prompt, int 
   for (int t = 0; t < steps; ++t) {
     // Queries drift slowly so some heads correct and some do not.
     const auto q = RandomNormal(c.q_dim(), rng);
+    ProvideDeviceBudget(policy, kv, 1);  // the cache's owner, before the step
     for (int l = 0; l < c.n_layers; ++l) {
       policy.BeginDecodeLayer(l);
       const auto k = RandomNormal(stride, rng);
@@ -98,6 +99,10 @@ TEST(TieredKvPolicyTest, FreeKvWithTauOneEqualsQuestExactly) {
   TieredKvPolicy quest("quest", TieredKvPolicy::Mode::kQuest, SmallBudget(0.8f), 0.8f, c, {});
   TieredKvPolicy freekv("freekv", TieredKvPolicy::Mode::kFreeKv, SmallBudget(1.0f), 1.0f, c,
                         {.recall = &worker});
+  // Each policy's own digests: min/max for Quest, center ± MAD for FreeKV; compared on FreeKV's.
+  EXPECT_EQ(quest.digest(), DigestKind::kMinMax);
+  EXPECT_EQ(freekv.digest(), DigestKind::kCenterMad);
+  quest.SetPageScoring(GroupAggregation::kMeanSoftmax, DigestKind::kCenterMad);
   const DecodeTrace a = Drive(quest, c, 40, 30, 5), b = Drive(freekv, c, 40, 30, 5);
   EXPECT_EQ(a.attended, b.attended);
   EXPECT_GT(b.stats.corrections, 0);

@@ -502,8 +502,9 @@ class Evaluation {
       const KvStats stats = (*run)->Stats();
       if (stats.host_tokens > 0) j["step_correction_rate"] = stats.step_correction_rate;
       if (o_.fidelity_greedy > 0) {
+        // The configuration's own variant (+mad, dN, ...), as the teacher-forced run above.
         auto greedy = DecodeFromSharedPrefill(backend_, pool_, prefill, options, o_.fidelity_greedy,
-                                              /*eos_id=*/-1);
+                                              /*eos_id=*/-1, c.experiment);
         if (!greedy.ok()) return greedy.status();
         if (is_full) full_greedy = greedy->tokens;
         j["greedy_agree"] = CommonPrefix(full_greedy, greedy->tokens);

@@ -9,12 +9,15 @@ namespace kvserve::eval {
 namespace {
 
 // The default's proportions (2048 = 512 sink + 512 recent + 1024 retrieved), whole pages, or
-// `sink_recent` tokens each where set (FreeKV's long-input setting: 128).
-void SetTieredBudget(TieredOptions& o, int budget, int sink_recent) {
+// `sink_recent` tokens each where set (FreeKV's long-input setting: 128); a `sink` of its own
+// where set.
+void SetTieredBudget(TieredOptions& o, int budget, const EvalConfig& config) {
   o.budget = budget;
-  const int share = sink_recent > 0 ? sink_recent : budget / 4;
-  o.sink = std::max(o.page_size, share / o.page_size * o.page_size);
-  o.recent = o.sink;
+  auto pages = [&o](int tokens) {
+    return std::max(o.page_size, tokens / o.page_size * o.page_size);
+  };
+  o.recent = pages(config.sink_recent > 0 ? config.sink_recent : budget / 4);
+  o.sink = config.sink > 0 ? pages(config.sink) : o.recent;
 }
 
 }  // namespace
@@ -46,15 +49,21 @@ std::vector<std::string> SuiteConfigLabels() {
           "quest-r0.25",
           "quest-r0.25+mad",
           "freekv-r0.25",
-          "freekv-r0.25+mad",
+          "freekv-r0.25+minmax",
           "fastkv_freekv-r0.25",
-          "fastkv_freekv-r0.25+mad",
+          "fastkv_freekv-r0.25+minmax",
           "fastkv_freekv-512"};
 }
 
 std::vector<std::string> QuickConfigLabels() {
-  return {"full",        "snapkv",       "fastkv",           "fastkv-r0.25",
-          "quest-r0.25", "freekv-r0.25", "freekv-r0.25+mad", "fastkv_freekv-r0.25"};
+  return {"full",
+          "snapkv",
+          "fastkv",
+          "fastkv-r0.25",
+          "quest-r0.25",
+          "freekv-r0.25",
+          "freekv-r0.25+minmax",
+          "fastkv_freekv-r0.25"};
 }
 
 absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
@@ -97,12 +106,12 @@ absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
       if (budget_text.empty() && before > 0) return config;
     }
     if (tiered) {
-      // ...+mean, +max, +mad: page scoring variants (experiment_policies.h).
+      // ...+mean, +max, +mad, +minmax: page scoring variants (experiment_policies.h).
       if (const size_t plus = budget_text.find('+'); plus != std::string::npos) {
         config.experiment = budget_text.substr(plus + 1);
         budget_text.resize(plus);
         for (const absl::string_view part : absl::StrSplit(config.experiment, '+')) {
-          if (part != "mean" && part != "max" && part != "mad") return bad();
+          if (part != "mean" && part != "max" && part != "mad" && part != "minmax") return bad();
         }
       }
       // ...dN: the first N layers decode densely (experiment_policies.h).
@@ -125,6 +134,13 @@ absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
         if (!absl::SimpleAtoi(budget_text.substr(p + 1), &page) || page <= 0) return bad();
         set("page_size", page);
         budget_text.resize(p);
+      }
+      // NAME-BUDGET[sS][kK]: a sink of K tokens alone.
+      if (const size_t k = budget_text.find('k'); k != std::string::npos) {
+        int tokens = 0;
+        if (!absl::SimpleAtoi(budget_text.substr(k + 1), &tokens) || tokens <= 0) return bad();
+        config.sink = tokens;
+        budget_text.resize(k);
       }
       // NAME-BUDGET[sS]: sink = recent = S tokens instead of a quarter of the budget each.
       if (const size_t sr = budget_text.find('s'); sr != std::string::npos) {
@@ -151,7 +167,7 @@ absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
     int budget = 0;
     if (!absl::SimpleAtoi(budget_text, &budget) || budget <= 0) return bad();
     set("budget", budget);
-    if (tiered) SetTieredBudget(*TieredOptionsOf(config.options), budget, config.sink_recent);
+    if (tiered) SetTieredBudget(*TieredOptionsOf(config.options), budget, config);
   }
   return config;
 }
@@ -163,7 +179,7 @@ std::optional<KvPolicyOptions> ForPrompt(const EvalConfig& config, int prompt_to
   TieredOptions& o = *tiered;
   if (config.ratio > 0) {
     const int budget = static_cast<int>(config.ratio * prompt_tokens) / o.page_size * o.page_size;
-    SetTieredBudget(o, std::max(budget, 4 * o.page_size), config.sink_recent);
+    SetTieredBudget(o, std::max(budget, 4 * o.page_size), config);
   }
   const int budget = o.budget > 0 ? o.budget : kDefaultTieredBudget;
   if (budget >= prompt_tokens) return std::nullopt;

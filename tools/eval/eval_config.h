@@ -25,8 +25,11 @@ namespace kvserve::eval {
 //   NAME-rR        a budget of R (0 < R <= 1) times each prompt's length: snapkv/fastkv ρ = R
 //                  (fastkv's τ raised to R where R > 0.2); tiered GPU budget ⌊R·N⌋ in whole
 //                  pages, sink = recent = a quarter (also with pP / tT as above)
-//   tiered labels may end in dN: the first N layers decode densely (experiment_policies.h),
-//   then in +mean, +max, +mad: page scoring variants (experiment_policies.h): quest-r0.25+mean
+//   tiered labels may end in kK after the budget (or sS): a sink of K tokens only, the recent
+//   window as before (freekv-r0.25k32p16);
+//   then in dN: the first N layers decode densely (experiment_policies.h),
+//   then in +mean, +max, +mad, +minmax: page scoring variants (experiment_policies.h):
+//   quest-r0.25+mean
 //   snapkv/fastkv labels may end in wW (observation window W, default 8), avg (average pooling,
 //   the v1/v2 scripts', default max): snapkv-r0.1w32avg, snapkv-w32
 // Every other option keeps KvPolicyOptions' default (window 8, max pool of 7).
@@ -35,6 +38,7 @@ struct EvalConfig {
   KvPolicyOptions options;
   float ratio = 0;         // NAME-rR: R, resolved per prompt by ForPrompt
   int sink_recent = 0;     // NAME-…sS: S; 0: a quarter of the budget each
+  int sink = 0;            // NAME-…kK: the sink alone is K tokens (recent as above); 0: as above
   std::string experiment;  // an evaluation-only policy variant (experiment_policies.h)
 };
 

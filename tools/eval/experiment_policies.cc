@@ -50,6 +50,7 @@ class EvalTieredPolicy : public KvPolicy {
     if (layer >= dense_) inner_->FinishDecodeAttention(layer, q, kv);
   }
   void WaitIdle() const override { inner_->WaitIdle(); }
+  BudgetCache* device_budget() override { return inner_->device_budget(); }
   KvStats Stats(const SequenceKvCache& kv) const override { return inner_->Stats(kv); }
 
   const ResidencyLog& log() const { return log_; }
@@ -72,8 +73,9 @@ absl::StatusOr<std::unique_ptr<KvPolicy>> CreateEvalPolicy(const KvPolicyOptions
   if (!policy.ok()) return policy;
   auto* tiered = dynamic_cast<TieredKvPolicy*>(policy->get());
   if (experiment.empty() && tiered == nullptr) return policy;
-  GroupAggregation aggregation = GroupAggregation::kMeanSoftmax;
-  DigestKind digest = DigestKind::kMinMax;
+  // Without an experiment on it, each choice stays the policy's own.
+  GroupAggregation aggregation = tiered ? tiered->aggregation() : GroupAggregation::kMeanSoftmax;
+  DigestKind digest = tiered ? tiered->digest() : DigestKind::kMinMax;
   int dense = 0;
   for (const absl::string_view part : absl::StrSplit(experiment, '+', absl::SkipEmpty())) {
     if (tiered == nullptr) break;
@@ -83,6 +85,8 @@ absl::StatusOr<std::unique_ptr<KvPolicy>> CreateEvalPolicy(const KvPolicyOptions
       aggregation = GroupAggregation::kMax;
     } else if (part == "mad") {
       digest = DigestKind::kCenterMad;
+    } else if (part == "minmax") {
+      digest = DigestKind::kMinMax;
     } else if (!absl::StartsWith(part, "dense") || !absl::SimpleAtoi(part.substr(5), &dense) ||
                dense <= 0) {
       tiered = nullptr;

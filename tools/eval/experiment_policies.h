@@ -18,7 +18,9 @@ namespace kvserve::eval {
 //   "mean"    a tiered policy scoring pages by the group mean of raw Quest bounds (FreeKV's
 //             system code) instead of MeanS (research/freekv.md §4.3)
 //   "max"     ... by the group max of raw bounds (maxS: Quest's code, FreeKV's baseline)
-//   "mad"     ... over center ± mean-absolute-deviation digests (FreeKV's system code, §4.2)
+//   "mad"     ... over center ± mean-absolute-deviation digests (FreeKV's system code, §4.2;
+//             freekv's and fastkv_freekv's default)
+//   "minmax"  ... over per-channel min/max digests (Quest's, and its default)
 // Several join with '+' ("dense1+mean").
 // Tiered policies come wrapped so that the pages each KV head attended over are recorded
 // (ResidencyLog below); the others are the engine's. InvalidArgument for an unknown experiment.

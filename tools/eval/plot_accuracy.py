@@ -40,14 +40,20 @@ def wilson(k: int, n: int) -> tuple[float, float]:
     return max(0.0, c - h), min(1.0, c + h)
 
 
+# A tiered policy's other page digest (quest: center ± MAD; freekv, fastkv_freekv: min/max).
+DIGEST_VARIANTS = ("+mad", "+minmax")
+
+
 def policy_of(label: str) -> str:
-    """The line a label belongs to: its policy, with "+mad" for the center ± MAD digest variant."""
-    return label.split("-")[0] + ("+mad" if label.endswith("+mad") else "")
+    """The line a label belongs to: its policy, with its digest variant suffix if it has one."""
+    variant = next((v for v in DIGEST_VARIANTS if label.endswith(v)), "")
+    return label.split("-")[0] + variant
 
 
-# Plain sweep labels only (NAME, NAME-B, NAME-rR, and tiered ones with +mad): variants with a page
-# size, threshold, window, pooling or other suffix belong to investigations, not to a budget line.
-SWEEP_LABEL = re.compile(r"^[a-z_]+(-(\d+|r[0-9.]+)(\+mad)?)?$")
+# Plain sweep labels only (NAME, NAME-B, NAME-rR, and tiered ones with a digest variant): variants
+# with a page size, threshold, window, pooling or other suffix belong to investigations, not to a
+# budget line.
+SWEEP_LABEL = re.compile(r"^[a-z_]+(-(\d+|r[0-9.]+)(\+mad|\+minmax)?)?$")
 
 
 def read(log: Path) -> list[dict]:
@@ -60,14 +66,15 @@ def panel_lines(ax, points, ylabel, full_value=None, interval=True):
     for label, p in points.items():
         if label != "full" and SWEEP_LABEL.match(label):
             by_policy[policy_of(label)].append((label, *p))
-    for policy in [p + v for p in POLICIES for v in ("", "+mad")]:
+    for policy in [p + v for p in POLICIES for v in ("",) + DIGEST_VARIANTS]:
         pts = sorted(by_policy.get(policy, []), key=lambda t: t[1])
         if not pts:
             continue
         xs = [p[1] for p in pts]
         ys = [p[2] for p in pts]
-        color = COLORS[policy.removesuffix("+mad")]
-        style = "s--" if policy.endswith("+mad") else "o-"
+        variant = next((v for v in DIGEST_VARIANTS if policy.endswith(v)), "")
+        color = COLORS[policy.removesuffix(variant) if variant else policy]
+        style = "s--" if variant else "o-"
         ax.plot(xs, ys, style, color=color, label=policy, markersize=4)
         if interval:
             for _, x, y, lo, hi in pts:

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "engine/base/status_macros.h"
+#include "engine/kv/budget_cache.h"
 #include "engine/kv/kv_cache_copy.h"
 #include "engine/sampling/sampler.h"
 #include "tools/eval/experiment_policies.h"
@@ -125,11 +126,14 @@ absl::StatusOr<std::unique_ptr<PrefilledConfig>> PrefilledConfig::Create(
 
 absl::Status PrefilledConfig::Step(int32_t token, std::vector<float>* logits) {
   const int32_t position = next_position_++;
+  // The cache's owner gives a tiered policy its device budget before the step, as the engine does.
+  ProvideDeviceBudget(*policy_, *kv_, 1);
   const SequenceChunk chunk{.tokens = std::span(&token, 1),
                             .positions = std::span(&position, 1),
                             .kv = kv_.get(),
                             .compute_logits = true,
-                            .policy = policy_.get()};
+                            .policy = policy_.get(),
+                            .kind = ChunkKind::kDecode};
   return backend_->Forward(std::span(&chunk, 1), logits);
 }
 

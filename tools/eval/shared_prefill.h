@@ -70,12 +70,13 @@ struct DecodeResult {
   ResidencyLog residency;  // tiered: the pages each step attended over (experiment_policies.h)
 };
 
-// What a request with `options` would generate after `prefill` (greedy, at most `max_new_tokens`,
-// stopping after `eos_id`), through PrefilledConfig.
+// What a request with `options` and `experiment` (experiment_policies.h; "" for none) would
+// generate after `prefill` (greedy, at most `max_new_tokens`, stopping after `eos_id`), through
+// PrefilledConfig. No default for `experiment`: a configuration's variant must not be dropped.
 absl::StatusOr<DecodeResult> DecodeFromSharedPrefill(Backend& backend, PagePool& pool,
                                                      const SharedPrefill& prefill,
                                                      const KvPolicyOptions& options,
                                                      int max_new_tokens, int32_t eos_id,
-                                                     const std::string& experiment = "");
+                                                     const std::string& experiment);
 
 }  // namespace kvserve::eval

@@ -132,6 +132,9 @@ absl::Status CpuBackend::ValidateChunk(const SequenceChunk& c) const {
     if (p < 0) return bad(absl::StrCat("negative position ", p));
   }
   KVSERVE_RETURN_IF_ERROR(CheckChunkPages(c));
+  if (c.kind == ChunkKind::kDecode && (c.tokens.size() != 1 || c.whole_prompt)) {
+    return bad("a decode chunk runs one token and is not a prompt");
+  }
   if (c.compression != nullptr && !c.compression->empty()) {
     if (!c.whole_prompt)
       return bad("a prompt compression plan on a chunk that is not a whole prompt");
@@ -261,8 +264,9 @@ absl::Status CpuBackend::Attention(std::span<const SequenceChunk> batch, int lay
                   s_.qkv.data() + static_cast<size_t>(row + i) * qkv_dim,
                   c.q_dim() * sizeof(float));
     }
-    // One-token chunks go through the policy's decode hooks (quest/freekv page selection).
-    decode_hooked_[b] = ch.policy != nullptr && n == 1 && !ch.whole_prompt && chunk_status_[b].ok();
+    // Decode chunks go through the policy's decode hooks (quest/freekv page selection).
+    decode_hooked_[b] =
+        ch.policy != nullptr && ch.kind == ChunkKind::kDecode && chunk_status_[b].ok();
     if (decode_hooked_[b]) {
       if (layer == 0) {
         pages_[b] = ch.decode_pages != nullptr ? ch.decode_pages : &own_pages_[b];
