@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "engine/kv/page_pool.h"
@@ -21,6 +22,10 @@ class BudgetCache {
 
   const BudgetLayout& layout() const { return layout_; }
   bool allocated() const { return !pages_.empty(); }
+  // Layer `layer`'s device page ids, one per slot (after Allocate): a device backend's arena pages.
+  std::span<const int32_t> layer_pages(int layer) const {
+    return std::span(pages_).subspan(static_cast<size_t>(layer) * layout_.slots, layout_.slots);
+  }
   // Takes every layer's slots, all or none: false when the device pool is short.
   bool Allocate();
   void Release();

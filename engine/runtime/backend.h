@@ -56,6 +56,8 @@ struct StepOutput {
   std::vector<std::vector<PromptLayerScores>> prompt_layers;
   // Per chunk, the layers its prompt compression shortens (else empty): to apply to its cache.
   std::vector<std::vector<KvRetention>> retained;
+  // Per chunk, what a backend that runs a tiered policy on its device counted (else empty).
+  std::vector<DeviceKvCounts> kv_counts;
 
   // Sizes the per-chunk vectors for `chunks` chunks, every one OK and without logits.
   void Reset(size_t chunks);
@@ -74,6 +76,9 @@ struct AdmittedChunks {
 // Applies each OK chunk's `out->retained` to its cache: for callers that own the caches
 // themselves (tests, tools); the engine's KvCacheManager does it for the scheduler.
 void ApplyRetention(std::span<const SequenceChunk> batch, const StepOutput& out);
+
+// Hands each OK chunk's out.kv_counts to its policy (RecordDeviceCounts).
+void ApplyDeviceKvCounts(std::span<const SequenceChunk> batch, const StepOutput& out);
 
 // Runs the model's layers on some device. The scheduler drives it with ragged batches.
 class Backend : public KvPageStoreProvider {
