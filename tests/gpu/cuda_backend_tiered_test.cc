@@ -50,12 +50,12 @@ class CudaBackendTieredTest : public kernels::testing::GpuTest {
 };
 
 // One sequence through `backend`: the prompt as one whole-prompt chunk, then `steps` decode
-// tokens, each the greedy choice or, with `forced`, forced[i]. `after_step(step, kv)` runs after
-// every decode step. Returns the tokens chosen (greedy) at each step.
+// tokens, each the greedy choice or, with `forced`, forced[i]. `after_step(step, kv, logits)` runs
+// after every decode step. Returns the tokens chosen (greedy) at each step.
 std::vector<int32_t> RunSequence(
     Backend& backend, std::span<const int32_t> prompt, KvPolicy* policy, int steps,
     std::span<const int32_t> forced = {},
-    const std::function<void(int, const SequenceKvCache&)>& after_step = {},
+    const std::function<void(int, const SequenceKvCache&, std::span<const float>)>& after_step = {},
     KvStats* stats = nullptr) {
   const ModelConfig& c = backend.config();
   PagePool pool({c.n_kv_heads, kPageSize, c.head_dim}, PagePool::kUnbounded);
@@ -75,7 +75,7 @@ std::vector<int32_t> RunSequence(
     const absl::Status s = backend.Forward(std::span(&chunk, 1), &logits);
     EXPECT_TRUE(s.ok()) << backend.name() << " step " << step << ": " << s;
     if (!s.ok()) break;
-    if (step > 0 && after_step) after_step(step, kv);
+    if (step > 0 && after_step) after_step(step, kv, logits);
     const int32_t next = ArgMax(logits);
     chosen.push_back(next);
     tokens.push_back(step < static_cast<int>(forced.size()) ? forced[step] : next);
@@ -99,7 +99,7 @@ TEST_F(CudaBackendTieredTest, SelectionsMatchCpuPolicy) {
     auto gpu_policy = Policy(options);
     std::vector<std::vector<std::vector<int32_t>>> cpu_lists, gpu_lists;  // [step][layer*H+h]
     auto record = [&](KvPolicy& policy, bool device, auto& lists) {
-      return [&, device](int step, const SequenceKvCache& kv) {
+      return [&, device](int step, const SequenceKvCache& kv, std::span<const float>) {
         auto& tiered = static_cast<TieredKvPolicy&>(policy);
         std::vector<std::vector<int32_t>> step_lists;
         for (int l = 0; l < m_.config.n_layers; ++l) {
@@ -133,6 +133,170 @@ TEST_F(CudaBackendTieredTest, SelectionsMatchCpuPolicy) {
     EXPECT_GT(stats.recalled_pages, 0);
   }
 }
+
+// tau 1 corrects every KV head at every step: FreeKV then selects with the current query before
+// attention, which is Quest.
+TEST_F(CudaBackendTieredTest, FreeKvWithTauOneEqualsQuest) {
+  auto quest = Policy(Quest());
+  auto freekv = Policy(FreeKv(1.0f));
+  KvStats stats;
+  const auto quest_tokens = RunSequence(*m_.cuda, prompt_, quest.get(), kNewTokens);
+  const auto freekv_tokens =
+      RunSequence(*m_.cuda, prompt_, freekv.get(), kNewTokens, {}, {}, &stats);
+  EXPECT_EQ(freekv_tokens, quest_tokens);
+  // Every (step, layer, KV head) after the first sparse step is checked and corrected.
+  const int64_t checks = int64_t{kNewTokens - 1} * m_.config.n_layers * m_.config.n_kv_heads;
+  EXPECT_EQ(stats.corrections, checks);
+  EXPECT_DOUBLE_EQ(stats.correction_rate, 1.0);
+}
+
+// A budget that covers the whole context keeps every page on the device: full's tokens.
+TEST_F(CudaBackendTieredTest, BudgetCoveringContextEqualsFull) {
+  const int budget = (kPromptTokens + kNewTokens + kPageSize) / kPageSize * kPageSize;
+  const TieredOptions wide{.budget = budget, .page_size = kPageSize, .sink = 16, .recent = 32};
+  const auto full = RunSequence(*m_.cuda, prompt_, nullptr, kNewTokens);
+  for (const KvPolicyOptions& options :
+       {KvPolicyOptions(QuestOptions{wide}), KvPolicyOptions(FreeKvOptions{wide, 0.8f})}) {
+    auto policy = Policy(options);
+    EXPECT_EQ(RunSequence(*m_.cuda, prompt_, policy.get(), kNewTokens), full) << policy->name();
+  }
+}
+
+// Through the KvCacheManager as the engine uses it: the host tier's page ids are the host pool's,
+// the budget's the device pool's; finish, cancel (a release mid-decode) and preemption (Reset)
+// give every page back, and a preempted sequence runs again as a fresh one does.
+TEST_F(CudaBackendTieredTest, PagesReturnAfterFinishCancelAndPreemption) {
+  const ModelConfig& c = m_.config;
+  KvCacheManager manager(c,
+                         {.page_size = kPageSize,
+                          .device_bytes = int64_t{64} << 20,
+                          .host_bytes = int64_t{64} << 20,
+                          .device_element_bytes = m_.cuda->kv_element_bytes(),
+                          .device_page_capacity = m_.cuda->kv_page_capacity(kPageSize)},
+                         m_.cuda.get());
+  auto run = [&](SequenceKv& seq, std::span<const int32_t> prompt, int steps) {
+    std::vector<int32_t> tokens(prompt.begin(), prompt.end());
+    std::vector<int32_t> chosen;
+    for (int step = 0; step <= steps; ++step) {
+      const int at = step == 0 ? 0 : static_cast<int>(tokens.size()) - 1;
+      const int n = static_cast<int>(tokens.size()) - at;
+      EXPECT_TRUE(manager.Grow(seq, n));
+      const std::vector<int32_t> positions = Positions(at, n);
+      const SequenceChunk chunk{.tokens = std::span(tokens).subspan(at, n),
+                                .positions = positions,
+                                .kv = &seq.cache,
+                                .policy = seq.policy.get(),
+                                .whole_prompt = step == 0};
+      std::vector<float> logits;
+      const absl::Status s = m_.cuda->Forward(std::span(&chunk, 1), &logits);
+      EXPECT_TRUE(s.ok()) << s;
+      if (!s.ok()) break;
+      chosen.push_back(ArgMax(logits));
+      tokens.push_back(chosen.back());
+    }
+    return chosen;
+  };
+  for (const KvPolicyOptions& options : {Quest(), FreeKv(0.8f)}) {
+    // Finish.
+    auto seq = manager.Create(options);
+    ASSERT_TRUE(seq.ok()) << seq.status();
+    const auto finished = run(**seq, prompt_, 4);
+    EXPECT_GT(manager.host_pages_used(), 0);
+    EXPECT_GT(manager.device_pages_used(), 0);  // the budget
+    const KvStats stats = manager.Release(**seq);
+    EXPECT_EQ(stats.decode_steps, 4);
+    EXPECT_EQ(manager.host_pages_used(), 0);
+    EXPECT_EQ(manager.device_pages_used(), 0);
+    // Cancel: released after two of four decode steps.
+    auto cancelled = manager.Create(options);
+    ASSERT_TRUE(cancelled.ok());
+    run(**cancelled, prompt_, 2);
+    manager.Release(**cancelled);
+    EXPECT_EQ(manager.host_pages_used(), 0);
+    EXPECT_EQ(manager.device_pages_used(), 0);
+    // Preemption: Reset frees everything; the sequence then runs as a fresh one.
+    auto preempted = manager.Create(options);
+    ASSERT_TRUE(preempted.ok());
+    run(**preempted, prompt_, 2);
+    ASSERT_TRUE(manager.Reset(**preempted, options).ok());
+    EXPECT_EQ(manager.host_pages_used(), 0);
+    EXPECT_EQ(manager.device_pages_used(), 0);
+    EXPECT_EQ(run(**preempted, prompt_, 4), finished);
+    manager.Release(**preempted);
+    EXPECT_EQ(manager.host_pages_used(), 0);
+    EXPECT_EQ(manager.device_pages_used(), 0);
+  }
+}
+
+// Quest, FreeKV and full requests in one batch (prompt chunks of one beside decodes of the others:
+// a tiered prompt in several chunks gathers its earlier pages back from the host tier) each give
+// the tokens they give alone.
+TEST_F(CudaBackendTieredTest, TieredAndDenseInOneBatchEqualEachAlone) {
+  std::vector<GenerationRequest> requests;
+  const KvPolicyOptions policies[] = {Quest(), FullOptions{}, FreeKv(0.8f), Quest()};
+  for (size_t i = 0; i < std::size(policies); ++i) {
+    const int start = 7 * static_cast<int>(i);
+    requests.push_back({.prompt = std::vector<int32_t>(prompt_.begin() + start, prompt_.end()),
+                        .max_new_tokens = 8,
+                        .ignore_eos = true,
+                        .kv_policy = policies[i]});
+  }
+  BatchGenerator gen(
+      *m_.cuda,
+      {.prefill_chunk_tokens = 200, .page_size = kPageSize, .eos_id = m_.tokenizer->eos_id()});
+  auto together = gen.Generate(requests);
+  ASSERT_TRUE(together.ok()) << together.status();
+  for (size_t i = 0; i < requests.size(); ++i) {
+    auto alone = gen.Generate(std::span(&requests[i], 1));
+    ASSERT_TRUE(alone.ok()) << alone.status();
+    EXPECT_EQ((*together)[i].tokens, alone->front().tokens) << "request " << i;
+    if (i != 1) {
+      EXPECT_GT((*together)[i].kv.recalled_pages, 0) << "request " << i;
+    }
+  }
+  // A prompt longer than a step's tokens is prefilled in chunks: the later ones attend over pages
+  // gathered back from the host tier, and decode as a whole prompt does.
+  BatchGenerator chunked(
+      *m_.cuda,
+      {.prefill_chunk_tokens = 48, .page_size = kPageSize, .eos_id = m_.tokenizer->eos_id()});
+  auto in_chunks = chunked.Generate(std::span(&requests[0], 1));
+  ASSERT_TRUE(in_chunks.ok()) << in_chunks.status();
+  EXPECT_EQ(in_chunks->front().tokens, (*together)[0].tokens);
+}
+
+#if defined(KVSERVE_CUDA_EMULATOR)
+// The compute stream's wait on each layer's speculative recall (research/freekv.md §10.1-10.2)
+// is what orders the next step's attention after the recall. With the emulator's streams deferred
+// and run latest first, a backend without the wait attends over pages the recall has not
+// brought: its residency falls behind the selections, and the test sees it.
+TEST_F(CudaBackendTieredTest, MissingRecallWaitIsCaught) {
+  auto loaded = LoadModel({.model = SmolLm2GgufPath(), .weights_dtype = "f32"});
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  auto no_wait = CudaBackend::Create(
+      m_.config, std::move(loaded->weights),
+      {.gpu_memory_fraction = kTestGpuMemoryFraction, .tiered_recall_wait = false});
+  ASSERT_TRUE(no_wait.ok()) << no_wait.status();
+  cuda_emulator::SetStreamSchedule(cuda_emulator::StreamSchedule::kLatestFirst);
+  // Logits of every decode step; the host reads nothing else between steps, so a recall left
+  // queued by a missing wait stays queued behind the next step's attention.
+  auto decode_logits = [&](Backend& backend) {
+    auto policy = Policy(FreeKv(0.0f));  // never corrects: only the speculative pass selects
+    std::vector<float> all;
+    RunSequence(backend, prompt_, policy.get(), kNewTokens, {},
+                [&](int, const SequenceKvCache&, std::span<const float> logits) {
+                  all.insert(all.end(), logits.begin(), logits.end());
+                });
+    return all;
+  };
+  const auto waited = decode_logits(*m_.cuda);
+  const auto raced = decode_logits(**no_wait);
+  cuda_emulator::SetStreamSchedule(cuda_emulator::StreamSchedule::kEager);
+  const auto eager = decode_logits(*m_.cuda);
+  ASSERT_EQ(waited.size(), eager.size());
+  EXPECT_EQ(MaxAbsDifference(waited, eager), 0.0f);
+  EXPECT_GT(MaxAbsDifference(raced, eager), 1e-3f);
+}
+#endif
 
 }  // namespace
 }  // namespace kvserve::testing
