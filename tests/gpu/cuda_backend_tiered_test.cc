@@ -5,6 +5,7 @@
 // selection runs from the first decode step on the emulator.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 
@@ -91,8 +92,9 @@ TEST_F(CudaBackendTieredTest, SupportsQuestAndFreeKv) {
 
 // The pages the device selects are the CPU policy's. Both run the same forced tokens, so their
 // caches hold the same text; the device's keys and queries are bf16 and the CPU's fp32, so a page
-// whose bound is within rounding of the k-th may differ (ties aside): the test wants the lists of
-// nearly every (step, layer, KV head) equal, and every list the budget's size.
+// whose bound is within rounding of the k-th may differ (ties aside), and once a page differs the
+// slots it leaves to later choices do too: the test wants the resident sets of nearly every
+// (step, layer, KV head) equal, and every set the budget's size.
 TEST_F(CudaBackendTieredTest, SelectionsMatchCpuPolicy) {
   for (const KvPolicyOptions& options : {Quest(), FreeKv(0.8f)}) {
     auto cpu_policy = Policy(options);
@@ -104,9 +106,11 @@ TEST_F(CudaBackendTieredTest, SelectionsMatchCpuPolicy) {
         std::vector<std::vector<int32_t>> step_lists;
         for (int l = 0; l < m_.config.n_layers; ++l) {
           for (int h = 0; h < m_.config.n_kv_heads; ++h) {
-            step_lists.push_back(device
-                                     ? cuda::TieredDecode::ResidentPages(policy, l, h, kv.length(l))
-                                     : tiered.ResidentPages(l, h));
+            std::vector<int32_t> pages =
+                device ? cuda::TieredDecode::ResidentPages(policy, l, h, kv.length(l))
+                       : tiered.ResidentPages(l, h);
+            std::sort(pages.begin(), pages.end());  // the set: slots follow each one's history
+            step_lists.push_back(std::move(pages));
           }
         }
         lists.push_back(std::move(step_lists));
@@ -126,9 +130,9 @@ TEST_F(CudaBackendTieredTest, SelectionsMatchCpuPolicy) {
         EXPECT_EQ(gpu_lists[s][i].size(), 6u) << "step " << s << " list " << i;
       }
     }
-    std::printf("%s: %d of %d (step, layer, KV head) page lists equal the CPU's\n",
+    std::printf("%s: %d of %d (step, layer, KV head) resident page sets equal the CPU's\n",
                 std::string(gpu_policy->name()).c_str(), equal, total);
-    EXPECT_GE(equal, total * 9 / 10) << gpu_policy->name();
+    EXPECT_GE(equal, total * 95 / 100) << gpu_policy->name();
     EXPECT_EQ(stats.decode_steps, kNewTokens);
     EXPECT_GT(stats.recalled_pages, 0);
   }
