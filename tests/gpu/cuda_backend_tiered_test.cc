@@ -50,7 +50,8 @@ class CudaBackendTieredTest : public kernels::testing::GpuTest {
   std::vector<int32_t> prompt_;
 };
 
-// One sequence through `backend`: the prompt as one whole-prompt chunk, then `steps` decode
+// One sequence through `backend`: the prompt as one whole-prompt chunk (with the policy's prompt
+// plan), then `steps` decode
 // tokens, each the greedy choice or, with `forced`, forced[i]. `after_step(step, kv, logits)` runs
 // after every decode step. Returns the tokens chosen (greedy) at each step.
 std::vector<int32_t> RunSequence(
@@ -63,6 +64,9 @@ std::vector<int32_t> RunSequence(
   SequenceKvCache kv(pool, c.n_layers);
   std::vector<int32_t> tokens(prompt.begin(), prompt.end());
   std::vector<int32_t> chosen;
+  const PromptCompressionPlan plan = policy != nullptr
+                                         ? policy->PlanPrompt(static_cast<int>(prompt.size()))
+                                         : PromptCompressionPlan{};
   for (int step = 0; step <= steps; ++step) {
     const int at = step == 0 ? 0 : static_cast<int>(tokens.size()) - 1;
     const int n = static_cast<int>(tokens.size()) - at;
@@ -71,7 +75,8 @@ std::vector<int32_t> RunSequence(
                               .positions = positions,
                               .kv = &kv,
                               .policy = policy,
-                              .whole_prompt = step == 0};
+                              .whole_prompt = step == 0,
+                              .compression = step == 0 ? &plan : nullptr};
     std::vector<float> logits;
     const absl::Status s = backend.Forward(std::span(&chunk, 1), &logits);
     EXPECT_TRUE(s.ok()) << backend.name() << " step " << step << ": " << s;
@@ -85,9 +90,50 @@ std::vector<int32_t> RunSequence(
   return chosen;
 }
 
-TEST_F(CudaBackendTieredTest, SupportsQuestAndFreeKv) {
-  EXPECT_TRUE(m_.cuda->Supports(Quest()).ok());
-  EXPECT_TRUE(m_.cuda->Supports(FreeKv(0.8f)).ok());
+KvPolicyOptions FastKvFreeKv(const TieredOptions& tiered) {
+  FastKvFreeKvOptions o;
+  static_cast<TieredOptions&>(o) = tiered;
+  return o;
+}
+
+// fastkv_freekv: FastKV's TSP prefill on the device, every row it produced kept in the host tier
+// (reordered, FastKV's choice first), then FreeKV decode. Its host rows per layer are the CPU
+// policy's; with a budget covering them all, decode attends to every row, as the CPU's does.
+TEST_F(CudaBackendTieredTest, FastKvFreeKvKeepsEveryPrefillRow) {
+  const int budget = (kPromptTokens + kNewTokens + kPageSize) / kPageSize * kPageSize;
+  const TieredOptions wide{.budget = budget, .page_size = kPageSize, .sink = 16, .recent = 32};
+  for (const TieredOptions& tiered : {SmallBudget(), wide}) {
+    auto cpu_policy = Policy(FastKvFreeKv(tiered));
+    auto gpu_policy = Policy(FastKvFreeKv(tiered));
+    KvStats cpu_stats, gpu_stats;
+    std::vector<std::vector<float>> cpu_logits, gpu_logits;
+    auto keep = [](std::vector<std::vector<float>>& rows) {
+      return [&rows](int, const SequenceKvCache&, std::span<const float> logits) {
+        rows.emplace_back(logits.begin(), logits.end());
+      };
+    };
+    const auto cpu = RunSequence(*m_.cpu, prompt_, cpu_policy.get(), kNewTokens, {},
+                                 keep(cpu_logits), &cpu_stats);
+    // Teacher-forced with the CPU's tokens, so each step compares the same text.
+    RunSequence(*m_.cuda, prompt_, gpu_policy.get(), kNewTokens, cpu, keep(gpu_logits), &gpu_stats);
+    EXPECT_EQ(gpu_stats.kept_tokens, cpu_stats.kept_tokens);
+    EXPECT_EQ(gpu_stats.host_tokens, cpu_stats.host_tokens);
+    EXPECT_LT(gpu_stats.kept_tokens.back(), gpu_stats.kept_tokens.front()) << "TSP ran";
+    EXPECT_EQ(gpu_stats.decode_steps, kNewTokens);
+    if (tiered.budget == budget) {
+      // Every row attended on both: the same choice at each step but where the CPU's top two
+      // logits are within bf16's reach of each other (a near tie).
+      ASSERT_EQ(gpu_logits.size(), cpu_logits.size());
+      for (size_t i = 0; i < cpu_logits.size(); ++i) {
+        std::vector<float> sorted = cpu_logits[i];
+        std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
+        if (sorted[0] - sorted[1] < 0.5f) continue;
+        EXPECT_EQ(ArgMax(gpu_logits[i]), ArgMax(cpu_logits[i])) << "step " << i + 1;
+      }
+    } else {
+      EXPECT_GT(gpu_stats.recalled_pages, 0);
+    }
+  }
 }
 
 // The pages the device selects are the CPU policy's. Both run the same forced tokens, so their

@@ -173,13 +173,15 @@ absl::Status CudaBackend::Supports(const KvPolicyOptions& options) const {
     return absl::OkStatus();
   }
   // Tiered decode attends through the page-sparse decode kernel.
-  if ((kind == KvPolicyKind::kQuest || kind == KvPolicyKind::kFreeKv) && decode_kernel_) {
+  if ((kind == KvPolicyKind::kQuest || kind == KvPolicyKind::kFreeKv ||
+       kind == KvPolicyKind::kFastKvFreeKv) &&
+      decode_kernel_) {
     return absl::OkStatus();
   }
   return absl::FailedPreconditionError(
       absl::StrCat("kv policy '", std::string(KvPolicyName(options)),
                    "' is not supported by the cuda backend (supported: full, snapkv, fastkv, "
-                   "quest, freekv); use --backend cpu"));
+                   "quest, freekv, fastkv_freekv); use --backend cpu"));
 }
 
 absl::Status CudaBackend::ValidateChunk(const SequenceChunk& ch) const {
@@ -187,12 +189,11 @@ absl::Status CudaBackend::ValidateChunk(const SequenceChunk& ch) const {
   auto bad = [](absl::string_view what) {
     return absl::InvalidArgumentError(absl::StrCat("forward: ", what));
   };
-  if (ch.policy != nullptr && IsTieredKvPolicy(ch.policy->name()) &&
-      (!decode_kernel_ || ch.policy->name() == "fastkv_freekv")) {
+  if (ch.policy != nullptr && IsTieredKvPolicy(ch.policy->name()) && !decode_kernel_) {
     return absl::FailedPreconditionError(
         absl::StrCat("forward: kv policy '", std::string(ch.policy->name()),
-                     "' is not supported by the cuda backend (supported: full, snapkv, fastkv, "
-                     "quest, freekv)"));
+                     "' is not supported by the cuda backend: its attention's query group is too "
+                     "large for the page-sparse decode kernel"));
   }
   if (ch.compression != nullptr && !ch.compression->empty()) {
     if (!ch.whole_prompt || ch.kv == nullptr || ch.kv->length(0) != 0) {

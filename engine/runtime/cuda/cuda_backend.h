@@ -45,7 +45,8 @@ struct CudaBackendOptions {
 // with one page size. KV policies: `full`, `snapkv` and `fastkv` (their prompt plans run by
 // PromptCompressor on the device after each layer's attention, FastKV's TSP gathering the rows the
 // later layers run; each layer keeps its own length, which StepPlan's layer groups follow);
-// `quest` and `freekv` with the full KV in a pinned host tier and a device budget (TieredDecode).
+// `quest`, `freekv` and `fastkv_freekv` (its TSP prefill keeping every row, reordered) with the
+// full KV in a pinned host tier and a device budget (TieredDecode).
 class CudaBackend : public Backend {
  public:
   // Takes host fp32 weights and converts them to bf16 on the device.

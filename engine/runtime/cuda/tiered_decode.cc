@@ -196,18 +196,18 @@ absl::Status TieredDecode::Plan(std::span<const SequenceChunk> batch,
       std::vector<int32_t> digest_src, digest_rows;
       if (c.decode) {
         const int32_t newest = (after - 1) / P;
-        c.sparse = pages_after > lay.slots;
-        const int32_t slot = c.sparse ? NewestPageSlot(lay, newest) : newest;
+        lp.sparse = pages_after > lay.slots;
+        const int32_t slot = lp.sparse ? NewestPageSlot(lay, newest) : newest;
         c.tables[l].assign(newest + 1, 0);
         c.tables[l][newest] = budget[slot];
-        if (!c.sparse) {
+        if (!lp.sparse) {
           // Dense: page i in slot i; pages the budget does not hold yet come from the host tier.
-          for (int32_t p = c.state->dense_resident; p < CeilDiv(before, P); ++p) {
+          for (int32_t p = c.state->dense_resident[l]; p < CeilDiv(before, P); ++p) {
             list_pages.push_back(p);
             list_slots.push_back(p);
           }
         }
-        c.dense_resident_after = c.sparse ? 0 : pages_after;
+        lp.dense_resident_after = lp.sparse ? 0 : pages_after;
         host_writes_[l].push_back({.src_page = budget[slot],
                                    .dst_page = host_table[newest],
                                    .first_row = (after - 1) % P,
@@ -247,7 +247,7 @@ absl::Status TieredDecode::Plan(std::span<const SequenceChunk> batch,
           digest_src.push_back(staging_per_buffer_ + j);
           digest_rows.push_back(j);
         }
-        c.dense_resident_after = 0;
+        lp.dense_resident_after = 0;
       }
       if (!list_pages.empty()) {
         const int n = static_cast<int>(list_pages.size());
@@ -409,7 +409,7 @@ absl::Status TieredDecode::BeforeAppend(int layer, Bf16* arena, cudaStream_t com
           "staging recall"));
       continue;
     }
-    if (c.sparse) {
+    if (lp.sparse) {
       const kernels::ExtendResidencyParams e{.kv_lens = Ints(lp.lens),
                                              .num_seqs = 1,
                                              .n_kv_heads = config_.n_kv_heads,
@@ -644,13 +644,15 @@ absl::Status TieredDecode::Finish(std::span<const int> index, StepOutput* out) {
     Chunk& c = chunks_[i];
     DeviceKvCounts counts;
     counts.recalled_pages = speculated[i];
-    c.state->dense_resident = c.dense_resident_after;
+    for (size_t l = 0; l < c.layers.size(); ++l) {
+      c.state->dense_resident[l] = c.layers[l].dense_resident_after;
+    }
     if (c.decode) {
       counts.decode_steps = 1;
       Speculated spec{.state = c.state};
       for (const LayerPlan& lp : c.layers) {
-        if (c.sparse) counts.recalled_pages += sum_counts(now, lp.select.at);
-        if (c.sparse && c.freekv) spec.layer_counts.push_back(lp.spec.at);
+        if (lp.sparse) counts.recalled_pages += sum_counts(now, lp.select.at);
+        if (lp.sparse && c.freekv) spec.layer_counts.push_back(lp.spec.at);
       }
       if (!spec.layer_counts.empty()) speculated_.push_back(std::move(spec));
       if (c.freekv) {

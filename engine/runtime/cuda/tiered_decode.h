@@ -96,6 +96,8 @@ class TieredDecode {
   struct LayerPlan {
     size_t host_table = 0, lens = 0, target = 0, digest_src = 0, digest_rows = 0, flags = 0;
     int host_stride = 0, n_digests = 0, n_targets = 0;
+    bool sparse = false;  // decode with more pages than slots at this layer
+    int dense_resident_after = 0;
     ListAt host_list, extend, select, spec;
   };
   struct Chunk {
@@ -103,10 +105,8 @@ class TieredDecode {
     TieredKvPolicy* policy = nullptr;
     TieredSequenceState* state = nullptr;
     bool decode = false;  // one token over a cache: budget path; else a staged prefill
-    bool sparse = false;  // decode with more pages than slots
     bool freekv = false;
     float tau = 0.0f;
-    int dense_resident_after = 0;
     std::vector<std::vector<int32_t>> tables;  // [layer] arena pages for StepPlan
     std::vector<LayerPlan> layers;
   };

@@ -17,6 +17,7 @@ absl::StatusOr<std::unique_ptr<TieredSequenceState>> TieredSequenceState::Create
   s->page_size_ = page_size;
   s->max_pages_ = max_pages;
   s->layout_ = layout;
+  s->dense_resident.assign(c.n_layers, 0);
   const size_t L = c.n_layers, H = c.n_kv_heads, S = layout.slots, M = max_pages;
   if (budget_pages.size() != L * S) {
     return absl::InternalError("cuda backend: tiered budget pages of another layout");

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/kv/kv_policy.h"
@@ -41,9 +42,9 @@ class TieredSequenceState : public KvPolicy::BackendState {
   int32_t* checks() const { return counters_; }
   int32_t* corrections() const { return counters_ + 1; }
 
-  // The host's mirror of what the budget holds while the sequence is dense (page i in slot i):
-  // how many pages are there; 0 after a prefill, which writes the host tier only.
-  int dense_resident = 0;
+  // The host's mirror of what each layer's budget holds while the layer is dense (page i in slot
+  // i): how many pages are there; 0 after a prefill, which writes the host tier only.
+  std::vector<int> dense_resident;
   // Counters already reported (the device's are cumulative).
   int64_t reported_checks = 0, reported_corrections = 0;
 
