@@ -24,7 +24,8 @@ void BudgetCache::Release() {
   state_ = State::kUnallocated;
 }
 
-void ProvideDeviceBudget(KvPolicy& policy, const SequenceKvCache& cache, int tokens) {
+void ProvideDeviceBudget(KvPolicy& policy, const SequenceKvCache& cache, int tokens,
+                         bool from_first_step) {
   BudgetCache* budget = policy.device_budget();
   // A cache in other pages than the budget's cannot be served sparsely: it stays dense.
   if (budget == nullptr || budget->state() != BudgetCache::State::kUnallocated ||
@@ -33,7 +34,9 @@ void ProvideDeviceBudget(KvPolicy& policy, const SequenceKvCache& cache, int tok
   }
   int longest = 0;
   for (int l = 0; l < cache.n_layers(); ++l) longest = std::max(longest, cache.length(l));
-  if (CeilDiv(longest + tokens, cache.page_size()) > budget->layout().slots) budget->Allocate();
+  if (from_first_step || CeilDiv(longest + tokens, cache.page_size()) > budget->layout().slots) {
+    budget->Allocate();
+  }
 }
 
 float* BudgetCache::Slot(int layer, int32_t slot) const {

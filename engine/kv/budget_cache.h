@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "engine/kv/kv_policy.h"
@@ -28,6 +29,10 @@ class BudgetCache {
   int page_size() const { return shape_.page_size; }
   State state() const { return state_; }
   bool allocated() const { return state_ == State::kAllocated; }
+  // Layer `layer`'s device page ids, one per slot (after Allocate): a device backend's arena pages.
+  std::span<const int32_t> layer_pages(int layer) const {
+    return std::span(pages_).subspan(static_cast<size_t>(layer) * layout_.slots, layout_.slots);
+  }
   // Takes every layer's slots, all or none, once: false when the device pool is short, and the
   // budget then stays kShort.
   bool Allocate();
@@ -58,8 +63,10 @@ class BudgetCache {
 // What the cache's owner does between steps for a tiered policy (the KvCacheManager before a
 // decode step; tests and tools that drive a backend themselves likewise): once `cache` is about
 // to take `tokens` more and then holds more pages in some layer than `policy`'s device budget has
-// slots, the budget is allocated, once. The policy only reads whether it got it.
-void ProvideDeviceBudget(KvPolicy& policy, const SequenceKvCache& cache, int tokens);
+// slots (at once with `from_first_step`: a backend that keeps every page in the slots), the budget
+// is allocated, once. The policy only reads whether it got it.
+void ProvideDeviceBudget(KvPolicy& policy, const SequenceKvCache& cache, int tokens,
+                         bool from_first_step = false);
 
 // The NHD ↔ HND conversions a tiered cache needs, on whole pages: [2][P][Hkv][D] ↔ [Hkv][2][P][D].
 void NhdToHnd(const float* nhd, const KvPageShape& shape, float* hnd);

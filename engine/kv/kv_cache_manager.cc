@@ -26,8 +26,9 @@ int64_t DevicePages(const ModelConfig& c, const KvCacheBudget& b) {
 }
 
 int64_t HostPages(const ModelConfig& c, const KvCacheBudget& b) {
-  return std::min(PagePool::kUnbounded,
-                  PagePool::PagesForBytes(PageShape(c, b.page_size), b.host_bytes));
+  return std::min(
+      PagePool::kUnbounded,
+      PagePool::PagesForBytes(PageShape(c, b.page_size), b.host_bytes, b.host_element_bytes));
 }
 
 std::unique_ptr<PagePool> MakePool(const KvPageShape& shape, int64_t pages,
@@ -41,7 +42,10 @@ std::unique_ptr<PagePool> MakePool(const KvPageShape& shape, int64_t pages,
 
 KvCacheManager::KvCacheManager(const ModelConfig& config, KvCacheBudget budget,
                                KvPageStoreProvider* stores)
-    : config_(config), page_size_(std::max(1, budget.page_size)), stores_(stores) {
+    : config_(config),
+      page_size_(std::max(1, budget.page_size)),
+      tiered_budget_from_first_step_(budget.tiered_budget_from_first_step),
+      stores_(stores) {
   budget.page_size = page_size_;
   const KvPageShape shape = PageShape(config, page_size_);
   device_ = MakePool(shape, DevicePages(config, budget), stores, KvTier::kDevice, &device_store_);
@@ -109,8 +113,8 @@ bool KvCacheManager::Grow(SequenceKv& kv, int tokens, ChunkKind kind) {
   if (kv.cache.PagesToGrow(tokens) > 0) Fence(kv);
   if (!kv.cache.Grow(tokens)) return false;
   // The budget serves decode steps only: a prompt never holds device slots it does not use.
-  if (kind == ChunkKind::kDecode && kv.policy != nullptr) {
-    ProvideDeviceBudget(*kv.policy, kv.cache, tokens);
+  if (kv.policy != nullptr && (kind == ChunkKind::kDecode || tiered_budget_from_first_step_)) {
+    ProvideDeviceBudget(*kv.policy, kv.cache, tokens, tiered_budget_from_first_step_);
   }
   return true;
 }

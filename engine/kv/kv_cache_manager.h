@@ -18,13 +18,15 @@
 namespace kvserve {
 
 // What the KV cache may use: bytes of the device pool (bought in the backend's KV element size)
-// and of the host tier (fp32), and the backend's own page limit.
+// and of the host tier (each in the backend's element size), and the backend's own page limit.
 struct KvCacheBudget {
   int page_size = 32;
   int64_t device_bytes = int64_t{2} << 30;
   int64_t host_bytes = int64_t{8} << 30;
   size_t device_element_bytes = sizeof(float);  // Backend::kv_element_bytes()
   int64_t device_page_capacity = -1;            // Backend::kv_page_capacity(); -1: none
+  size_t host_element_bytes = sizeof(float);    // Backend::kv_host_element_bytes()
+  bool tiered_budget_from_first_step = false;   // Backend::tiered_budget_from_first_step()
 };
 
 // One sequence's KV as the manager hands it out: its page tables and lengths per layer (in the
@@ -70,7 +72,8 @@ class KvCacheManager {
   // Takes the pages every layer of `kv` needs for `tokens` more, all or none: false when the pool
   // is short. Idempotent for a given length. Before a decode step it also gives a tiered policy
   // its device budget, once, when the cache outgrows the budget's slots (a short device pool
-  // leaves that sequence dense for good; the step goes on either way).
+  // leaves that sequence dense for good; the step goes on either way); before its first step
+  // when the backend asks for it then (KvCacheBudget::tiered_budget_from_first_step).
   bool Grow(SequenceKv& kv, int tokens, ChunkKind kind);
 
   // Applies a prompt's compression, decided by the backend in the last step, to `kv`: each listed
@@ -96,6 +99,7 @@ class KvCacheManager {
 
   ModelConfig config_;
   int page_size_;
+  bool tiered_budget_from_first_step_;
   KvPageStoreProvider* stores_;
   KvPageStore* device_store_ = nullptr;  // the backend's; null: ids only (a device arena)
   KvPageStore* host_store_ = nullptr;

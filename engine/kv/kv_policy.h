@@ -35,6 +35,16 @@ struct KvStats {
 
 class BudgetCache;
 
+// What a backend that runs a tiered policy on its own device (CUDA) counted for one sequence in a
+// step: the CPU policy counts the same in its decode hooks, which such a backend does not call.
+struct DeviceKvCounts {
+  int64_t decode_steps = 0;
+  int64_t recalled_pages = 0;  // pages selection brought into the budget
+  int64_t checks = 0;          // (layer, KV head) correction checks
+  int64_t corrections = 0;     // of which corrected
+  bool empty() const { return decode_steps == 0 && recalled_pages == 0 && checks == 0; }
+};
+
 // One sequence's KV policy. The backend calls it on the engine thread while it runs the sequence.
 class KvPolicy {
  public:
@@ -70,6 +80,21 @@ class KvPolicy {
 
   // The stats so far; `kv` gives the kept tokens per layer.
   virtual KvStats Stats(const SequenceKvCache& kv) const;
+
+  // Adds what a device backend counted in a step (StepOutput::kv_counts) to the stats.
+  virtual void RecordDeviceCounts(const DeviceKvCounts& counts) {}
+
+  // What a backend keeps on its device for this sequence (CUDA's tiered residency, digests and
+  // queries): it goes with the policy, at finish, cancel and preemption.
+  class BackendState {
+   public:
+    virtual ~BackendState() = default;
+  };
+  BackendState* backend_state() const { return backend_state_.get(); }
+  void set_backend_state(std::unique_ptr<BackendState> state) { backend_state_ = std::move(state); }
+
+ private:
+  std::unique_ptr<BackendState> backend_state_;
 };
 
 class PagePool;

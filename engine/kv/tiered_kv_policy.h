@@ -62,6 +62,17 @@ class TieredKvPolicy : public KvPolicy {
   BudgetCache* device_budget() override { return &budget_; }
 
   const BudgetLayout& layout() const { return layout_; }
+  Mode mode() const { return mode_; }
+  float tau() const { return tau_; }
+  int page_size() const { return options_.page_size; }
+  // The device budget a backend with its own arena fills (CUDA): its page ids, per layer.
+  BudgetCache& budget() { return budget_; }
+  void RecordDeviceCounts(const DeviceKvCounts& c) override {
+    decode_steps_ += c.decode_steps;
+    recalled_pages_.fetch_add(c.recalled_pages, std::memory_order_relaxed);
+    checks_.fetch_add(c.checks, std::memory_order_relaxed);
+    corrections_.fetch_add(c.corrections, std::memory_order_relaxed);
+  }
   // Which pages KV head `kv_head` of `layer` holds in its device budget (after WaitIdle).
   const ResidencyMap& residency(int layer, int kv_head) const {
     return layers_[layer].heads[kv_head];

@@ -13,6 +13,15 @@ void StepOutput::Reset(size_t chunks) {
   chunk_status.assign(chunks, absl::OkStatus());
   prompt_layers.assign(chunks, {});
   retained.assign(chunks, {});
+  kv_counts.assign(chunks, {});
+}
+
+void ApplyDeviceKvCounts(std::span<const SequenceChunk> batch, const StepOutput& out) {
+  for (size_t i = 0; i < batch.size() && i < out.kv_counts.size(); ++i) {
+    if (out.chunk_status[i].ok() && batch[i].policy != nullptr && !out.kv_counts[i].empty()) {
+      batch[i].policy->RecordDeviceCounts(out.kv_counts[i]);
+    }
+  }
 }
 
 void ApplyRetention(std::span<const SequenceChunk> batch, const StepOutput& out) {
@@ -83,6 +92,7 @@ absl::Status Backend::Forward(std::span<const SequenceChunk> batch, std::vector<
     if (!s.ok()) return s;
   }
   ApplyRetention(batch, out);
+  ApplyDeviceKvCounts(batch, out);
   *logits = std::move(out.logits);
   return absl::OkStatus();
 }

@@ -60,6 +60,8 @@ struct StepOutput {
   std::vector<std::vector<PromptLayerScores>> prompt_layers;
   // Per chunk, the layers its prompt compression shortens (else empty): to apply to its cache.
   std::vector<std::vector<KvRetention>> retained;
+  // Per chunk, what a backend that runs a tiered policy on its device counted (else empty).
+  std::vector<DeviceKvCounts> kv_counts;
 
   // Sizes the per-chunk vectors for `chunks` chunks, every one OK and without logits.
   void Reset(size_t chunks);
@@ -86,6 +88,9 @@ absl::Status GrowForStep(std::span<const SequenceChunk> batch);
 // FailedPrecondition unless the chunk's cache already has pages for its tokens: backends write
 // rows into pages, they never take them.
 absl::Status CheckChunkPages(const SequenceChunk& chunk);
+
+// Hands each OK chunk's out.kv_counts to its policy (RecordDeviceCounts).
+void ApplyDeviceKvCounts(std::span<const SequenceChunk> batch, const StepOutput& out);
 
 // Runs the model's layers on some device. The scheduler drives it with ragged batches.
 class Backend : public KvPageStoreProvider {
@@ -116,6 +121,12 @@ class Backend : public KvPageStoreProvider {
   // KV pages of `page_size` tokens the backend can hold beside the scheduler's budget (a device
   // arena); -1: no limit of its own (the CPU backend reads the pool's pages in place).
   virtual int64_t kv_page_capacity(int page_size) const { return -1; }
+  // Whether a tiered sequence's device budget must be there from its first step (CUDA keeps every
+  // page of a tiered cache in budget slots) rather than once it outgrows the slots (the CPU runs
+  // dense until then).
+  virtual bool tiered_budget_from_first_step() const { return false; }
+  // Bytes of one K or V element in the host tier (the CPU's fp32 slabs; CUDA's pinned bf16 pages).
+  virtual size_t kv_host_element_bytes() const { return sizeof(float); }
 
   // The memory of `tier`'s KV pages of `shape`, ids below `max_pages` (ggml's backend buffers):
   // the backend owns it until ReleaseKvPageStore or its own end. Host fp32 slabs by default, which

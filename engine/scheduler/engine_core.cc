@@ -25,7 +25,9 @@ KvCacheBudget BudgetOf(const SchedulerOptions& o, const Backend& backend) {
           .device_bytes = o.kv_cache_bytes,
           .host_bytes = o.kv_host_bytes,
           .device_element_bytes = backend.kv_element_bytes(),
-          .device_page_capacity = backend.kv_page_capacity(o.page_size)};
+          .device_page_capacity = backend.kv_page_capacity(o.page_size),
+          .host_element_bytes = backend.kv_host_element_bytes(),
+          .tiered_budget_from_first_step = backend.tiered_budget_from_first_step()};
 }
 
 }  // namespace

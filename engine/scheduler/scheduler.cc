@@ -188,6 +188,9 @@ void Scheduler::Update(const absl::Status& step, StepOutput* out) {
       continue;
     }
     s.computed += static_cast<int>(chunk.tokens.size());
+    if (chunk.policy != nullptr && i < out->kv_counts.size() && !out->kv_counts[i].empty()) {
+      chunk.policy->RecordDeviceCounts(out->kv_counts[i]);
+    }
     for (const KvRetention& r : out->retained[i]) {
       if (r.rows.empty()) {
         kv_.Truncate(*s.kv, r.layer, r.length);

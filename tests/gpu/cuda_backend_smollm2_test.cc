@@ -459,32 +459,9 @@ TEST_F(CudaBackendSmolLm2Test, FastKvSnapKvAndFullMixedInOneBatchEqualEachAlone)
   }
 }
 
-TEST_F(CudaBackendSmolLm2Test, TieredPoliciesAreRefused) {
-  const ModelConfig& c = m_.config;
-  PagePool pool({c.n_kv_heads, 32, c.head_dim}, PagePool::kUnbounded);
-  const std::vector<int32_t> tokens = EnglishPrompt(*m_.tokenizer, 16);
-  const std::vector<int32_t> positions = Positions(0, 16);
-  for (const char* name : {"quest", "freekv", "fastkv_freekv"}) {
-    const KvPolicyOptions options = DefaultKvPolicyOptions(*ParseKvPolicyKind(name));
-    auto policy = CreateKvPolicy(options, m_.config);
-    ASSERT_TRUE(policy.ok()) << policy.status();
-    SequenceKvCache kv(pool, c.n_layers);
-    const SequenceChunk chunk{.tokens = tokens,
-                              .positions = positions,
-                              .kv = &kv,
-                              .policy = policy->get(),
-                              .whole_prompt = true};
-    std::vector<float> logits;
-    const absl::Status s = m_.cuda->Forward(std::span(&chunk, 1), &logits);
-    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
-    EXPECT_NE(s.message().find(absl::StrCat("kv policy '", name, "'")), absl::string_view::npos)
-        << s;
-    const absl::Status supports = m_.cuda->Supports(options);
-    EXPECT_EQ(supports.code(), absl::StatusCode::kFailedPrecondition) << name;
-    EXPECT_NE(supports.message().find("cuda backend"), absl::string_view::npos) << supports;
-    EXPECT_EQ(kv.length(0), 0) << "a refused step leaves the cache as it was";
-  }
-  for (const char* name : {"full", "snapkv", "fastkv"}) {
+// Every policy runs on the CUDA backend (the tiered ones: tests/gpu/cuda_backend_tiered_test.cc).
+TEST_F(CudaBackendSmolLm2Test, EveryPolicyIsSupported) {
+  for (const char* name : {"full", "snapkv", "fastkv", "quest", "freekv", "fastkv_freekv"}) {
     const KvPolicyOptions options = DefaultKvPolicyOptions(*ParseKvPolicyKind(name));
     EXPECT_TRUE(m_.cuda->Supports(options).ok()) << name;
   }

@@ -10,6 +10,7 @@
 #include "engine/runtime/cuda/prompt_compressor.h"
 #include "engine/runtime/cuda/row_gather.h"
 #include "engine/runtime/cuda/synthetic_weights.h"
+#include "kernels/ceil_div.h"
 #include "kernels/decode_attention.h"
 #include "kernels/decode_split_plan.h"
 #include "kernels/embedding.h"
@@ -125,7 +126,16 @@ absl::Status CudaBackend::Init(const CudaBackendOptions& options, bool own_lm_he
   const size_t bytes = LayoutStep(rows, std::min(rows, kReservedLogitRows), 4 * size_t(rows),
                                   decode_bytes, 0, nullptr, nullptr);
   if (auto s = pool_->StepScratch(bytes); !s.ok()) return s.status();
-  return absl::OkStatus();
+  return tiered_.Init(c, num_sms_, options.tiered_recall_wait);
+}
+
+KvPageStore* CudaBackend::AcquireKvPageStore(KvTier tier, const KvPageShape& shape,
+                                             int64_t max_pages) {
+  if (tier == KvTier::kHost) {
+    tiered_.host_tier().set_max_pages(max_pages);
+    return nullptr;
+  }
+  return Backend::AcquireKvPageStore(tier, shape, max_pages);
 }
 
 int64_t CudaBackend::kv_capacity_pages(int page_size) const {
@@ -162,10 +172,16 @@ absl::Status CudaBackend::Supports(const KvPolicyOptions& options) const {
       kind == KvPolicyKind::kFastKv) {
     return absl::OkStatus();
   }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "kv policy '", std::string(KvPolicyName(options)),
-      "' is not supported by the cuda backend (supported: full, snapkv, fastkv); use --backend "
-      "cpu"));
+  // Tiered decode attends through the page-sparse decode kernel.
+  if ((kind == KvPolicyKind::kQuest || kind == KvPolicyKind::kFreeKv ||
+       kind == KvPolicyKind::kFastKvFreeKv) &&
+      decode_kernel_) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("kv policy '", std::string(KvPolicyName(options)),
+                   "' is not supported by the cuda backend (supported: full, snapkv, fastkv, "
+                   "quest, freekv, fastkv_freekv); use --backend cpu"));
 }
 
 absl::Status CudaBackend::ValidateChunk(const SequenceChunk& ch) const {
@@ -173,10 +189,11 @@ absl::Status CudaBackend::ValidateChunk(const SequenceChunk& ch) const {
   auto bad = [](absl::string_view what) {
     return absl::InvalidArgumentError(absl::StrCat("forward: ", what));
   };
-  if (ch.policy != nullptr && IsTieredKvPolicy(ch.policy->name())) {
+  if (ch.policy != nullptr && IsTieredKvPolicy(ch.policy->name()) && !decode_kernel_) {
     return absl::FailedPreconditionError(
         absl::StrCat("forward: kv policy '", std::string(ch.policy->name()),
-                     "' is not supported by the cuda backend (supported: full, snapkv, fastkv)"));
+                     "' is not supported by the cuda backend: its attention's query group is too "
+                     "large for the page-sparse decode kernel"));
   }
   if (ch.compression != nullptr && !ch.compression->empty()) {
     if (!ch.whole_prompt || ch.kv == nullptr || ch.kv->length(0) != 0) {
@@ -222,7 +239,11 @@ absl::Status CudaBackend::Execute(std::span<const SequenceChunk> all, StepOutput
             c.kv->page_size() != active_.chunks[0].kv->page_size()) {
           return absl::InvalidArgumentError("forward: chunks' KV caches differ in page size");
         }
-        return CheckChunkPages(c);
+        KVSERVE_RETURN_IF_ERROR(CheckChunkPages(c));
+        if (c.policy != nullptr && IsTieredKvPolicy(c.policy->name())) {
+          KVSERVE_RETURN_IF_ERROR(tiered_.Admit(c));
+        }
+        return absl::OkStatus();
       },
       out);
   const std::span<const SequenceChunk> batch = active_.chunks;
@@ -235,24 +256,21 @@ absl::Status CudaBackend::Execute(std::span<const SequenceChunk> all, StepOutput
            .page_size = batch[0].kv->page_size(),
            .head_dim = config_.head_dim};
   }
-  plan_.Build(batch, config_.n_layers, decode_kernel_);
+  // Tiered chunks: their caches are host tier pages; the plan reads arena pages from TieredDecode.
+  KVSERVE_RETURN_IF_ERROR(tiered_.Plan(batch, kv_));
+  plan_.Build(batch, config_.n_layers, decode_kernel_, tiered_.arena());
   const size_t page_bytes = kv_.PageElements() * sizeof(Bf16);
-  KVSERVE_RETURN_IF_ERROR(
-      pool_->EnsureKvBytes(static_cast<size_t>(plan_.max_page() + 1) * page_bytes));
-  // The rows themselves are written on the device below; the host cache only counts them (a
-  // layer past a TSP takes only the propagated rows).
-  for (const SequenceChunk& ch : batch) {
-    for (int l = 0; l < config_.n_layers; ++l) {
-      if (!ch.kv->AppendUnwritten(l, cuda::ChunkRowsAt(ch, l))) {
-        return absl::InternalError("forward: KV pages vanished between the check and append");
-      }
-    }
-  }
+  const int32_t max_page = std::max(plan_.max_page(), tiered_.max_budget_page());
+  KVSERVE_RETURN_IF_ERROR(pool_->EnsureKvBytes(static_cast<size_t>(max_page + 1) * page_bytes));
 
   size_t decode_bytes = 0;
   for (const cuda::LayerGroup& group : plan_.groups()) {
     for (const cuda::AttentionRun& run : group.runs) {
       if (!run.decode) continue;
+      if (run.sparse) {
+        decode_bytes = std::max(decode_bytes, tiered_.WorkspaceBytes(run.num_seqs));
+        continue;
+      }
       const kernels::DecodeSplitPlan split =
           kernels::PlanDecodeSplits(run.num_seqs, config_.n_kv_heads, run.max_kv_len, num_sms_);
       decode_bytes = std::max(
@@ -269,15 +287,33 @@ absl::Status CudaBackend::Execute(std::span<const SequenceChunk> all, StepOutput
   }
   const size_t bytes = LayoutStep(rows, logit_rows, plan_.ints().size(), decode_bytes,
                                   compress_bytes, nullptr, nullptr);
-  KVSERVE_ASSIGN_OR_RETURN(char* scratch, pool_->StepScratch(bytes));
+  // Staging pages of tiered prompts sit after the activations, at whole arena page offsets.
+  const size_t staging_bytes =
+      tiered_.staging_pages() > 0 ? (tiered_.staging_pages() + 1) * page_bytes : 0;
+  KVSERVE_ASSIGN_OR_RETURN(char* scratch, pool_->StepScratch(bytes + staging_bytes));
   StepBuffers b;
   LayoutStep(rows, logit_rows, plan_.ints().size(), decode_bytes, compress_bytes, scratch, &b);
+  if (staging_bytes > 0) {
+    const size_t offset = static_cast<size_t>(scratch + bytes - pool_->kv_base());
+    tiered_.SetStagingBase(static_cast<int32_t>(CeilDiv(offset, page_bytes)));
+    plan_.Build(batch, config_.n_layers, decode_kernel_, tiered_.arena());
+  }
+  // The rows themselves are written on the device below; the host cache only counts them (a
+  // layer past a TSP takes only the propagated rows).
+  for (const SequenceChunk& ch : batch) {
+    for (int l = 0; l < config_.n_layers; ++l) {
+      if (!ch.kv->AppendUnwritten(l, cuda::ChunkRowsAt(ch, l))) {
+        return absl::InternalError("forward: KV pages vanished between the check and append");
+      }
+    }
+  }
   if (compressing_) KVSERVE_RETURN_IF_ERROR(compressor_.Bind(b.compression, stream_));
 
   KVSERVE_RETURN_IF_ERROR(
       CudaStatus(cudaMemcpyAsync(b.ints, plan_.ints().data(), plan_.ints().size() * sizeof(int32_t),
                                  cudaMemcpyHostToDevice, stream_),
                  "step metadata upload"));
+  KVSERVE_RETURN_IF_ERROR(tiered_.Upload(stream_));
   absl::Status run = RunLayers(b);
   if (run.ok() && logit_rows > 0) {
     out->logits.resize(static_cast<size_t>(logit_rows) * config_.vocab_size);
@@ -290,6 +326,7 @@ absl::Status CudaBackend::Execute(std::span<const SequenceChunk> all, StepOutput
   const absl::Status drained = CudaStatus(cudaStreamSynchronize(stream_), "forward");
   KVSERVE_RETURN_IF_ERROR(run);
   KVSERVE_RETURN_IF_ERROR(drained);
+  KVSERVE_RETURN_IF_ERROR(tiered_.Finish(active_.index, out));
   // The device compacted each compressed layer's kept rows to the front; the caches' owner trims
   // the page tables to match (out->retained), never the backend.
   if (compressing_) {
@@ -360,6 +397,9 @@ absl::Status CudaBackend::RunLayers(const StepBuffers& b) {
       KVSERVE_RETURN_IF_ERROR(
           compressor_.RunLayer(l, b.qkv, qkv_dim, ints + group.cu_seqlens, cache, stream_));
     }
+    // Tiered prompts' rows (compacted, if their plan compresses) and decode rows to the host tier.
+    KVSERVE_RETURN_IF_ERROR(
+        tiered_.AfterPrefillLayer(l, reinterpret_cast<Bf16*>(pool_->kv_base()), stream_));
     KVSERVE_RETURN_IF_ERROR(gemm_->Run(b.attn, w.wo, delta, rows, c.dim, c.q_dim(), stream_));
     KVSERVE_RETURN_IF_ERROR(CudaStatus(
         kernels::LaunchResidualRmsNorm(x, delta, w.ffn_norm, b.y, rows, c.dim, c.rms_eps, stream_),
@@ -422,9 +462,12 @@ absl::Status CudaBackend::Attention(const StepBuffers& b, int layer) {
                                  .total_tokens = group.total_rows,
                                  .max_seqlen = group.max_seqlen};
   const Bf16* k = b.qkv + c.q_dim();
+  Bf16* arena = reinterpret_cast<Bf16*>(pool_->kv_base());
+  KVSERVE_RETURN_IF_ERROR(tiered_.BeforeAppend(layer, arena, stream_));
   KVSERVE_RETURN_IF_ERROR(
       CudaStatus(kernels::LaunchKvAppend(k, qkv_dim, k + c.kv_dim(), qkv_dim, all, cache, stream_),
                  "kv append"));
+  KVSERVE_RETURN_IF_ERROR(tiered_.AfterAppend(layer, arena, stream_));
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
   for (const cuda::AttentionRun& run : group.runs) {
     kernels::PagedKvCache run_cache = cache;
@@ -432,6 +475,11 @@ absl::Status CudaBackend::Attention(const StepBuffers& b, int layer) {
     const Bf16* q = b.qkv + static_cast<size_t>(run.first_row) * qkv_dim;
     Bf16* out = b.attn + static_cast<size_t>(run.first_row) * c.q_dim();
     const int32_t* kv_lens = ints + group.kv_lens + run.first_seq;
+    if (run.sparse) {
+      KVSERVE_RETURN_IF_ERROR(tiered_.Attend(layer, run, q, qkv_dim, out, c.q_dim(), scale, arena,
+                                             b.decode_workspace, stream_));
+      continue;
+    }
     cudaError_t e;
     if (run.decode) {
       const kernels::DecodeAttentionParams p{.q = q,
@@ -466,7 +514,7 @@ absl::Status CudaBackend::Attention(const StepBuffers& b, int layer) {
     }
     KVSERVE_RETURN_IF_ERROR(CudaStatus(e, run.decode ? "decode attention" : "prefill attention"));
   }
-  return absl::OkStatus();
+  return tiered_.AfterAttention(layer, arena, stream_);
 }
 
 }  // namespace kvserve

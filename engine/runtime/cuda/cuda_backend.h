@@ -14,6 +14,7 @@
 #include "engine/runtime/cuda/device_weights.h"
 #include "engine/runtime/cuda/prompt_compressor.h"
 #include "engine/runtime/cuda/step_plan.h"
+#include "engine/runtime/cuda/tiered_decode.h"
 #include "kernels/paged_kv_cache.h"
 
 namespace kvserve {
@@ -25,6 +26,9 @@ struct CudaBackendOptions {
   // Activation rows whose scratch is set aside at load, before any KV page, so KV pages cannot
   // crowd out an ordinary step; a larger step later takes more where the KV arena left room.
   int reserved_step_rows = 2048;
+  // FreeKV: the compute stream waits for each layer's speculative recall before that layer's
+  // next attention. Off only in the test that shows the race it prevents.
+  bool tiered_recall_wait = true;
 };
 
 // The production backend: the model in bf16 on one CUDA device. Linear layers are cuBLASLt GEMMs
@@ -40,8 +44,9 @@ struct CudaBackendOptions {
 // accounting is unchanged. One PagePool feeds a backend at a time (page ids must mean one page),
 // with one page size. KV policies: `full`, `snapkv` and `fastkv` (their prompt plans run by
 // PromptCompressor on the device after each layer's attention, FastKV's TSP gathering the rows the
-// later layers run; each layer keeps its own length, which StepPlan's layer groups follow); the
-// tiered policies not yet.
+// later layers run; each layer keeps its own length, which StepPlan's layer groups follow);
+// `quest`, `freekv` and `fastkv_freekv` (its TSP prefill keeping every row, reordered) with the
+// full KV in a pinned host tier and a device budget (TieredDecode).
 class CudaBackend : public Backend {
  public:
   // Takes host fp32 weights and converts them to bf16 on the device.
@@ -64,6 +69,11 @@ class CudaBackend : public Backend {
   int64_t kv_capacity_pages(int page_size) const;
   int64_t kv_page_capacity(int page_size) const override { return kv_capacity_pages(page_size); }
   size_t kv_element_bytes() const override { return sizeof(kernels::Bf16); }
+  bool tiered_budget_from_first_step() const override { return true; }
+  size_t kv_host_element_bytes() const override { return sizeof(kernels::Bf16); }
+  // The host tier is the backend's pinned memory: its pool hands out page ids only.
+  KvPageStore* AcquireKvPageStore(KvTier tier, const KvPageShape& shape,
+                                  int64_t max_pages) override;
 
  private:
   // One step's activations, carved from the pool's step scratch.
@@ -101,6 +111,7 @@ class CudaBackend : public Backend {
   AdmittedChunks active_;  // the step's chunks that passed validation and got their pages
   cuda::PromptCompressor compressor_;
   bool compressing_ = false;  // some chunk of this step compresses its prompt
+  cuda::TieredDecode tiered_;
 };
 
 }  // namespace kvserve

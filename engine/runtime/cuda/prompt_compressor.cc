@@ -39,11 +39,6 @@ absl::Status PromptCompressor::Check(const PromptCompressionPlan& plan, int n, i
   if (static_cast<int>(plan.layers.size()) != n_layers) {
     return absl::InvalidArgumentError("the prompt compression plan does not list every layer");
   }
-  if (plan.keep_unselected) {
-    return absl::FailedPreconditionError(
-        "a plan that keeps unselected rows (a tiered policy) is not supported by the cuda "
-        "backend yet");
-  }
   if (plan.prompt_tokens != n) {
     return absl::InvalidArgumentError(absl::StrCat(
         "a prompt compression plan for ", plan.prompt_tokens, " tokens on a prompt of ", n));
@@ -107,7 +102,9 @@ bool PromptCompressor::Plan(std::span<const SequenceChunk> batch, const ModelCon
         const LayerCompression& lc = plan->layers[l];
         window = lc.window;
         if (window > 0 && lc.keep > 0 && lc.keep < n) {
-          kept = kernels::KeptRowCount(n, window, lc.keep);
+          // fastkv_freekv keeps every row, reordered: the prefix rows by score, best first (the
+          // ones FastKV keeps lead), then the window, so that the kept rows fill the first pages.
+          kept = kernels::KeptRowCount(n, window, plan->keep_unselected ? n : lc.keep);
         }
         if (window > 0 && lc.propagate && plan->tsp_keep < n) {
           keep = kernels::KeptRowCount(n, window, plan->tsp_keep);

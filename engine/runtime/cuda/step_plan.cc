@@ -10,7 +10,13 @@ int ChunkRowsAt(const SequenceChunk& chunk, int layer) {
   return std::min(n, chunk.compression->RowsAt(layer));
 }
 
-void StepPlan::Build(std::span<const SequenceChunk> batch, int n_layers, bool decode_runs) {
+void StepPlan::Build(std::span<const SequenceChunk> batch, int n_layers, bool decode_runs,
+                     std::span<const ArenaPages> arena) {
+  auto override_of = [&](int s) { return arena.empty() ? ArenaPages{} : arena[s]; };
+  auto table = [&](int s, int l) -> const std::vector<int32_t>& {
+    const ArenaPages a = override_of(s);
+    return a.tables != nullptr ? (*a.tables)[l] : batch[s].kv->page_table(l);
+  };
   num_seqs_ = static_cast<int>(batch.size());
   logit_rows_ = stride_ = 0;
   max_page_ = -1;
@@ -31,10 +37,10 @@ void StepPlan::Build(std::span<const SequenceChunk> batch, int n_layers, bool de
     groups_.back().end_layer = l + 1;
     layer_group_[l] = static_cast<int>(groups_.size()) - 1;
   }
-  for (const SequenceChunk& ch : batch) {
-    logit_rows_ += ch.compute_logits ? 1 : 0;
+  for (int s = 0; s < num_seqs_; ++s) {
+    logit_rows_ += batch[s].compute_logits ? 1 : 0;
     for (int l = 0; l < n_layers; ++l) {
-      stride_ = std::max(stride_, static_cast<int>(ch.kv->page_table(l).size()));
+      stride_ = std::max(stride_, static_cast<int>(table(s, l).size()));
     }
   }
 
@@ -89,8 +95,11 @@ void StepPlan::Build(std::span<const SequenceChunk> batch, int n_layers, bool de
     for (int s = 0; s < num_seqs_; ++s) {
       const int n = ChunkRowsAt(batch[s], l);
       const bool decode = decode_runs && n == 1;
-      if (group.runs.empty() || group.runs.back().decode != decode) {
+      const bool sparse = decode && override_of(s).sparse_decode;
+      if (group.runs.empty() || group.runs.back().decode != decode ||
+          group.runs.back().sparse != sparse) {
         group.runs.push_back({.decode = decode,
+                              .sparse = sparse,
                               .first_seq = s,
                               .first_row = ints_[group.cu_seqlens + s],
                               .cu_seqlens = ints_.size()});
@@ -116,8 +125,9 @@ void StepPlan::Build(std::span<const SequenceChunk> batch, int n_layers, bool de
   page_tables_ = take(size_t(n_layers) * num_seqs_ * stride_);
   for (int s = 0; s < num_seqs_; ++s) {
     for (int l = 0; l < n_layers; ++l) {
-      const std::vector<int32_t>& pages = batch[s].kv->page_table(l);
+      const std::vector<int32_t>& pages = table(s, l);
       std::copy(pages.begin(), pages.end(), ints_.begin() + page_table(l) + size_t(s) * stride_);
+      if (override_of(s).tables != nullptr) continue;
       for (int32_t p : pages) max_page_ = std::max(max_page_, p);
     }
   }

@@ -17,6 +17,7 @@ int ChunkRowsAt(const SequenceChunk& chunk, int layer);
 // (decode: split-K paged decode) or not (flash-attention prefill over the ragged run).
 struct AttentionRun {
   bool decode = false;
+  bool sparse = false;  // decode over each KV head's page list (quest/freekv: TieredDecode)
   int first_seq = 0, num_seqs = 0;
   int first_row = 0, rows = 0;
   int max_seqlen = 0;     // the run's longest chunk
@@ -40,21 +41,32 @@ struct LayerGroup {
   std::vector<AttentionRun> runs;
 };
 
+// Where a chunk's rows live in the device arena when its cache's page ids are not arena pages (a
+// tiered policy's cache is in the host tier): per layer, the arena page of each logical page the
+// step appends to or attends over (others 0); and whether its decode reads page lists instead.
+struct ArenaPages {
+  const std::vector<std::vector<int32_t>>* tables = nullptr;  // [layer][logical page]; null: own
+  bool sparse_decode = false;
+};
+
 // Everything the kernels need to know about one Forward step, laid out on the host as one block of
 // int32s so a single copy takes it to the device; the offsets say where each array starts.
 // Built after the caches grew for the step and before their lengths advance: a chunk's rows at a
 // layer go to cache indices [length(layer), length(layer) + rows) of that layer.
 class StepPlan {
  public:
-  // `decode_runs`: whether single-token chunks may go to the decode kernel.
-  void Build(std::span<const SequenceChunk> batch, int n_layers, bool decode_runs);
+  // `decode_runs`: whether single-token chunks may go to the decode kernel. `arena`: per chunk
+  // (or empty), pages that replace its cache's page tables; they do not count in max_page().
+  void Build(std::span<const SequenceChunk> batch, int n_layers, bool decode_runs,
+             std::span<const ArenaPages> arena = {});
 
   std::span<const int32_t> ints() const { return ints_; }
   int total_rows() const { return groups_.front().total_rows; }  // the step's input rows, the most
   int num_seqs() const { return num_seqs_; }
   int logit_rows() const { return logit_rows_; }
   int page_table_stride() const { return stride_; }
-  int32_t max_page() const { return max_page_; }  // -1 when no chunk holds a page
+  // The largest page id of a chunk's own page tables; -1 when no chunk holds a page.
+  int32_t max_page() const { return max_page_; }
   const std::vector<LayerGroup>& groups() const { return groups_; }
   const LayerGroup& group(int layer) const { return groups_[layer_group_[layer]]; }
 

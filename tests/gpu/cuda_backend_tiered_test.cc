@@ -1,0 +1,352 @@
+// Quest and FreeKV on the CUDA backend (issue 13) on SmolLM2-135M-Instruct: the host tier, device
+// digests, selection, residency, recall, correction and page-sparse decode wired through
+// CudaBackend::Execute, against the CPU policy and against the CUDA backend's own full decode.
+// Short prompts and a small budget (page 16, 6 slots: 1 sink, 3 retrieved, 2 recent) so that
+// selection runs from the first decode step on the emulator.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <functional>
+#include <memory>
+
+#include "engine/kv/kv_cache_manager.h"
+#include "engine/kv/kv_policy.h"
+#include "engine/kv/tiered_kv_policy.h"
+#include "engine/runtime/cuda/tiered_decode.h"
+#include "engine/scheduler/batch_generator.h"
+#include "tests/gpu/cuda_backend_fixture.h"
+
+namespace kvserve::testing {
+namespace {
+
+constexpr int kPageSize = 16;
+constexpr int kPromptTokens = 160;  // 10 pages: sparse from the first decode step
+constexpr int kNewTokens = 10;
+
+TieredOptions SmallBudget() {
+  return {.budget = 6 * kPageSize, .page_size = kPageSize, .sink = kPageSize, .recent = 32};
+}
+KvPolicyOptions Quest() { return QuestOptions{SmallBudget()}; }
+KvPolicyOptions FreeKv(float tau) { return FreeKvOptions{SmallBudget(), tau}; }
+
+class CudaBackendTieredTest : public kernels::testing::GpuTest {
+ protected:
+  void SetUp() override {
+    GpuTest::SetUp();
+    if (IsSkipped()) return;
+    m_ = LoadSmolLm2OnBothBackends();
+    if (HasFailure()) return;
+    if (m_.cuda == nullptr) GTEST_SKIP() << "SmolLM2 GGUF absent (scripts/fetch-model.sh)";
+    prompt_ = EnglishPrompt(*m_.tokenizer, kPromptTokens);
+  }
+
+  std::unique_ptr<KvPolicy> Policy(const KvPolicyOptions& options) {
+    auto p = CreateKvPolicy(options, m_.config);
+    EXPECT_TRUE(p.ok()) << p.status();
+    return p.ok() ? *std::move(p) : nullptr;
+  }
+
+  SmolLm2OnBothBackends m_;
+  std::vector<int32_t> prompt_;
+};
+
+// One sequence through `backend`: the prompt as one whole-prompt chunk (with the policy's prompt
+// plan), then `steps` decode
+// tokens, each the greedy choice or, with `forced`, forced[i]. `after_step(step, kv, logits)` runs
+// after every decode step. Returns the tokens chosen (greedy) at each step.
+std::vector<int32_t> RunSequence(
+    Backend& backend, std::span<const int32_t> prompt, KvPolicy* policy, int steps,
+    std::span<const int32_t> forced = {},
+    const std::function<void(int, const SequenceKvCache&, std::span<const float>)>& after_step = {},
+    KvStats* stats = nullptr) {
+  const ModelConfig& c = backend.config();
+  PagePool pool({c.n_kv_heads, kPageSize, c.head_dim}, PagePool::kUnbounded);
+  SequenceKvCache kv(pool, c.n_layers);
+  std::vector<int32_t> tokens(prompt.begin(), prompt.end());
+  std::vector<int32_t> chosen;
+  const PromptCompressionPlan plan = policy != nullptr
+                                         ? policy->PlanPrompt(static_cast<int>(prompt.size()))
+                                         : PromptCompressionPlan{};
+  for (int step = 0; step <= steps; ++step) {
+    const int at = step == 0 ? 0 : static_cast<int>(tokens.size()) - 1;
+    const int n = static_cast<int>(tokens.size()) - at;
+    const std::vector<int32_t> positions = Positions(at, n);
+    const SequenceChunk chunk{.tokens = std::span(tokens).subspan(at, n),
+                              .positions = positions,
+                              .kv = &kv,
+                              .policy = policy,
+                              .whole_prompt = step == 0,
+                              .compression = step == 0 ? &plan : nullptr};
+    std::vector<float> logits;
+    const absl::Status s = backend.Forward(std::span(&chunk, 1), &logits);
+    EXPECT_TRUE(s.ok()) << backend.name() << " step " << step << ": " << s;
+    if (!s.ok()) break;
+    if (step > 0 && after_step) after_step(step, kv, logits);
+    const int32_t next = ArgMax(logits);
+    chosen.push_back(next);
+    tokens.push_back(step < static_cast<int>(forced.size()) ? forced[step] : next);
+  }
+  if (policy != nullptr && stats != nullptr) *stats = policy->Stats(kv);
+  return chosen;
+}
+
+KvPolicyOptions FastKvFreeKv(const TieredOptions& tiered) {
+  FastKvFreeKvOptions o;
+  static_cast<TieredOptions&>(o) = tiered;
+  return o;
+}
+
+// fastkv_freekv: FastKV's TSP prefill on the device, every row it produced kept in the host tier
+// (reordered, FastKV's choice first), then FreeKV decode. Its host rows per layer are the CPU
+// policy's; with a budget covering them all, decode attends to every row, as the CPU's does.
+TEST_F(CudaBackendTieredTest, FastKvFreeKvKeepsEveryPrefillRow) {
+  const int budget = (kPromptTokens + kNewTokens + kPageSize) / kPageSize * kPageSize;
+  const TieredOptions wide{.budget = budget, .page_size = kPageSize, .sink = 16, .recent = 32};
+  for (const TieredOptions& tiered : {SmallBudget(), wide}) {
+    auto cpu_policy = Policy(FastKvFreeKv(tiered));
+    auto gpu_policy = Policy(FastKvFreeKv(tiered));
+    KvStats cpu_stats, gpu_stats;
+    std::vector<std::vector<float>> cpu_logits, gpu_logits;
+    auto keep = [](std::vector<std::vector<float>>& rows) {
+      return [&rows](int, const SequenceKvCache&, std::span<const float> logits) {
+        rows.emplace_back(logits.begin(), logits.end());
+      };
+    };
+    const auto cpu = RunSequence(*m_.cpu, prompt_, cpu_policy.get(), kNewTokens, {},
+                                 keep(cpu_logits), &cpu_stats);
+    // Teacher-forced with the CPU's tokens, so each step compares the same text.
+    RunSequence(*m_.cuda, prompt_, gpu_policy.get(), kNewTokens, cpu, keep(gpu_logits), &gpu_stats);
+    EXPECT_EQ(gpu_stats.kept_tokens, cpu_stats.kept_tokens);
+    EXPECT_EQ(gpu_stats.host_tokens, cpu_stats.host_tokens);
+    EXPECT_LT(gpu_stats.kept_tokens.back(), gpu_stats.kept_tokens.front()) << "TSP ran";
+    EXPECT_EQ(gpu_stats.decode_steps, kNewTokens);
+    if (tiered.budget == budget) {
+      // Every row attended on both: the same choice at each step but where the CPU's top two
+      // logits are within bf16's reach of each other (a near tie).
+      ASSERT_EQ(gpu_logits.size(), cpu_logits.size());
+      for (size_t i = 0; i < cpu_logits.size(); ++i) {
+        std::vector<float> sorted = cpu_logits[i];
+        std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
+        if (sorted[0] - sorted[1] < 0.5f) continue;
+        EXPECT_EQ(ArgMax(gpu_logits[i]), ArgMax(cpu_logits[i])) << "step " << i + 1;
+      }
+    } else {
+      EXPECT_GT(gpu_stats.recalled_pages, 0);
+    }
+  }
+}
+
+// The pages the device selects are the CPU policy's. Both run the same forced tokens, so their
+// caches hold the same text; the device's keys and queries are bf16 and the CPU's fp32, so a page
+// whose bound is within rounding of the k-th may differ (ties aside), and once a page differs the
+// slots it leaves to later choices do too: the test wants the resident sets of nearly every
+// (step, layer, KV head) equal, and every set the budget's size.
+TEST_F(CudaBackendTieredTest, SelectionsMatchCpuPolicy) {
+  for (const KvPolicyOptions& options : {Quest(), FreeKv(0.8f)}) {
+    auto cpu_policy = Policy(options);
+    auto gpu_policy = Policy(options);
+    std::vector<std::vector<std::vector<int32_t>>> cpu_lists, gpu_lists;  // [step][layer*H+h]
+    auto record = [&](KvPolicy& policy, bool device, auto& lists) {
+      return [&, device](int step, const SequenceKvCache& kv, std::span<const float>) {
+        auto& tiered = static_cast<TieredKvPolicy&>(policy);
+        std::vector<std::vector<int32_t>> step_lists;
+        for (int l = 0; l < m_.config.n_layers; ++l) {
+          for (int h = 0; h < m_.config.n_kv_heads; ++h) {
+            std::vector<int32_t> pages =
+                device ? cuda::TieredDecode::ResidentPages(policy, l, h, kv.length(l))
+                       : tiered.ResidentPages(l, h);
+            std::sort(pages.begin(), pages.end());  // the set: slots follow each one's history
+            step_lists.push_back(std::move(pages));
+          }
+        }
+        lists.push_back(std::move(step_lists));
+      };
+    };
+    const std::vector<int32_t> cpu_tokens = RunSequence(
+        *m_.cpu, prompt_, cpu_policy.get(), kNewTokens, {}, record(*cpu_policy, false, cpu_lists));
+    KvStats stats;
+    RunSequence(*m_.cuda, prompt_, gpu_policy.get(), kNewTokens, cpu_tokens,
+                record(*gpu_policy, true, gpu_lists), &stats);
+    ASSERT_EQ(cpu_lists.size(), gpu_lists.size());
+    int equal = 0, total = 0;
+    for (size_t s = 0; s < cpu_lists.size(); ++s) {
+      for (size_t i = 0; i < cpu_lists[s].size(); ++i) {
+        ++total;
+        equal += cpu_lists[s][i] == gpu_lists[s][i] ? 1 : 0;
+        EXPECT_EQ(gpu_lists[s][i].size(), 6u) << "step " << s << " list " << i;
+      }
+    }
+    std::printf("%s: %d of %d (step, layer, KV head) resident page sets equal the CPU's\n",
+                std::string(gpu_policy->name()).c_str(), equal, total);
+    EXPECT_GE(equal, total * 95 / 100) << gpu_policy->name();
+    EXPECT_EQ(stats.decode_steps, kNewTokens);
+    EXPECT_GT(stats.recalled_pages, 0);
+  }
+}
+
+// tau 1 corrects every KV head at every step: FreeKV then selects with the current query before
+// attention, which is Quest.
+TEST_F(CudaBackendTieredTest, FreeKvWithTauOneEqualsQuest) {
+  auto quest = Policy(Quest());
+  auto freekv = Policy(FreeKv(1.0f));
+  KvStats stats;
+  const auto quest_tokens = RunSequence(*m_.cuda, prompt_, quest.get(), kNewTokens);
+  const auto freekv_tokens =
+      RunSequence(*m_.cuda, prompt_, freekv.get(), kNewTokens, {}, {}, &stats);
+  EXPECT_EQ(freekv_tokens, quest_tokens);
+  // Every (step, layer, KV head) after the first sparse step is checked and corrected.
+  const int64_t checks = int64_t{kNewTokens - 1} * m_.config.n_layers * m_.config.n_kv_heads;
+  EXPECT_EQ(stats.corrections, checks);
+  EXPECT_DOUBLE_EQ(stats.correction_rate, 1.0);
+}
+
+// A budget that covers the whole context keeps every page on the device: full's tokens.
+TEST_F(CudaBackendTieredTest, BudgetCoveringContextEqualsFull) {
+  const int budget = (kPromptTokens + kNewTokens + kPageSize) / kPageSize * kPageSize;
+  const TieredOptions wide{.budget = budget, .page_size = kPageSize, .sink = 16, .recent = 32};
+  const auto full = RunSequence(*m_.cuda, prompt_, nullptr, kNewTokens);
+  for (const KvPolicyOptions& options :
+       {KvPolicyOptions(QuestOptions{wide}), KvPolicyOptions(FreeKvOptions{wide, 0.8f})}) {
+    auto policy = Policy(options);
+    EXPECT_EQ(RunSequence(*m_.cuda, prompt_, policy.get(), kNewTokens), full) << policy->name();
+  }
+}
+
+// Through the KvCacheManager as the engine uses it: the host tier's page ids are the host pool's,
+// the budget's the device pool's; finish, cancel (a release mid-decode) and preemption (Reset)
+// give every page back, and a preempted sequence runs again as a fresh one does.
+TEST_F(CudaBackendTieredTest, PagesReturnAfterFinishCancelAndPreemption) {
+  const ModelConfig& c = m_.config;
+  KvCacheManager manager(c,
+                         {.page_size = kPageSize,
+                          .device_bytes = int64_t{64} << 20,
+                          .host_bytes = int64_t{64} << 20,
+                          .device_element_bytes = m_.cuda->kv_element_bytes(),
+                          .device_page_capacity = m_.cuda->kv_page_capacity(kPageSize)},
+                         m_.cuda.get());
+  auto run = [&](SequenceKv& seq, std::span<const int32_t> prompt, int steps) {
+    std::vector<int32_t> tokens(prompt.begin(), prompt.end());
+    std::vector<int32_t> chosen;
+    for (int step = 0; step <= steps; ++step) {
+      const int at = step == 0 ? 0 : static_cast<int>(tokens.size()) - 1;
+      const int n = static_cast<int>(tokens.size()) - at;
+      EXPECT_TRUE(manager.Grow(seq, n));
+      const std::vector<int32_t> positions = Positions(at, n);
+      const SequenceChunk chunk{.tokens = std::span(tokens).subspan(at, n),
+                                .positions = positions,
+                                .kv = &seq.cache,
+                                .policy = seq.policy.get(),
+                                .whole_prompt = step == 0};
+      std::vector<float> logits;
+      const absl::Status s = m_.cuda->Forward(std::span(&chunk, 1), &logits);
+      EXPECT_TRUE(s.ok()) << s;
+      if (!s.ok()) break;
+      chosen.push_back(ArgMax(logits));
+      tokens.push_back(chosen.back());
+    }
+    return chosen;
+  };
+  for (const KvPolicyOptions& options : {Quest(), FreeKv(0.8f)}) {
+    // Finish.
+    auto seq = manager.Create(options);
+    ASSERT_TRUE(seq.ok()) << seq.status();
+    const auto finished = run(**seq, prompt_, 4);
+    EXPECT_GT(manager.host_pages_used(), 0);
+    EXPECT_GT(manager.device_pages_used(), 0);  // the budget
+    const KvStats stats = manager.Release(**seq);
+    EXPECT_EQ(stats.decode_steps, 4);
+    EXPECT_EQ(manager.host_pages_used(), 0);
+    EXPECT_EQ(manager.device_pages_used(), 0);
+    // Cancel: released after two of four decode steps.
+    auto cancelled = manager.Create(options);
+    ASSERT_TRUE(cancelled.ok());
+    run(**cancelled, prompt_, 2);
+    manager.Release(**cancelled);
+    EXPECT_EQ(manager.host_pages_used(), 0);
+    EXPECT_EQ(manager.device_pages_used(), 0);
+    // Preemption: Reset frees everything; the sequence then runs as a fresh one.
+    auto preempted = manager.Create(options);
+    ASSERT_TRUE(preempted.ok());
+    run(**preempted, prompt_, 2);
+    ASSERT_TRUE(manager.Reset(**preempted, options).ok());
+    EXPECT_EQ(manager.host_pages_used(), 0);
+    EXPECT_EQ(manager.device_pages_used(), 0);
+    EXPECT_EQ(run(**preempted, prompt_, 4), finished);
+    manager.Release(**preempted);
+    EXPECT_EQ(manager.host_pages_used(), 0);
+    EXPECT_EQ(manager.device_pages_used(), 0);
+  }
+}
+
+// Quest, FreeKV and full requests in one batch (prompt chunks of one beside decodes of the others:
+// a tiered prompt in several chunks gathers its earlier pages back from the host tier) each give
+// the tokens they give alone.
+TEST_F(CudaBackendTieredTest, TieredAndDenseInOneBatchEqualEachAlone) {
+  std::vector<GenerationRequest> requests;
+  const KvPolicyOptions policies[] = {Quest(), FullOptions{}, FreeKv(0.8f), Quest()};
+  for (size_t i = 0; i < std::size(policies); ++i) {
+    const int start = 7 * static_cast<int>(i);
+    requests.push_back({.prompt = std::vector<int32_t>(prompt_.begin() + start, prompt_.end()),
+                        .max_new_tokens = 8,
+                        .ignore_eos = true,
+                        .kv_policy = policies[i]});
+  }
+  BatchGenerator gen(
+      *m_.cuda,
+      {.prefill_chunk_tokens = 200, .page_size = kPageSize, .eos_id = m_.tokenizer->eos_id()});
+  auto together = gen.Generate(requests);
+  ASSERT_TRUE(together.ok()) << together.status();
+  for (size_t i = 0; i < requests.size(); ++i) {
+    auto alone = gen.Generate(std::span(&requests[i], 1));
+    ASSERT_TRUE(alone.ok()) << alone.status();
+    EXPECT_EQ((*together)[i].tokens, alone->front().tokens) << "request " << i;
+    if (i != 1) {
+      EXPECT_GT((*together)[i].kv.recalled_pages, 0) << "request " << i;
+    }
+  }
+  // A prompt longer than a step's tokens is prefilled in chunks: the later ones attend over pages
+  // gathered back from the host tier, and decode as a whole prompt does.
+  BatchGenerator chunked(
+      *m_.cuda,
+      {.prefill_chunk_tokens = 48, .page_size = kPageSize, .eos_id = m_.tokenizer->eos_id()});
+  auto in_chunks = chunked.Generate(std::span(&requests[0], 1));
+  ASSERT_TRUE(in_chunks.ok()) << in_chunks.status();
+  EXPECT_EQ(in_chunks->front().tokens, (*together)[0].tokens);
+}
+
+#if defined(KVSERVE_CUDA_EMULATOR)
+// The compute stream's wait on each layer's speculative recall (research/freekv.md §10.1-10.2)
+// is what orders the next step's attention after the recall. With the emulator's streams deferred
+// and run latest first, a backend without the wait attends over pages the recall has not
+// brought: its residency falls behind the selections, and the test sees it.
+TEST_F(CudaBackendTieredTest, MissingRecallWaitIsCaught) {
+  auto loaded = LoadModel({.model = SmolLm2GgufPath(), .weights_dtype = "f32"});
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  auto no_wait = CudaBackend::Create(
+      m_.config, std::move(loaded->weights),
+      {.gpu_memory_fraction = kTestGpuMemoryFraction, .tiered_recall_wait = false});
+  ASSERT_TRUE(no_wait.ok()) << no_wait.status();
+  cuda_emulator::SetStreamSchedule(cuda_emulator::StreamSchedule::kLatestFirst);
+  // Logits of every decode step; the host reads nothing else between steps, so a recall left
+  // queued by a missing wait stays queued behind the next step's attention.
+  auto decode_logits = [&](Backend& backend) {
+    auto policy = Policy(FreeKv(0.0f));  // never corrects: only the speculative pass selects
+    std::vector<float> all;
+    RunSequence(backend, prompt_, policy.get(), kNewTokens, {},
+                [&](int, const SequenceKvCache&, std::span<const float> logits) {
+                  all.insert(all.end(), logits.begin(), logits.end());
+                });
+    return all;
+  };
+  const auto waited = decode_logits(*m_.cuda);
+  const auto raced = decode_logits(**no_wait);
+  cuda_emulator::SetStreamSchedule(cuda_emulator::StreamSchedule::kEager);
+  const auto eager = decode_logits(*m_.cuda);
+  ASSERT_EQ(waited.size(), eager.size());
+  EXPECT_EQ(MaxAbsDifference(waited, eager), 0.0f);
+  EXPECT_GT(MaxAbsDifference(raced, eager), 1e-3f);
+}
+#endif
+
+}  // namespace
+}  // namespace kvserve::testing
