@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "engine/base/status_macros.h"
+#include "engine/kv/budget_cache.h"
 
 namespace kvserve {
 
@@ -67,10 +68,15 @@ void Backend::ReleaseKvPageStore(KvPageStore* store) {
 
 absl::Status Backend::Supports(const KvPolicyOptions&) const { return absl::OkStatus(); }
 
-absl::Status GrowForStep(std::span<const SequenceChunk> batch) {
+absl::Status GrowForStep(const Backend& backend, std::span<const SequenceChunk> batch) {
+  const bool from_first_step = backend.tiered_budget_from_first_step();
   for (const SequenceChunk& c : batch) {
-    if (c.kv != nullptr && !c.kv->Grow(static_cast<int>(c.tokens.size()))) {
+    if (c.kv == nullptr) continue;
+    const int tokens = static_cast<int>(c.tokens.size());
+    if (!c.kv->Grow(tokens))
       return absl::ResourceExhaustedError("forward: the KV page pool is full");
+    if (c.policy != nullptr && (c.kind == ChunkKind::kDecode || from_first_step)) {
+      ProvideDeviceBudget(*c.policy, *c.kv, tokens, from_first_step);
     }
   }
   return absl::OkStatus();
@@ -85,7 +91,7 @@ absl::Status CheckChunkPages(const SequenceChunk& chunk) {
 }
 
 absl::Status Backend::Forward(std::span<const SequenceChunk> batch, std::vector<float>* logits) {
-  KVSERVE_RETURN_IF_ERROR(GrowForStep(batch));
+  KVSERVE_RETURN_IF_ERROR(GrowForStep(*this, batch));
   StepOutput out;
   KVSERVE_RETURN_IF_ERROR(Execute(batch, &out));
   for (const absl::Status& s : out.chunk_status) {

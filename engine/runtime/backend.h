@@ -81,9 +81,11 @@ struct AdmittedChunks {
 // themselves (tests, tools); the engine's KvCacheManager does it for the scheduler.
 void ApplyRetention(std::span<const SequenceChunk> batch, const StepOutput& out);
 
-// Gives each chunk's cache the pages its tokens need, as the KvCacheManager does before a step:
-// for callers that own the caches themselves. ResourceExhausted when a pool is short.
-absl::Status GrowForStep(std::span<const SequenceChunk> batch);
+class Backend;
+// What the KvCacheManager does before a step, for callers that own the caches themselves: gives
+// each chunk's cache the pages its tokens need, and a tiered policy its device budget when
+// `backend` runs it then (ProvideDeviceBudget). ResourceExhausted when a pool is short.
+absl::Status GrowForStep(const Backend& backend, std::span<const SequenceChunk> batch);
 
 // FailedPrecondition unless the chunk's cache already has pages for its tokens: backends write
 // rows into pages, they never take them.

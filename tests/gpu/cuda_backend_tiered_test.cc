@@ -76,7 +76,8 @@ std::vector<int32_t> RunSequence(
                               .kv = &kv,
                               .policy = policy,
                               .whole_prompt = step == 0,
-                              .compression = step == 0 ? &plan : nullptr};
+                              .compression = step == 0 ? &plan : nullptr,
+                              .kind = step == 0 ? ChunkKind::kPrompt : ChunkKind::kDecode};
     std::vector<float> logits;
     const absl::Status s = backend.Forward(std::span(&chunk, 1), &logits);
     EXPECT_TRUE(s.ok()) << backend.name() << " step " << step << ": " << s;
@@ -217,26 +218,31 @@ TEST_F(CudaBackendTieredTest, BudgetCoveringContextEqualsFull) {
 // give every page back, and a preempted sequence runs again as a fresh one does.
 TEST_F(CudaBackendTieredTest, PagesReturnAfterFinishCancelAndPreemption) {
   const ModelConfig& c = m_.config;
-  KvCacheManager manager(c,
-                         {.page_size = kPageSize,
-                          .device_bytes = int64_t{64} << 20,
-                          .host_bytes = int64_t{64} << 20,
-                          .device_element_bytes = m_.cuda->kv_element_bytes(),
-                          .device_page_capacity = m_.cuda->kv_page_capacity(kPageSize)},
-                         m_.cuda.get());
+  KvCacheManager manager(
+      c,
+      {.page_size = kPageSize,
+       .device_bytes = int64_t{64} << 20,
+       .host_bytes = int64_t{64} << 20,
+       .device_element_bytes = m_.cuda->kv_element_bytes(),
+       .device_page_capacity = m_.cuda->kv_page_capacity(kPageSize),
+       .host_element_bytes = m_.cuda->kv_host_element_bytes(),
+       .tiered_budget_from_first_step = m_.cuda->tiered_budget_from_first_step()},
+      m_.cuda.get());
   auto run = [&](SequenceKv& seq, std::span<const int32_t> prompt, int steps) {
     std::vector<int32_t> tokens(prompt.begin(), prompt.end());
     std::vector<int32_t> chosen;
     for (int step = 0; step <= steps; ++step) {
       const int at = step == 0 ? 0 : static_cast<int>(tokens.size()) - 1;
       const int n = static_cast<int>(tokens.size()) - at;
-      EXPECT_TRUE(manager.Grow(seq, n));
+      const ChunkKind kind = step == 0 ? ChunkKind::kPrompt : ChunkKind::kDecode;
+      EXPECT_TRUE(manager.Grow(seq, n, kind));
       const std::vector<int32_t> positions = Positions(at, n);
       const SequenceChunk chunk{.tokens = std::span(tokens).subspan(at, n),
                                 .positions = positions,
                                 .kv = &seq.cache,
                                 .policy = seq.policy.get(),
-                                .whole_prompt = step == 0};
+                                .whole_prompt = step == 0,
+                                .kind = kind};
       std::vector<float> logits;
       const absl::Status s = m_.cuda->Forward(std::span(&chunk, 1), &logits);
       EXPECT_TRUE(s.ok()) << s;

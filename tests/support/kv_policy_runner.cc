@@ -31,13 +31,8 @@ PolicyRun RunGreedy(Backend& backend, std::span<const int32_t> prompt, KvPolicy*
                       .compression = &plan};
   StepOutput out;
   int32_t token = 0;
-  // A backend that keeps a tiered cache in its budget slots from the first step (CUDA) gets the
-  // budget before the prompt, as the engine's KvCacheManager gives it.
-  if (policy != nullptr && backend.tiered_budget_from_first_step()) {
-    ProvideDeviceBudget(*policy, kv, static_cast<int>(prompt.size()), true);
-  }
   for (int step = 0; step < steps; ++step) {
-    absl::Status s = GrowForStep(std::span(&chunk, 1));
+    absl::Status s = GrowForStep(backend, std::span(&chunk, 1));
     if (s.ok()) s = backend.Execute(std::span(&chunk, 1), &out);
     if (s.ok()) s = out.chunk_status[0];
     EXPECT_TRUE(s.ok()) << s;
@@ -59,10 +54,6 @@ PolicyRun RunGreedy(Backend& backend, std::span<const int32_t> prompt, KvPolicy*
              .kv = &kv,
              .policy = policy,
              .kind = ChunkKind::kDecode};
-    // What the engine's KvCacheManager does before a decode step.
-    if (policy != nullptr) {
-      ProvideDeviceBudget(*policy, kv, 1, backend.tiered_budget_from_first_step());
-    }
   }
   if (policy != nullptr) run.stats = policy->Stats(kv);
   return run;

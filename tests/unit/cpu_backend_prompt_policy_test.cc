@@ -348,7 +348,7 @@ TEST_F(PromptPolicyPlumbingTest, MalformedPlansFailTheirChunkOnly) {
          .compression = &plan},
         {.tokens = prompt, .positions = pos, .kv = &kv_c, .whole_prompt = true}};
     StepOutput out;
-    EXPECT_TRUE(GrowForStep(batch).ok());
+    EXPECT_TRUE(GrowForStep(*backend_, batch).ok());
     EXPECT_TRUE(backend_->Execute(batch, &out).ok());
     const size_t vocab = config_.vocab_size;
     EXPECT_EQ(out.logits.size(), 2 * vocab);

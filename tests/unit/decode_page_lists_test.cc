@@ -116,7 +116,7 @@ TEST(DecodePageListsTest, TheStepPlansListsAreThePagesThePolicySelected) {
   StepOutput out;
   int32_t token = 0;
   for (int step = 0; step < 12; ++step) {
-    ASSERT_TRUE(GrowForStep(std::span(&chunk, 1)).ok());
+    ASSERT_TRUE(GrowForStep(*m.backend, std::span(&chunk, 1)).ok());
     ASSERT_TRUE(m.backend->Execute(std::span(&chunk, 1), &out).ok());
     ASSERT_TRUE(out.chunk_status[0].ok()) << out.chunk_status[0];
     if (step > 0) {

@@ -248,7 +248,7 @@ absl::Status TieredDecode::AfterAppend(int layer, Bf16* arena, cudaStream_t comp
                                            .src_pages = Ints(lp.digest_src),
                                            .digest_rows = Ints(lp.digest_rows),
                                            .num_pages = lp.n_digests,
-                                           .kind = kernels::PageDigestKind::kMinMax,
+                                           .kind = c.digest,
                                            .digests = c.state->digests(layer)};
     KVSERVE_RETURN_IF_ERROR(CudaStatus(kernels::LaunchBuildPageDigests(d, compute), "digests"));
   }
@@ -269,7 +269,7 @@ absl::Status TieredDecode::AfterPrefillLayer(int layer, Bf16* arena, cudaStream_
                                            .src_pages = Ints(lp.digest_src),
                                            .digest_rows = Ints(lp.digest_rows),
                                            .num_pages = lp.n_digests,
-                                           .kind = kernels::PageDigestKind::kMinMax,
+                                           .kind = c.digest,
                                            .digests = c.state->digests(layer)};
     KVSERVE_RETURN_IF_ERROR(
         CudaStatus(kernels::LaunchBuildPageDigests(d, compute), "prompt digests"));

@@ -106,6 +106,7 @@ class TieredDecode {
     TieredSequenceState* state = nullptr;
     bool decode = false;  // one token over a cache: budget path; else a staged prefill
     bool freekv = false;
+    kernels::PageDigestKind digest = kernels::PageDigestKind::kMinMax;  // the policy's
     float tau = 0.0f;
     std::vector<std::vector<int32_t>> tables;  // [layer] arena pages for StepPlan
     std::vector<LayerPlan> layers;

@@ -64,6 +64,7 @@ absl::Status TieredDecode::Plan(std::span<const SequenceChunk> batch,
     c.state = static_cast<TieredSequenceState*>(c.policy->backend_state());
     c.freekv = c.policy->mode() == TieredKvPolicy::Mode::kFreeKv;
     c.tau = c.policy->tau();
+    c.digest = c.policy->digest();
     const kernels::TieredLayout& lay = c.state->layout();
     max_slots_ = std::max(max_slots_, lay.slots);
     for (int l = 0; l < L; ++l) {
@@ -71,7 +72,7 @@ absl::Status TieredDecode::Plan(std::span<const SequenceChunk> batch,
         max_budget_page_ = std::max(max_budget_page_, p);
       }
     }
-    c.decode = ch.tokens.size() == 1 && ch.kv->length(0) > 0;
+    c.decode = ch.kind == ChunkKind::kDecode;  // the step plan's: a prompt may end in one token
     c.tables.resize(L);
     c.layers.resize(L);
     int staged_pages = 0;
