@@ -32,7 +32,7 @@ absl::StatusOr<SharedPrefill> RunSharedPrefill(Backend& backend, PagePool& pool,
                             .compression = &plan};
   const auto start = std::chrono::steady_clock::now();
   StepOutput step;
-  KVSERVE_RETURN_IF_ERROR(GrowForStep(std::span(&chunk, 1)));
+  KVSERVE_RETURN_IF_ERROR(GrowForStep(backend, std::span(&chunk, 1)));
   KVSERVE_RETURN_IF_ERROR(backend.Execute(std::span(&chunk, 1), &step));
   KVSERVE_RETURN_IF_ERROR(step.chunk_status[0]);
   ApplyRetention(std::span(&chunk, 1), step);
