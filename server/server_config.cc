@@ -134,7 +134,8 @@ void AddServerFlags(CLI::App& app, ServerConfig& c) {
        {std::pair{"--ttft-buckets", &c.ttft_buckets}, std::pair{"--itl-buckets", &c.itl_buckets}}) {
     app.add_option_function<std::string>(
            flag,
-           [buckets](const std::string& text) {
+           // An init-capture: clang 14 cannot capture a structured binding.
+           [buckets = buckets](const std::string& text) {
              if (!ParseBuckets(text, buckets).ok()) buckets->clear();  // the check reported it
            },
            "histogram bounds in seconds, comma separated (replaces the defaults)")

@@ -1,11 +1,22 @@
 #include "kernels/cpu/vec_dot.h"
 
+#include <cpuid.h>
+
 #include <cstdlib>
 #include <string_view>
 
 #include "kernels/cpu/vec_dot_tables.h"
 
 namespace kvserve::kernels::cpu {
+namespace {
+
+// F16C from CPUID leaf 1 (ECX bit 29): clang 14's __builtin_cpu_supports does not know "f16c".
+bool CpuHasF16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
+}
+
+}  // namespace
 
 const char* IsaName(Isa isa) {
   switch (isa) {
@@ -24,8 +35,7 @@ bool IsaSupported(Isa isa) {
     case Isa::kScalar:
       return true;
     case Isa::kAvx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             __builtin_cpu_supports("f16c");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && CpuHasF16c();
     case Isa::kAvx512Vnni:
       return IsaSupported(Isa::kAvx2) && __builtin_cpu_supports("avx512f") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
