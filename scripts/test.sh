@@ -2,8 +2,9 @@
 # The test command (and CI's, .ci/run): installs dependencies, fetches the default model, builds,
 # runs every CPU test, then the sanitizer step: the unit and integration tests under ASan + UBSan
 # (preset asan: clang -O1), the engine's threaded tests (scheduler and engine core, worker
-# pool, batches, tiered recall) under TSan (preset tsan; opt-in for now, KVSERVE_TSAN=1, see below)
-# and a short run of every fuzz target. KVSERVE_SANITIZERS=0 skips that step; KVSERVE_FUZZ_SECONDS sets the fuzz run (0 skips it). Each
+# pool, batches, tiered recall) under TSan (preset tsan; KVSERVE_TSAN=0 skips it) and a short run
+# of every fuzz target. KVSERVE_SANITIZERS=0 skips that step; KVSERVE_FUZZ_SECONDS sets the fuzz
+# run (0 skips it). Each
 # phase prints its duration and the load. Arguments go to the first ctest only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,10 +45,9 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         --output-on-failure --parallel "$(nproc)" --timeout 900
 phase "asan tests"
 
-# TSan is opt-in (KVSERVE_TSAN=1) until the engine's locks are visible to it: EngineCore, the recall
-# worker and the page stores lock absl::Mutex (for clang's checked annotations), and Debian's Abseil
-# is not built with TSan, so every access under those locks is reported as a race.
-if [ "${KVSERVE_TSAN:-0}" = 1 ]; then
+# The engine's locks are kvserve::Mutex (engine/base/mutex.h), a std::mutex TSan sees: absl::Mutex
+# is invisible to it here (Debian's Abseil is not TSan-built) and made every guarded access a race.
+if [ "${KVSERVE_TSAN:-1}" = 1 ]; then
 cmake --preset tsan >/dev/null
 cmake --build build-tsan --target engine_thread_tests --parallel "$(nproc)"
 phase "tsan build"

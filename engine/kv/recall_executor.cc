@@ -11,7 +11,7 @@ ThreadRecallExecutor::ThreadRecallExecutor() : worker_([this] { Run(); }) {}
 
 ThreadRecallExecutor::~ThreadRecallExecutor() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
     cv_.SignalAll();
   }
@@ -20,7 +20,7 @@ ThreadRecallExecutor::~ThreadRecallExecutor() {
 
 uint64_t ThreadRecallExecutor::Submit(std::function<void()> job) {
   uint64_t ticket;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   jobs_.push_back(std::move(job));
   ticket = ++submitted_;
   cv_.SignalAll();
@@ -28,7 +28,7 @@ uint64_t ThreadRecallExecutor::Submit(std::function<void()> job) {
 }
 
 void ThreadRecallExecutor::Wait(uint64_t ticket) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   while (done_ < ticket) cv_.Wait(&mu_);
 }
 

@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "engine/base/mutex.h"
 
 namespace kvserve {
 
@@ -44,8 +44,8 @@ class ThreadRecallExecutor : public RecallExecutor {
  private:
   void Run();
 
-  absl::Mutex mu_;
-  absl::CondVar cv_;
+  Mutex mu_;
+  CondVar cv_;
   std::deque<std::function<void()>> jobs_ ABSL_GUARDED_BY(mu_);
   uint64_t submitted_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t done_ ABSL_GUARDED_BY(mu_) = 0;

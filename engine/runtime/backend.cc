@@ -55,14 +55,14 @@ void AdmittedChunks::Admit(std::span<const SequenceChunk> batch,
 
 KvPageStore* Backend::AcquireKvPageStore(KvTier tier, const KvPageShape& shape, int64_t max_pages) {
   if (tier == KvTier::kDevice && kv_page_capacity(shape.page_size) >= 0) return nullptr;
-  absl::MutexLock lock(&kv_stores_mu_);
+  MutexLock lock(&kv_stores_mu_);
   kv_stores_.push_back(std::make_unique<KvPageStore>(shape.floats(), max_pages));
   return kv_stores_.back().get();
 }
 
 void Backend::ReleaseKvPageStore(KvPageStore* store) {
   if (store == nullptr) return;
-  absl::MutexLock lock(&kv_stores_mu_);
+  MutexLock lock(&kv_stores_mu_);
   std::erase_if(kv_stores_, [store](const auto& s) { return s.get() == store; });
 }
 

@@ -9,7 +9,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include "engine/base/mutex.h"
 #include "engine/kv/chunk_kind.h"
 #include "engine/kv/kv_page_store.h"
 #include "engine/kv/kv_policy.h"
@@ -140,7 +140,7 @@ class Backend : public KvPageStoreProvider {
   void ReleaseKvPageStore(KvPageStore* store) override;
 
  private:
-  absl::Mutex kv_stores_mu_;
+  Mutex kv_stores_mu_;
   std::vector<std::unique_ptr<KvPageStore>> kv_stores_ ABSL_GUARDED_BY(kv_stores_mu_);
 };
 

@@ -39,7 +39,7 @@ EngineCore::EngineCore(Backend& backend, const Tokenizer* tokenizer, SchedulerOp
       output_(options_.eos_id),
       kv_(backend.config(), BudgetOf(options_, backend), &backend),
       scheduler_(backend.config(), kv_, options_, output_) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   status_.pages_total = kv_.device_pages_total();
   status_.host_pages_total = kv_.host_pages_total();
   status_.page_size = options_.page_size;
@@ -47,7 +47,7 @@ EngineCore::EngineCore(Backend& backend, const Tokenizer* tokenizer, SchedulerOp
 
 EngineCore::~EngineCore() {
   Stop();
-  absl::MutexLock join(&join_mu_);
+  MutexLock join(&join_mu_);
   if (engine_.joinable()) engine_.join();
 }
 
@@ -72,7 +72,7 @@ absl::Status EngineCore::Submit(EngineRequest request, OutputCallback on_output,
   const std::string given_id = request.id;
   auto seq = std::make_unique<Sequence>(std::move(request), std::move(on_output), tokenizer_);
 
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (stop_) return absl::UnavailableError("the scheduler is stopped");
   if (draining_) return absl::UnavailableError("the scheduler is draining: no new requests");
   std::string id = given_id;
@@ -105,7 +105,7 @@ absl::Status EngineCore::Submit(EngineRequest request, OutputCallback on_output,
 
 bool EngineCore::Cancel(const std::string& request_id, FinishReason reason) {
   if (reason != FinishReason::kDeadline) reason = FinishReason::kCancelled;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (!live_ids_.contains(request_id)) return false;
   cancels_.emplace_back(request_id, reason);
   wake_.Signal();
@@ -113,7 +113,7 @@ bool EngineCore::Cancel(const std::string& request_id, FinishReason reason) {
 }
 
 SchedulerStatus EngineCore::status() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   SchedulerStatus s = status_;
   s.waiting += static_cast<int>(incoming_.size());
   s.pages_used = kv_.device_pages_used();
@@ -123,8 +123,8 @@ SchedulerStatus EngineCore::status() const {
 }
 
 void EngineCore::Start() {
-  absl::MutexLock join(&join_mu_);
-  absl::MutexLock lock(&mu_);
+  MutexLock join(&join_mu_);
+  MutexLock lock(&mu_);
   if (stop_ || started_) return;
   started_ = true;
   engine_ = std::thread(&EngineCore::EngineLoop, this);
@@ -132,7 +132,7 @@ void EngineCore::Start() {
 }
 
 void EngineCore::BeginDrain() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   draining_ = true;
 }
 
@@ -140,7 +140,7 @@ void EngineCore::Stop() {
   bool first;
   bool on_engine_thread;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     first = !stop_;
     stop_ = true;
     draining_ = true;
@@ -149,7 +149,7 @@ void EngineCore::Stop() {
   }
   // From a callback on the engine thread: the loop ends after this step; the destructor joins.
   if (on_engine_thread) return;
-  absl::MutexLock join(&join_mu_);
+  MutexLock join(&join_mu_);
   if (engine_.joinable()) {
     engine_.join();  // the engine thread cancels what is left before it exits
   } else if (first) {
@@ -160,7 +160,7 @@ void EngineCore::Stop() {
 void EngineCore::RunUntilIdle() {
   bool started;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     started = started_;
   }
   if (started) {
@@ -172,14 +172,14 @@ void EngineCore::RunUntilIdle() {
 }
 
 void EngineCore::WaitUntilIdle() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   while (!live_ids_.empty() || delivering_) idle_.Wait(&mu_);
 }
 
 void EngineCore::EngineLoop() {
   for (;;) {
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       while (!stop_ && incoming_.empty() && cancels_.empty() && !scheduler_.has_work()) {
         wake_.Wait(&mu_);
       }
@@ -192,7 +192,7 @@ void EngineCore::EngineLoop() {
 
 bool EngineCore::HasWork() const {
   if (scheduler_.has_work()) return true;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return !incoming_.empty() || !cancels_.empty();
 }
 
@@ -217,7 +217,7 @@ void EngineCore::TakeCommands() {
   std::deque<std::unique_ptr<Sequence>> arrived;
   std::vector<Cancellation> cancels;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     arrived.swap(incoming_);
     cancels.swap(cancels_);
   }
@@ -245,7 +245,7 @@ void EngineCore::Deliver() {
   for (auto& s : finished) hand_out(*s);
   const Scheduler::Dequeued dequeued = scheduler_.TakeDequeued();
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     status_.running = scheduler_.running_count();
     status_.waiting = scheduler_.waiting_count();
     status_.preemptions_total = scheduler_.preemptions_total();
@@ -258,14 +258,14 @@ void EngineCore::Deliver() {
   for (auto& [sequence, output] : deliveries) sequence->on_output(std::move(output));
   deliveries.clear();
   finished.clear();
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   delivering_ = false;
   if (live_ids_.empty()) idle_.SignalAll();
 }
 
 void EngineCore::CancelAll() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     cancels_.clear();
   }
   TakeCommands();

@@ -11,7 +11,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include "engine/base/mutex.h"
 #include "engine/kv/kv_cache_manager.h"
 #include "engine/model/tokenizer.h"
 #include "engine/runtime/backend.h"
@@ -100,9 +100,9 @@ class EngineCore {
   StepOutput step_out_;
 
   // Shared with the callers' threads.
-  mutable absl::Mutex mu_;
-  absl::CondVar wake_;  // the engine thread sleeps on it while idle
-  absl::CondVar idle_;  // WaitUntilIdle
+  mutable Mutex mu_;
+  CondVar wake_;  // the engine thread sleeps on it while idle
+  CondVar idle_;  // WaitUntilIdle
   std::deque<std::unique_ptr<Sequence>> incoming_ ABSL_GUARDED_BY(mu_);
   std::vector<Cancellation> cancels_ ABSL_GUARDED_BY(mu_);
   // Accepted, final output not yet handed out.
@@ -117,8 +117,7 @@ class EngineCore {
   SchedulerStatus status_ ABSL_GUARDED_BY(mu_);  // published after each step
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   std::thread::id engine_id_ ABSL_GUARDED_BY(mu_);
-  absl::Mutex join_mu_
-      ABSL_ACQUIRED_BEFORE(mu_);  // one Stop joins the engine thread; taken before mu_
+  Mutex join_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // one Stop joins the engine thread; taken before mu_
   std::thread engine_ ABSL_GUARDED_BY(join_mu_);
 };
 
