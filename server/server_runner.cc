@@ -9,6 +9,7 @@
 #include "engine/kv/page_pool.h"
 #include "engine/model/chat_template.h"
 #include "engine/model/model_loader.h"
+#include "engine/runtime/default_kv_policy.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/impl/server_builder_option.h"
@@ -158,24 +159,14 @@ absl::Status ServerRunner::LoadModel() {
 
   auto engine = std::make_unique<ServingEngine>();
   engine->loaded = *std::move(loaded);
-  absl::StatusOr<KvPolicyKind> default_kind = ParseKvPolicyKind(config_.default_kv_policy);
-  if (!default_kind.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--default-kv-policy: ", default_kind.status().message()));
+  absl::StatusOr<KvPolicyOptions> default_policy =
+      ResolveDefaultKvPolicy(config_.default_kv_policy, config_.page_size, *engine->loaded.backend);
+  if (!default_policy.ok()) {
+    return absl::Status(default_policy.status().code(),
+                        absl::StrCat("--default-kv-policy: ", default_policy.status().message()));
   }
-  engine->default_kv_policy = DefaultKvPolicyOptions(*default_kind);
-  // Tiered policies select pages of the server's size; requests inherit it.
+  engine->default_kv_policy = *std::move(default_policy);
   engine->kv_page_size = config_.page_size;
-  if (TieredOptions* tiered = TieredOptionsOf(engine->default_kv_policy)) {
-    tiered->page_size = config_.page_size;
-  }
-  if (absl::Status s = ValidateKvPolicyOptions(engine->default_kv_policy, engine->config());
-      !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("--default-kv-policy: ", s.message()));
-  }
-  if (absl::Status s = engine->loaded.backend->Supports(engine->default_kv_policy); !s.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat("--default-kv-policy: ", s.message()));
-  }
   const Tokenizer* tokenizer = engine->tokenizer();
   engine->limits = config_.limits;
   engine->max_token_bytes = tokenizer != nullptr ? MaxTokenBytes(*tokenizer) : 0;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/base/status_macros.h"
 
 namespace kvserve {
 namespace {
@@ -80,12 +81,15 @@ absl::StatusOr<ModelConfig> SyntheticModelConfig(const std::string& name) {
 
 absl::StatusOr<LoadedModel> MakeSyntheticModel(const std::string& name, uint64_t seed,
                                                int64_t max_bytes) {
-  auto config = SyntheticModelConfig(name);
-  if (!config.ok()) return config.status();
-  const ModelConfig& c = *config;
+  KVSERVE_ASSIGN_OR_RETURN(const ModelConfig config, SyntheticModelConfig(name));
+  return MakeSyntheticModel(config, seed, max_bytes);
+}
+
+absl::StatusOr<LoadedModel> MakeSyntheticModel(const ModelConfig& c, uint64_t seed,
+                                               int64_t max_bytes) {
   const int64_t bytes = c.num_parameters() * static_cast<int64_t>(sizeof(float));
   if (bytes > max_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat("synthetic:", name, " needs ", bytes >> 20,
+    return absl::ResourceExhaustedError(absl::StrCat(c.name, " needs ", bytes >> 20,
                                                      " MiB of fp32 weights; only ", max_bytes >> 20,
                                                      " MiB available"));
   }

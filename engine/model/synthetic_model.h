@@ -17,5 +17,8 @@ std::vector<std::string> SyntheticModelNames();
 // when the fp32 weights would not fit in `max_bytes`.
 absl::StatusOr<LoadedModel> MakeSyntheticModel(const std::string& name, uint64_t seed,
                                                int64_t max_bytes);
+// The same for any shape `config` describes (tests: shapes no named model has).
+absl::StatusOr<LoadedModel> MakeSyntheticModel(const ModelConfig& config, uint64_t seed,
+                                               int64_t max_bytes);
 
 }  // namespace kvserve

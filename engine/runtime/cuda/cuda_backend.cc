@@ -172,14 +172,18 @@ absl::Status CudaBackend::Supports(const KvPolicyOptions& options) const {
       kind == KvPolicyKind::kFastKv) {
     return absl::OkStatus();
   }
+  const std::string name(KvPolicyName(options));
   // Tiered decode attends through the page-sparse decode kernel.
-  if ((kind == KvPolicyKind::kQuest || kind == KvPolicyKind::kFreeKv ||
-       kind == KvPolicyKind::kFastKvFreeKv) &&
-      decode_kernel_) {
-    return absl::OkStatus();
+  if (kind == KvPolicyKind::kQuest || kind == KvPolicyKind::kFreeKv ||
+      kind == KvPolicyKind::kFastKvFreeKv) {
+    if (decode_kernel_) return absl::OkStatus();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "kv policy '", name, "' is not supported by the cuda backend for this model: its ",
+        config_.group_size(), " query heads per KV head exceed the page-sparse decode kernel's ",
+        kernels::kDecodeMaxGroup, "; use full, snapkv or fastkv, or --backend cpu"));
   }
   return absl::FailedPreconditionError(
-      absl::StrCat("kv policy '", std::string(KvPolicyName(options)),
+      absl::StrCat("kv policy '", name,
                    "' is not supported by the cuda backend (supported: full, snapkv, fastkv, "
                    "quest, freekv, fastkv_freekv); use --backend cpu"));
 }
