@@ -243,16 +243,22 @@ absl::Status TieredDecode::AfterAppend(int layer, Bf16* arena, cudaStream_t comp
   for (const Chunk& c : chunks_) {
     const LayerPlan& lp = c.layers[layer];
     if (!c.decode || lp.n_digests == 0) continue;
-    const kernels::PageDigestBuildParams d{.pages = arena,
-                                           .layout = kv_,
-                                           .src_pages = Ints(lp.digest_src),
-                                           .digest_rows = Ints(lp.digest_rows),
-                                           .num_pages = lp.n_digests,
-                                           .kind = c.digest,
-                                           .digests = c.state->digests(layer)};
-    KVSERVE_RETURN_IF_ERROR(CudaStatus(kernels::LaunchBuildPageDigests(d, compute), "digests"));
+    KVSERVE_RETURN_IF_ERROR(BuildDigests(c, layer, arena, compute));
   }
   return absl::OkStatus();
+}
+
+absl::Status TieredDecode::BuildDigests(const Chunk& c, int layer, Bf16* arena,
+                                        cudaStream_t compute) {
+  const LayerPlan& lp = c.layers[layer];
+  const kernels::PageDigestBuildParams d{.pages = arena,
+                                         .layout = kv_,
+                                         .src_pages = Ints(lp.digest_src),
+                                         .digest_rows = Ints(lp.digest_rows),
+                                         .num_pages = lp.n_digests,
+                                         .kind = c.digest,
+                                         .digests = c.state->digests(layer)};
+  return CudaStatus(kernels::LaunchBuildPageDigests(d, compute), "page digests");
 }
 
 absl::Status TieredDecode::AfterPrefillLayer(int layer, Bf16* arena, cudaStream_t compute) {
@@ -264,15 +270,7 @@ absl::Status TieredDecode::AfterPrefillLayer(int layer, Bf16* arena, cudaStream_
     if (c.decode) continue;
     staged = true;
     if (lp.n_digests == 0) continue;
-    const kernels::PageDigestBuildParams d{.pages = arena,
-                                           .layout = kv_,
-                                           .src_pages = Ints(lp.digest_src),
-                                           .digest_rows = Ints(lp.digest_rows),
-                                           .num_pages = lp.n_digests,
-                                           .kind = c.digest,
-                                           .digests = c.state->digests(layer)};
-    KVSERVE_RETURN_IF_ERROR(
-        CudaStatus(kernels::LaunchBuildPageDigests(d, compute), "prompt digests"));
+    KVSERVE_RETURN_IF_ERROR(BuildDigests(c, layer, arena, compute));
   }
   const std::vector<kernels::PageRowCopy>& copies = host_writes_[layer];
   if (copies.empty()) return absl::OkStatus();

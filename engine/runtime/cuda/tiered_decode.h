@@ -120,6 +120,8 @@ class TieredDecode {
                                const int32_t* targets, int slots, kernels::Bf16* arena) const;
   kernels::SelectPagesParams Select(const Chunk& c, int layer, const kernels::Bf16* q, int q_stride,
                                     const ListAt& list, bool speculative) const;
+  // The digests of the pages `c`'s plan for `layer` filled (decode) or staged (prompt).
+  absl::Status BuildDigests(const Chunk& c, int layer, kernels::Bf16* arena, cudaStream_t compute);
   absl::Status EnsureRegion(size_t ints);
   absl::Status EnsureIdentity(int pages);
 
