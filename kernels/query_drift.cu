@@ -52,7 +52,13 @@ __global__ void __launch_bounds__(kThreads) QueryDriftKernel(QueryDriftParams p)
     if (p.checks != nullptr) atomicAdd(p.checks, 1);
     if (p.corrections != nullptr && drifted) atomicAdd(p.corrections, 1);
   }
-  __syncthreads();  // every read of q_{t-1} is done
+  __syncthreads();  // every read of q_{t-1} is done, every flag written
+  if (tid == 0 && has_last) {
+    bool any = false;
+    for (int h = 0; h < p.n_kv_heads; ++h) any |= flags[h] != 0;
+    if (p.checked_steps != nullptr) atomicAdd(p.checked_steps, 1);
+    if (p.corrected_steps != nullptr && any) atomicAdd(p.corrected_steps, 1);
+  }
   for (int e = tid; e < p.n_heads * d; e += kThreads) last[e] = q[e];
   if (tid == 0) p.has_last_q[seq] = 1;
 }

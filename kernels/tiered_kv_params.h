@@ -189,6 +189,10 @@ struct QueryDriftParams {
   uint8_t* flags = nullptr;        // [units] out: 1 = re-select now
   int32_t* checks = nullptr;       // optional: += units checked
   int32_t* corrections = nullptr;  // optional: += units flagged by drift
+  // Optional, per sequence: += 1 if checked, and += 1 if any of its units drifted (the step
+  // correction rate's numerator and denominator, per layer step as on the CPU).
+  int32_t* checked_steps = nullptr;
+  int32_t* corrected_steps = nullptr;
 };
 
 // Each unit's attention page list (compact, slot order): the arena page of every resident slot

@@ -39,9 +39,12 @@ class BudgetCache;
 // step: the CPU policy counts the same in its decode hooks, which such a backend does not call.
 struct DeviceKvCounts {
   int64_t decode_steps = 0;
-  int64_t recalled_pages = 0;  // pages selection brought into the budget
-  int64_t checks = 0;          // (layer, KV head) correction checks
-  int64_t corrections = 0;     // of which corrected
+  int64_t recalled_pages = 0;   // pages selection brought into the budget
+  int64_t recalled_bytes = 0;   // their keys and values as the backend stores them
+  int64_t checks = 0;           // (layer, KV head) correction checks
+  int64_t corrections = 0;      // of which corrected
+  int64_t layer_steps = 0;      // (step, layer) correction checks
+  int64_t steps_corrected = 0;  // of which any KV head corrected
   bool empty() const { return decode_steps == 0 && recalled_pages == 0 && checks == 0; }
 };
 

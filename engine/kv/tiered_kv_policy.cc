@@ -116,6 +116,8 @@ void TieredKvPolicy::Apply(int layer, int kv_head, const std::vector<int32_t>& p
   const auto recalls = layers_[layer].heads[kv_head].Select(pages);
   for (const ResidencyMap::Placement& p : recalls) Place(layer, kv_head, p, kv);
   recalled_pages_.fetch_add(static_cast<int64_t>(recalls.size()), std::memory_order_relaxed);
+  recalled_bytes_.fetch_add(static_cast<int64_t>(recalls.size() * budget_.bytes_per_chunk()),
+                            std::memory_order_relaxed);
 }
 
 bool TieredKvPolicy::PrepareDecodeAttention(int layer, const float* q, const SequenceKvCache& kv) {
@@ -219,11 +221,13 @@ KvStats TieredKvPolicy::Stats(const SequenceKvCache& kv) const {
   for (int l = 0; l < kv.n_layers(); ++l) {
     stats.kept_tokens.push_back(kv.length(l));
     host += kv.length(l);
-    resident += layers_[l].sparse ? std::min<int64_t>(kv.length(l), budget_tokens) : kv.length(l);
+    // On a device arena a layer is sparse exactly while it outgrows the budget.
+    const bool sparse = device_driven_ ? kv.length(l) > budget_tokens : layers_[l].sparse;
+    resident += sparse ? std::min<int64_t>(kv.length(l), budget_tokens) : kv.length(l);
   }
   stats.host_tokens = host;
   stats.recalled_pages = recalled_pages_.load();
-  stats.recalled_bytes = stats.recalled_pages * static_cast<int64_t>(budget_.bytes_per_chunk());
+  stats.recalled_bytes = recalled_bytes_.load();
   stats.corrections = corrections_.load();
   const int64_t checks = checks_.load();
   stats.correction_rate = checks ? static_cast<double>(stats.corrections) / checks : 0.0;

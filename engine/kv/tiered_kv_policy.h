@@ -70,8 +70,12 @@ class TieredKvPolicy : public KvPolicy {
   void RecordDeviceCounts(const DeviceKvCounts& c) override {
     decode_steps_ += c.decode_steps;
     recalled_pages_.fetch_add(c.recalled_pages, std::memory_order_relaxed);
+    recalled_bytes_.fetch_add(c.recalled_bytes, std::memory_order_relaxed);
     checks_.fetch_add(c.checks, std::memory_order_relaxed);
     corrections_.fetch_add(c.corrections, std::memory_order_relaxed);
+    layer_steps_.fetch_add(c.layer_steps, std::memory_order_relaxed);
+    steps_corrected_.fetch_add(c.steps_corrected, std::memory_order_relaxed);
+    device_driven_ = true;
   }
   // Which pages KV head `kv_head` of `layer` holds in its device budget (after WaitIdle).
   const ResidencyMap& residency(int layer, int kv_head) const {
@@ -122,11 +126,14 @@ class TieredKvPolicy : public KvPolicy {
   std::vector<Layer> layers_;
   // Counters, updated by the engine thread and the recall worker.
   std::atomic<int64_t> recalled_pages_ = 0;
+  std::atomic<int64_t> recalled_bytes_ = 0;
   std::atomic<int64_t> checks_ = 0;           // (step, layer, KV head) correction checks
   std::atomic<int64_t> corrections_ = 0;      // of which corrected
   std::atomic<int64_t> steps_corrected_ = 0;  // (step, layer) with any head corrected
   std::atomic<int64_t> layer_steps_ = 0;
   int64_t decode_steps_ = 0;  // engine thread only
+  // A backend with its own arena ran the decode (RecordDeviceCounts): layers_ are not driven.
+  bool device_driven_ = false;
 };
 
 }  // namespace kvserve

@@ -39,6 +39,7 @@ void QueryDrift(const QueryDriftParams& p) {
       last[e] = ToFloat(last_row[e]);
     }
     const bool has_last = p.has_last_q[seq] != 0;
+    bool any = false;
     for (int h = 0; h < p.n_kv_heads; ++h) {
       if (!has_last) {
         flags[h] = 1;  // nothing speculated yet: every head selects now
@@ -52,7 +53,10 @@ void QueryDrift(const QueryDriftParams& p) {
       flags[h] = QueryDrifted(cos, group, p.tau) ? 1 : 0;
       if (p.checks != nullptr) ++*p.checks;
       if (p.corrections != nullptr && flags[h]) ++*p.corrections;
+      any |= flags[h] != 0;
     }
+    if (has_last && p.checked_steps != nullptr) ++*p.checked_steps;
+    if (any && p.corrected_steps != nullptr) ++*p.corrected_steps;
     for (size_t e = 0; e < row; ++e) last_row[e] = q_row[e];
     p.has_last_q[seq] = 1;
   }

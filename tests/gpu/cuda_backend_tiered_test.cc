@@ -163,9 +163,10 @@ TEST_F(CudaBackendTieredTest, SelectionsMatchCpuPolicy) {
         lists.push_back(std::move(step_lists));
       };
     };
-    const std::vector<int32_t> cpu_tokens = RunSequence(
-        *m_.cpu, prompt_, cpu_policy.get(), kNewTokens, {}, record(*cpu_policy, false, cpu_lists));
-    KvStats stats;
+    KvStats cpu_stats, stats;
+    const std::vector<int32_t> cpu_tokens =
+        RunSequence(*m_.cpu, prompt_, cpu_policy.get(), kNewTokens, {},
+                    record(*cpu_policy, false, cpu_lists), &cpu_stats);
     RunSequence(*m_.cuda, prompt_, gpu_policy.get(), kNewTokens, cpu_tokens,
                 record(*gpu_policy, true, gpu_lists), &stats);
     ASSERT_EQ(cpu_lists.size(), gpu_lists.size());
@@ -182,6 +183,21 @@ TEST_F(CudaBackendTieredTest, SelectionsMatchCpuPolicy) {
     EXPECT_GE(equal, total * 95 / 100) << gpu_policy->name();
     EXPECT_EQ(stats.decode_steps, kNewTokens);
     EXPECT_GT(stats.recalled_pages, 0);
+    // The statistics a client sees, from the device's counters: bytes at bf16 (the CPU's are
+    // fp32), the same resident fraction, and correction rates of the same order as the CPU's.
+    const int64_t chunk_bytes = int64_t{2} * kPageSize * m_.config.head_dim;
+    EXPECT_EQ(stats.recalled_bytes, stats.recalled_pages * chunk_bytes * 2);
+    EXPECT_EQ(cpu_stats.recalled_bytes, cpu_stats.recalled_pages * chunk_bytes * 4);
+    EXPECT_DOUBLE_EQ(stats.resident_fraction, cpu_stats.resident_fraction);
+    EXPECT_LT(stats.resident_fraction, 1.0);  // the budget is below the context
+    if (KindOf(options) == KvPolicyKind::kQuest) continue;
+    std::printf("freekv step correction rate: cuda %.3f, cpu %.3f; head rate %.3f, %.3f\n",
+                stats.step_correction_rate, cpu_stats.step_correction_rate, stats.correction_rate,
+                cpu_stats.correction_rate);
+    EXPECT_GT(stats.step_correction_rate, 0.0);
+    EXPECT_LT(stats.step_correction_rate, 1.0);
+    EXPECT_NEAR(stats.step_correction_rate, cpu_stats.step_correction_rate, 0.1);
+    EXPECT_GE(stats.step_correction_rate, stats.correction_rate);
   }
 }
 
@@ -199,6 +215,7 @@ TEST_F(CudaBackendTieredTest, FreeKvWithTauOneEqualsQuest) {
   const int64_t checks = int64_t{kNewTokens - 1} * m_.config.n_layers * m_.config.n_kv_heads;
   EXPECT_EQ(stats.corrections, checks);
   EXPECT_DOUBLE_EQ(stats.correction_rate, 1.0);
+  EXPECT_DOUBLE_EQ(stats.step_correction_rate, 1.0);
 }
 
 // A budget that covers the whole context keeps every page on the device: full's tokens.

@@ -1,7 +1,8 @@
 // LaunchQueryDrift against its CPU twin (the CPU policy's cosine and threshold), exactly: flags,
-// the checked and corrected counts, q_t kept as the next q_{t-1}, over steps with a query that
-// barely moves, one that turns round, a zero query (cosine 1), a sequence on its first sparse
-// step (every head flagged, nothing counted), a dense one (left alone), and tau 1 (always).
+// the checked and corrected counts of heads and of sequence steps, q_t kept as the next q_{t-1},
+// over steps with a query that barely moves, one that turns round, a zero query (cosine 1), a
+// sequence on its first sparse step (every head flagged, nothing counted), a dense one (left
+// alone), and tau 1 (always).
 #include <random>
 #include <string>
 #include <vector>
@@ -29,8 +30,8 @@ TEST_F(QueryDriftGpuTest, FlagsCountsAndKeptQueryEqualTheTwin) {
   DeviceBuffer<int32_t> d_lens(lens);
   DeviceBuffer<Bf16> d_last(last);
   DeviceBuffer<uint8_t> d_has_last(has_last), d_flags(num_seqs * n_kv);
-  DeviceBuffer<int32_t> d_counters(std::vector<int32_t>{0, 0});
-  std::vector<int32_t> counters = {0, 0};
+  DeviceBuffer<int32_t> d_counters(std::vector<int32_t>{0, 0, 0, 0});
+  std::vector<int32_t> counters = {0, 0, 0, 0};
   int flagged = 0, kept = 0;
   for (int step = 0; step < 4; ++step) {
     const float tau = step == 3 ? 1.0f : 0.9f;
@@ -57,7 +58,9 @@ TEST_F(QueryDriftGpuTest, FlagsCountsAndKeptQueryEqualTheTwin) {
                             .tau = tau,
                             .flags = d_flags.data(),
                             .checks = d_counters.data(),
-                            .corrections = d_counters.data() + 1};
+                            .corrections = d_counters.data() + 1,
+                            .checked_steps = d_counters.data() + 2,
+                            .corrected_steps = d_counters.data() + 3};
     ASSERT_CUDA_OK(LaunchQueryDrift(params, nullptr));
     std::vector<uint8_t> flags(num_seqs * n_kv, 7);
     params.q = q.data();
@@ -66,6 +69,8 @@ TEST_F(QueryDriftGpuTest, FlagsCountsAndKeptQueryEqualTheTwin) {
     params.flags = flags.data();
     params.checks = counters.data();
     params.corrections = counters.data() + 1;
+    params.checked_steps = counters.data() + 2;
+    params.corrected_steps = counters.data() + 3;
     reference::QueryDrift(params);
     const std::string at = "step " + std::to_string(step);
     EXPECT_EQ(d_flags.ToHost(), flags) << at;
@@ -82,6 +87,10 @@ TEST_F(QueryDriftGpuTest, FlagsCountsAndKeptQueryEqualTheTwin) {
   EXPECT_LT(counters[1], counters[0]);
   EXPECT_GT(flagged, counters[1]);  // the first sparse step's flags are not corrections
   EXPECT_EQ(kept, 4);
+  // Sequence steps: 0 and 1 checked at all 4 steps, 3 from step 1; tau 1 corrects them all.
+  EXPECT_EQ(counters[2], 2 * 4 + 3);
+  EXPECT_GT(counters[3], 3);
+  EXPECT_LT(counters[3], counters[2]);
 }
 
 }  // namespace

@@ -333,7 +333,9 @@ absl::Status TieredDecode::Attend(int layer, const AttentionRun& run, const Bf16
                                         .tau = c.tau,
                                         .flags = reinterpret_cast<uint8_t*>(Ints(lp.flags)),
                                         .checks = st.checks(),
-                                        .corrections = st.corrections()};
+                                        .corrections = st.corrections(),
+                                        .checked_steps = st.checked_steps(),
+                                        .corrected_steps = st.corrected_steps()};
       KVSERVE_RETURN_IF_ERROR(CudaStatus(kernels::LaunchQueryDrift(d, compute), "query drift"));
     }
     // Quest selects every head with this query; FreeKV the heads the drift mask flags.
@@ -458,16 +460,24 @@ absl::Status TieredDecode::Finish(std::span<const int> index, StepOutput* out) {
       }
       if (!spec.layer_counts.empty()) speculated_.push_back(std::move(spec));
       if (c.freekv) {
-        int32_t device[2];
+        int32_t device[TieredSequenceState::kCounters];
         KVSERVE_RETURN_IF_ERROR(CudaStatus(
             cudaMemcpy(device, c.state->checks(), sizeof(device), cudaMemcpyDeviceToHost),
             "correction counts"));
-        counts.checks = device[0] - c.state->reported_checks;
-        counts.corrections = device[1] - c.state->reported_corrections;
-        c.state->reported_checks = device[0];
-        c.state->reported_corrections = device[1];
+        int64_t delta[TieredSequenceState::kCounters];
+        for (int k = 0; k < TieredSequenceState::kCounters; ++k) {
+          delta[k] = device[k] - c.state->reported[k];
+          c.state->reported[k] = device[k];
+        }
+        counts.checks = delta[0];
+        counts.corrections = delta[1];
+        counts.layer_steps = delta[2];
+        counts.steps_corrected = delta[3];
       }
     }
+    // One recalled (page, KV head): its keys and values in bf16, as the host tier holds them.
+    counts.recalled_bytes = counts.recalled_pages * 2 * c.state->page_size() * config_.head_dim *
+                            static_cast<int64_t>(sizeof(Bf16));
     out->kv_counts[index[c.seq]] = counts;
   }
   return absl::OkStatus();

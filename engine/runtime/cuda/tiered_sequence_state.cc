@@ -24,7 +24,7 @@ absl::StatusOr<std::unique_ptr<TieredSequenceState>> TieredSequenceState::Create
   }
   // Sections: the -1-filled maps first, then what starts at zero.
   const size_t maps = AlignDeviceBytes(L * H * (S + M) * sizeof(int32_t));
-  const size_t ints = AlignDeviceBytes((2 * L * H + L * S + 2) * sizeof(int32_t));
+  const size_t ints = AlignDeviceBytes((2 * L * H + L * S + 4) * sizeof(int32_t));
   const size_t digests = AlignDeviceBytes(L * M * H * 2 * c.head_dim * sizeof(float));
   const size_t queries = AlignDeviceBytes(L * c.n_heads * c.head_dim * sizeof(kernels::Bf16));
   const size_t flags = AlignDeviceBytes(L);

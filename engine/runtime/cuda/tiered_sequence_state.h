@@ -39,14 +39,19 @@ class TieredSequenceState : public KvPolicy::BackendState {
   kernels::Bf16* last_q(int layer) const;
   uint8_t* has_last_q(int layer) const;
   const int32_t* budget_pages(int layer) const;  // [slots]
+  // Cumulative correction counters: checks, corrections (per KV head), checked and corrected
+  // layer steps (QueryDriftParams).
   int32_t* checks() const { return counters_; }
   int32_t* corrections() const { return counters_ + 1; }
+  int32_t* checked_steps() const { return counters_ + 2; }
+  int32_t* corrected_steps() const { return counters_ + 3; }
+  static constexpr int kCounters = 4;
 
   // The host's mirror of what each layer's budget holds while the layer is dense (page i in slot
   // i): how many pages are there; 0 after a prefill, which writes the host tier only.
   std::vector<int> dense_resident;
   // Counters already reported (the device's are cumulative).
-  int64_t reported_checks = 0, reported_corrections = 0;
+  int64_t reported[kCounters] = {};
 
  private:
   TieredSequenceState() = default;
