@@ -6,7 +6,9 @@
 #   2. torch_reference.py: PyTorch SDPA full prefill (prefill, prefill_model) at 8K and 32K;
 #   3. kvserve-gpu-bench --kv-policy full,snapkv,fastkv at 8K and 32K on synthetic:llama-3.1-8b,
 #      compared with step 2's SDPA TTFT and the FLOP model (issue 12, P1);
-#   4. issue 13's decode checks (the marked section below; none yet);
+#   4. issue 13's decode checks: kvserve-gpu-bench --decode-policy (tokens/s of full, fastkv,
+#      quest, freekv, fastkv_freekv and freekv's oracle at 32K, P2 and P3's step) and
+#      kvserve-tiered-kernel-bench (the recall kernel's GB/s, P3);
 # every part under a hard `timeout`, within KVSERVE_GPU_CHECK_BUDGET_S (470 s: under 8 minutes)
 # in all, and writes RESULTS_DIR/gpu-check.json (test counts, every bench line, the verdicts; see
 # tools/bench/gpu_check_report.py) and RESULTS_DIR/gpu-check-logs.tar.gz (every log and XML).
@@ -35,11 +37,13 @@ start=$(date +%s)
 # Seconds: the whole check, then each part's cap (a part also stops at the whole check's end,
 # less the room the report needs).
 budget=${KVSERVE_GPU_CHECK_BUDGET_S:-470}
-tests_s=${KVSERVE_GPU_CHECK_TESTS_S:-150}   # all gpu tests together
+tests_s=${KVSERVE_GPU_CHECK_TESTS_S:-140}   # all gpu tests together
 test_s=${KVSERVE_GPU_CHECK_TEST_S:-120}     # any one test binary
 torch_s=${KVSERVE_GPU_CHECK_TORCH_S:-100}
-policy_s=${KVSERVE_GPU_CHECK_POLICY_S:-150}
-decode_s=${KVSERVE_GPU_CHECK_DECODE_S:-60}  # issue 13's share
+policy_s=${KVSERVE_GPU_CHECK_POLICY_S:-130}
+decode_s=${KVSERVE_GPU_CHECK_DECODE_S:-90}  # issue 13's share: policy_decode, then tiered_kernels
+kernels_s=${KVSERVE_GPU_CHECK_KERNELS_S:-25}  # of which the tiered kernels
+decode_batches=${KVSERVE_GPU_CHECK_DECODE_BATCHES:-1,4}
 report_room_s=10
 lengths=${KVSERVE_GPU_CHECK_LENGTHS:-8192,32768}
 parts=",${KVSERVE_GPU_CHECK_PARTS:-tests,torch_reference,policy_prefill,decode},"
@@ -133,22 +137,26 @@ if wanted policy_prefill; then
     --sdpa-reference "$work/torch-reference.jsonl" --sdpa-bench prefill || status=1
 fi
 
-# 4. ---- Issue 13's decode checks go here (P2, P3), within decode_s: ----------------------------
-#    e.g. run_part decode "$decode_s" "$work/kvserve-gpu-bench-decode.jsonl" "$bench" \
-#      --model "$model" --benches decode ... || status=1
-#    Each part's stdout lines land in gpu-check.json under bench.<part>; its verdicts go in
+# 4. ---- Issue 13's decode checks (P2, P3), within decode_s: ---------------------------------
+#    Each part's stdout lines land in gpu-check.json under bench.<part>; their verdicts come from
 #    tools/bench/gpu_check_report.py's decode_verdicts().
 run_decode_checks() {
-  # The FreeKV/Quest kernels alone (kvserve-tiered-kernel-bench; its GPU time is not measured
-  # yet, decode_s caps it): recall GB/s (P3), sparse against dense decode attention at 32K,
-  # batch 1, 8 and 32.
+  local rc=0
+  # Decode tokens/s per policy at 32K (6 policies x the batches' prefills: the minutes allow
+  # batch 4 at most, not the largest batch that fits), freekv against its oracle.
+  run_part policy_decode $((decode_s - kernels_s)) "$work/kvserve-gpu-bench-decode.jsonl" \
+    "$bench" --model "$model" --benches policy_decode \
+    --decode-policy full,fastkv,quest,freekv,freekv_oracle,fastkv_freekv \
+    --decode-context 32768 --decode-batches "$decode_batches" --decode-new-tokens 32 || rc=1
+  # The FreeKV/Quest kernels alone: recall GB/s (P3), sparse against dense decode attention.
   local tiered=${KVSERVE_TIERED_KERNEL_BENCH:-$(dirname "$bench")/kvserve-tiered-kernel-bench}
   if [ ! -x "$tiered" ]; then
     echo "== tiered_kernels: skipped ($tiered not built)"
-    return 0
+    return $rc
   fi
-  run_part tiered_kernels "$decode_s" "$work/kvserve-tiered-kernel-bench.jsonl" \
-    "$tiered" --context 32768 --batches 1,8,32 --repeats 10
+  run_part tiered_kernels "$kernels_s" "$work/kvserve-tiered-kernel-bench.jsonl" \
+    "$tiered" --context 32768 --batches 1,8,32 --repeats 10 || rc=1
+  return $rc
 }
 if wanted decode; then run_decode_checks || status=1; fi
 # ---- end of issue 13's section --------------------------------------------------------------

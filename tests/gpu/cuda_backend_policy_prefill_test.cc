@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/gpu/cuda_backend_fixture.h"
+#include "tools/bench/policy_decode.h"
 #include "tools/bench/policy_prefill.h"
 
 namespace kvserve::testing {
@@ -46,6 +47,40 @@ TEST_F(CudaBackendPolicyPrefillTest, FullSnapKvAndFastKvAreMeasured) {
   // fastkv propagated ⌊48 · 0.2⌋ = 9 rows past its TSP layer: less than full's work.
   EXPECT_EQ(runs[2].kv.tsp_tokens, 9);
   EXPECT_LT(lines[2]["engine_flops_fraction"].get<double>(), 0.75) << lines[2];
+}
+
+// The policy decode benchmark on the CUDA backend: dense and tiered decode are timed after every
+// first token, and freekv_oracle runs through the backend's recall switch, which is off again
+// after it, so freekv's line gets its step time over the oracle's.
+TEST_F(CudaBackendPolicyPrefillTest, PolicyDecodeTimesFreeKvAgainstItsOracle) {
+  auto backend = CudaBackend::CreateSynthetic("smollm2-135m", 7,
+                                              {.gpu_memory_fraction = kTestGpuMemoryFraction});
+  ASSERT_TRUE(backend.ok()) << backend.status();
+  CudaBackend& cuda = **backend;
+  bench::PolicyDecodeOptions o{.policies = {"full", "freekv_oracle", "freekv"},
+                               .context = 112,
+                               .batches = {2},
+                               .new_tokens = 3,
+                               .budget = 64,
+                               .page_size = 16};
+  int switched = 0;
+  bool on = false;
+  const auto runs = bench::RunPolicyDecode(cuda, o, [&](bool value) {
+    ++switched;
+    on = value;
+    cuda.SetRecallOracle(value);
+  });
+  EXPECT_EQ(switched, 2);
+  EXPECT_FALSE(on);
+  ASSERT_EQ(runs.size(), 3u);
+  for (const bench::PolicyDecodeRun& run : runs) {
+    ASSERT_TRUE(run.status.ok()) << run.policy << ": " << run.status;
+    EXPECT_EQ(run.decode_tokens, 2 * 2) << run.policy;
+  }
+  const auto lines = bench::PolicyDecodeLines(o, runs);
+  EXPECT_TRUE(lines[2]["step_over_oracle"].is_number()) << lines[2];
+  EXPECT_LT(lines[2]["resident_fraction"].get<double>(), 1.0) << lines[2];
+  EXPECT_GT(lines[2]["recalled_bytes"].get<int64_t>(), 0) << lines[2];
 }
 
 }  // namespace

@@ -108,6 +108,30 @@ class ReportTest(unittest.TestCase):
         self.assertEqual(verdict([{**line, "gb_s": 30.0}])["status"], "fail")
         self.assertEqual(verdict([])["status"], "missing")
 
+    def test_p2_and_p3_read_the_policy_decode_lines_at_the_largest_batch(self):
+        def line(policy, batch, **fields):
+            return {"bench": "policy_decode", "kv_policy": policy, "batch": batch,
+                    "context_tokens": 32768, "tokens_per_s": 100.0 * batch, "step_ms": 10.0,
+                    **fields}
+
+        lines = [line("full", 1, speedup_vs_full=1.0), line("full", 4, speedup_vs_full=1.0),
+                 line("fastkv", 1, speedup_vs_full=2.0), line("fastkv", 4, speedup_vs_full=5.5),
+                 line("freekv", 1, speedup_vs_full=3.5, step_over_oracle=1.3),
+                 line("freekv", 4, speedup_vs_full=2.5, step_over_oracle=1.1),
+                 {"bench": "policy_decode", "kv_policy": "quest", "batch": 8, "error": "x"}]
+        v = gpu_check_report.decode_verdicts({"policy_decode": lines})
+        p2 = {c["name"]: c for c in v["P2"]["checks"]}
+        self.assertEqual(p2["fastkv_decode_tokens_per_s_over_full"]["status"], "pass")
+        self.assertEqual(p2["freekv_decode_tokens_per_s_over_full"]["value"], 2.5)  # batch 4
+        self.assertEqual(v["P2"]["status"], "fail")
+        p3 = {c["name"]: c for c in v["P3"]["checks"]}
+        self.assertEqual(p3["freekv_step_over_oracle"]["status"], "pass")
+        self.assertEqual(p3["recall_gb_s"]["status"], "missing")
+        self.assertEqual(v["P3"]["status"], "missing")
+        empty = gpu_check_report.decode_verdicts({})
+        self.assertEqual(empty["P2"]["status"], "missing")
+        self.assertIn("no policy_decode line for fastkv", empty["P2"]["checks"][0]["reason"])
+
     def test_p1_passes_when_both_ratios_reach_their_targets(self):
         # 700 ms against SDPA's 1380: 1.97x; 2.2x over full against a predicted 1.75x: 1.26.
         r = self.report([fastkv_line(700.0, 1540.0, 1380.0)])
@@ -192,9 +216,23 @@ class ScriptTest(unittest.TestCase):
             for policy in ("full", "snapkv"):
                 f.write(json.dumps(policy_line(policy, 32768, ttft_ms=1540.0)) + "\n")
             f.write(json.dumps(fastkv_line(700.0, 1540.0, 1380.0)) + "\n")
-        # The bench stand-in records its flags and what the SDPA reference held when it ran.
+        decode_fixture = os.path.join(d, "decode.jsonl")
+        with open(decode_fixture, "w") as f:
+            for policy, speedup in (("full", 1.0), ("fastkv", 5.5), ("freekv", 3.2)):
+                f.write(json.dumps({"bench": "policy_decode", "kv_policy": policy, "batch": 4,
+                                    "context_tokens": 32768, "tokens_per_s": 50.0 * speedup,
+                                    "step_ms": 80.0 / speedup, "speedup_vs_full": speedup,
+                                    **({"step_over_oracle": 1.1} if policy == "freekv" else {})})
+                        + "\n")
+        # The bench stand-in records its flags and what the SDPA reference held when it ran;
+        # its policy_decode run records them apart and prints decode lines.
         self.bench = executable(os.path.join(d, "kvserve-gpu-bench"), f"""
             #!/usr/bin/env bash
+            if [[ " $* " == *" policy_decode "* ]]; then
+              printf '%s\\n' "$@" > {self.args_file}.decode
+              cat {decode_fixture}
+              exit 0
+            fi
             printf '%s\\n' "$@" > {self.args_file}
             ref=""
             while [ $# -gt 0 ]; do [ "$1" = --sdpa-reference ] && ref=$2; shift; done
@@ -271,6 +309,17 @@ class ScriptTest(unittest.TestCase):
         with open(self.args_file + ".reference") as f:
             self.assertEqual(len(f.read().splitlines()), len(TORCH_LINES))
 
+        # Then issue 13's decode part: every policy and freekv's oracle at 32K.
+        with open(self.args_file + ".decode") as f:
+            decode_args = f.read().split("\n")
+        for flag, value in (("--decode-policy",
+                             "full,fastkv,quest,freekv,freekv_oracle,fastkv_freekv"),
+                            ("--decode-context", "32768"), ("--decode-batches", "1,4")):
+            self.assertEqual(decode_args[decode_args.index(flag) + 1], value, flag)
+        self.assertEqual(len(report["bench"]["policy_decode"]), 3)
+        self.assertEqual(report["verdicts"]["P2"]["status"], "pass", report["verdicts"]["P2"])
+        p3 = {c["name"]: c["status"] for c in report["verdicts"]["P3"]["checks"]}
+        self.assertEqual(p3, {"freekv_step_over_oracle": "pass", "recall_gb_s": "missing"})
         self.assertEqual(len(report["bench"]["policy_prefill"]), 3)
         self.assertEqual(len(report["bench"]["torch_reference"]), 3)
         self.assertEqual(report["verdicts"]["P1"]["status"], "pass")

@@ -92,6 +92,15 @@ void RunPolicyPrefillBench(Backend& backend, const GpuBenchOptions& o,
   }
 }
 
+// Decode tokens/s per policy and batch (policy_decode.h), freekv_oracle through the backend's
+// recall oracle.
+void RunPolicyDecodeBench(CudaBackend& backend, const GpuBenchOptions& o,
+                          const nlohmann::json& common) {
+  const std::vector<PolicyDecodeRun> runs = RunPolicyDecode(
+      backend, o.policy_decode, [&backend](bool on) { backend.SetRecallOracle(on); });
+  for (const nlohmann::json& line : PolicyDecodeLines(o.policy_decode, runs)) Emit(common, line);
+}
+
 int Run(const GpuBenchOptions& o) {
   if (cuda::CudaDeviceCount() <= 0) {
     return Fail(absl::FailedPreconditionError("no CUDA device found"));
@@ -129,6 +138,7 @@ int Run(const GpuBenchOptions& o) {
                  backend->kv_capacity_pages(o.page_size) * o.page_size / config.n_layers}});
 
   if (o.runs("policy_prefill")) RunPolicyPrefillBench(*backend, o, common);
+  if (o.runs("policy_decode")) RunPolicyDecodeBench(*backend, o, common);
   if (o.runs("prefill")) {
     if (auto s = RunPrefillBench(*backend, o, common); !s.ok()) return Fail(s);
   }
@@ -190,14 +200,27 @@ int main(int argc, char** argv) {
                "also time the backend's cuBLASLt GEMMs against cublasGemmEx on the model's shapes");
   app.add_option("--benches", o.benches,
                  "benchmarks to run, comma-separated: prefill, decode, prefill_attention, "
-                 "policy_prefill (--kv-policy adds it)")
+                 "policy_prefill (--kv-policy adds it), policy_decode (--decode-policy adds it)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"prefill", "decode", "prefill_attention", "policy_prefill"}))
+      ->check(CLI::IsMember(
+          {"prefill", "decode", "prefill_attention", "policy_prefill", "policy_decode"}))
       ->capture_default_str();
   kvserve::bench::AddPolicyPrefillFlags(app, o.policy);
+  kvserve::bench::AddPolicyDecodeFlags(app, o.policy_decode);
   CLI11_PARSE(app, argc, argv);
-  if (auto s = kvserve::bench::ValidatePolicyPrefillOptions(o.policy); !s.ok()) {
-    std::cerr << "kvserve-gpu-bench: error: " << s.message() << "\n";
+  for (const absl::Status& s : {kvserve::bench::ValidatePolicyPrefillOptions(o.policy),
+                                kvserve::bench::ValidatePolicyDecodeOptions(o.policy_decode)}) {
+    if (!s.ok()) {
+      std::cerr << "kvserve-gpu-bench: error: " << s.message() << "\n";
+      return 2;
+    }
+  }
+  o.policy_decode.page_size = o.page_size;
+  if (!o.policy_decode.policies.empty() && !o.runs("policy_decode")) {
+    o.benches.push_back("policy_decode");
+  }
+  if (o.runs("policy_decode") && o.policy_decode.policies.empty()) {
+    std::cerr << "kvserve-gpu-bench: error: --benches policy_decode needs --decode-policy\n";
     return 2;
   }
   if (!o.policy.policies.empty() && !o.runs("policy_prefill")) {

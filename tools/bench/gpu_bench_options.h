@@ -9,6 +9,7 @@
 
 #include "engine/runtime/backend_factory.h"
 #include "nlohmann/json.hpp"
+#include "tools/bench/policy_decode.h"
 #include "tools/bench/policy_prefill.h"
 
 namespace kvserve::bench {
@@ -28,9 +29,10 @@ struct GpuBenchOptions {
   double hbm_gbps = 3350;  // the device's memory bandwidth: H100 SXM's HBM3
   bool gemm_check = false;
   // Which benchmarks run: prefill, decode, prefill_attention, policy_prefill (--kv-policy adds
-  // the last). Issue 13's decode checks join here.
+  // it), policy_decode (--decode-policy adds it).
   std::vector<std::string> benches = {"prefill", "decode", "prefill_attention"};
-  PolicyPrefillOptions policy;  // --kv-policy and its options (policy_prefill.h)
+  PolicyPrefillOptions policy;        // --kv-policy and its options (policy_prefill.h)
+  PolicyDecodeOptions policy_decode;  // --decode-policy and its options (policy_decode.h)
 
   bool runs(std::string_view bench) const {
     return std::find(benches.begin(), benches.end(), bench) != benches.end();

@@ -198,19 +198,58 @@ def p1_verdict(bench, parts=()):
 P3_RECALL_GB_S = 40.0
 
 
-def decode_verdicts(bench):
-    """Issue 13's verdicts from its parts' lines. P3's recall bandwidth: the gather kernel's best
-    effective GB/s from pinned memory (kvserve-tiered-kernel-bench's tiered_recall lines). P2 and
-    P3's step time need the backend's tiered decode, which has no part yet."""
+P2_MIN_SPEEDUP = {"fastkv": 5.0, "freekv": 3.0}
+P3_MAX_STEP_OVER_ORACLE = 1.15
+
+
+def check_at_most(name, value, target, detail="", reason=""):
+    """check() for an upper bound."""
+    if value is None:
+        return {"name": name, "status": "missing", "value": None, "target": f"<= {target}",
+                "reason": reason or "no figure"}
+    return {"name": name, "status": "pass" if value <= target else "fail", "value": value,
+            "target": f"<= {target}", "detail": detail}
+
+
+def decode_verdicts(bench, parts=()):
+    """Issue 13's verdicts from its parts' lines. P2: decode tokens/s of fastkv and freekv over
+    full's at the largest batch where both ran (kvserve-gpu-bench's policy_decode lines; the
+    check's minutes allow small batches only, which the detail names). P3: freekv's decode step
+    over the oracle's (selected pages taken as resident) at that batch, and the recall kernel's
+    best effective GB/s from pinned memory (kvserve-tiered-kernel-bench's tiered_recall lines)."""
+    decode = [l for l in bench.get("policy_decode", [])
+              if l.get("bench") == "policy_decode" and "error" not in l]
+    why = part_failure(parts, "policy_decode") if parts else ""
+
+    def largest(policy, field):
+        ok = [l for l in decode if l.get("kv_policy") == policy and l.get(field) is not None]
+        return max(ok, key=lambda l: l["batch"], default=None)
+
+    p2 = []
+    for policy, target in P2_MIN_SPEEDUP.items():
+        line = largest(policy, "speedup_vs_full")
+        reason = f"no policy_decode line for {policy} beside full" + (f" ({why})" if why else "")
+        p2.append(check(f"{policy}_decode_tokens_per_s_over_full", line and line["speedup_vs_full"],
+                        target, reason=reason,
+                        detail=line and (f"batch {line['batch']}, context {line['context_tokens']}:"
+                                         f" {line['tokens_per_s']:.1f} tokens/s")))
+    step = largest("freekv", "step_over_oracle")
     lines = bench.get("tiered_kernels", [])
     recall = [l for l in lines if l.get("bench") == "tiered_recall" and l.get("gb_s") is not None]
     best = max(recall, key=lambda l: l["gb_s"], default=None)
     memcpy = [l["gb_s"] for l in lines
               if l.get("bench") == "tiered_recall_memcpy" and l.get("gb_s") is not None]
-    checks = [check("recall_gb_s", best and best["gb_s"], P3_RECALL_GB_S,
-                    detail=best and f"batch {best['batch']}, max_blocks {best['max_blocks']}",
-                    reason="the tiered_kernels part left no tiered_recall line")]
-    return {"P3_recall": {"status": overall(checks), "checks": checks,
+    p3 = [check_at_most("freekv_step_over_oracle", step and step["step_over_oracle"],
+                        P3_MAX_STEP_OVER_ORACLE,
+                        reason="no policy_decode line for freekv beside freekv_oracle"
+                               + (f" ({why})" if why else ""),
+                        detail=step and f"batch {step['batch']}, step {step['step_ms']:.2f} ms")]
+    recall_check = check("recall_gb_s", best and best["gb_s"], P3_RECALL_GB_S,
+                         detail=best and f"batch {best['batch']}, max_blocks {best['max_blocks']}",
+                         reason="the tiered_kernels part left no tiered_recall line")
+    return {"P2": {"status": overall(p2), "checks": p2},
+            "P3": {"status": overall(p3 + [recall_check]), "checks": p3 + [recall_check]},
+            "P3_recall": {"status": overall([recall_check]), "checks": [recall_check],
                           "info": {"per_chunk_memcpy_gb_s": memcpy}}}
 
 
@@ -234,7 +273,7 @@ def build_report(work, wall_s=None, budget_s=None):
         if part["rc"] != 0:
             part["log_tail"] = tail(os.path.join(work, part["part"] + ".log"))
     smi, devices = device_name(work, bench)
-    verdicts = {"P1": p1_verdict(bench, parts), **decode_verdicts(bench)}
+    verdicts = {"P1": p1_verdict(bench, parts), **decode_verdicts(bench, parts)}
     return {
         "schema": "kvserve-gpu-check/1",
         "nvidia_smi": smi,

@@ -61,6 +61,9 @@ class CudaBackend : public Backend {
 
   std::string_view name() const override { return "cuda"; }
   const ModelConfig& config() const override { return config_; }
+  // Benchmarks only (kvserve-gpu-bench's freekv_oracle): tiered decode selects but gathers no
+  // selected page, as if each were resident already; the tokens it then generates are not valid.
+  void SetRecallOracle(bool on) { tiered_.set_recall_oracle(on); }
   absl::Status Supports(const KvPolicyOptions& options) const override;
   absl::Status Execute(std::span<const SequenceChunk> batch, StepOutput* out) override;
 

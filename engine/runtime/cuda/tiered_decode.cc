@@ -342,10 +342,13 @@ absl::Status TieredDecode::Attend(int layer, const AttentionRun& run, const Bf16
     KVSERVE_RETURN_IF_ERROR(CudaStatus(
         kernels::LaunchSelectPages(Select(c, layer, q_row, q_stride, lp.select, false), compute),
         "select pages"));
-    KVSERVE_RETURN_IF_ERROR(CudaStatus(
-        kernels::LaunchRecallPages(
-            Recall(c, layer, lp.select, st.budget_pages(layer), st.layout().slots, arena), compute),
-        "recall"));
+    if (!recall_oracle_) {
+      KVSERVE_RETURN_IF_ERROR(CudaStatus(
+          kernels::LaunchRecallPages(
+              Recall(c, layer, lp.select, st.budget_pages(layer), st.layout().slots, arena),
+              compute),
+          "recall"));
+    }
     const kernels::EmitPageListsParams e{.kv_lens = Ints(lp.lens),
                                          .num_seqs = 1,
                                          .n_kv_heads = H,
@@ -399,6 +402,7 @@ absl::Status TieredDecode::AfterAttention(int layer, Bf16* arena, cudaStream_t c
         CudaStatus(kernels::LaunchSelectPages(
                        Select(c, layer, st.last_q(layer), q_stride, lp.spec, true), recall_stream_),
                    "speculative select"));
+    if (recall_oracle_) continue;
     KVSERVE_RETURN_IF_ERROR(
         CudaStatus(kernels::LaunchRecallPages(
                        Recall(c, layer, lp.spec, st.budget_pages(layer), st.layout().slots, arena),

@@ -48,6 +48,9 @@ class TieredDecode {
   // `wait_for_recall` false drops the compute stream's wait on the speculative recall: a test
   // knob that must make the emulator's deferred schedule fail.
   absl::Status Init(const ModelConfig& config, int num_sms, bool wait_for_recall);
+  // A benchmark's oracle: selection runs, but the selected pages are taken as resident and nothing
+  // is gathered for them (attention then reads whatever the slots hold). Window pages still come.
+  void set_recall_oracle(bool on) { recall_oracle_ = on; }
   PinnedHostTier& host_tier() { return host_tier_; }
 
   // A chunk of a tiered policy: its budget taken and its device state attached (once).
@@ -128,6 +131,7 @@ class TieredDecode {
   ModelConfig config_;
   int num_sms_ = 1;
   bool wait_for_recall_ = true;
+  bool recall_oracle_ = false;
   kernels::PagedKvLayout kv_{};
   PinnedHostTier host_tier_;
   cudaStream_t copy_stream_ = nullptr, recall_stream_ = nullptr;
