@@ -96,9 +96,14 @@ void RunPolicyPrefillBench(Backend& backend, const GpuBenchOptions& o,
 // recall oracle.
 void RunPolicyDecodeBench(CudaBackend& backend, const GpuBenchOptions& o,
                           const nlohmann::json& common) {
-  const std::vector<PolicyDecodeRun> runs = RunPolicyDecode(
-      backend, o.policy_decode, [&backend](bool on) { backend.SetRecallOracle(on); });
-  for (const nlohmann::json& line : PolicyDecodeLines(o.policy_decode, runs)) Emit(common, line);
+  // One batch size at a time, its lines out before the next: a check cut short keeps them.
+  for (int batch : o.policy_decode.batches) {
+    PolicyDecodeOptions one = o.policy_decode;
+    one.batches = {batch};
+    const std::vector<PolicyDecodeRun> runs =
+        RunPolicyDecode(backend, one, [&backend](bool on) { backend.SetRecallOracle(on); });
+    for (const nlohmann::json& line : PolicyDecodeLines(one, runs)) Emit(common, line);
+  }
 }
 
 int Run(const GpuBenchOptions& o) {
