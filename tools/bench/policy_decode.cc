@@ -3,21 +3,16 @@
 #include <algorithm>
 #include <chrono>
 #include <random>
-#include <set>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/status_macros.h"
 #include "engine/scheduler/batch_generator.h"
+#include "tools/bench/policy_list.h"
 
 namespace kvserve::bench {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-bool KnownPolicy(std::string_view name) {
-  if (name == kFreeKvOracle) return true;
-  const auto names = KvPolicyNames();
-  return std::find(names.begin(), names.end(), name) != names.end();
-}
 
 // `name`'s defaults with the benchmark's device budget: sink and recent a quarter of it each, as
 // FreeKV's 2048 = 512 + 1024 + 512.
@@ -33,14 +28,6 @@ absl::StatusOr<KvPolicyOptions> DecodePolicyOptions(std::string_view name,
     tiered->sink = tiered->recent = std::max(o.page_size, o.budget / 4 / o.page_size * o.page_size);
   }
   return options;
-}
-
-std::vector<int32_t> RandomPrompt(std::mt19937& rng, int n, int vocab) {
-  // Ids 0-2 are the llama tokenizers' special tokens: plain text ids only.
-  std::uniform_int_distribution<int32_t> dist(std::min(3, vocab - 1), vocab - 1);
-  std::vector<int32_t> ids(n);
-  for (int32_t& t : ids) t = dist(rng);
-  return ids;
 }
 
 void RunOne(BatchGenerator& generator, const PolicyDecodeOptions& o,
@@ -125,18 +112,8 @@ void AddPolicyDecodeFlags(CLI::App& app, PolicyDecodeOptions& o) {
 }
 
 absl::Status ValidatePolicyDecodeOptions(const PolicyDecodeOptions& o) {
-  std::set<std::string_view> seen;
-  for (const std::string& p : o.policies) {
-    if (!KnownPolicy(p)) {
-      std::string known;
-      for (std::string_view name : KvPolicyNames()) (known += known.empty() ? "" : ", ") += name;
-      return absl::InvalidArgumentError(absl::StrCat("--decode-policy: unknown policy '", p,
-                                                     "'; known: ", known, ", ", kFreeKvOracle));
-    }
-    if (!seen.insert(p).second) {
-      return absl::InvalidArgumentError(absl::StrCat("--decode-policy: '", p, "' named twice"));
-    }
-  }
+  const std::string_view oracle[] = {kFreeKvOracle};
+  KVSERVE_RETURN_IF_ERROR(CheckPolicyList("--decode-policy", o.policies, oracle));
   if (o.context < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("--decode-context must be positive, got ", o.context));

@@ -6,21 +6,15 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "engine/base/status_macros.h"
 #include "engine/kv/snapkv_selection.h"
 #include "engine/scheduler/batch_generator.h"
 #include "tools/bench/median.h"
+#include "tools/bench/policy_list.h"
 #include "tools/common/kv_prefill_options.h"
 
 namespace kvserve::bench {
 namespace {
-
-std::vector<int32_t> RandomPrompt(std::mt19937& rng, int n, int vocab) {
-  // Ids 0-2 are the special tokens of the llama tokenizers: a prompt of plain text ids.
-  std::uniform_int_distribution<int32_t> dist(std::min(3, vocab - 1), vocab - 1);
-  std::vector<int32_t> ids(n);
-  for (int32_t& t : ids) t = dist(rng);
-  return ids;
-}
 
 // A ratio, or null when either side is missing.
 nlohmann::json Ratio(std::optional<double> num, std::optional<double> den) {
@@ -53,19 +47,7 @@ void AddPolicyPrefillFlags(CLI::App& app, PolicyPrefillOptions& o) {
 }
 
 absl::Status ValidatePolicyPrefillOptions(const PolicyPrefillOptions& o) {
-  std::set<std::string_view> seen;
-  for (const std::string& p : o.policies) {
-    const auto names = KvPolicyNames();
-    if (std::find(names.begin(), names.end(), p) == names.end()) {
-      std::string known;
-      for (std::string_view name : names) (known += known.empty() ? "" : ", ") += name;
-      return absl::InvalidArgumentError(
-          absl::StrCat("--kv-policy: unknown policy '", p, "'; known: ", known));
-    }
-    if (!seen.insert(p).second) {
-      return absl::InvalidArgumentError(absl::StrCat("--kv-policy: '", p, "' named twice"));
-    }
-  }
+  KVSERVE_RETURN_IF_ERROR(CheckPolicyList("--kv-policy", o.policies));
   for (int n : o.prompt_lengths) {
     if (n <= 0) {
       return absl::InvalidArgumentError(
