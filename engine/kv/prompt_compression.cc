@@ -57,16 +57,11 @@ absl::StatusOr<LayerSelection> SelectPromptRows(const PromptCompressionPlan& pla
   const std::vector<float> kv_scores =
       PooledKvHeadScores(window_scores, prefix, n_heads, n_kv_heads, plan.pool, plan.pool_kernel);
   if (lc.keep > 0 && lc.keep < n) {
-    out.retain = SelectPerKvHead(kv_scores.data(), n_kv_heads, n, lc.window, lc.keep);
-    if (plan.keep_unselected) {
-      for (std::vector<int32_t>& head : out.retain) {
-        std::vector<char> kept(n, 0);
-        for (int32_t r : head) kept[r] = 1;
-        for (int32_t r = 0; r < n; ++r) {
-          if (!kept[r]) head.push_back(r);
-        }
-      }
-    }
+    // keep_unselected: every prefix row by score, best first (the ones FastKV keeps lead and fill
+    // the first pages), then the window, which stays last: the newest prompt rows are the tier's
+    // recent pages, as the CUDA backend orders them.
+    out.retain = SelectPerKvHead(kv_scores.data(), n_kv_heads, n, lc.window,
+                                 plan.keep_unselected ? n : lc.keep);
   }
   if (lc.propagate && plan.tsp_keep < n) {
     out.propagate =

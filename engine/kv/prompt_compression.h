@@ -26,8 +26,8 @@ struct PromptCompressionPlan {
   int tsp_keep = 0;                      // rows kept at the propagating layer
   ScorePooling pool = ScorePooling::kMax;
   int pool_kernel = 7;
-  // fastkv_freekv: a head's unselected rows follow its selected ones (ascending) instead of being
-  // dropped, so the host tier keeps everything with the important rows packed first.
+  // fastkv_freekv: every row is kept, reordered per KV head: the prefix rows by score, best first
+  // (FastKV's selection leads, packed into the first pages), then the window rows.
   bool keep_unselected = false;
   // Return each layer's window scores with the step's output (evaluation: one prefill replayed
   // under several budgets).

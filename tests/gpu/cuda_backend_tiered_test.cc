@@ -121,17 +121,19 @@ TEST_F(CudaBackendTieredTest, FastKvFreeKvKeepsEveryPrefillRow) {
     EXPECT_EQ(gpu_stats.host_tokens, cpu_stats.host_tokens);
     EXPECT_LT(gpu_stats.kept_tokens.back(), gpu_stats.kept_tokens.front()) << "TSP ran";
     EXPECT_EQ(gpu_stats.decode_steps, kNewTokens);
-    if (tiered.budget == budget) {
-      // Every row attended on both: the same choice at each step but where the CPU's top two
-      // logits are within bf16's reach of each other (a near tie).
-      ASSERT_EQ(gpu_logits.size(), cpu_logits.size());
-      for (size_t i = 0; i < cpu_logits.size(); ++i) {
-        std::vector<float> sorted = cpu_logits[i];
-        std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
-        if (sorted[0] - sorted[1] < 0.5f) continue;
-        EXPECT_EQ(ArgMax(gpu_logits[i]), ArgMax(cpu_logits[i])) << "step " << i + 1;
-      }
-    } else {
+    // The same choice at each step but where the CPU's top two logits are within bf16's reach
+    // of each other (a near tie): with every row attended, and with a small budget too, since
+    // both backends order the host rows alike (FastKV's choice first, the window last) and so
+    // page and select alike.
+    ASSERT_EQ(gpu_logits.size(), cpu_logits.size());
+    for (size_t i = 0; i < cpu_logits.size(); ++i) {
+      std::vector<float> sorted = cpu_logits[i];
+      std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<>());
+      if (sorted[0] - sorted[1] < 0.5f) continue;
+      EXPECT_EQ(ArgMax(gpu_logits[i]), ArgMax(cpu_logits[i]))
+          << "step " << i + 1 << ", budget " << tiered.budget;
+    }
+    if (tiered.budget != budget) {
       EXPECT_GT(gpu_stats.recalled_pages, 0);
     }
   }
@@ -143,7 +145,9 @@ TEST_F(CudaBackendTieredTest, FastKvFreeKvKeepsEveryPrefillRow) {
 // slots it leaves to later choices do too: the test wants the resident sets of nearly every
 // (step, layer, KV head) equal, and every set the budget's size.
 TEST_F(CudaBackendTieredTest, SelectionsMatchCpuPolicy) {
-  for (const KvPolicyOptions& options : {Quest(), FreeKv(0.8f)}) {
+  // fastkv_freekv's too: both backends order its host rows alike (FastKV's choice first, the
+  // window last), so their pages hold the same rows.
+  for (const KvPolicyOptions& options : {Quest(), FreeKv(0.8f), FastKvFreeKv(SmallBudget())}) {
     auto cpu_policy = Policy(options);
     auto gpu_policy = Policy(options);
     std::vector<std::vector<std::vector<int32_t>>> cpu_lists, gpu_lists;  // [step][layer*H+h]
@@ -175,12 +179,19 @@ TEST_F(CudaBackendTieredTest, SelectionsMatchCpuPolicy) {
       for (size_t i = 0; i < cpu_lists[s].size(); ++i) {
         ++total;
         equal += cpu_lists[s][i] == gpu_lists[s][i] ? 1 : 0;
+        // A layer still within its budget is dense on both (fastkv_freekv's layers past TSP
+        // hold fewer rows): no resident set to list.
+        if (cpu_lists[s][i].empty()) continue;
         EXPECT_EQ(gpu_lists[s][i].size(), 6u) << "step " << s << " list " << i;
       }
     }
     std::printf("%s: %d of %d (step, layer, KV head) resident page sets equal the CPU's\n",
                 std::string(gpu_policy->name()).c_str(), equal, total);
-    EXPECT_GE(equal, total * 95 / 100) << gpu_policy->name();
+    // fastkv_freekv orders every prompt row by its bf16 or fp32 score: each near tie in that
+    // order can move a row across a page boundary, so fewer sets agree (92 %; 68 % when the CPU
+    // still put the window mid-cache and the unselected rows by position).
+    const bool reordered = KindOf(options) == KvPolicyKind::kFastKvFreeKv;
+    EXPECT_GE(equal, total * (reordered ? 88 : 95) / 100) << gpu_policy->name();
     EXPECT_EQ(stats.decode_steps, kNewTokens);
     EXPECT_GT(stats.recalled_pages, 0);
     // The statistics a client sees, from the device's counters: bytes at bf16 (the CPU's are

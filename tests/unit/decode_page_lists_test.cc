@@ -162,14 +162,16 @@ TEST(DecodePageListsTest, TieredDecodeGivesTheTokensItGaveBeforeThePageLists) {
   EXPECT_EQ(freekv.tokens, quest_tokens);  // this prompt's freekv tokens equal quest's
   EXPECT_EQ(freekv.stats.recalled_bytes, 405504);
   EXPECT_EQ(freekv.stats.corrections, 249);
+  // Since 2026-12-02 its host rows keep the prompt's window last (as on CUDA): tokens 11 and 12
+  // and the counts below changed with that, nothing else.
   const PolicyRun fastkv_freekv = RunWithMinMaxDigests(m, Tiered("fastkv_freekv"));
   EXPECT_EQ(
       fastkv_freekv.tokens,
-      (std::vector<int32_t>{421, 266, 261, 428, 412, 331, 269, 282, 420, 277, 418, 419, 426, 13,
+      (std::vector<int32_t>{421, 266, 261, 428, 412, 331, 269, 282, 420, 277, 264, 266, 426, 13,
                             438, 310, 286, 384, 344, 444, 429, 275, 266, 267, 298, 414, 267, 265,
                             282, 295, 433, 269, 262, 411, 295, 419, 426, 338, 286, 384}));
-  EXPECT_EQ(fastkv_freekv.stats.recalled_bytes, 302080);
-  EXPECT_EQ(fastkv_freekv.stats.corrections, 136);
+  EXPECT_EQ(fastkv_freekv.stats.recalled_bytes, 337920);
+  EXPECT_EQ(fastkv_freekv.stats.corrections, 132);
 }
 
 }  // namespace

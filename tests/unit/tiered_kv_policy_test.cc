@@ -193,8 +193,18 @@ TEST(TieredKvPolicyTest, FastKvFreeKvPutsEachHeadsSelectedRowsFirstAndKeepsEvery
     const std::vector<int32_t>& kept = reference.retain[h];
     ASSERT_EQ(kept.size(), 16u);
     ASSERT_EQ(order.size(), static_cast<size_t>(n));
-    EXPECT_TRUE(std::equal(kept.begin(), kept.end(), order.begin())) << "head " << h;
-    EXPECT_TRUE(std::is_sorted(order.begin() + 16, order.end())) << "head " << h;
+    // FastKV's prefix rows lead (its order: best first), the other prefix rows follow by score,
+    // and the window rows, the newest, stay last: the host tier's recent pages.
+    const int lead = 16 - o.window;
+    EXPECT_TRUE(std::equal(kept.begin(), kept.begin() + lead, order.begin())) << "head " << h;
+    EXPECT_TRUE(std::equal(kept.begin() + lead, kept.end(), order.end() - o.window))
+        << "head " << h;
+    const std::vector<float> pooled =
+        PooledKvHeadScores(scores, n - o.window, c.n_heads, c.n_kv_heads, o.pool, o.pool_kernel);
+    const float* head_scores = pooled.data() + static_cast<size_t>(h) * (n - o.window);
+    for (int i = 1; i < n - o.window; ++i) {
+      EXPECT_GE(head_scores[order[i - 1]], head_scores[order[i]]) << "head " << h << " row " << i;
+    }
     std::vector<int32_t> all = order;
     std::sort(all.begin(), all.end());
     for (int r = 0; r < n; ++r) EXPECT_EQ(all[r], r) << "head " << h;
