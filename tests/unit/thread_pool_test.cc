@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 namespace kvserve::cpu {
@@ -35,6 +37,22 @@ TEST(ThreadPoolTest, ManyBackToBackJobs) {
     pool.ParallelFor(7, [&](int64_t begin, int64_t end, int) { total += end - begin; });
   }
   EXPECT_EQ(total, 2000 * 7);
+}
+
+// Workers spin a while after a job, then sleep: jobs that come after a pause (workers asleep),
+// mixed with back-to-back ones (workers spinning) and with jobs of fewer slices than workers,
+// each run every index once.
+TEST(ThreadPoolTest, JobsAfterIdlePausesWakeTheSleepingWorkers) {
+  ThreadPool pool(4);
+  int64_t expected = 0;
+  std::atomic<int64_t> total = 0;
+  for (int round = 0; round < 40; ++round) {
+    if (round % 4 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    const int64_t n = round % 3 == 0 ? 2 : 100;
+    pool.ParallelFor(n, [&](int64_t begin, int64_t end, int) { total += end - begin; });
+    expected += n;
+    ASSERT_EQ(total, expected) << "round " << round;
+  }
 }
 
 }  // namespace
