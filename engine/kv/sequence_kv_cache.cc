@@ -87,6 +87,21 @@ void SequenceKvCache::GatherHead(int layer, int kv_head, int begin, int end, flo
   }
 }
 
+void SequenceKvCache::HeadSpans(int layer, int kv_head, int begin, int end,
+                                std::vector<KvRowSpan>* out) const {
+  const Layer& l = layers_[layer];
+  const int d = head_dim();
+  const int p = page_size();
+  for (int row = begin; row < end;) {
+    const int32_t page = l.pages[row / p];
+    const int in_page = row % p;
+    const int n = std::min(end - row, p - in_page);
+    const size_t offset = static_cast<size_t>(in_page) * d;
+    out->push_back({pool_.keys(page, kv_head) + offset, pool_.values(page, kv_head) + offset, n});
+    row += n;
+  }
+}
+
 const float* SequenceKvCache::key_row(int layer, int kv_head, int row) const {
   const Layer& l = layers_[layer];
   return pool_.keys(l.pages[row / page_size()], kv_head) +

@@ -8,6 +8,13 @@
 
 namespace kvserve {
 
+// `rows` consecutive rows of one KV head's keys and values, [rows][head_dim] each, in place.
+struct KvRowSpan {
+  const float* keys;
+  const float* values;
+  int rows;
+};
+
 // The keys and values one sequence holds, per layer, in pages of a shared PagePool: each layer has
 // its own page table and length (compressing policies shorten layers differently); within a page
 // each KV head's rows are contiguous, so a head may keep its own tokens (FastKV/SnapKV) and a page
@@ -48,6 +55,9 @@ class SequenceKvCache {
 
   // Copies KV head `kv_head`'s rows [begin, end) of `layer` to contiguous [end - begin][head_dim].
   void GatherHead(int layer, int kv_head, int begin, int end, float* keys, float* values) const;
+  // The same rows in place, one span per page they touch, appended to `out` (decode attention
+  // reads them there instead of copying them out).
+  void HeadSpans(int layer, int kv_head, int begin, int end, std::vector<KvRowSpan>* out) const;
   const float* key_row(int layer, int kv_head, int row) const;
   const float* value_row(int layer, int kv_head, int row) const;
 

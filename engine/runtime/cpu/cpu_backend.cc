@@ -326,12 +326,35 @@ absl::Status CpuBackend::Attention(std::span<const SequenceChunk> batch, int lay
   pool_.ParallelFor(
       pool_.size(),
       [&](int64_t, int64_t, int worker) {
+        std::vector<KvRowSpan> spans;
         for (size_t t; (t = next.fetch_add(1)) < tasks.size();) {
           const AttentionTask& task = tasks[t];
           const SequenceChunk& ch = batch[task.chunk];
           // A sparse decode attends over its pages' rows: a subset of the cache, no more rows.
           const int cache_len = AttendedRows(ch, task.chunk, layer, task.kv_head);
           const int keys_needed = cpu::AttentionKeysNeeded(task.n, cache_len, task.block);
+          const cpu::AttentionInputs in{
+              .q = s_.q.data() + static_cast<size_t>(task.q_row) * c.q_dim(),
+              .keys = nullptr,
+              .values = nullptr,
+              .out = s_.attn.data() + static_cast<size_t>(task.out_row) * c.q_dim(),
+              .n = task.n,
+              .cache_len = cache_len,
+              .shape = shape};
+          if (cpu::AttendsDirectly(task.n)) {  // decode: the rows where they lie
+            spans.clear();
+            if (sparse_[task.chunk]) {
+              const int p = ch.kv->page_size();
+              for (const int32_t page : pages_[task.chunk]->pages(layer, task.kv_head)) {
+                ch.kv->HeadSpans(layer, task.kv_head, page * p,
+                                 std::min((page + 1) * p, ch.kv->length(layer)), &spans);
+              }
+            } else {
+              ch.kv->HeadSpans(layer, task.kv_head, 0, keys_needed, &spans);
+            }
+            cpu::DirectAttention(in, spans, task.kv_head, s_.scores[worker].data());
+            continue;
+          }
           float* keys = s_.scores[worker].data();
           float* values = keys + static_cast<size_t>(keys_needed) * c.head_dim;
           if (sparse_[task.chunk]) {
@@ -340,15 +363,10 @@ absl::Status CpuBackend::Attention(std::span<const SequenceChunk> batch, int lay
           } else {
             ch.kv->GatherHead(layer, task.kv_head, 0, keys_needed, keys, values);
           }
-          const cpu::AttentionInputs in{
-              .q = s_.q.data() + static_cast<size_t>(task.q_row) * c.q_dim(),
-              .keys = keys,
-              .values = values,
-              .out = s_.attn.data() + static_cast<size_t>(task.out_row) * c.q_dim(),
-              .n = task.n,
-              .cache_len = cache_len,
-              .shape = shape};
-          cpu::CausalAttention(in, task.kv_head, task.block,
+          cpu::AttentionInputs gathered = in;
+          gathered.keys = keys;
+          gathered.values = values;
+          cpu::CausalAttention(gathered, task.kv_head, task.block,
                                values + static_cast<size_t>(keys_needed) * c.head_dim);
         }
       },

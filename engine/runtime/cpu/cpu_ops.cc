@@ -22,11 +22,12 @@ constexpr int kDirectAttentionRows = 4;
 
 // One query head over its visible keys with dot products: decode, where GEMM calls cost more than
 // the arithmetic.
-void DirectAttentionHead(const float* q, const float* k, const float* v, float* out, int visible,
-                         int d, float scale, float* p) {
-  AttentionProbabilities(q, k, visible, d, scale, p);
-  std::fill(out, out + d, 0.0f);
-  for (int j = 0; j < visible; ++j) Axpy(p[j], v + static_cast<size_t>(j) * d, out, d);
+// Scores p[0, visible) -> softmax probabilities, in place.
+void Softmax(float* p, int visible, float max) {
+  float sum = 0.0f;
+  for (int j = 0; j < visible; ++j) sum += (p[j] = FastExpNonPositive(p[j] - max));
+  const float inv = 1.0f / sum;
+  for (int j = 0; j < visible; ++j) p[j] *= inv;
 }
 
 }  // namespace
@@ -38,10 +39,7 @@ void AttentionProbabilities(const float* q, const float* k, int visible, int d, 
     p[j] = Dot(q, k + static_cast<size_t>(j) * d, d) * scale;
     max = std::max(max, p[j]);
   }
-  float sum = 0.0f;
-  for (int j = 0; j < visible; ++j) sum += (p[j] = FastExpNonPositive(p[j] - max));
-  const float inv = 1.0f / sum;
-  for (int j = 0; j < visible; ++j) p[j] *= inv;
+  Softmax(p, visible, max);
 }
 
 void Linear(ThreadPool& pool, const float* x, const float* w, float* y, int m, int n, int k,
@@ -159,13 +157,9 @@ void CausalAttention(const AttentionInputs& in, int kv_head, int block, float* s
   const float* k = in.keys;
   const float* v = in.values;
   const int first_head = kv_head * group;
-  if (in.n <= kDirectAttentionRows) {
-    for (int i = 0; i < in.n; ++i) {
-      for (int head = first_head; head < first_head + group; ++head) {
-        const size_t at = static_cast<size_t>(i) * q_stride + static_cast<size_t>(head) * d;
-        DirectAttentionHead(in.q + at, k, v, in.out + at, base + i + 1, d, scale, scratch);
-      }
-    }
+  if (AttendsDirectly(in.n)) {
+    const KvRowSpan whole{k, v, in.cache_len};
+    DirectAttention(in, {&whole, 1}, kv_head, scratch);
     return;
   }
   const int r0 = block * kQueryBlock;
@@ -202,6 +196,42 @@ void CausalAttention(const AttentionInputs& in, int kv_head, int block, float* s
     std::memcpy(
         in.out + static_cast<size_t>(r0 + r) * q_stride + static_cast<size_t>(first_head) * d,
         og + static_cast<size_t>(r) * group * d, static_cast<size_t>(group) * d * sizeof(float));
+  }
+}
+
+bool AttendsDirectly(int n) { return n <= kDirectAttentionRows; }
+
+void DirectAttention(const AttentionInputs& in, std::span<const KvRowSpan> spans, int kv_head,
+                     float* p) {
+  const AttentionShape& shape = in.shape;
+  const int d = shape.head_dim;
+  const int group = shape.n_heads / shape.n_kv_heads;
+  const int q_stride = shape.n_heads * d;
+  const int base = in.cache_len - in.n;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  for (int i = 0; i < in.n; ++i) {
+    const int visible = base + i + 1;
+    for (int head = kv_head * group; head < (kv_head + 1) * group; ++head) {
+      const size_t at = static_cast<size_t>(i) * q_stride + static_cast<size_t>(head) * d;
+      const float* q = in.q + at;
+      float max = -std::numeric_limits<float>::infinity();
+      int j = 0;
+      for (const KvRowSpan& s : spans) {
+        for (int r = 0; r < s.rows && j < visible; ++r, ++j) {
+          p[j] = Dot(q, s.keys + static_cast<size_t>(r) * d, d) * scale;
+          max = std::max(max, p[j]);
+        }
+      }
+      Softmax(p, visible, max);
+      float* out = in.out + at;
+      std::fill(out, out + d, 0.0f);
+      j = 0;
+      for (const KvRowSpan& s : spans) {
+        for (int r = 0; r < s.rows && j < visible; ++r, ++j) {
+          Axpy(p[j], s.values + static_cast<size_t>(r) * d, out, d);
+        }
+      }
+    }
   }
 }
 

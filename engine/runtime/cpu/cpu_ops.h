@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <span>
 
+#include "engine/kv/sequence_kv_cache.h"
 #include "engine/runtime/cpu/thread_pool.h"
 
 namespace kvserve::cpu {
@@ -62,5 +63,13 @@ size_t AttentionScratchFloats(int n, int cache_len, const AttentionShape& shape)
 // Computes the query heads that share KV head `kv_head` for the rows of query block `block`: one
 // GEMM over the whole group, so K and V are read once per group rather than once per query head.
 void CausalAttention(const AttentionInputs& in, int kv_head, int block, float* scratch);
+
+// Whether `n` new queries attend by dot products (one task, no GEMM): decode.
+bool AttendsDirectly(int n);
+// CausalAttention for AttendsDirectly(n) over K/V rows read where they lie, `spans` in cache order
+// (in.keys and in.values unused): the same arithmetic in the same order as over gathered rows,
+// without the copy, which cost a decode step a second pass over the cache.
+void DirectAttention(const AttentionInputs& in, std::span<const KvRowSpan> spans, int kv_head,
+                     float* scratch);
 
 }  // namespace kvserve::cpu
