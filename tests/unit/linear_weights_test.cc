@@ -43,17 +43,22 @@ TEST(LinearWeightsTest, FusedMixedFormatsMatchDecodedArithmetic) {
   const int64_t n = w.rows();
   ASSERT_EQ(n, 104);
   ThreadPool pool(2);
-  LinearRunner runner(pool);
-  for (int m : {1, 5, 40}) {  // dot kernels for 1 and 5 rows, fp32 panels for 40
-    const std::vector<float> x = Random(rng, m * k, 1.0f);
-    std::vector<float> y(m * n, 0.25f);
-    runner.Run(x.data(), w, y.data(), m, /*accumulate=*/true);
-    for (int i = 0; i < m; ++i) {
-      for (int64_t j = 0; j < n; ++j) {
-        double ref = 0.25;
-        for (int64_t t = 0; t < k; ++t)
-          ref += static_cast<double>(x[i * k + t]) * decoded[j * k + t];
-        ASSERT_NEAR(y[i * n + j], ref, 1e-3) << "m " << m << " row " << i << " col " << j;
+  // The default crossover (dot kernels for 1 and 5 rows, fp32 panels for 40), and each path forced
+  // for every row count, as kvserve-linear-bench runs them.
+  for (const int dot_rows_max : {LinearRunner::kDefaultDotRowsMax, 0, 1 << 20}) {
+    LinearRunner runner(pool, dot_rows_max);
+    for (int m : {1, 5, 40}) {
+      const std::vector<float> x = Random(rng, m * k, 1.0f);
+      std::vector<float> y(m * n, 0.25f);
+      runner.Run(x.data(), w, y.data(), m, /*accumulate=*/true);
+      for (int i = 0; i < m; ++i) {
+        for (int64_t j = 0; j < n; ++j) {
+          double ref = 0.25;
+          for (int64_t t = 0; t < k; ++t)
+            ref += static_cast<double>(x[i * k + t]) * decoded[j * k + t];
+          ASSERT_NEAR(y[i * n + j], ref, 1e-3)
+              << "dot rows up to " << dot_rows_max << ", m " << m << " row " << i << " col " << j;
+        }
       }
     }
   }

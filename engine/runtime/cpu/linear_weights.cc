@@ -13,8 +13,6 @@ namespace {
 
 using kernels::cpu::WeightFormat;
 
-// Up to this many rows the int8 dot kernels beat decoding panels for sgemm.
-constexpr int kSmallRows = 16;
 // A panel of decoded weight rows holds up to this many floats (2 MiB). Small panels cost more than
 // they save: OpenBLAS repacks the activations for every sgemm call (64K floats: +13% prefill CPU
 // time over fp32 at 512 tokens; 512K: +4%).
@@ -66,8 +64,9 @@ void LinearWeights::RowToF32(int64_t r, float* out) const {
   }
 }
 
-LinearRunner::LinearRunner(ThreadPool& pool)
+LinearRunner::LinearRunner(ThreadPool& pool, int dot_rows_max)
     : pool_(pool),
+      dot_rows_max_(dot_rows_max),
       kernels_(kernels::cpu::KernelTable(kernels::cpu::SelectedIsa())),
       panels_(pool.size()) {}
 
@@ -79,7 +78,7 @@ void LinearRunner::Run(const float* x, const LinearWeights& w, float* y, int m, 
            accumulate);
     return;
   }
-  const bool small = m <= kSmallRows;
+  const bool small = m <= dot_rows_max_;
   bool any_q8 = false;
   for (const LinearWeights::Part& p : w.parts_) any_q8 |= kernels::cpu::UsesQ8Activations(p.format);
   if (small && any_q8) {

@@ -54,12 +54,17 @@ class LinearWeights {
 // OpenBLAS sgemm. Holds the per-step scratch, so one runner per engine thread.
 class LinearRunner {
  public:
-  explicit LinearRunner(ThreadPool& pool);
+  // Up to this many rows the int8 dot kernels beat decoding panels for sgemm (kvserve-linear-bench
+  // measures both paths at every row count).
+  static constexpr int kDefaultDotRowsMax = 16;
+  // Batches of up to `dot_rows_max` rows take the dot kernels, larger ones the panels.
+  explicit LinearRunner(ThreadPool& pool, int dot_rows_max = kDefaultDotRowsMax);
   void Run(const float* x, const LinearWeights& w, float* y, int m, bool accumulate = false);
   kernels::cpu::Isa isa() const { return kernels_.isa; }
 
  private:
   ThreadPool& pool_;
+  int dot_rows_max_;
   const kernels::cpu::DotKernelTable& kernels_;
   std::vector<kernels::cpu::Q8Block> xq_;
   std::vector<std::vector<float>> panels_;  // one per pool worker
