@@ -4,6 +4,26 @@
 #include <cstring>
 
 namespace kvserve {
+namespace {
+
+// Calls fn(span, first row) for KV head `kv_head`'s rows [begin, end) of a layer with page table
+// `pages`, one span per page they touch.
+template <typename Fn>
+void ForEachSpan(const PagePool& pool, const std::vector<int32_t>& pages, int kv_head, int begin,
+                 int end, Fn fn) {
+  const int d = pool.shape().head_dim;
+  const int p = pool.page_size();
+  for (int row = begin; row < end;) {
+    const int32_t page = pages[row / p];
+    const int in_page = row % p;
+    const int n = std::min(end - row, p - in_page);
+    const size_t offset = static_cast<size_t>(in_page) * d;
+    fn(KvRowSpan{pool.keys(page, kv_head) + offset, pool.values(page, kv_head) + offset, n}, row);
+    row += n;
+  }
+}
+
+}  // namespace
 
 SequenceKvCache::SequenceKvCache(PagePool& pool, int n_layers) : pool_(pool), layers_(n_layers) {}
 
@@ -72,34 +92,18 @@ bool SequenceKvCache::AppendUnwritten(int layer, int n) {
 
 void SequenceKvCache::GatherHead(int layer, int kv_head, int begin, int end, float* keys,
                                  float* values) const {
-  const Layer& l = layers_[layer];
-  const int d = head_dim();
-  const int p = page_size();
-  for (int row = begin; row < end;) {
-    const int32_t page = l.pages[row / p];
-    const int in_page = row % p;
-    const int n = std::min(end - row, p - in_page);
-    const size_t offset = static_cast<size_t>(in_page) * d;
+  const size_t d = head_dim();
+  ForEachSpan(pool_, layers_[layer].pages, kv_head, begin, end, [&](const KvRowSpan& s, int row) {
     const size_t out = static_cast<size_t>(row - begin) * d;
-    std::memcpy(keys + out, pool_.keys(page, kv_head) + offset, n * d * sizeof(float));
-    std::memcpy(values + out, pool_.values(page, kv_head) + offset, n * d * sizeof(float));
-    row += n;
-  }
+    std::memcpy(keys + out, s.keys, s.rows * d * sizeof(float));
+    std::memcpy(values + out, s.values, s.rows * d * sizeof(float));
+  });
 }
 
 void SequenceKvCache::HeadSpans(int layer, int kv_head, int begin, int end,
                                 std::vector<KvRowSpan>* out) const {
-  const Layer& l = layers_[layer];
-  const int d = head_dim();
-  const int p = page_size();
-  for (int row = begin; row < end;) {
-    const int32_t page = l.pages[row / p];
-    const int in_page = row % p;
-    const int n = std::min(end - row, p - in_page);
-    const size_t offset = static_cast<size_t>(in_page) * d;
-    out->push_back({pool_.keys(page, kv_head) + offset, pool_.values(page, kv_head) + offset, n});
-    row += n;
-  }
+  ForEachSpan(pool_, layers_[layer].pages, kv_head, begin, end,
+              [&](const KvRowSpan& s, int) { out->push_back(s); });
 }
 
 const float* SequenceKvCache::key_row(int layer, int kv_head, int row) const {
