@@ -5,6 +5,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/cpu/dot_rows.h"
@@ -104,50 +105,84 @@ float DotBF16(const uint8_t* w, const float* x, const Q8Block*, int64_t k) {
   return sum;
 }
 
-// The 32-element formats as one step per block: accumulate the block's integer dot, scaled,
-// into `acc` and its offset term into `bias`. (A two-row variant sharing the activation
-// loads measured 1.7x slower at decode here, and two chains per row no faster.)
+// The 32-element formats: how a block's weights unpack to one register and dot with a Q8
+// block's two planes; the offset term (Q4_0's -8, Q4_1's m) goes to a separate scalar sum.
+// (A two-weight-row variant sharing the activation loads measured 1.7x slower at decode here.)
 struct Q8_0Block {
   static constexpr int kBytes = 34;
-  static void Step(const uint8_t* w, const Q8Block& x, __m256i xq, __m256i xr, __m256& acc,
-                   float&) {
-    const __m256i wq = Load32(w + 2);
-    const __m256i p =
-        _mm256_add_epi32(_mm256_slli_epi32(MulSumS8S8(wq, xq), 8), MulSumS8S8(wq, xr));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(HalfAt(w) * x.d), acc);
+  static __m256i Weights(const uint8_t* w) { return Load32(w + 2); }
+  static __m256i Dot(__m256i wq, const Q8Block& x) {
+    return _mm256_add_epi32(_mm256_slli_epi32(MulSumS8S8(wq, Load32(x.q)), 8),
+                            MulSumS8S8(wq, Load32(x.r)));
   }
+  static float Bias(const uint8_t*, const Q8Block&) { return 0.0f; }
 };
 
 struct Q4_0Block {
   static constexpr int kBytes = 18;
-  static void Step(const uint8_t* w, const Q8Block& x, __m256i xq, __m256i xr, __m256& acc,
-                   float& bias) {
-    const float d = HalfAt(w);
-    const __m256i u = Nibbles16(w + 2);
-    const __m256i p = _mm256_add_epi32(_mm256_slli_epi32(MulSumU8S8(u, xq), 8), MulSumU8S8(u, xr));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * x.d), acc);
-    bias -= 8.0f * d * x.sum;
-  }
+  static __m256i Weights(const uint8_t* w) { return Nibbles16(w + 2); }
+  static __m256i Dot(__m256i u, const Q8Block& x) { return DotU8(u, x); }
+  static float Bias(const uint8_t* w, const Q8Block& x) { return -8.0f * HalfAt(w) * x.sum; }
 };
 
 struct Q4_1Block {
   static constexpr int kBytes = 20;
-  static void Step(const uint8_t* w, const Q8Block& x, __m256i xq, __m256i xr, __m256& acc,
-                   float& bias) {
-    const __m256i u = Nibbles16(w + 4);
-    const __m256i p = _mm256_add_epi32(_mm256_slli_epi32(MulSumU8S8(u, xq), 8), MulSumU8S8(u, xr));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(HalfAt(w) * x.d), acc);
-    bias += HalfAt(w + 2) * x.sum;
-  }
+  static __m256i Weights(const uint8_t* w) { return Nibbles16(w + 4); }
+  static __m256i Dot(__m256i u, const Q8Block& x) { return DotU8(u, x); }
+  static float Bias(const uint8_t* w, const Q8Block& x) { return HalfAt(w + 2) * x.sum; }
 };
 
+// One weight row against kTile activation rows: each block is unpacked once and dotted with every
+// row (batched decode used to redo the unpack per activation row).
+template <typename B, int kTile>
+void Row32Tile(const uint8_t* w, const Q8Block* const* x, int64_t k, float* out) {
+  __m256 acc[kTile];
+  float bias[kTile];
+  for (int i = 0; i < kTile; ++i) acc[i] = _mm256_setzero_ps(), bias[i] = 0.0f;
+  for (int64_t b = 0; b < k / 32; ++b, w += B::kBytes) {
+    const __m256i u = B::Weights(w);
+    const float d = HalfAt(w);
+    for (int i = 0; i < kTile; ++i) {
+      const Q8Block& xb = x[i][b];
+      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(B::Dot(u, xb)), _mm256_set1_ps(d * xb.d), acc[i]);
+      bias[i] += B::Bias(w, xb);
+    }
+  }
+  for (int i = 0; i < kTile; ++i) out[i] = Sum8(acc[i]) + bias[i];
+}
+
+// Rows of a 32-element format, the activation rows in tiles of up to 4.
 template <typename B>
-float Row32(const uint8_t* w, const float*, const Q8Block* x, int64_t k) {
-  __m256 acc = _mm256_setzero_ps();
-  float bias = 0.0f;
-  for (int64_t b = 0; b < k / 32; ++b, w += B::kBytes)
-    B::Step(w, x[b], Load32(x[b].q), Load32(x[b].r), acc, bias);
-  return Sum8(acc) + bias;
+void Rows32(const MatVecArgs& a, int64_t row_begin, int64_t row_end) {
+  constexpr int kTile = 4;
+  const int64_t q_blocks = a.k / kQ8BlockSize;
+  for (int64_t j = row_begin; j < row_end; ++j) {
+    const uint8_t* w = a.w + static_cast<size_t>(j) * a.row_bytes;
+    for (int i0 = 0; i0 < a.m; i0 += kTile) {
+      const int n = std::min(kTile, a.m - i0);
+      const Q8Block* x[kTile];
+      for (int i = 0; i < n; ++i) x[i] = a.xq + (i0 + i) * q_blocks;
+      float v[kTile];
+      switch (n) {
+        case 4:
+          Row32Tile<B, 4>(w, x, a.k, v);
+          break;
+        case 3:
+          Row32Tile<B, 3>(w, x, a.k, v);
+          break;
+        case 2:
+          Row32Tile<B, 2>(w, x, a.k, v);
+          break;
+        default:
+          Row32Tile<B, 1>(w, x, a.k, v);
+          break;
+      }
+      for (int i = 0; i < n; ++i) {
+        float& o = a.y[(i0 + i) * a.ldy + j];
+        o = a.accumulate ? o + v[i] : v[i];
+      }
+    }
+  }
 }
 
 template <bool kFifthBit>
@@ -229,9 +264,8 @@ float DotQ6_K(const uint8_t* w, const float*, const Q8Block* x, int64_t k) {
 const DotKernelTable& X86KernelTable(Isa isa) {
   static const DotKernelTable table{
       isa,
-      {RowsOf<DotF32>, RowsOf<DotF16>, RowsOf<DotBF16>, RowsOf<Row32<Q8_0Block>>,
-       RowsOf<Row32<Q4_0Block>>, RowsOf<Row32<Q4_1Block>>, RowsOf<DotQ4_K>, RowsOf<DotQ5_K>,
-       RowsOf<DotQ6_K>}};
+      {RowsOf<DotF32>, RowsOf<DotF16>, RowsOf<DotBF16>, Rows32<Q8_0Block>, Rows32<Q4_0Block>,
+       Rows32<Q4_1Block>, RowsOf<DotQ4_K>, RowsOf<DotQ5_K>, RowsOf<DotQ6_K>}};
   return table;
 }
 
