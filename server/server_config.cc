@@ -87,6 +87,9 @@ void AddServerFlags(CLI::App& app, ServerConfig& c) {
   add("--synthetic-seed", c.synthetic_seed, "seed of synthetic:NAME weights");
   add("--weights-dtype", c.weights_dtype,
       "how weight matrices are held: stored (as in the file), f32, f16, bf16, q8_0, q4_0, q4_1");
+  add("--kv-dtype", c.kv_dtype,
+      "how K and V are stored: f16, bf16 or f32 (empty: the backend's default, f16 on the CPU, "
+      "bf16 on CUDA, which stores bf16 only)");
   add("--host", c.host, "address the gRPC and metrics servers bind");
   add("--port", c.port, "gRPC port (0: ephemeral)")->check(CLI::Range(0, 65535));
   add("--metrics-port", c.metrics_port,

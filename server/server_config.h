@@ -29,6 +29,9 @@ struct ServerConfig {
   std::string backend = "cpu";
   // How weight matrices are held (engine/model/weights_dtype.h): "stored", "f32", "q8_0", ...
   std::string weights_dtype = "stored";
+  // How K and V are stored (engine/kv/kv_dtype.h): "" (the backend's default), "f16", "bf16",
+  // "f32".
+  std::string kv_dtype;
   int threads = 0;  // backend worker threads; 0: one per hardware thread
   double gpu_memory_fraction = kDefaultGpuMemoryFraction;  // CUDA: share of free device memory
   int max_batch_tokens = 2048;

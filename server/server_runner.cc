@@ -150,11 +150,12 @@ absl::Status ServerRunner::Listen() {
 absl::Status ServerRunner::LoadModel() {
   spdlog::info("loading model {}", config_.model);
   const auto started = std::chrono::steady_clock::now();
-  auto loaded = LoadEngine({.model = config_.model,
-                            .tokenizer = config_.tokenizer,
-                            .synthetic_seed = config_.synthetic_seed,
-                            .weights_dtype = config_.weights_dtype},
-                           config_.backend, config_.threads, config_.gpu_memory_fraction);
+  auto loaded =
+      LoadEngine({.model = config_.model,
+                  .tokenizer = config_.tokenizer,
+                  .synthetic_seed = config_.synthetic_seed,
+                  .weights_dtype = config_.weights_dtype},
+                 config_.backend, config_.threads, config_.gpu_memory_fraction, config_.kv_dtype);
   if (!loaded.ok()) return loaded.status();
 
   auto engine = std::make_unique<ServingEngine>();
@@ -298,13 +299,15 @@ void ServerRunner::LogEngine() const {
   const SchedulerStatus s = scheduler.status();
   const KvPageShape page{
       .n_kv_heads = c.n_kv_heads, .page_size = s.page_size, .head_dim = c.head_dim};
+  const Backend& backend = *engine_->loaded.backend;
+  const int64_t device_page = static_cast<int64_t>(page.bytes(backend.kv_element_bytes()));
+  const int64_t host_page = static_cast<int64_t>(page.bytes(backend.kv_host_element_bytes()));
   spdlog::info(
-      "backend: {}; KV pool: {} pages of {} tokens x {} KV heads ({} bytes each, {} in "
+      "backend: {}; KV in {}; KV pool: {} pages of {} tokens x {} KV heads ({} bytes each, {} in "
       "all); host tier: {} pages ({}); max concurrency at full context: {:.1f}",
-      engine_->loaded.backend->name(), s.pages_total, s.page_size, c.n_kv_heads, page.bytes(),
-      FormatBytes(static_cast<int64_t>(page.bytes()) * s.pages_total), s.host_pages_total,
-      FormatBytes(static_cast<int64_t>(page.bytes()) * s.host_pages_total),
-      scheduler.max_concurrency_at_full_context());
+      backend.name(), KvDtypeName(backend.kv_dtype()), s.pages_total, s.page_size, c.n_kv_heads,
+      device_page, FormatBytes(device_page * s.pages_total), s.host_pages_total,
+      FormatBytes(host_page * s.host_pages_total), scheduler.max_concurrency_at_full_context());
 }
 
 }  // namespace kvserve::server

@@ -1,7 +1,9 @@
 #include "engine/kv/budget_cache.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
+#include <vector>
 
 #include "kernels/ceil_div.h"
 
@@ -39,30 +41,43 @@ void ProvideDeviceBudget(KvPolicy& policy, const SequenceKvCache& cache, int tok
   }
 }
 
-float* BudgetCache::Slot(int layer, int32_t slot) const {
+std::byte* BudgetCache::Slot(int layer, int32_t slot) const {
   return pool_.data(pages_[static_cast<size_t>(layer) * layout_.slots + slot]);
 }
 
 void BudgetCache::Recall(const SequenceKvCache& host, int layer, int32_t page, int kv_head,
                          int32_t slot, int first_row, int rows) {
   const int d = shape_.head_dim;
-  const size_t plane = static_cast<size_t>(shape_.page_size) * row_stride();  // the K (or V) half
-  float* dst = Slot(layer, slot) + static_cast<size_t>(kv_head) * d;
+  const size_t e = pool_.element_bytes();
+  const size_t row = d * e;                // one head's row here
+  const size_t stride = row_stride() * e;  // one token's row of every head
+  const size_t plane = static_cast<size_t>(shape_.page_size) * stride;  // the K (or V) half
+  std::byte* dst = Slot(layer, slot) + static_cast<size_t>(kv_head) * row;
   const int first = page * shape_.page_size;
-  // One head's page is contiguous on the host; scatter its rows into the token-major slot.
-  const float* k = host.key_row(layer, kv_head, first);
-  const float* v = host.value_row(layer, kv_head, first);
+  // One head's page is contiguous on the host; scatter its rows into the token-major slot. Tiers
+  // of one backend store the same type (a byte copy); a policy's own fp32 budget converts.
+  const size_t host_row = host.row_bytes();
+  const std::byte* k = host.key_bytes(layer, kv_head, first);
+  const std::byte* v = host.value_bytes(layer, kv_head, first);
+  std::vector<float> f32(host.dtype() == pool_.dtype() ? 0 : d);
+  auto copy = [&](const std::byte* from, std::byte* to) {
+    if (f32.empty()) {
+      std::memcpy(to, from, row);
+    } else {
+      LoadKvRow(from, d, host.dtype(), f32.data());
+      StoreKvRow(f32.data(), d, pool_.dtype(), to);
+    }
+  };
   for (int r = first_row; r < first_row + rows; ++r) {
-    std::memcpy(dst + static_cast<size_t>(r) * row_stride(), k + static_cast<size_t>(r) * d,
-                d * sizeof(float));
-    std::memcpy(dst + plane + static_cast<size_t>(r) * row_stride(), v + static_cast<size_t>(r) * d,
-                d * sizeof(float));
+    copy(k + r * host_row, dst + r * stride);
+    copy(v + r * host_row, dst + plane + r * stride);
   }
 }
 
 const float* BudgetCache::key_row(int layer, int32_t slot, int row, int kv_head) const {
-  return Slot(layer, slot) + static_cast<size_t>(row) * row_stride() +
-         static_cast<size_t>(kv_head) * shape_.head_dim;
+  assert(pool_.dtype() == KvDtype::kF32);
+  return reinterpret_cast<const float*>(Slot(layer, slot)) +
+         static_cast<size_t>(row) * row_stride() + static_cast<size_t>(kv_head) * shape_.head_dim;
 }
 
 const float* BudgetCache::value_row(int layer, int32_t slot, int row, int kv_head) const {
@@ -70,7 +85,7 @@ const float* BudgetCache::value_row(int layer, int32_t slot, int row, int kv_hea
 }
 
 size_t BudgetCache::bytes_per_chunk() const {
-  return size_t{2} * shape_.page_size * shape_.head_dim * sizeof(float);
+  return size_t{2} * shape_.page_size * shape_.head_dim * pool_.element_bytes();
 }
 
 namespace {

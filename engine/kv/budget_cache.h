@@ -43,14 +43,15 @@ class BudgetCache {
   // same rows of `slot` of `layer`: HND → NHD.
   void Recall(const SequenceKvCache& host, int layer, int32_t page, int kv_head, int32_t slot,
               int first_row, int rows);
-  // Row `row` of head `kv_head` in `slot`; a head's rows are n_kv_heads * head_dim apart.
+  // Row `row` of head `kv_head` in `slot` of an fp32 pool (tests); a head's rows are
+  // n_kv_heads * head_dim apart.
   const float* key_row(int layer, int32_t slot, int row, int kv_head) const;
   const float* value_row(int layer, int32_t slot, int row, int kv_head) const;
   int row_stride() const { return shape_.n_kv_heads * shape_.head_dim; }
   size_t bytes_per_chunk() const;  // one recalled (page, head): keys and values
 
  private:
-  float* Slot(int layer, int32_t slot) const;
+  std::byte* Slot(int layer, int32_t slot) const;
 
   PagePool& pool_;
   KvPageShape shape_;

@@ -33,6 +33,7 @@ class PageDigests {
   DigestKind kind_;
   int pages_ = 0;
   std::vector<float> data_;  // [page][kv_head][hi, lo][head_dim]
+  std::vector<float> keys_;  // one page of one head's keys in fp32, as the digest reads them
 };
 
 }  // namespace kvserve

@@ -4,10 +4,10 @@
 
 namespace kvserve {
 
-PagePool::PagePool(KvPageShape shape, int64_t max_pages)
+PagePool::PagePool(KvPageShape shape, int64_t max_pages, KvDtype dtype)
     : shape_(shape),
       max_pages_(std::clamp<int64_t>(max_pages, 0, kUnbounded)),
-      own_store_(std::make_unique<KvPageStore>(shape.floats(), max_pages_)),
+      own_store_(std::make_unique<KvPageStore>(dtype, shape.floats(), max_pages_)),
       store_(own_store_.get()) {}
 
 PagePool::PagePool(KvPageShape shape, int64_t max_pages, KvPageStore* store)

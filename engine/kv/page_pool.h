@@ -22,8 +22,8 @@ class PagePool {
   // Far beyond any memory: the slab table for it is 2 MiB of pointers.
   static constexpr int64_t kUnbounded = int64_t{1} << 24;
 
-  // With its own fp32 store (tests, tools, a policy's private budget).
-  PagePool(KvPageShape shape, int64_t max_pages);
+  // With its own store of `dtype` elements (tests, tools, a policy's private budget).
+  PagePool(KvPageShape shape, int64_t max_pages, KvDtype dtype = KvDtype::kF32);
   // Over `store` (at least `max_pages` pages of shape.floats(), outliving the pool), or ids only
   // when it is null: then the pages' memory is the backend's business and data() must not be used.
   PagePool(KvPageShape shape, int64_t max_pages, KvPageStore* store);
@@ -41,26 +41,34 @@ class PagePool {
   int64_t free_pages() const { return max_pages_ - used_pages(); }
   // Whether pages have host memory here (data(), keys(), values()).
   bool has_storage() const { return store_ != nullptr; }
+  // How the pages' elements are stored (fp32 for an ids-only pool: nothing is stored here).
+  KvDtype dtype() const { return store_ != nullptr ? store_->dtype() : KvDtype::kF32; }
+  size_t element_bytes() const { return KvDtypeBytes(dtype()); }
 
   // Appends `n` page ids to `pages`, all or none: false (and nothing taken) when fewer are free.
   bool Allocate(int64_t n, std::vector<int32_t>* pages);
   void Free(std::span<const int32_t> pages);
 
-  // The page's raw memory, shape().floats() floats; its layout is the owner's business.
-  float* data(int32_t page) { return store_->page(page); }
-  const float* data(int32_t page) const { return store_->page(page); }
+  // The page's raw memory, shape().floats() elements of dtype(); its layout is the owner's
+  // business.
+  std::byte* data(int32_t page) { return store_->page(page); }
+  const std::byte* data(int32_t page) const { return store_->page(page); }
 
   // In the host (HND) layout, KV head `kv_head`'s rows in `page`: [page_size][head_dim].
-  float* keys(int32_t page, int kv_head) { return data(page) + HeadOffset(kv_head); }
-  float* values(int32_t page, int kv_head) { return keys(page, kv_head) + HeadFloats(); }
-  const float* keys(int32_t page, int kv_head) const { return data(page) + HeadOffset(kv_head); }
-  const float* values(int32_t page, int kv_head) const {
-    return keys(page, kv_head) + HeadFloats();
+  std::byte* keys(int32_t page, int kv_head) { return data(page) + HeadOffset(kv_head); }
+  std::byte* values(int32_t page, int kv_head) { return keys(page, kv_head) + HeadBytes(); }
+  const std::byte* keys(int32_t page, int kv_head) const {
+    return data(page) + HeadOffset(kv_head);
+  }
+  const std::byte* values(int32_t page, int kv_head) const {
+    return keys(page, kv_head) + HeadBytes();
   }
 
  private:
-  size_t HeadFloats() const { return static_cast<size_t>(shape_.page_size) * shape_.head_dim; }
-  size_t HeadOffset(int kv_head) const { return 2 * HeadFloats() * kv_head; }
+  size_t HeadBytes() const {
+    return static_cast<size_t>(shape_.page_size) * shape_.head_dim * element_bytes();
+  }
+  size_t HeadOffset(int kv_head) const { return 2 * HeadBytes() * kv_head; }
 
   KvPageShape shape_;
   int64_t max_pages_;

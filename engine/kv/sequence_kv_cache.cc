@@ -1,6 +1,7 @@
 #include "engine/kv/sequence_kv_cache.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 
 namespace kvserve {
@@ -17,8 +18,10 @@ void ForEachSpan(const PagePool& pool, const std::vector<int32_t>& pages, int kv
     const int32_t page = pages[row / p];
     const int in_page = row % p;
     const int n = std::min(end - row, p - in_page);
-    const size_t offset = static_cast<size_t>(in_page) * d;
-    fn(KvRowSpan{pool.keys(page, kv_head) + offset, pool.values(page, kv_head) + offset, n}, row);
+    const size_t offset = static_cast<size_t>(in_page) * d * pool.element_bytes();
+    fn(KvRowSpan{pool.keys(page, kv_head) + offset, pool.values(page, kv_head) + offset, n,
+                 pool.dtype()},
+       row);
     row += n;
   }
 }
@@ -70,14 +73,15 @@ bool SequenceKvCache::Append(int layer, const float* keys, const float* values, 
   Layer& l = layers_[layer];
   const int d = head_dim();
   const int p = page_size();
+  const KvDtype t = pool_.dtype();
   for (int i = 0; i < n; ++i) {
     const int slot = l.length + i;
     const int32_t page = l.pages[slot / p];
-    const size_t in_page = static_cast<size_t>(slot % p) * d;
+    const size_t in_page = static_cast<size_t>(slot % p) * d * pool_.element_bytes();
     for (int h = 0; h < n_kv_heads(); ++h) {
       const size_t at = static_cast<size_t>(i) * row_stride + static_cast<size_t>(h) * d;
-      std::memcpy(pool_.keys(page, h) + in_page, keys + at, d * sizeof(float));
-      std::memcpy(pool_.values(page, h) + in_page, values + at, d * sizeof(float));
+      StoreKvRow(keys + at, d, t, pool_.keys(page, h) + in_page);
+      StoreKvRow(values + at, d, t, pool_.values(page, h) + in_page);
     }
   }
   l.length += n;
@@ -92,11 +96,11 @@ bool SequenceKvCache::AppendUnwritten(int layer, int n) {
 
 void SequenceKvCache::GatherHead(int layer, int kv_head, int begin, int end, float* keys,
                                  float* values) const {
-  const size_t d = head_dim();
+  const int d = head_dim();
   ForEachSpan(pool_, layers_[layer].pages, kv_head, begin, end, [&](const KvRowSpan& s, int row) {
     const size_t out = static_cast<size_t>(row - begin) * d;
-    std::memcpy(keys + out, s.keys, s.rows * d * sizeof(float));
-    std::memcpy(values + out, s.values, s.rows * d * sizeof(float));
+    LoadKvRow(s.keys, s.rows * d, s.dtype, keys + out);
+    if (values != nullptr) LoadKvRow(s.values, s.rows * d, s.dtype, values + out);
   });
 }
 
@@ -106,16 +110,28 @@ void SequenceKvCache::HeadSpans(int layer, int kv_head, int begin, int end,
               [&](const KvRowSpan& s, int) { out->push_back(s); });
 }
 
+std::byte* SequenceKvCache::RowAt(int layer, int kv_head, int row, bool value) const {
+  const int32_t page = layers_[layer].pages[row / page_size()];
+  return (value ? pool_.values(page, kv_head) : pool_.keys(page, kv_head)) +
+         static_cast<size_t>(row % page_size()) * row_bytes();
+}
+
+const std::byte* SequenceKvCache::key_bytes(int layer, int kv_head, int row) const {
+  return RowAt(layer, kv_head, row, false);
+}
+
+const std::byte* SequenceKvCache::value_bytes(int layer, int kv_head, int row) const {
+  return RowAt(layer, kv_head, row, true);
+}
+
 const float* SequenceKvCache::key_row(int layer, int kv_head, int row) const {
-  const Layer& l = layers_[layer];
-  return pool_.keys(l.pages[row / page_size()], kv_head) +
-         static_cast<size_t>(row % page_size()) * head_dim();
+  assert(pool_.dtype() == KvDtype::kF32);
+  return reinterpret_cast<const float*>(key_bytes(layer, kv_head, row));
 }
 
 const float* SequenceKvCache::value_row(int layer, int kv_head, int row) const {
-  const Layer& l = layers_[layer];
-  return pool_.values(l.pages[row / page_size()], kv_head) +
-         static_cast<size_t>(row % page_size()) * head_dim();
+  assert(pool_.dtype() == KvDtype::kF32);
+  return reinterpret_cast<const float*>(value_bytes(layer, kv_head, row));
 }
 
 void SequenceKvCache::Retain(int layer, const std::vector<std::vector<int32_t>>& rows) {
@@ -126,23 +142,21 @@ void SequenceKvCache::Retain(int layer, const std::vector<std::vector<int32_t>>&
     TrimPages(l);
     return;
   }
-  const int d = head_dim();
-  const int p = page_size();
-  std::vector<float> keys, values;
+  const size_t b = row_bytes();
+  std::vector<std::byte> keys, values;
   for (int h = 0; h < n_kv_heads(); ++h) {
     // Gather first: a kept row may sit in a slot an earlier kept row overwrites.
     const std::vector<int32_t>& keep = rows[h];
-    keys.resize(keep.size() * d);
-    values.resize(keep.size() * d);
+    keys.resize(keep.size() * b);
+    values.resize(keep.size() * b);
     for (size_t i = 0; i < keep.size(); ++i) {
-      std::memcpy(keys.data() + i * d, key_row(layer, h, keep[i]), d * sizeof(float));
-      std::memcpy(values.data() + i * d, value_row(layer, h, keep[i]), d * sizeof(float));
+      std::memcpy(keys.data() + i * b, key_bytes(layer, h, keep[i]), b);
+      std::memcpy(values.data() + i * b, value_bytes(layer, h, keep[i]), b);
     }
     for (size_t i = 0; i < keep.size(); ++i) {
-      const int32_t page = l.pages[i / p];
-      const size_t in_page = (i % p) * d;
-      std::memcpy(pool_.keys(page, h) + in_page, keys.data() + i * d, d * sizeof(float));
-      std::memcpy(pool_.values(page, h) + in_page, values.data() + i * d, d * sizeof(float));
+      const int row = static_cast<int>(i);
+      std::memcpy(RowAt(layer, h, row, false), keys.data() + i * b, b);
+      std::memcpy(RowAt(layer, h, row, true), values.data() + i * b, b);
     }
   }
   l.length = rows.empty() ? 0 : static_cast<int>(rows[0].size());
@@ -169,6 +183,8 @@ void SequenceKvCache::Release() {
   }
 }
 
-size_t SequenceKvCache::bytes_used() const { return pages_held() * pool_.shape().bytes(); }
+size_t SequenceKvCache::bytes_used() const {
+  return pages_held() * pool_.shape().bytes(pool_.element_bytes());
+}
 
 }  // namespace kvserve

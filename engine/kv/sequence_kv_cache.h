@@ -8,11 +8,13 @@
 
 namespace kvserve {
 
-// `rows` consecutive rows of one KV head's keys and values, [rows][head_dim] each, in place.
+// `rows` consecutive rows of one KV head's keys and values, [rows][head_dim] elements of `dtype`
+// each, in place.
 struct KvRowSpan {
-  const float* keys;
-  const float* values;
+  const std::byte* keys;
+  const std::byte* values;
   int rows;
+  KvDtype dtype = KvDtype::kF32;
 };
 
 // The keys and values one sequence holds, per layer, in pages of a shared PagePool: each layer has
@@ -30,6 +32,9 @@ class SequenceKvCache {
   int n_kv_heads() const { return pool_.shape().n_kv_heads; }
   int head_dim() const { return pool_.shape().head_dim; }
   int page_size() const { return pool_.page_size(); }
+  KvDtype dtype() const { return pool_.dtype(); }
+  // Bytes of one head's key (or value) row as stored.
+  size_t row_bytes() const { return static_cast<size_t>(head_dim()) * pool_.element_bytes(); }
   int length(int layer) const { return layers_[layer].length; }
   const std::vector<int32_t>& page_table(int layer) const { return layers_[layer].pages; }
   int64_t pages_held() const;
@@ -53,11 +58,16 @@ class SequenceKvCache {
   // (same page ids) and needs only the page tables and lengths here.
   bool AppendUnwritten(int layer, int n);
 
-  // Copies KV head `kv_head`'s rows [begin, end) of `layer` to contiguous [end - begin][head_dim].
+  // Copies KV head `kv_head`'s rows [begin, end) of `layer` to contiguous [end - begin][head_dim]
+  // fp32 (the keys only when `values` is null).
   void GatherHead(int layer, int kv_head, int begin, int end, float* keys, float* values) const;
   // The same rows in place, one span per page they touch, appended to `out` (decode attention
   // reads them there instead of copying them out).
   void HeadSpans(int layer, int kv_head, int begin, int end, std::vector<KvRowSpan>* out) const;
+  // One row as stored (row_bytes() of dtype()).
+  const std::byte* key_bytes(int layer, int kv_head, int row) const;
+  const std::byte* value_bytes(int layer, int kv_head, int row) const;
+  // One row of an fp32 cache (tests and tools that read rows back).
   const float* key_row(int layer, int kv_head, int row) const;
   const float* value_row(int layer, int kv_head, int row) const;
 
@@ -82,6 +92,8 @@ class SequenceKvCache {
   };
   int64_t PagesFor(int tokens) const { return (tokens + page_size() - 1) / page_size(); }
   void TrimPages(Layer& l);
+  // Row `row` of a head's keys (or values) in the pool: writable, as the pool's pages are.
+  std::byte* RowAt(int layer, int kv_head, int row, bool value) const;
 
   PagePool& pool_;
   std::vector<Layer> layers_;

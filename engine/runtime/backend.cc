@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "engine/base/status_macros.h"
 #include "engine/kv/budget_cache.h"
 
@@ -56,7 +57,7 @@ void AdmittedChunks::Admit(std::span<const SequenceChunk> batch,
 KvPageStore* Backend::AcquireKvPageStore(KvTier tier, const KvPageShape& shape, int64_t max_pages) {
   if (tier == KvTier::kDevice && kv_page_capacity(shape.page_size) >= 0) return nullptr;
   MutexLock lock(&kv_stores_mu_);
-  kv_stores_.push_back(std::make_unique<KvPageStore>(shape.floats(), max_pages));
+  kv_stores_.push_back(std::make_unique<KvPageStore>(kv_dtype(), shape.floats(), max_pages));
   return kv_stores_.back().get();
 }
 
@@ -67,6 +68,13 @@ void Backend::ReleaseKvPageStore(KvPageStore* store) {
 }
 
 absl::Status Backend::Supports(const KvPolicyOptions&) const { return absl::OkStatus(); }
+
+absl::Status Backend::SetKvDtype(KvDtype dtype) {
+  if (dtype == kv_dtype()) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("--kv-dtype ", KvDtypeName(dtype), ": backend '", std::string(name()),
+                   "' stores KV in ", KvDtypeName(kv_dtype()), " only"));
+}
 
 absl::Status GrowForStep(const Backend& backend, std::span<const SequenceChunk> batch) {
   const bool from_first_step = backend.tiered_budget_from_first_step();

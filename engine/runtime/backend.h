@@ -116,9 +116,14 @@ class Backend : public KvPageStoreProvider {
   // batch order.
   absl::Status Forward(std::span<const SequenceChunk> batch, std::vector<float>* logits);
 
-  // Bytes of one stored K or V element: what --kv-cache-memory buys pages by (fp32 on the CPU,
-  // bf16 on CUDA).
-  virtual size_t kv_element_bytes() const { return sizeof(float); }
+  // How K and V elements are stored (--kv-dtype): the CPU's choice of fp16 (default), bf16 or
+  // fp32; CUDA's bf16. SetKvDtype is for before the first KV cache is made: FailedPrecondition,
+  // naming the backend, for a type it does not store.
+  virtual KvDtype kv_dtype() const { return KvDtype::kF32; }
+  virtual absl::Status SetKvDtype(KvDtype dtype);
+
+  // Bytes of one stored K or V element: what --kv-cache-memory buys pages by.
+  virtual size_t kv_element_bytes() const { return KvDtypeBytes(kv_dtype()); }
 
   // KV pages of `page_size` tokens the backend can hold beside the scheduler's budget (a device
   // arena); -1: no limit of its own (the CPU backend reads the pool's pages in place).
@@ -127,11 +132,12 @@ class Backend : public KvPageStoreProvider {
   // page of a tiered cache in budget slots) rather than once it outgrows the slots (the CPU runs
   // dense until then).
   virtual bool tiered_budget_from_first_step() const { return false; }
-  // Bytes of one K or V element in the host tier (the CPU's fp32 slabs; CUDA's pinned bf16 pages).
-  virtual size_t kv_host_element_bytes() const { return sizeof(float); }
+  // Bytes of one K or V element in the host tier (the CPU's slabs; CUDA's pinned bf16 pages).
+  virtual size_t kv_host_element_bytes() const { return KvDtypeBytes(kv_dtype()); }
 
   // The memory of `tier`'s KV pages of `shape`, ids below `max_pages` (ggml's backend buffers):
-  // the backend owns it until ReleaseKvPageStore or its own end. Host fp32 slabs by default, which
+  // the backend owns it until ReleaseKvPageStore or its own end. Host slabs of kv_dtype() by
+  // default, which
   // the CPU backend reads and writes in place; null for the device tier of a backend that keeps
   // it in an arena of its own (kv_page_capacity() >= 0, CUDA's bf16 arena): that pool hands out
   // page ids only.

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "engine/base/status_macros.h"
 #include "engine/model/synthetic_model.h"
 
 namespace kvserve {
@@ -29,20 +30,35 @@ absl::StatusOr<LoadedEngine> LoadSyntheticOnDevice(const std::string& name, cons
 }  // namespace
 
 absl::StatusOr<LoadedEngine> LoadEngine(const ModelSource& source, const std::string& backend,
-                                        int threads, double gpu_memory_fraction) {
-  if (backend == "cuda" && source.model.starts_with(kSyntheticPrefix)) {
-    return LoadSyntheticOnDevice(source.model.substr(kSyntheticPrefix.size()), source, threads,
-                                 gpu_memory_fraction);
+                                        int threads, double gpu_memory_fraction,
+                                        const std::string& kv_dtype) {
+  if (!kv_dtype.empty()) KVSERVE_RETURN_IF_ERROR(ParseKvDtype(kv_dtype).status());
+  absl::StatusOr<LoadedEngine> engine = [&]() -> absl::StatusOr<LoadedEngine> {
+    if (backend == "cuda" && source.model.starts_with(kSyntheticPrefix)) {
+      return LoadSyntheticOnDevice(source.model.substr(kSyntheticPrefix.size()), source, threads,
+                                   gpu_memory_fraction);
+    }
+    auto model = LoadModel(source);
+    if (!model.ok()) return model.status();
+    LoadedEngine loaded{.model = *std::move(model), .backend = nullptr};
+    if (backend.empty()) return loaded;
+    auto created = CreateBackend(backend, loaded.model.config, std::move(loaded.model.weights),
+                                 threads, gpu_memory_fraction);
+    if (!created.ok()) return created.status();
+    loaded.backend = *std::move(created);
+    return loaded;
+  }();
+  if (engine.ok() && engine->backend != nullptr) {
+    KVSERVE_RETURN_IF_ERROR(ApplyKvDtype(*engine->backend, kv_dtype));
   }
-  auto model = LoadModel(source);
-  if (!model.ok()) return model.status();
-  LoadedEngine engine{.model = *std::move(model), .backend = nullptr};
-  if (backend.empty()) return engine;
-  auto created = CreateBackend(backend, engine.model.config, std::move(engine.model.weights),
-                               threads, gpu_memory_fraction);
-  if (!created.ok()) return created.status();
-  engine.backend = *std::move(created);
   return engine;
+}
+
+absl::Status ApplyKvDtype(Backend& backend, const std::string& kv_dtype) {
+  if (kv_dtype.empty()) return absl::OkStatus();
+  auto dtype = ParseKvDtype(kv_dtype);
+  if (!dtype.ok()) return dtype.status();
+  return backend.SetKvDtype(*dtype);
 }
 
 }  // namespace kvserve

@@ -22,9 +22,15 @@ struct LoadedEngine {
 // model's weights with `threads` workers (<= 0: one per hardware thread) and, on CUDA,
 // `gpu_memory_fraction` of the device's free memory. synthetic:NAME on "cuda" never builds host
 // weights: the backend draws them on the device, and `model` then carries only the config, name
-// and format ("synthetic"). Errors name the file or the backend.
+// and format ("synthetic"). `kv_dtype` (--kv-dtype: f32, f16, bf16) sets how the backend stores
+// KV; empty keeps its default. Errors name the file, the backend or the flag.
 absl::StatusOr<LoadedEngine> LoadEngine(const ModelSource& source, const std::string& backend,
                                         int threads = 0,
-                                        double gpu_memory_fraction = kDefaultGpuMemoryFraction);
+                                        double gpu_memory_fraction = kDefaultGpuMemoryFraction,
+                                        const std::string& kv_dtype = "");
+
+// --kv-dtype on a backend made otherwise: empty keeps its default; else ParseKvDtype and
+// Backend::SetKvDtype, whose errors name the flag.
+absl::Status ApplyKvDtype(Backend& backend, const std::string& kv_dtype);
 
 }  // namespace kvserve

@@ -55,6 +55,13 @@ TEST_F(CudaBackendSyntheticTest, TheEnginesDevicePoolIsIdsOnlyAndGeneratesAsForw
   EXPECT_EQ(cuda.AcquireKvPageStore(KvTier::kDevice, shape, 64), nullptr);
   // The host tier is the backend's mapped pinned memory (tiered policies): ids only here too.
   EXPECT_EQ(cuda.AcquireKvPageStore(KvTier::kHost, shape, 64), nullptr);
+  // Both are bf16, and --kv-dtype can ask for nothing else here.
+  EXPECT_EQ(cuda.kv_dtype(), KvDtype::kBf16);
+  EXPECT_EQ(cuda.kv_element_bytes(), 2u);
+  EXPECT_TRUE(cuda.SetKvDtype(KvDtype::kBf16).ok());
+  const absl::Status f16 = cuda.SetKvDtype(KvDtype::kF16);
+  EXPECT_EQ(f16.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(f16.message().find("'cuda'"), std::string_view::npos) << f16;
 
   std::vector<int32_t> prompt(20);
   for (size_t i = 0; i < prompt.size(); ++i)

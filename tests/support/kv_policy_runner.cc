@@ -14,7 +14,7 @@ namespace kvserve::testing {
 PolicyRun RunGreedy(Backend& backend, std::span<const int32_t> prompt, KvPolicy* policy, int steps,
                     int page_size) {
   const ModelConfig& c = backend.config();
-  PagePool pool({c.n_kv_heads, page_size, c.head_dim}, PagePool::kUnbounded);
+  PagePool pool({c.n_kv_heads, page_size, c.head_dim}, PagePool::kUnbounded, backend.kv_dtype());
   SequenceKvCache kv(pool, c.n_layers);
   PolicyRun run;
   std::vector<int32_t> positions(prompt.size());

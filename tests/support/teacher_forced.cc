@@ -15,7 +15,7 @@ std::vector<std::vector<float>> TeacherForcedLogits(Backend& backend,
                                                     const std::vector<int32_t>& tokens, int prefill,
                                                     int chunk) {
   const ModelConfig& c = backend.config();
-  PagePool pool({c.n_kv_heads, 32, c.head_dim}, PagePool::kUnbounded);
+  PagePool pool({c.n_kv_heads, 32, c.head_dim}, PagePool::kUnbounded, backend.kv_dtype());
   SequenceKvCache kv(pool, c.n_layers);
   if (chunk <= 0) chunk = prefill;
   std::vector<std::vector<float>> rows;

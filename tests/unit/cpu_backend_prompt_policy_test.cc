@@ -240,6 +240,8 @@ class PromptPolicyPlumbingTest : public ::testing::Test {
     auto backend = CpuBackend::Create(config_, std::move(mine->weights));
     ASSERT_TRUE(backend.ok()) << backend.status();
     backend_ = std::move(*backend);
+    // The hand-built reference keeps K and V in fp32: so does the backend here.
+    ASSERT_TRUE(backend_->SetKvDtype(KvDtype::kF32).ok());
   }
 
   // A plan over a prompt of `n`: scores at layers 0, 1 and 3, per-head keep at layers 0 and 3

@@ -34,7 +34,7 @@ class ArenaBackendStores : public KvPageStoreProvider {
   KvPageStore* AcquireKvPageStore(KvTier tier, const KvPageShape& shape,
                                   int64_t max_pages) override {
     if (tier == KvTier::kDevice) return nullptr;
-    stores_.push_back(std::make_unique<KvPageStore>(shape.floats(), max_pages));
+    stores_.push_back(std::make_unique<KvPageStore>(KvDtype::kF32, shape.floats(), max_pages));
     return stores_.back().get();
   }
   void ReleaseKvPageStore(KvPageStore* store) override {

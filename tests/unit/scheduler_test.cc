@@ -56,10 +56,12 @@ EngineRequest Request(std::vector<int32_t> prompt, int max_new_tokens, std::stri
   return {.id = std::move(id), .prompt = std::move(prompt), .max_new_tokens = max_new_tokens};
 }
 
-int64_t PageBytes(const ModelConfig& c, int page_size) {
+// Bytes of one KV page as `backend` stores it (what --kv-cache-memory buys).
+int64_t PageBytes(const Backend& backend, int page_size) {
+  const ModelConfig& c = backend.config();
   return static_cast<int64_t>(
-      KvPageShape{.n_kv_heads = c.n_kv_heads, .page_size = page_size, .head_dim = c.head_dim}
-          .bytes());
+      KvPageShape{.n_kv_heads = c.n_kv_heads, .page_size = page_size, .head_dim = c.head_dim}.bytes(
+          backend.kv_element_bytes()));
 }
 
 // Passes every step to the real backend, recording what the scheduler asked for. A chunk that
@@ -100,7 +102,10 @@ class RecordingBackend : public Backend {
   }
 
   int64_t kv_page_capacity(int page_size) const override { return capacity; }
-  size_t kv_element_bytes() const override { return element_bytes; }
+  KvDtype kv_dtype() const override { return inner_.kv_dtype(); }
+  size_t kv_element_bytes() const override {
+    return element_bytes > 0 ? element_bytes : inner_.kv_element_bytes();
+  }
   // The pages' memory is the inner backend's, which reads and writes it.
   KvPageStore* AcquireKvPageStore(KvTier tier, const KvPageShape& shape,
                                   int64_t max_pages) override {
@@ -113,7 +118,7 @@ class RecordingBackend : public Backend {
   int32_t poison = -1;
   PromptCompressionPlan poisoned_plan_;
   int64_t capacity = -1;  // what the backend reports it can hold of KV pages
-  size_t element_bytes = sizeof(float);
+  size_t element_bytes = 0;  // 0: the inner backend's
 
  private:
   Backend& inner_;
@@ -312,7 +317,7 @@ TEST(SchedulerTest, PreemptedRequestsRecomputeAndStillMatchTheirLoneRuns) {
   EngineCore sched(*m.backend, m.tokenizer.get(),
                    {.max_batch_tokens = 64,
                     .page_size = page_size,
-                    .kv_cache_bytes = 100 * PageBytes(m.config, page_size)});
+                    .kv_cache_bytes = 100 * PageBytes(*m.backend, page_size)});
   std::mt19937 rng(21);
   std::vector<EngineRequest> requests;
   for (int i = 0; i < 4; ++i) requests.push_back(Request(RandomPrompt(rng, 20), 40));
@@ -421,7 +426,7 @@ TEST(SchedulerTest, FullQueueAndOversizedRequestsAreResourceExhausted) {
 
   const int page_size = 8;
   EngineCore small_pool(*m.backend, m.tokenizer.get(),
-                        {.page_size = page_size, .kv_cache_bytes = 20 * PageBytes(m.config, 8)});
+                        {.page_size = page_size, .kv_cache_bytes = 20 * PageBytes(*m.backend, 8)});
   // 5 layers x ceil(100 / 8) pages = 65 > 20.
   ExpectRefused(small_pool, Request({1}, 100), full, "KV pages");
   Outcome fits;
@@ -437,7 +442,7 @@ TEST(SchedulerTest, CapacityAtFullContextCountsWholeContextSequences) {
   const int64_t per_sequence = m.config.n_layers * (m.config.context_length / page_size);
   EngineCore sched(
       *m.backend, m.tokenizer.get(),
-      {.page_size = page_size, .kv_cache_bytes = 3 * per_sequence * PageBytes(m.config, 32)});
+      {.page_size = page_size, .kv_cache_bytes = 3 * per_sequence * PageBytes(*m.backend, 32)});
   EXPECT_DOUBLE_EQ(sched.max_concurrency_at_full_context(), 3.0);
   EXPECT_EQ(sched.status().pages_total, 3 * per_sequence);
   EXPECT_EQ(sched.status().page_size, page_size);
@@ -452,12 +457,13 @@ TEST(SchedulerTest, PoolNeverExceedsWhatTheBackendCanHold) {
   EXPECT_EQ(small.status().pages_total, 40);
   rec.capacity = -1;  // no limit of its own: the byte budget decides
   EngineCore budgeted(rec, m.tokenizer.get(),
-                      {.page_size = 16, .kv_cache_bytes = 100 * PageBytes(m.config, 16)});
+                      {.page_size = 16, .kv_cache_bytes = 100 * PageBytes(*m.backend, 16)});
   EXPECT_EQ(budgeted.status().pages_total, 100);
-  rec.element_bytes = 2;  // a bf16 cache: the same bytes buy twice the pages
-  EngineCore bf16(rec, m.tokenizer.get(),
-                  {.page_size = 16, .kv_cache_bytes = 100 * PageBytes(m.config, 16)});
-  EXPECT_EQ(bf16.status().pages_total, 200);
+  ASSERT_EQ(m.backend->kv_element_bytes(), 2u);  // the CPU's fp16 KV
+  rec.element_bytes = 4;  // an fp32 cache: the same bytes buy half the pages
+  EngineCore f32(rec, m.tokenizer.get(),
+                 {.page_size = 16, .kv_cache_bytes = 100 * PageBytes(*m.backend, 16)});
+  EXPECT_EQ(f32.status().pages_total, 50);
 }
 
 TEST(SchedulerTest, EmptyIdGetsAGeneratedOneCarriedByEveryOutput) {

@@ -145,7 +145,7 @@ TEST(PagePoolTest, PagesForBytesAndReuse) {
   std::vector<int32_t> sorted = pages;
   std::sort(sorted.begin(), sorted.end());
   EXPECT_EQ(std::unique(sorted.begin(), sorted.end()), sorted.end());
-  pool.keys(pages[69], 1)[0] = 42.0f;  // every page is addressable
+  pool.keys(pages[69], 1)[0] = std::byte{42};  // every page is addressable
   pool.Free(pages);
   EXPECT_EQ(pool.used_pages(), 0);
   EXPECT_EQ(pool.total_pages(), 100);

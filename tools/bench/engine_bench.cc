@@ -26,7 +26,8 @@ namespace {
 struct BenchOptions {
   ModelSource source;
   std::string backend = "cpu";
-  int threads = 0;  // CPU backend workers; 0: one per hardware thread
+  int threads = 0;       // CPU backend workers; 0: one per hardware thread
+  std::string kv_dtype;  // "": the backend's default
   double gpu_memory_fraction = kDefaultGpuMemoryFraction;  // CUDA backend's device memory share
   std::vector<int> prefill_lengths = {512};
   std::vector<std::string> kv_policies = {"full"};  // prefill runs each, interleaved
@@ -58,7 +59,7 @@ int Run(const BenchOptions& o) {
     return 1;
   }
   // LoadEngine: synthetic:NAME on cuda is made on the device, never as host fp32 weights.
-  auto engine = LoadEngine(o.source, o.backend, o.threads, o.gpu_memory_fraction);
+  auto engine = LoadEngine(o.source, o.backend, o.threads, o.gpu_memory_fraction, o.kv_dtype);
   if (!engine.ok()) {
     std::cerr << "kvserve-engine-bench: error: " << engine.status().message() << "\n";
     return 1;
@@ -71,6 +72,7 @@ int Run(const BenchOptions& o) {
       {"weights", engine->model.format == "synthetic" ? "synthetic" : "real"},
       {"backend", o.backend},
       {"weights_dtype", o.source.weights_dtype},
+      {"kv_dtype", KvDtypeName(engine->backend->kv_dtype())},
       {"threads",
        o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency())}};
 
@@ -191,6 +193,10 @@ int main(int argc, char** argv) {
                  "how weight matrices are held: stored (as in the file), f32, f16, bf16, q8_0, "
                  "q4_0, q4_1")
       ->capture_default_str();
+  app.add_option(
+      "--kv-dtype", o.kv_dtype,
+      "how K and V are stored: f16, bf16 or f32 (empty: the backend's default, f16 on the CPU, "
+      "bf16 on CUDA, which stores bf16 only)");
   app.add_option("--backend", o.backend)->capture_default_str();
   app.add_option("--threads", o.threads, "CPU backend threads (0: one per hardware thread)")
       ->capture_default_str();

@@ -21,7 +21,7 @@ int RunLogits(const LogitsOptions& o) {
   const ModelConfig& c = engine->model.config;
   std::vector<int32_t> positions(o.prompt_ids.size());
   for (size_t i = 0; i < positions.size(); ++i) positions[i] = static_cast<int32_t>(i);
-  PagePool pool({c.n_kv_heads, 32, c.head_dim}, PagePool::kUnbounded);
+  PagePool pool({c.n_kv_heads, 32, c.head_dim}, PagePool::kUnbounded, engine->backend->kv_dtype());
   SequenceKvCache kv(pool, c.n_layers);
   const SequenceChunk chunk{.tokens = o.prompt_ids, .positions = positions, .kv = &kv};
   std::vector<float> logits;

@@ -16,6 +16,10 @@ void AddModelOptions(CLI::App& app, ModelOptions& o, bool with_backend) {
                    "how weight matrices are held: stored (as in the file), f32, f16, bf16, q8_0, "
                    "q4_0, q4_1")
         ->capture_default_str();
+    app.add_option(
+        "--kv-dtype", o.kv_dtype,
+        "how K and V are stored: f16, bf16 or f32 (empty: the backend's default, f16 on the CPU, "
+        "bf16 on CUDA, which stores bf16 only)");
     app.add_option("--backend", o.backend, "cpu or cuda")->capture_default_str();
     AddGpuMemoryFractionOption(app, o.gpu_memory_fraction);
   }
@@ -27,7 +31,7 @@ absl::StatusOr<Engine> LoadEngine(const ModelOptions& o, bool with_backend) {
                               .synthetic_seed = o.synthetic_seed,
                               .weights_dtype = o.weights_dtype},
                              with_backend ? o.backend : std::string(), /*threads=*/0,
-                             o.gpu_memory_fraction);
+                             o.gpu_memory_fraction, o.kv_dtype);
 }
 
 int Fail(const absl::Status& status) {

@@ -16,6 +16,7 @@ struct ModelOptions {
   std::string backend = "cpu";
   uint64_t synthetic_seed = 0;
   std::string weights_dtype = "stored";                    // engine/model/weights_dtype.h
+  std::string kv_dtype;                                    // engine/kv/kv_dtype.h; "": default
   double gpu_memory_fraction = kDefaultGpuMemoryFraction;  // --backend cuda only
 };
 void AddModelOptions(CLI::App& app, ModelOptions& options, bool with_backend);

@@ -19,6 +19,7 @@
 #include "engine/base/status_macros.h"
 #include "engine/model/model_loader.h"
 #include "engine/runtime/backend_factory.h"
+#include "engine/runtime/loaded_engine.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 #include "tools/eval/agreement_task.h"
@@ -38,6 +39,7 @@ struct Options {
   std::string model;
   std::string backend = "cpu";
   int threads = 0;
+  std::string kv_dtype;  // "": the backend's default
   std::vector<std::string> tasks = {"ruler", "fidelity"};
   std::vector<int> lengths = {1024, 2048, 4096, 7168};
   std::vector<int> depths = {0, 25, 50, 75, 100};
@@ -230,7 +232,8 @@ class Evaluation {
         backend_(backend),
         configs_(std::move(configs)),
         sources_(std::move(sources)),
-        pool_({model.config.n_kv_heads, 32, model.config.head_dim}, PagePool::kUnbounded) {}
+        pool_({model.config.n_kv_heads, 32, model.config.head_dim}, PagePool::kUnbounded,
+              backend.kv_dtype()) {}
 
   absl::Status Run() {
     const auto start = std::chrono::steady_clock::now();
@@ -253,6 +256,7 @@ class Evaluation {
                           model_.format == "synthetic" ? "synthetic" : "real", " weights; ",
                           o_.model, ", GGUF name \"", model_.config.name, "\")")},
             {"backend", o_.backend},
+            {"kv_dtype", KvDtypeName(backend_.kv_dtype())},
             {"threads",
              o_.threads > 0 ? o_.threads : static_cast<int>(std::thread::hardware_concurrency())},
             {"machine", Machine()},
@@ -705,6 +709,7 @@ int Run(const Options& o) {
   }
   auto backend = CreateBackend(o.backend, model->config, std::move(model->weights), o.threads);
   if (!backend.ok()) return Fail(backend.status());
+  if (auto s = ApplyKvDtype(**backend, o.kv_dtype); !s.ok()) return Fail(s);
   Evaluation eval(o, *model, **backend, std::move(configs), std::move(sources));
   if (auto s = eval.Run(); !s.ok()) return Fail(s);
   if (!o.plots.empty()) return Plot(o);
@@ -725,6 +730,8 @@ int main(int argc, char** argv) {
   app.add_option("--model", o.model, "GGUF file with a tokenizer (SmolLM2-135M-Instruct)");
   app.add_option("--backend", o.backend)->capture_default_str();
   app.add_option("--threads", o.threads, "CPU backend threads (0: one per hardware thread)");
+  app.add_option("--kv-dtype", o.kv_dtype,
+                 "how K and V are stored: f16, bf16 or f32 (empty: the backend's default)");
   app.add_option("--tasks", o.tasks,
                  "ruler, fidelity (issue 17's suite); passkey, agreement (the earlier ones)")
       ->delimiter(',')

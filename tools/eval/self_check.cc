@@ -10,7 +10,7 @@ absl::StatusOr<std::vector<SelfCheckResult>> SelfCheckPrompt(Backend& backend,
                                                              std::span<const EvalConfig> configs,
                                                              int max_new_tokens, int32_t eos_id) {
   const ModelConfig& config = backend.config();
-  PagePool pool({config.n_kv_heads, 32, config.head_dim}, PagePool::kUnbounded);
+  PagePool pool({config.n_kv_heads, 32, config.head_dim}, PagePool::kUnbounded, backend.kv_dtype());
   auto shared = EvaluatePrompt(backend, pool, prompt, configs, max_new_tokens, eos_id);
   if (!shared.ok()) return shared.status();
   // One chunk for every policy, `full` included, so the prefill arithmetic is the same.

@@ -68,7 +68,8 @@ absl::StatusOr<std::unique_ptr<PrefilledConfig>> PrefilledConfig::Create(
   const TieredOptions* tiered = TieredOptionsOf(options);
   if (tiered != nullptr && tiered->page_size != pool.page_size()) {
     out->own_pool_ = std::make_unique<PagePool>(
-        KvPageShape{config.n_kv_heads, tiered->page_size, config.head_dim}, PagePool::kUnbounded);
+        KvPageShape{config.n_kv_heads, tiered->page_size, config.head_dim}, PagePool::kUnbounded,
+        pool.dtype());
   }
   const std::string name(KvPolicyName(options));
   out->kv_ =

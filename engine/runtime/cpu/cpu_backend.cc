@@ -115,6 +115,11 @@ size_t CpuBackend::weight_bytes() const {
 
 std::string_view CpuBackend::kernel_isa() const { return kernels::cpu::IsaName(linear_.isa()); }
 
+absl::Status CpuBackend::SetKvDtype(KvDtype dtype) {
+  kv_dtype_ = dtype;
+  return absl::OkStatus();
+}
+
 absl::Status CpuBackend::ValidateChunk(const SequenceChunk& c) const {
   auto bad = [](absl::string_view what) {
     return absl::InvalidArgumentError(absl::StrCat("forward: ", what));

@@ -13,7 +13,7 @@ namespace kvserve {
 
 // The CPU backend: linear layers on the weights as loaded (fp32 through OpenBLAS, the reference;
 // quantized, F16 and BF16 matrices through the int8 / fp32 dot kernels of kernels/cpu and fp32
-// panels for prefill GEMMs), exact softmax attention in fp32.
+// panels for prefill GEMMs), exact softmax attention in fp32 over KV stored in fp16 (or as asked).
 class CpuBackend : public Backend {
  public:
   // Takes the weights; fuses Q/K/V and gate/up into single matrices so each is one GEMM.
@@ -28,6 +28,10 @@ class CpuBackend : public Backend {
   std::string_view kernel_isa() const;
   const ModelConfig& config() const override { return config_; }
   absl::Status Execute(std::span<const SequenceChunk> batch, StepOutput* out) override;
+  // fp16 by default: half of fp32's memory and of the bytes a decode step streams, attention
+  // still computed in fp32. Any of f32, f16, bf16.
+  KvDtype kv_dtype() const override { return kv_dtype_; }
+  absl::Status SetKvDtype(KvDtype dtype) override;
 
  private:
   struct Layer {
@@ -65,6 +69,7 @@ class CpuBackend : public Backend {
   int PropagateRows(std::span<const SequenceChunk> batch);
 
   ModelConfig config_;
+  KvDtype kv_dtype_ = KvDtype::kF16;
   cpu::LinearWeights token_embedding_, lm_head_;  // lm_head_ empty (0 rows) when tied
   std::vector<float> final_norm_;
   std::vector<Layer> layers_;

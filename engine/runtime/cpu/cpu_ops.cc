@@ -19,6 +19,8 @@ constexpr int kQueryBlock = 128;
 constexpr int kSmallRows = 16;
 // Up to this many new queries attention runs as dot products rather than GEMMs.
 constexpr int kDirectAttentionRows = 4;
+// Stored K/V rows DirectAttention converts to fp32 at a time.
+constexpr int kConvertRows = 32;
 
 // One query head over its visible keys with dot products: decode, where GEMM calls cost more than
 // the arithmetic.
@@ -144,7 +146,8 @@ int AttentionKeysNeeded(int n, int cache_len, int block) {
 size_t AttentionScratchFloats(int n, int cache_len, const AttentionShape& shape) {
   const size_t group_rows =
       static_cast<size_t>(std::min(n, kQueryBlock)) * (shape.n_heads / shape.n_kv_heads);
-  return group_rows * (cache_len + 2 * shape.head_dim);
+  return group_rows * (cache_len + 2 * shape.head_dim) +
+         static_cast<size_t>(kConvertRows) * shape.head_dim;
 }
 
 void CausalAttention(const AttentionInputs& in, int kv_head, int block, float* scratch) {
@@ -158,7 +161,8 @@ void CausalAttention(const AttentionInputs& in, int kv_head, int block, float* s
   const float* v = in.values;
   const int first_head = kv_head * group;
   if (AttendsDirectly(in.n)) {
-    const KvRowSpan whole{k, v, in.cache_len};
+    const KvRowSpan whole{reinterpret_cast<const std::byte*>(k),
+                          reinterpret_cast<const std::byte*>(v), in.cache_len, KvDtype::kF32};
     DirectAttention(in, {&whole, 1}, kv_head, scratch);
     return;
   }
@@ -201,37 +205,62 @@ void CausalAttention(const AttentionInputs& in, int kv_head, int block, float* s
 
 bool AttendsDirectly(int n) { return n <= kDirectAttentionRows; }
 
+namespace {
+
+// Rows [r, r + n) of a span's keys or values in fp32: where they lie when stored so, else
+// converted into `buf` ([n][d]).
+const float* RowsF32(const std::byte* rows, int r, int n, int d, KvDtype t, float* buf) {
+  const size_t at = static_cast<size_t>(r) * d;
+  if (t == KvDtype::kF32) return reinterpret_cast<const float*>(rows) + at;
+  LoadKvRow(rows + at * KvDtypeBytes(t), n * d, t, buf);
+  return buf;
+}
+
+}  // namespace
+
 void DirectAttention(const AttentionInputs& in, std::span<const KvRowSpan> spans, int kv_head,
-                     float* p) {
+                     float* scratch) {
   const AttentionShape& shape = in.shape;
   const int d = shape.head_dim;
   const int group = shape.n_heads / shape.n_kv_heads;
   const int q_stride = shape.n_heads * d;
   const int base = in.cache_len - in.n;
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  for (int i = 0; i < in.n; ++i) {
-    const int visible = base + i + 1;
-    for (int head = kv_head * group; head < (kv_head + 1) * group; ++head) {
-      const size_t at = static_cast<size_t>(i) * q_stride + static_cast<size_t>(head) * d;
-      const float* q = in.q + at;
-      float max = -std::numeric_limits<float>::infinity();
-      int j = 0;
-      for (const KvRowSpan& s : spans) {
-        for (int r = 0; r < s.rows && j < visible; ++r, ++j) {
-          p[j] = Dot(q, s.keys + static_cast<size_t>(r) * d, d) * scale;
-          max = std::max(max, p[j]);
-        }
-      }
-      Softmax(p, visible, max);
-      float* out = in.out + at;
-      std::fill(out, out + d, 0.0f);
-      j = 0;
-      for (const KvRowSpan& s : spans) {
-        for (int r = 0; r < s.rows && j < visible; ++r, ++j) {
-          Axpy(p[j], s.values + static_cast<size_t>(r) * d, out, d);
-        }
+  // The group's query heads share each K and V row: it is read (and converted) once for all.
+  float* rows = scratch;                                      // [kConvertRows][d]: fp32 rows
+  float* max = rows + static_cast<size_t>(kConvertRows) * d;  // [group]
+  float* p = max + group;                                     // [group][visible]
+  // Calls fn(j, row j in fp32) for the first `visible` rows of the keys or the values.
+  auto for_each_row = [&](bool values, int visible, auto fn) {
+    int j = 0;
+    for (const KvRowSpan& s : spans) {
+      for (int r = 0; r < s.rows && j < visible; r += kConvertRows) {
+        const int n = std::min({kConvertRows, s.rows - r, visible - j});
+        const float* x = RowsF32(values ? s.values : s.keys, r, n, d, s.dtype, rows);
+        for (int i = 0; i < n; ++i, ++j) fn(j, x + static_cast<size_t>(i) * d);
       }
     }
+  };
+  for (int i = 0; i < in.n; ++i) {
+    const int visible = base + i + 1;
+    const size_t at = static_cast<size_t>(i) * q_stride + static_cast<size_t>(kv_head) * group * d;
+    const float* q = in.q + at;
+    float* out = in.out + at;
+    std::fill(max, max + group, -std::numeric_limits<float>::infinity());
+    for_each_row(false, visible, [&](int j, const float* k) {
+      for (int g = 0; g < group; ++g) {
+        float& score = p[static_cast<size_t>(g) * visible + j];
+        score = Dot(q + static_cast<size_t>(g) * d, k, d) * scale;
+        max[g] = std::max(max[g], score);
+      }
+    });
+    for (int g = 0; g < group; ++g) Softmax(p + static_cast<size_t>(g) * visible, visible, max[g]);
+    std::fill(out, out + static_cast<size_t>(group) * d, 0.0f);
+    for_each_row(true, visible, [&](int j, const float* v) {
+      for (int g = 0; g < group; ++g) {
+        Axpy(p[static_cast<size_t>(g) * visible + j], v, out + static_cast<size_t>(g) * d, d);
+      }
+    });
   }
 }
 

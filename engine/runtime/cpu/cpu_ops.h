@@ -67,8 +67,9 @@ void CausalAttention(const AttentionInputs& in, int kv_head, int block, float* s
 // Whether `n` new queries attend by dot products (one task, no GEMM): decode.
 bool AttendsDirectly(int n);
 // CausalAttention for AttendsDirectly(n) over K/V rows read where they lie, `spans` in cache order
-// (in.keys and in.values unused): the same arithmetic in the same order as over gathered rows,
-// without the copy, which cost a decode step a second pass over the cache.
+// (in.keys and in.values unused), each row converted to fp32 once for the group's query heads: the
+// same arithmetic in the same order as over gathered rows, without the copy, which cost a decode
+// step a second pass over the cache.
 void DirectAttention(const AttentionInputs& in, std::span<const KvRowSpan> spans, int kv_head,
                      float* scratch);
 

@@ -71,9 +71,8 @@ class CudaBackend : public Backend {
   // scratch reserved so far: the most a scheduler's device PagePool should hold.
   int64_t kv_capacity_pages(int page_size) const;
   int64_t kv_page_capacity(int page_size) const override { return kv_capacity_pages(page_size); }
-  size_t kv_element_bytes() const override { return sizeof(kernels::Bf16); }
+  KvDtype kv_dtype() const override { return KvDtype::kBf16; }  // arena and pinned host tier
   bool tiered_budget_from_first_step() const override { return true; }
-  size_t kv_host_element_bytes() const override { return sizeof(kernels::Bf16); }
   // The host tier is the backend's pinned memory: its pool hands out page ids only.
   KvPageStore* AcquireKvPageStore(KvTier tier, const KvPageShape& shape,
                                   int64_t max_pages) override;
