@@ -72,16 +72,12 @@ bool SequenceKvCache::Append(int layer, const float* keys, const float* values, 
   if (!HasRoom(layer, n)) return false;
   Layer& l = layers_[layer];
   const int d = head_dim();
-  const int p = page_size();
   const KvDtype t = pool_.dtype();
   for (int i = 0; i < n; ++i) {
-    const int slot = l.length + i;
-    const int32_t page = l.pages[slot / p];
-    const size_t in_page = static_cast<size_t>(slot % p) * d * pool_.element_bytes();
     for (int h = 0; h < n_kv_heads(); ++h) {
       const size_t at = static_cast<size_t>(i) * row_stride + static_cast<size_t>(h) * d;
-      StoreKvRow(keys + at, d, t, pool_.keys(page, h) + in_page);
-      StoreKvRow(values + at, d, t, pool_.values(page, h) + in_page);
+      StoreKvRow(keys + at, d, t, RowAt(layer, h, l.length + i, false));
+      StoreKvRow(values + at, d, t, RowAt(layer, h, l.length + i, true));
     }
   }
   l.length += n;

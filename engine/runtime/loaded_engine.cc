@@ -27,27 +27,33 @@ absl::StatusOr<LoadedEngine> LoadSyntheticOnDevice(const std::string& name, cons
   return engine;
 }
 
+// The model and, unless `backend` is empty, that backend with its own defaults.
+absl::StatusOr<LoadedEngine> LoadWithBackendDefaults(const ModelSource& source,
+                                                     const std::string& backend, int threads,
+                                                     double gpu_memory_fraction) {
+  if (backend == "cuda" && source.model.starts_with(kSyntheticPrefix)) {
+    return LoadSyntheticOnDevice(source.model.substr(kSyntheticPrefix.size()), source, threads,
+                                 gpu_memory_fraction);
+  }
+  auto model = LoadModel(source);
+  if (!model.ok()) return model.status();
+  LoadedEngine engine{.model = *std::move(model), .backend = nullptr};
+  if (backend.empty()) return engine;
+  auto created = CreateBackend(backend, engine.model.config, std::move(engine.model.weights),
+                               threads, gpu_memory_fraction);
+  if (!created.ok()) return created.status();
+  engine.backend = *std::move(created);
+  return engine;
+}
+
 }  // namespace
 
 absl::StatusOr<LoadedEngine> LoadEngine(const ModelSource& source, const std::string& backend,
                                         int threads, double gpu_memory_fraction,
                                         const std::string& kv_dtype) {
+  // A bad flag fails before the (slow) load.
   if (!kv_dtype.empty()) KVSERVE_RETURN_IF_ERROR(ParseKvDtype(kv_dtype).status());
-  absl::StatusOr<LoadedEngine> engine = [&]() -> absl::StatusOr<LoadedEngine> {
-    if (backend == "cuda" && source.model.starts_with(kSyntheticPrefix)) {
-      return LoadSyntheticOnDevice(source.model.substr(kSyntheticPrefix.size()), source, threads,
-                                   gpu_memory_fraction);
-    }
-    auto model = LoadModel(source);
-    if (!model.ok()) return model.status();
-    LoadedEngine loaded{.model = *std::move(model), .backend = nullptr};
-    if (backend.empty()) return loaded;
-    auto created = CreateBackend(backend, loaded.model.config, std::move(loaded.model.weights),
-                                 threads, gpu_memory_fraction);
-    if (!created.ok()) return created.status();
-    loaded.backend = *std::move(created);
-    return loaded;
-  }();
+  auto engine = LoadWithBackendDefaults(source, backend, threads, gpu_memory_fraction);
   if (engine.ok() && engine->backend != nullptr) {
     KVSERVE_RETURN_IF_ERROR(ApplyKvDtype(*engine->backend, kv_dtype));
   }

@@ -117,7 +117,7 @@ class RecordingBackend : public Backend {
   std::vector<int> steps;  // tokens per forward
   int32_t poison = -1;
   PromptCompressionPlan poisoned_plan_;
-  int64_t capacity = -1;  // what the backend reports it can hold of KV pages
+  int64_t capacity = -1;     // what the backend reports it can hold of KV pages
   size_t element_bytes = 0;  // 0: the inner backend's
 
  private:
@@ -460,7 +460,7 @@ TEST(SchedulerTest, PoolNeverExceedsWhatTheBackendCanHold) {
                       {.page_size = 16, .kv_cache_bytes = 100 * PageBytes(*m.backend, 16)});
   EXPECT_EQ(budgeted.status().pages_total, 100);
   ASSERT_EQ(m.backend->kv_element_bytes(), 2u);  // the CPU's fp16 KV
-  rec.element_bytes = 4;  // an fp32 cache: the same bytes buy half the pages
+  rec.element_bytes = 4;                         // an fp32 cache: the same bytes buy half the pages
   EngineCore f32(rec, m.tokenizer.get(),
                  {.page_size = 16, .kv_cache_bytes = 100 * PageBytes(*m.backend, 16)});
   EXPECT_EQ(f32.status().pages_total, 50);
