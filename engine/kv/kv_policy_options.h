@@ -17,6 +17,9 @@ enum class KvPolicyKind { kFull, kSnapKv, kFastKv, kQuest, kFreeKv, kFastKvFreeK
 
 // quest / freekv: GPU tokens per layer and KV head when `budget` is 0 (research/freekv.md §5).
 inline constexpr int kDefaultTieredBudget = 2048;
+// KV page size in tokens where nothing else sets it (research/freekv.md §7.1: FreeKV's); also the
+// tiered policies' selection unit (docs/accuracy.md measures finer ones).
+inline constexpr int kDefaultKvPageSize = 32;
 
 // Each policy's options, with their defaults. The parts several policies share are bases, so a
 // field has one name everywhere (the name the proto and the --kv-* flags use).
@@ -38,7 +41,7 @@ struct TspOptions {
 // The device budget of the tiered policies (research/freekv.md): pages of `page_size` tokens.
 struct TieredOptions {
   int budget = 0;  // GPU tokens per layer, sink and recent included; 0: kDefaultTieredBudget
-  int page_size = 32;
+  int page_size = kDefaultKvPageSize;
   int sink = 512;
   int recent = 512;
 };

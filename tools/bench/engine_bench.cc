@@ -35,6 +35,7 @@ struct BenchOptions {
   std::vector<int> decode_batches = {1, 8};
   int decode_context = 128;  // prompt length of each decoding sequence
   int decode_tokens = 32;
+  int page_size = kDefaultKvPageSize;  // KV page size in tokens
   int repeats = 3;
 };
 
@@ -65,7 +66,9 @@ int Run(const BenchOptions& o) {
     return 1;
   }
   const ModelConfig config = engine->model.config;
-  BatchGenerator generator(*engine->backend, {.prefill_chunk_tokens = 1 << 20, .eos_id = -1});
+  const int page_size = o.page_size;
+  BatchGenerator generator(*engine->backend,
+                           {.prefill_chunk_tokens = 1 << 20, .page_size = page_size, .eos_id = -1});
   std::mt19937 rng(1234);
   const nlohmann::json common = {
       {"model", config.name},
@@ -73,6 +76,7 @@ int Run(const BenchOptions& o) {
       {"backend", o.backend},
       {"weights_dtype", o.source.weights_dtype},
       {"kv_dtype", KvDtypeName(engine->backend->kv_dtype())},
+      {"page_size", page_size},
       {"threads",
        o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency())}};
 
@@ -212,6 +216,9 @@ int main(int argc, char** argv) {
       ->delimiter(',');
   app.add_option("--decode-context", o.decode_context)->capture_default_str();
   app.add_option("--decode-tokens", o.decode_tokens)->capture_default_str();
+  app.add_option("--page-size", o.page_size, "KV page size in tokens")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
   app.add_option("--repeats", o.repeats)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   return kvserve::Run(o);

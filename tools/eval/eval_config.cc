@@ -52,7 +52,10 @@ std::vector<std::string> SuiteConfigLabels() {
           "freekv-r0.25+minmax",
           "fastkv_freekv-r0.25",
           "fastkv_freekv-r0.25+minmax",
-          "fastkv_freekv-512"};
+          "fastkv_freekv-512",
+          "freekv-r0.25k32",
+          "quest-r0.25k4p4",
+          "freekv-r0.25k4p4"};
 }
 
 std::vector<std::string> QuickConfigLabels() {
@@ -63,7 +66,8 @@ std::vector<std::string> QuickConfigLabels() {
           "quest-r0.25",
           "freekv-r0.25",
           "freekv-r0.25+minmax",
-          "fastkv_freekv-r0.25"};
+          "fastkv_freekv-r0.25",
+          "freekv-r0.25k4p4"};
 }
 
 absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {

@@ -40,20 +40,29 @@ def wilson(k: int, n: int) -> tuple[float, float]:
     return max(0.0, c - h), min(1.0, c + h)
 
 
-# A tiered policy's other page digest (quest: center ± MAD; freekv, fastkv_freekv: min/max).
+# A tiered policy's other page digest (quest: center ± MAD; freekv, fastkv_freekv: min/max), or
+# its one-page sink over finer pages (`k4p4`: pages of 4 tokens, a 4-token sink): dashed lines.
 DIGEST_VARIANTS = ("+mad", "+minmax")
+PAGE_VARIANT = re.compile(r"(k\d+p\d+|k\d+)$")
+
+
+def variant_of(label: str) -> str:
+    digest = next((v for v in DIGEST_VARIANTS if label.endswith(v)), "")
+    if digest:
+        return digest
+    page = PAGE_VARIANT.search(label.split("-", 1)[1]) if "-" in label else None
+    return " " + page.group(1) if page else ""
 
 
 def policy_of(label: str) -> str:
-    """The line a label belongs to: its policy, with its digest variant suffix if it has one."""
-    variant = next((v for v in DIGEST_VARIANTS if label.endswith(v)), "")
-    return label.split("-")[0] + variant
+    """The line a label belongs to: its policy, with its variant suffix if it has one."""
+    return label.split("-")[0] + variant_of(label)
 
 
-# Plain sweep labels only (NAME, NAME-B, NAME-rR, and tiered ones with a digest variant): variants
-# with a page size, threshold, window, pooling or other suffix belong to investigations, not to a
-# budget line.
-SWEEP_LABEL = re.compile(r"^[a-z_]+(-(\d+|r[0-9.]+)(\+mad|\+minmax)?)?$")
+# Plain sweep labels only (NAME, NAME-B, NAME-rR, and tiered ones with a digest variant or a
+# one-page sink over other pages): variants with a threshold, window, pooling or other suffix
+# belong to investigations, not to a budget line.
+SWEEP_LABEL = re.compile(r"^[a-z_]+(-(\d+|r[0-9.]+)(k\d+(p\d+)?)?(\+mad|\+minmax)?)?$")
 
 
 def read(log: Path) -> list[dict]:
@@ -66,14 +75,13 @@ def panel_lines(ax, points, ylabel, full_value=None, interval=True):
     for label, p in points.items():
         if label != "full" and SWEEP_LABEL.match(label):
             by_policy[policy_of(label)].append((label, *p))
-    for policy in [p + v for p in POLICIES for v in ("",) + DIGEST_VARIANTS]:
-        pts = sorted(by_policy.get(policy, []), key=lambda t: t[1])
-        if not pts:
-            continue
+    lines = sorted(by_policy, key=lambda p: (POLICIES.index(p.split(" ")[0].split("+")[0]), p))
+    for policy in lines:
+        pts = sorted(by_policy[policy], key=lambda t: t[1])
         xs = [p[1] for p in pts]
         ys = [p[2] for p in pts]
-        variant = next((v for v in DIGEST_VARIANTS if policy.endswith(v)), "")
-        color = COLORS[policy.removesuffix(variant) if variant else policy]
+        variant = variant_of(pts[0][0])
+        color = COLORS[policy.removesuffix(variant)]
         style = "s--" if variant else "o-"
         ax.plot(xs, ys, style, color=color, label=policy, markersize=4)
         if interval:
