@@ -82,7 +82,9 @@ def panel_lines(ax, points, ylabel, full_value=None, interval=True):
         ys = [p[2] for p in pts]
         variant = variant_of(pts[0][0])
         color = COLORS[policy.removesuffix(variant)]
-        style = "s--" if variant else "o-"
+        # Digest variants squares, one-page sinks triangles, finer pages diamonds.
+        marker = "s" if variant.startswith("+") else ("D" if "p" in variant else "^")
+        style = marker + "--" if variant else "o-"
         ax.plot(xs, ys, style, color=color, label=policy, markersize=4)
         if interval:
             for _, x, y, lo, hi in pts:
