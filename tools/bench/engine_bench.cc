@@ -66,9 +66,8 @@ int Run(const BenchOptions& o) {
     return 1;
   }
   const ModelConfig config = engine->model.config;
-  const int page_size = o.page_size;
-  BatchGenerator generator(*engine->backend,
-                           {.prefill_chunk_tokens = 1 << 20, .page_size = page_size, .eos_id = -1});
+  BatchGenerator generator(
+      *engine->backend, {.prefill_chunk_tokens = 1 << 20, .page_size = o.page_size, .eos_id = -1});
   std::mt19937 rng(1234);
   const nlohmann::json common = {
       {"model", config.name},
@@ -76,7 +75,7 @@ int Run(const BenchOptions& o) {
       {"backend", o.backend},
       {"weights_dtype", o.source.weights_dtype},
       {"kv_dtype", KvDtypeName(engine->backend->kv_dtype())},
-      {"page_size", page_size},
+      {"page_size", o.page_size},
       {"threads",
        o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency())}};
 
