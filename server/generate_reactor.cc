@@ -26,9 +26,18 @@ std::optional<EngineClock::time_point> EngineDeadline(const grpc::CallbackServer
 }
 
 // A client's own deadline cancels the call (RST_STREAM) about when the server's copy of it, which
-// started one network hop later, is due: a cancellation this close to the deadline is the
+// started one hop later, is due; that hop includes the server's own queueing, which grows with
+// load. So a cancellation in the last fifth of the call's time (at least its last 50 ms) is the
 // deadline.
-constexpr auto kDeadlineSlack = std::chrono::milliseconds(50);
+std::chrono::system_clock::time_point DeadlineCancelsFrom(
+    std::chrono::system_clock::time_point deadline) {
+  if (deadline == std::chrono::system_clock::time_point::max()) return deadline;
+  const auto left = std::max(deadline - std::chrono::system_clock::now(),
+                             std::chrono::system_clock::duration::zero());
+  const auto slack =
+      std::max<std::chrono::system_clock::duration>(std::chrono::milliseconds(50), left / 5);
+  return deadline - slack;
+}
 
 }  // namespace
 
@@ -81,7 +90,7 @@ GenerateReactor* GenerateReactor::Start(grpc::CallbackServerContext* context,
   GenerateReactor* reactor = owned.get();
   reactor->owners_ = &owners;
   reactor->owned_id_ = engine_request.id;
-  reactor->grpc_deadline_ = context->deadline();
+  reactor->deadline_cancels_from_ = DeadlineCancelsFrom(context->deadline());
   stream->engine_done = false;
 
   // Runs on the engine thread: observe, convert, queue; never blocks beyond the stream's mutex.
@@ -196,8 +205,7 @@ void GenerateReactor::OnCancel() {
 
 void GenerateReactor::CancelInEngine(bool cancel) const {
   if (!cancel || scheduler_ == nullptr || request_id_.empty()) return;
-  const bool deadline_passed = grpc_deadline_ != std::chrono::system_clock::time_point::max() &&
-                               std::chrono::system_clock::now() + kDeadlineSlack >= grpc_deadline_;
+  const bool deadline_passed = std::chrono::system_clock::now() >= deadline_cancels_from_;
   scheduler_->Cancel(request_id_,
                      deadline_passed ? FinishReason::kDeadline : FinishReason::kCancelled);
 }

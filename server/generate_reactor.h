@@ -79,8 +79,9 @@ class GenerateReactor final : public grpc::ServerWriteReactor<v1::GenerateRespon
   EngineCore* scheduler_;
   std::shared_ptr<Stream> stream_;
   std::string request_id_;  // as the scheduler knows it, once submitted
-  // The call's deadline as gRPC knows it (system clock); max() when none.
-  std::chrono::system_clock::time_point grpc_deadline_ =
+  // From when on a client's cancellation is its deadline expiring (system clock); max() when the
+  // call has no deadline.
+  std::chrono::system_clock::time_point deadline_cancels_from_ =
       std::chrono::system_clock::time_point::max();
   RequestOwners* owners_ = nullptr;  // where request_id_ is registered, if it is
   std::string owned_id_;
