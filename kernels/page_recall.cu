@@ -71,6 +71,9 @@ __global__ void __launch_bounds__(kUnitThreads) EmitPageListsKernel(EmitPageList
   if (unit >= p.num_seqs * p.n_kv_heads) return;
   const int seq = unit / p.n_kv_heads;
   const int slots = p.layout.slots;
+  const int budget_stride = p.budget_stride > 0 ? p.budget_stride : slots;
+  const size_t state =
+      static_cast<size_t>(StateRow(p.state_rows, seq)) * p.n_kv_heads + unit % p.n_kv_heads;
   const int len = p.kv_lens[seq];
   const int n_pages = CeilDiv(len, p.page_size);
   int32_t* pages = p.pages + static_cast<size_t>(unit) * p.capacity;
@@ -83,9 +86,9 @@ __global__ void __launch_bounds__(kUnitThreads) EmitPageListsKernel(EmitPageList
     }
   } else {
     for (int32_t slot = 0; slot < slots; ++slot) {
-      const int32_t page = p.slot_page[static_cast<size_t>(unit) * slots + slot];
+      const int32_t page = p.slot_page[state * slots + slot];
       if (page < 0) continue;
-      pages[count] = p.budget_pages[static_cast<size_t>(seq) * slots + slot];
+      pages[count] = p.budget_pages[static_cast<size_t>(seq) * budget_stride + slot];
       rows[count] = min(p.page_size, len - page * p.page_size);
       ++count;
     }
@@ -127,7 +130,7 @@ cudaError_t LaunchRecallPages(const RecallParams& p, cudaStream_t stream) {
 
 cudaError_t LaunchEmitPageLists(const EmitPageListsParams& p, cudaStream_t stream) {
   if (p.num_seqs < 0 || p.n_kv_heads <= 0 || p.page_size <= 0 || p.layout.slots <= 0 ||
-      p.capacity < p.layout.slots) {
+      p.capacity < p.layout.slots || (p.budget_stride != 0 && p.budget_stride < p.layout.slots)) {
     return cudaErrorInvalidValue;
   }
   const int units = p.num_seqs * p.n_kv_heads;

@@ -27,13 +27,14 @@ __global__ void __launch_bounds__(kUnitThreads) ExtendResidencyKernel(ExtendResi
   const int seq = unit / p.n_kv_heads;
   const TieredLayout& lay = p.layout;
   const ResidencyState& r = p.residency;
+  const size_t state = r.Unit(seq, unit % p.n_kv_heads, p.n_kv_heads);
   const int n_pages = CeilDiv(p.kv_lens[seq], p.page_size);
   p.placements.counts[unit] = 0;
   if (n_pages <= lay.slots) return;  // dense
-  int32_t* slot_page = r.slot_page + static_cast<size_t>(unit) * lay.slots;
-  int32_t* page_slot = r.page_slot + static_cast<size_t>(unit) * r.max_pages;
-  const int before = r.n_pages[unit];
-  int cursor = r.next_window[unit];
+  int32_t* slot_page = r.slot_page + state * lay.slots;
+  int32_t* page_slot = r.page_slot + state * r.max_pages;
+  const int before = r.n_pages[state];
+  int cursor = r.next_window[state];
   const int first_window_slot = lay.sink + lay.retrieved();
   for (int32_t page = before; page < n_pages; ++page) {
     page_slot[page] = -1;
@@ -48,8 +49,8 @@ __global__ void __launch_bounds__(kUnitThreads) ExtendResidencyKernel(ExtendResi
     slot_page[slot] = page;
     page_slot[page] = slot;
   }
-  r.n_pages[unit] = n_pages;
-  r.next_window[unit] = cursor;
+  r.n_pages[state] = n_pages;
+  r.next_window[state] = cursor;
   int count = 0;
   for (int32_t slot = 0; slot < lay.slots; ++slot) {
     if (slot_page[slot] < before) continue;
@@ -146,7 +147,11 @@ __global__ void __launch_bounds__(kThreads) SelectPagesKernel(SelectPagesParams 
   const int n = window_start - sink;  // candidates: pages sink .. window_start - 1
   const int k = lay.retrieved();
 
-  const __nv_bfloat16* q = AsCuda(p.q) + static_cast<size_t>(seq) * p.q_row_stride +
+  const int q_row = p.q_rows != nullptr ? p.q_rows[seq] : seq;
+  const size_t state = p.residency.Unit(seq, head, dg.n_kv_heads);
+  const size_t first_row =
+      static_cast<size_t>(StateRow(p.residency.state_rows, seq)) * dg.row_pages;
+  const __nv_bfloat16* q = AsCuda(p.q) + static_cast<size_t>(q_row) * p.q_row_stride +
                            static_cast<size_t>(head) * group * d;
   for (int e = tid; e < group * d; e += kThreads) s.q[e] = device::Load(q + e);
   for (int i = tid; i < n; i += kThreads) s.scores[i] = 0.0f;
@@ -157,8 +162,7 @@ __global__ void __launch_bounds__(kThreads) SelectPagesKernel(SelectPagesParams 
     const float* qg = s.q + g * d;
     float local_max = -INFINITY;
     for (int i = tid; i < n; i += kThreads) {
-      const int32_t row = dg.table[static_cast<size_t>(seq) * dg.table_stride + sink + i];
-      const float* hi = dg.data + dg.HiOffset(row, head);
+      const float* hi = dg.data + dg.HiOffset(static_cast<int32_t>(first_row + sink + i), head);
       const float* lo = hi + d;
       float bound = 0.0f;
       for (int c = 0; c < d; ++c) bound += fmaxf(__fmul_rn(qg[c], hi[c]), __fmul_rn(qg[c], lo[c]));
@@ -216,8 +220,8 @@ __global__ void __launch_bounds__(kThreads) SelectPagesKernel(SelectPagesParams 
   __syncthreads();
 
   // Residency (ResidencyMap::Select): retrieved slots whose page fell out are freed.
-  int32_t* slot_page = p.residency.slot_page + static_cast<size_t>(unit) * lay.slots;
-  int32_t* page_slot = p.residency.page_slot + static_cast<size_t>(unit) * p.residency.max_pages;
+  int32_t* slot_page = p.residency.slot_page + state * lay.slots;
+  int32_t* page_slot = p.residency.page_slot + state * p.residency.max_pages;
   for (int r = tid; r < k; r += kThreads) {
     const int32_t page = slot_page[sink + r];
     const bool keep = page >= sink && page < window_start && s.chosen[page - sink] != 0;
@@ -281,7 +285,8 @@ cudaError_t LaunchSelectPages(const SelectPagesParams& p, cudaStream_t stream) {
   const PageDigestTable& dg = p.digests;
   if (p.num_seqs < 0 || dg.n_kv_heads <= 0 || p.n_heads <= 0 || p.n_heads % dg.n_kv_heads != 0 ||
       dg.head_dim <= 0 || p.page_size <= 0 || l.slots <= 0 || l.sink < 0 || l.window < 1 ||
-      l.retrieved() < 0 || p.recalls.capacity < l.retrieved() || p.residency.max_pages < 0) {
+      l.retrieved() < 0 || p.recalls.capacity < l.retrieved() || p.residency.max_pages < 0 ||
+      dg.row_pages < 0) {
     return cudaErrorInvalidValue;
   }
   const int units = p.num_seqs * dg.n_kv_heads;

@@ -25,9 +25,10 @@ __global__ void __launch_bounds__(kThreads) QueryDriftKernel(QueryDriftParams p)
     for (int h = tid; h < p.n_kv_heads; h += kThreads) flags[h] = 0;
     return;  // dense: nothing to check, nothing kept
   }
+  const int row = StateRow(p.state_rows, seq);
   const __nv_bfloat16* q = AsCuda(p.q) + static_cast<size_t>(seq) * p.q_row_stride;
-  __nv_bfloat16* last = AsCuda(p.last_q) + static_cast<size_t>(seq) * p.n_heads * d;
-  const bool has_last = p.has_last_q[seq] != 0;
+  __nv_bfloat16* last = AsCuda(p.last_q) + static_cast<size_t>(row) * p.n_heads * d;
+  const bool has_last = p.has_last_q[row] != 0;
   for (int head = tid; head < p.n_heads && has_last; head += kThreads) {
     double dot = 0, na = 0, nb = 0;
     for (int i = 0; i < d; ++i) {
@@ -49,18 +50,18 @@ __global__ void __launch_bounds__(kThreads) QueryDriftKernel(QueryDriftParams p)
     for (int g = h * group; g < (h + 1) * group; ++g) cos += cosines[g];
     const bool drifted = p.tau >= 1.0f || cos / group < p.tau;
     flags[h] = drifted ? 1 : 0;
-    if (p.checks != nullptr) atomicAdd(p.checks, 1);
-    if (p.corrections != nullptr && drifted) atomicAdd(p.corrections, 1);
+    if (p.checks != nullptr) atomicAdd(p.checks + row, 1);
+    if (p.corrections != nullptr && drifted) atomicAdd(p.corrections + row, 1);
   }
   __syncthreads();  // every read of q_{t-1} is done, every flag written
   if (tid == 0 && has_last) {
     bool any = false;
     for (int h = 0; h < p.n_kv_heads; ++h) any |= flags[h] != 0;
-    if (p.checked_steps != nullptr) atomicAdd(p.checked_steps, 1);
-    if (p.corrected_steps != nullptr && any) atomicAdd(p.corrected_steps, 1);
+    if (p.checked_steps != nullptr) p.checked_steps[row] += 1;
+    if (p.corrected_steps != nullptr && any) p.corrected_steps[row] += 1;
   }
   for (int e = tid; e < p.n_heads * d; e += kThreads) last[e] = q[e];
-  if (tid == 0) p.has_last_q[seq] = 1;
+  if (tid == 0) p.has_last_q[row] = 1;
 }
 
 }  // namespace

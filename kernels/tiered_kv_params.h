@@ -16,6 +16,14 @@ namespace kvserve::kernels {
 // kernels/cpu_reference; where the CPU policy (engine/kv) does the same math, it calls the twin.
 //
 // A unit is one (sequence, KV head): unit u = seq * n_kv_heads + kv_head.
+//
+// What persists across steps (residency maps, digests, the previous query, counters) lives in rows
+// of arrays that hold many sequences (the CUDA backend's TieredStatePool): a launch's sequence
+// `seq` uses row state_rows[seq], so one launch serves every sequence of a step whatever rows they
+// hold; without state_rows, row = seq.
+KVSERVE_HOST_DEVICE inline int StateRow(const int32_t* state_rows, int seq) {
+  return state_rows != nullptr ? state_rows[seq] : seq;
+}
 
 // How a page's keys are summarised (§4.2).
 enum class PageDigestKind {
@@ -72,11 +80,10 @@ struct HostTierWriteParams {
 };
 
 // Per-page digests: for each (page, KV head) hi[head_dim] then lo[head_dim], fp32, at digest row
-// `table[seq * table_stride + logical page]` of `data` ([rows][n_kv_heads][2][head_dim]).
+// `state row * row_pages + logical page` of `data` ([rows][n_kv_heads][2][head_dim]).
 struct PageDigestTable {
   float* data = nullptr;
-  const int32_t* table = nullptr;
-  int table_stride = 0;
+  int row_pages = 0;  // digest rows per state row (the most pages a sequence reaches)
   int n_kv_heads = 0;
   int head_dim = 0;
 
@@ -99,13 +106,19 @@ struct PageDigestBuildParams {
 
 // Each unit's budget: which logical page each slot holds (slot_page, -1 empty) and where each
 // logical page is resident (page_slot, -1 host only), how many pages the maps know and the FIFO
-// cursor over the window slots. engine/kv's ResidencyMap, as arrays on the device.
+// cursor over the window slots. engine/kv's ResidencyMap, as arrays on the device, indexed by
+// state unit (state row * n_kv_heads + kv_head).
 struct ResidencyState {
-  int32_t* slot_page = nullptr;  // [units][slots]
-  int32_t* page_slot = nullptr;  // [units][max_pages]
+  int32_t* slot_page = nullptr;  // [state units][slots]
+  int32_t* page_slot = nullptr;  // [state units][max_pages]
   int max_pages = 0;
-  int32_t* n_pages = nullptr;      // [units]
-  int32_t* next_window = nullptr;  // [units]
+  int32_t* n_pages = nullptr;           // [state units]
+  int32_t* next_window = nullptr;       // [state units]
+  const int32_t* state_rows = nullptr;  // [num_seqs] (null: row = seq)
+
+  KVSERVE_HOST_DEVICE size_t Unit(int seq, int kv_head, int n_kv_heads) const {
+    return static_cast<size_t>(StateRow(state_rows, seq)) * n_kv_heads + kv_head;
+  }
 };
 
 // Placements (logical page -> budget slot) per unit: counts[u] entries at u * capacity.
@@ -139,6 +152,9 @@ struct ExtendResidencyParams {
 struct SelectPagesParams {
   const Bf16* q = nullptr;  // post-RoPE query, [num_seqs][q_row_stride], head h at h * head_dim
   int q_row_stride = 0;
+  // With this, sequence seq's query is row q_rows[seq] of q (FreeKV's speculative pass reads each
+  // sequence's kept q_t at its state row).
+  const int32_t* q_rows = nullptr;
   int num_seqs = 0;
   int n_heads = 0;
   PageDigestTable digests;           // its n_kv_heads and head_dim are the model's
@@ -176,8 +192,9 @@ struct RecallParams {
 struct QueryDriftParams {
   const Bf16* q = nullptr;  // [num_seqs][q_row_stride]
   int q_row_stride = 0;
-  Bf16* last_q = nullptr;         // [num_seqs][n_heads * head_dim], updated
-  uint8_t* has_last_q = nullptr;  // [num_seqs], updated
+  Bf16* last_q = nullptr;               // [state rows][n_heads * head_dim], updated
+  uint8_t* has_last_q = nullptr;        // [state rows], updated
+  const int32_t* state_rows = nullptr;  // [num_seqs] (null: row = seq)
   int num_seqs = 0;
   int n_heads = 0;
   int n_kv_heads = 0;
@@ -186,11 +203,12 @@ struct QueryDriftParams {
   int page_size = 0;
   int slots = 0;  // a sequence with more pages than this is sparse
   float tau = 0.0f;
-  uint8_t* flags = nullptr;        // [units] out: 1 = re-select now
-  int32_t* checks = nullptr;       // optional: += units checked
-  int32_t* corrections = nullptr;  // optional: += units flagged by drift
-  // Optional, per sequence: += 1 if checked, and += 1 if any of its units drifted (the step
-  // correction rate's numerator and denominator, per layer step as on the CPU).
+  uint8_t* flags = nullptr;  // [units] out: 1 = re-select now
+  // Optional counters, each [state rows]: units checked, units flagged by drift; += 1 if the
+  // sequence was checked, and += 1 if any of its units drifted (the step correction rate's
+  // denominator and numerator, per layer step as on the CPU).
+  int32_t* checks = nullptr;
+  int32_t* corrections = nullptr;
   int32_t* checked_steps = nullptr;
   int32_t* corrected_steps = nullptr;
 };
@@ -212,7 +230,9 @@ struct EmitPageListsParams {
   int page_size = 0;
   TieredLayout layout;
   const int32_t* slot_page = nullptr;     // ResidencyState::slot_page
-  const int32_t* budget_pages = nullptr;  // [num_seqs][slots]
+  const int32_t* state_rows = nullptr;    // [num_seqs] rows of slot_page (null: row = seq)
+  const int32_t* budget_pages = nullptr;  // [num_seqs][budget_stride]
+  int budget_stride = 0;                  // 0: layout.slots
   const int32_t* dense_table = nullptr;   // [num_seqs][dense_stride] pages of dense sequences
   int dense_stride = 0;
   int32_t* counts = nullptr;  // PageListView, written

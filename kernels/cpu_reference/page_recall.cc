@@ -46,11 +46,13 @@ void RecallPages(const RecallParams& p) {
 
 void EmitPageLists(const EmitPageListsParams& p) {
   const int slots = p.layout.slots;
+  const int budget_stride = p.budget_stride > 0 ? p.budget_stride : slots;
   for (int seq = 0; seq < p.num_seqs; ++seq) {
     const int len = p.kv_lens[seq];
     const int n_pages = CeilDiv(len, p.page_size);
     for (int h = 0; h < p.n_kv_heads; ++h) {
       const size_t unit = static_cast<size_t>(seq) * p.n_kv_heads + h;
+      const size_t state = static_cast<size_t>(StateRow(p.state_rows, seq)) * p.n_kv_heads + h;
       int count = 0;
       auto add = [&](int32_t arena_page, int32_t logical) {
         p.pages[unit * p.capacity + count] = arena_page;
@@ -63,8 +65,8 @@ void EmitPageLists(const EmitPageListsParams& p) {
         }
       } else {
         for (int32_t slot = 0; slot < slots; ++slot) {
-          const int32_t page = p.slot_page[unit * slots + slot];
-          if (page >= 0) add(p.budget_pages[static_cast<size_t>(seq) * slots + slot], page);
+          const int32_t page = p.slot_page[state * slots + slot];
+          if (page >= 0) add(p.budget_pages[static_cast<size_t>(seq) * budget_stride + slot], page);
         }
       }
       p.counts[unit] = count;

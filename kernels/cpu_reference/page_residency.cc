@@ -65,12 +65,13 @@ void ExtendResidencyLists(const ExtendResidencyParams& p) {
     const int n_pages = CeilDiv(p.kv_lens[seq], p.page_size);
     for (int h = 0; h < p.n_kv_heads; ++h) {
       const size_t unit = static_cast<size_t>(seq) * p.n_kv_heads + h;
+      const size_t state = r.Unit(seq, h, p.n_kv_heads);
       out.counts[unit] = 0;
       if (n_pages <= p.layout.slots) continue;  // dense
-      const ResidencyRow row{.slot_page = r.slot_page + unit * p.layout.slots,
-                             .page_slot = r.page_slot + unit * r.max_pages,
-                             .n_pages = r.n_pages + unit,
-                             .next_window = r.next_window + unit};
+      const ResidencyRow row{.slot_page = r.slot_page + state * p.layout.slots,
+                             .page_slot = r.page_slot + state * r.max_pages,
+                             .n_pages = r.n_pages + state,
+                             .next_window = r.next_window + state};
       const int32_t before = *row.n_pages;
       ExtendResidency(p.layout, row, n_pages);
       // The slots holding a page the maps did not know before: their contents are new.

@@ -67,28 +67,31 @@ void SelectPages(const SelectPagesParams& p) {
     const int n_pages = CeilDiv(p.kv_lens[seq], p.page_size);
     for (int h = 0; h < n_kv_heads; ++h) {
       const size_t unit = static_cast<size_t>(seq) * n_kv_heads + h;
+      const size_t state = r.Unit(seq, h, n_kv_heads);
       p.recalls.counts[unit] = 0;
       const bool chosen = p.mask == nullptr || ((p.mask[unit] != 0) != p.invert);
       if (!chosen || n_pages <= p.layout.slots) continue;
       std::vector<int32_t> candidates;
       std::vector<const float*> hi, lo;
       for (int32_t page = p.layout.sink; page < WindowStart(p.layout, n_pages); ++page) {
-        const int32_t digest_row = dg.table[static_cast<size_t>(seq) * dg.table_stride + page];
+        const auto digest_row =
+            static_cast<int32_t>(size_t(StateRow(r.state_rows, seq)) * dg.row_pages + page);
         candidates.push_back(page);
         hi.push_back(dg.data + dg.HiOffset(digest_row, h));
         lo.push_back(hi.back() + d);
       }
+      const int q_index = p.q_rows != nullptr ? p.q_rows[seq] : seq;
       const Bf16* q_row =
-          p.q + static_cast<size_t>(seq) * p.q_row_stride + static_cast<size_t>(h) * group * d;
+          p.q + static_cast<size_t>(q_index) * p.q_row_stride + static_cast<size_t>(h) * group * d;
       for (size_t e = 0; e < q.size(); ++e) q[e] = ToFloat(q_row[e]);
       std::vector<float> scores(candidates.size());
       ScorePageCandidates(q.data(), group, d, hi, lo, p.aggregation, scores);
       const std::vector<int32_t> selected =
           TopCandidatePages(scores, candidates, p.layout.retrieved());
-      const ResidencyRow row{.slot_page = r.slot_page + unit * p.layout.slots,
-                             .page_slot = r.page_slot + unit * r.max_pages,
-                             .n_pages = r.n_pages + unit,
-                             .next_window = r.next_window + unit};
+      const ResidencyRow row{.slot_page = r.slot_page + state * p.layout.slots,
+                             .page_slot = r.page_slot + state * r.max_pages,
+                             .n_pages = r.n_pages + state,
+                             .next_window = r.next_window + state};
       const std::vector<PagePlacement> recalls = SelectResidency(p.layout, row, selected);
       for (size_t i = 0; i < recalls.size(); ++i) {
         p.recalls.pages[unit * p.recalls.capacity + i] = recalls[i].page;

@@ -32,13 +32,14 @@ void QueryDrift(const QueryDriftParams& p) {
       for (int h = 0; h < p.n_kv_heads; ++h) flags[h] = 0;
       continue;
     }
+    const int state = StateRow(p.state_rows, seq);
     const Bf16* q_row = p.q + static_cast<size_t>(seq) * p.q_row_stride;
-    Bf16* last_row = p.last_q + static_cast<size_t>(seq) * row;
+    Bf16* last_row = p.last_q + static_cast<size_t>(state) * row;
     for (size_t e = 0; e < row; ++e) {
       q[e] = ToFloat(q_row[e]);
       last[e] = ToFloat(last_row[e]);
     }
-    const bool has_last = p.has_last_q[seq] != 0;
+    const bool has_last = p.has_last_q[state] != 0;
     bool any = false;
     for (int h = 0; h < p.n_kv_heads; ++h) {
       if (!has_last) {
@@ -51,14 +52,14 @@ void QueryDrift(const QueryDriftParams& p) {
                            last.data() + static_cast<size_t>(g) * d, d);
       }
       flags[h] = QueryDrifted(cos, group, p.tau) ? 1 : 0;
-      if (p.checks != nullptr) ++*p.checks;
-      if (p.corrections != nullptr && flags[h]) ++*p.corrections;
+      if (p.checks != nullptr) ++p.checks[state];
+      if (p.corrections != nullptr && flags[h]) ++p.corrections[state];
       any |= flags[h] != 0;
     }
-    if (has_last && p.checked_steps != nullptr) ++*p.checked_steps;
-    if (any && p.corrected_steps != nullptr) ++*p.corrected_steps;
+    if (has_last && p.checked_steps != nullptr) ++p.checked_steps[state];
+    if (any && p.corrected_steps != nullptr) ++p.corrected_steps[state];
     for (size_t e = 0; e < row; ++e) last_row[e] = q_row[e];
-    p.has_last_q[seq] = 1;
+    p.has_last_q[state] = 1;
   }
 }
 

@@ -3,7 +3,9 @@
 // after lanes exited, a wmma operand misaligned, a read past a buffer's end, a CUB call outside
 // its contract, a stream reading another's results without waiting for its event).
 #include <gtest/gtest.h>
+
 #include <mma.h>
+#include <functional>
 
 #include <cstdlib>
 #include <cub/block/block_reduce.cuh>
@@ -255,6 +257,32 @@ TEST(CudaEmulatorTest, BadLaunchShapesAndCopiesAreRefused) {
 }
 
 __global__ void ReadKernel(const float* in, float* out, int at) { out[0] = in[at]; }
+
+// Pitched copies and fills touch `width` bytes of each row and leave the rest; launches are
+// counted.
+TEST(CudaEmulatorTest, PitchedCopiesAndFillsTouchOnlyTheirRowsAndLaunchesAreCounted) {
+  std::vector<int> grid(12);
+  for (int i = 0; i < 12; ++i) grid[i] = i;  // 3 rows of 4
+  int* d_grid = DeviceCopy(grid);
+  int* d_narrow = DeviceCopy(std::vector<int>(6, -1));  // 3 rows of 2
+  EXPECT_EQ(cudaMemcpy2D(d_narrow, 2 * sizeof(int), d_grid + 1, 4 * sizeof(int), 2 * sizeof(int), 3,
+                         cudaMemcpyDeviceToDevice),
+            cudaSuccess);
+  EXPECT_EQ(HostCopy(d_narrow, 6), (std::vector<int>{1, 2, 5, 6, 9, 10}));
+  EXPECT_EQ(cudaMemset2D(d_grid + 2, 4 * sizeof(int), 0, sizeof(int), 3), cudaSuccess);
+  EXPECT_EQ(HostCopy(d_grid, 12), (std::vector<int>{0, 1, 0, 3, 4, 5, 0, 7, 8, 9, 0, 11}));
+  EXPECT_EQ(cudaMemset2D(d_grid, sizeof(int), 0, 2 * sizeof(int), 2), cudaErrorInvalidValue)
+      << "a row wider than its pitch";
+  cudaGetLastError();
+  const uint64_t before = kvserve::cuda_emulator::LaunchCount();
+  float* d_out = DeviceCopy(std::vector<float>(1, 0.0f));
+  EXPECT_EQ(Launch(ReadKernel, 1, 1, 0, d_out, d_out, 0), cudaSuccess);
+  EXPECT_EQ(Launch(ReadKernel, 1, 1, 0, d_out, d_out, 0), cudaSuccess);
+  EXPECT_EQ(kvserve::cuda_emulator::LaunchCount() - before, 2u);
+  cudaFree(d_out);
+  cudaFree(d_grid);
+  cudaFree(d_narrow);
+}
 
 // Stable descending pairs per segment (ties and -0.0 / +0.0 keep their input order), empty
 // segments and items outside every segment untouched, then ascending keys.

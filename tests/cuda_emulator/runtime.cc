@@ -1,6 +1,7 @@
 // The host side of the emulated CUDA runtime: one device (shaped like an H100), memory, errors,
 // function attributes and the grid launch.
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -86,6 +87,13 @@ cudaError_t RunGrid(const cudaLaunchConfig_t& config, const std::function<void()
 
 }  // namespace
 
+std::atomic<uint64_t>& Launches() {
+  static std::atomic<uint64_t> launches{0};
+  return launches;
+}
+
+uint64_t LaunchCount() { return Launches().load(); }
+
 cudaError_t LaunchGrid(const cudaLaunchConfig_t& config, const void* kernel,
                        std::function<void()> thread) {
   // A bad shape is refused at the launch, as CUDA does; faults show when the grid runs.
@@ -94,6 +102,7 @@ cudaError_t LaunchGrid(const cudaLaunchConfig_t& config, const void* kernel,
   const size_t allowed =
       limit == DynamicSharedLimits().end() ? kDefaultDynamicShared : limit->second;
   if (config.dynamicSmemBytes > allowed) return Record(cudaErrorInvalidValue);
+  ++Launches();
   return Record(Enqueue(config.stream, [config, thread = std::move(thread)] {
     return Record(RunGrid(config, thread));
   }));
@@ -233,6 +242,26 @@ cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t str
     std::memset(ptr, value, bytes);
     return cudaSuccess;
   });
+}
+
+cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width,
+                         size_t height, cudaMemcpyKind kind) {
+  if (width > dpitch || width > spitch) return emu::Record(cudaErrorInvalidValue);
+  for (size_t row = 0; row < height; ++row) {
+    const cudaError_t err = cudaMemcpy(static_cast<char*>(dst) + row * dpitch,
+                                       static_cast<const char*>(src) + row * spitch, width, kind);
+    if (err != cudaSuccess) return err;
+  }
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemset2D(void* ptr, size_t pitch, int value, size_t width, size_t height) {
+  if (width > pitch) return emu::Record(cudaErrorInvalidValue);
+  for (size_t row = 0; row < height; ++row) {
+    const cudaError_t err = cudaMemset(static_cast<char*>(ptr) + row * pitch, value, width);
+    if (err != cudaSuccess) return err;
+  }
+  return cudaSuccess;
 }
 
 cudaError_t cudaHostAlloc(void** ptr, size_t bytes, unsigned int flags) {

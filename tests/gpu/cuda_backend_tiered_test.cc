@@ -349,6 +349,74 @@ TEST_F(CudaBackendTieredTest, TieredAndDenseInOneBatchEqualEachAlone) {
 }
 
 #if defined(KVSERVE_CUDA_EMULATOR)
+// Issue 13 item 4: every per-layer kernel of a tiered step (recalls, extension, drift, selection,
+// page lists, digests) runs once for all of the step's sequences, so a decode step of six freekv
+// sequences launches as many kernels as a step of one. Six is more than a state pool's first
+// rows: the pool grows between steps and every row keeps its maps. The sequences differ in one
+// prompt token; sequence 0 chooses the tokens it chooses alone.
+TEST_F(CudaBackendTieredTest, DecodeLaunchesDoNotGrowWithTheBatch) {
+  struct Run {
+    uint64_t step_launches = 0;
+    std::vector<int32_t> first_tokens;  // sequence 0's choices
+    int64_t recalled = 0;
+  };
+  auto run = [&](int n) {
+    const ModelConfig& c = m_.cuda->config();
+    PagePool pool({c.n_kv_heads, kPageSize, c.head_dim}, PagePool::kUnbounded);
+    std::vector<std::unique_ptr<SequenceKvCache>> kv;
+    std::vector<std::unique_ptr<KvPolicy>> policies;
+    std::vector<std::vector<int32_t>> tokens;
+    std::vector<PromptCompressionPlan> plans;
+    for (int i = 0; i < n; ++i) {
+      kv.push_back(std::make_unique<SequenceKvCache>(pool, c.n_layers));
+      policies.push_back(Policy(FreeKv(0.8f)));
+      tokens.push_back(prompt_);
+      tokens.back()[1] = prompt_[1 + i];
+      plans.push_back(policies.back()->PlanPrompt(static_cast<int>(prompt_.size())));
+    }
+    Run r;
+    for (int step = 0; step < 4; ++step) {
+      std::vector<SequenceChunk> chunks;
+      std::vector<std::vector<int32_t>> positions(n);
+      for (int i = 0; i < n; ++i) {
+        const int at = step == 0 ? 0 : static_cast<int>(tokens[i].size()) - 1;
+        const int len = static_cast<int>(tokens[i].size()) - at;
+        positions[i] = Positions(at, len);
+        chunks.push_back({.tokens = std::span(tokens[i]).subspan(at, len),
+                          .positions = positions[i],
+                          .kv = kv[i].get(),
+                          .policy = policies[i].get(),
+                          .whole_prompt = step == 0,
+                          .compression = step == 0 ? &plans[i] : nullptr,
+                          .kind = step == 0 ? ChunkKind::kPrompt : ChunkKind::kDecode});
+      }
+      std::vector<float> logits;
+      const uint64_t before = cuda_emulator::LaunchCount();
+      const absl::Status s = m_.cuda->Forward(chunks, &logits);
+      r.step_launches = cuda_emulator::LaunchCount() - before;
+      EXPECT_TRUE(s.ok()) << s;
+      if (!s.ok()) return r;
+      for (int i = 0; i < n; ++i) {
+        const std::span<const float> row =
+            std::span<const float>(logits).subspan(size_t(i) * c.vocab_size, c.vocab_size);
+        tokens[i].push_back(ArgMax(row));
+        if (i == 0) r.first_tokens.push_back(tokens[i].back());
+      }
+    }
+    for (int i = 0; i < n; ++i) r.recalled += policies[i]->Stats(*kv[i]).recalled_pages;
+    return r;
+  };
+  const Run one = run(1);
+  const Run six = run(6);
+  EXPECT_GT(one.step_launches, 0u);
+  EXPECT_EQ(six.step_launches, one.step_launches);
+  EXPECT_GT(six.recalled, one.recalled);
+  // The same tokens; not the same logits: a batch of six splits attention differently, and the
+  // bf16 differences that leaves move near-tied page selections (the per-sequence launches this
+  // replaced gave the same logits, to the bit, as these).
+  EXPECT_EQ(six.first_tokens, one.first_tokens);
+}
+
 // The compute stream's wait on each layer's speculative recall (research/freekv.md §10.1-10.2)
 // is what orders the next step's attention after the recall. With the emulator's streams deferred
 // and run latest first, a backend without the wait attends over pages the recall has not

@@ -10,6 +10,7 @@
 #include <tuple>
 #include <vector>
 
+#include "kernels/ceil_div.h"
 #include "kernels/cpu_reference/page_residency.h"
 #include "kernels/cpu_reference/page_select.h"
 #include "kernels/page_select.h"
@@ -47,7 +48,7 @@ TEST_P(PageSelectGpuTest, ResidencyAndRecallListsEqualTheCpuPolicyStepByStep) {
   const int num_seqs = 3;
   const int units = num_seqs * n_kv;
   std::mt19937 rng(levels * 31 + static_cast<int>(aggregation));
-  // Digests: row seq * max_pages + page, hi >= lo on a grid of 1/levels.
+  // Digests: row state row * max_pages + page, hi >= lo on a grid of 1/levels.
   std::uniform_int_distribution<int> grid(-2 * levels, 2 * levels);
   std::uniform_int_distribution<int> spread(0, levels);
   std::vector<float> digests(static_cast<size_t>(num_seqs) * max_pages * n_kv * 2 * d);
@@ -59,16 +60,16 @@ TEST_P(PageSelectGpuTest, ResidencyAndRecallListsEqualTheCpuPolicyStepByStep) {
       digests[at + d + c] = center - half;
     }
   }
-  std::vector<int32_t> table(num_seqs * max_pages);
-  for (int i = 0; i < num_seqs * max_pages; ++i) table[i] = i;
+  // Each sequence's maps and digests at the state row a pool gave it, not its launch index.
+  const std::vector<int32_t> rows = {2, 0, 1};
   // Lengths: dense throughout, sparse from the start, turning sparse at step 2.
   std::vector<int32_t> lens = {3 * p + 5, 20 * p + 14, 8 * p - 2};
   // Residency state, as a fresh budget: empty slots, nothing known.
   std::vector<int32_t> slot_page(units * layout.slots, -1), page_slot(units * max_pages, -1),
       n_pages(units, 0), cursor(units, 0);
   DeviceBuffer<float> d_digests(digests);
-  DeviceBuffer<int32_t> d_table(table), d_lens(lens), d_slot_page(slot_page),
-      d_page_slot(page_slot), d_n_pages(n_pages), d_cursor(cursor);
+  DeviceBuffer<int32_t> d_rows(rows), d_lens(lens), d_slot_page(slot_page), d_page_slot(page_slot),
+      d_n_pages(n_pages), d_cursor(cursor);
   const int capacity = layout.slots;
   DeviceBuffer<int32_t> d_counts(units), d_pages(units * capacity), d_slots(units * capacity);
   DeviceBuffer<uint8_t> d_mask(units);
@@ -77,12 +78,14 @@ TEST_P(PageSelectGpuTest, ResidencyAndRecallListsEqualTheCpuPolicyStepByStep) {
                                     .page_slot = d_page_slot.data(),
                                     .max_pages = max_pages,
                                     .n_pages = d_n_pages.data(),
-                                    .next_window = d_cursor.data()};
+                                    .next_window = d_cursor.data(),
+                                    .state_rows = d_rows.data()};
   const ResidencyState host_state{.slot_page = slot_page.data(),
                                   .page_slot = page_slot.data(),
                                   .max_pages = max_pages,
                                   .n_pages = n_pages.data(),
-                                  .next_window = cursor.data()};
+                                  .next_window = cursor.data(),
+                                  .state_rows = rows.data()};
   int recalled = 0;
   for (int step = 0; step < 6; ++step) {
     const std::string at = Describe(GetParam()) + " step " + std::to_string(step);
@@ -129,8 +132,7 @@ TEST_P(PageSelectGpuTest, ResidencyAndRecallListsEqualTheCpuPolicyStepByStep) {
                              .num_seqs = num_seqs,
                              .n_heads = n_heads,
                              .digests = {.data = d_digests.data(),
-                                         .table = d_table.data(),
-                                         .table_stride = max_pages,
+                                         .row_pages = max_pages,
                                          .n_kv_heads = n_kv,
                                          .head_dim = d},
                              .kv_lens = d_lens.data(),
@@ -144,7 +146,6 @@ TEST_P(PageSelectGpuTest, ResidencyAndRecallListsEqualTheCpuPolicyStepByStep) {
     ASSERT_CUDA_OK(LaunchSelectPages(select, nullptr));
     select.q = q.data();
     select.digests.data = digests.data();
-    select.digests.table = table.data();
     select.kv_lens = lens.data();
     select.residency = host_state;
     select.mask = mask.data();
@@ -160,8 +161,11 @@ TEST_P(PageSelectGpuTest, ResidencyAndRecallListsEqualTheCpuPolicyStepByStep) {
     for (int c : counts) recalled += c;
   }
   EXPECT_GT(recalled, 0);  // the selections did move pages
-  // The dense sequence never got a budget.
-  for (int h = 0; h < n_kv; ++h) EXPECT_EQ(n_pages[h], 0);
+  // The dense sequence never got a budget; the sparse ones know their pages at their own rows.
+  for (int h = 0; h < n_kv; ++h) {
+    EXPECT_EQ(n_pages[rows[0] * n_kv + h], 0);
+    EXPECT_EQ(n_pages[rows[1] * n_kv + h], CeilDiv(lens[1], p));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Aggregations, PageSelectGpuTest,

@@ -1,7 +1,8 @@
 #include "engine/runtime/cuda/tiered_decode.h"
 
 #include <algorithm>
-#include <numeric>
+#include <functional>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "engine/base/status_macros.h"
@@ -33,7 +34,6 @@ TieredDecode::~TieredDecode() {
   }
   for (cudaEvent_t e : staging_free_) cudaEventDestroy(e);
   for (int32_t* r : region_) cudaFree(r);
-  cudaFree(identity_);
   cudaStreamDestroy(copy_stream_);
   cudaStreamDestroy(recall_stream_);
 }
@@ -61,22 +61,20 @@ absl::Status TieredDecode::Init(const ModelConfig& config, int num_sms, bool wai
   return absl::OkStatus();
 }
 
-absl::Status TieredDecode::EnsureIdentity(int pages) {
-  if (pages <= identity_pages_) return absl::OkStatus();
-  if (identity_ != nullptr) {
-    KVSERVE_RETURN_IF_ERROR(CudaStatus(cudaDeviceSynchronize(), "digest table"));
-    cudaFree(identity_);
-    identity_ = nullptr;
+absl::StatusOr<TieredStatePool*> TieredDecode::PoolFor(const kernels::TieredLayout& layout,
+                                                       int page_size) {
+  for (const auto& pool : pools_) {
+    const kernels::TieredLayout& l = pool->layout();
+    if (l.slots == layout.slots && l.sink == layout.sink && l.window == layout.window &&
+        pool->page_size() == page_size) {
+      return pool.get();
+    }
   }
-  std::vector<int32_t> rows(pages);
-  std::iota(rows.begin(), rows.end(), 0);
-  void* p = nullptr;
-  KVSERVE_RETURN_IF_ERROR(CudaStatus(cudaMalloc(&p, pages * sizeof(int32_t)), "digest table"));
-  identity_ = static_cast<int32_t*>(p);
-  identity_pages_ = pages;
-  return CudaStatus(
-      cudaMemcpy(identity_, rows.data(), pages * sizeof(int32_t), cudaMemcpyHostToDevice),
-      "digest table");
+  KVSERVE_ASSIGN_OR_RETURN(auto pool,
+                           TieredStatePool::Create(config_, layout, page_size,
+                                                   CeilDiv(config_.context_length, page_size)));
+  pools_.push_back(std::move(pool));
+  return pools_.back().get();
 }
 
 absl::Status TieredDecode::Admit(const SequenceChunk& ch) {
@@ -105,17 +103,15 @@ absl::Status TieredDecode::Admit(const SequenceChunk& ch) {
         "forward: the tiered policy's device budget was not allocated before the step");
   }
   if (policy->backend_state() == nullptr) {
-    const int max_pages = CeilDiv(config_.context_length, policy->page_size());
-    KVSERVE_RETURN_IF_ERROR(EnsureIdentity(max_pages));
-    std::vector<int32_t> budget;
-    for (int l = 0; l < config_.n_layers; ++l) {
-      const std::span<const int32_t> pages = policy->budget().layer_pages(l);
-      budget.insert(budget.end(), pages.begin(), pages.end());
+    KVSERVE_ASSIGN_OR_RETURN(TieredStatePool * pool, PoolFor(LayoutOf(b), policy->page_size()));
+    KVSERVE_ASSIGN_OR_RETURN(const int row, pool->Acquire());
+    // The handle shares the pool: the policy may outlive this backend's step.
+    for (const auto& owned : pools_) {
+      if (owned.get() == pool) {
+        policy->set_backend_state(
+            std::make_unique<TieredSequenceState>(owned, row, config_.n_layers));
+      }
     }
-    KVSERVE_ASSIGN_OR_RETURN(
-        auto state,
-        TieredSequenceState::Create(config_, LayoutOf(b), policy->page_size(), max_pages, budget));
-    policy->set_backend_state(std::move(state));
   }
   return absl::OkStatus();
 }
@@ -143,52 +139,56 @@ absl::Status TieredDecode::Upload(cudaStream_t compute) {
                     "tiered lists upload");
 }
 
-kernels::PlacementList TieredDecode::List(const ListAt& l) const {
-  return {.counts = Ints(l.at),
-          .pages = Ints(l.at + config_.n_kv_heads),
-          .slots = Ints(l.at + config_.n_kv_heads + size_t(config_.n_kv_heads) * l.capacity),
+kernels::PlacementList TieredDecode::List(const ListAt& l, int first) const {
+  const size_t units = l.units, cap = l.capacity;
+  const size_t u0 = size_t(first) * config_.n_kv_heads;
+  int32_t* base = Ints(l.at);
+  return {.counts = base + u0,
+          .pages = base + units + u0 * cap,
+          .slots = base + units + units * cap + u0 * cap,
           .capacity = l.capacity};
 }
 
-kernels::RecallParams TieredDecode::Recall(const Chunk& c, int layer, const ListAt& list,
-                                           const int32_t* targets, int slots, Bf16* arena) const {
-  const LayerPlan& lp = c.layers[layer];
+kernels::RecallParams TieredDecode::Recall(const SideLayer& side, const ListAt& list, int first,
+                                           int n, Bf16* arena) const {
   return {.host = {.pages = host_tier_.device_pages(),
                    .layout = kv_,
-                   .page_table = Ints(lp.host_table),
-                   .page_table_stride = lp.host_stride},
+                   .page_table = Ints(side.host_table) + size_t(first) * side.host_stride,
+                   .page_table_stride = side.host_stride},
           .device_pages = arena,
-          .budget_pages = targets,
-          .slots = slots,
-          .host_lens = Ints(lp.lens + 1),
-          .num_seqs = 1,
-          .list = List(list),
+          .budget_pages = Ints(side.targets) + size_t(first) * side.target_stride,
+          .slots = side.target_stride,
+          .host_lens = Ints(side.host_lens) + first,
+          .num_seqs = n,
+          .list = List(list, first),
           .max_blocks = 0};
 }
 
-kernels::SelectPagesParams TieredDecode::Select(const Chunk& c, int layer, const Bf16* q,
-                                                int q_stride, const ListAt& list,
+kernels::SelectPagesParams TieredDecode::Select(const Group& g, int layer, int first, int n,
+                                                const Bf16* q, int q_stride,
                                                 bool speculative) const {
-  const LayerPlan& lp = c.layers[layer];
-  const TieredSequenceState& st = *c.state;
-  const bool masked = c.freekv;
+  const SideLayer& sl = decode_layers_[layer];
+  const int32_t* rows = Ints(state_rows_) + first;
+  const auto* flags = reinterpret_cast<const uint8_t*>(Ints(sl.flags)) +
+                      static_cast<size_t>(first) * config_.n_kv_heads;
   return {.q = q,
           .q_row_stride = q_stride,
-          .num_seqs = 1,
+          // The speculative pass reads each sequence's q_t where the drift check kept it.
+          .q_rows = speculative ? rows : nullptr,
+          .num_seqs = n,
           .n_heads = config_.n_heads,
-          .digests = {.data = st.digests(layer),
-                      .table = identity_,
-                      .table_stride = st.max_pages(),
+          .digests = {.data = g.pool->digests(layer),
+                      .row_pages = g.pool->max_pages(),
                       .n_kv_heads = config_.n_kv_heads,
                       .head_dim = config_.head_dim},
-          .kv_lens = Ints(lp.lens),
-          .page_size = st.page_size(),
-          .layout = st.layout(),
-          .residency = st.residency(layer),
-          .mask = masked ? reinterpret_cast<const uint8_t*>(Ints(lp.flags)) : nullptr,
+          .kv_lens = Ints(sl.lens) + first,
+          .page_size = g.pool->page_size(),
+          .layout = g.pool->layout(),
+          .residency = g.pool->residency(layer, rows),
+          .mask = g.freekv ? flags : nullptr,
           .invert = speculative,
           .aggregation = kernels::PageScoreAggregation::kMeanSoftmax,
-          .recalls = List(list)};
+          .recalls = List(speculative ? sl.spec : sl.select, first)};
 }
 
 absl::Status TieredDecode::BeforeAppend(int layer, Bf16* arena, cudaStream_t compute) {
@@ -202,76 +202,65 @@ absl::Status TieredDecode::BeforeAppend(int layer, Bf16* arena, cudaStream_t com
     KVSERVE_RETURN_IF_ERROR(
         CudaStatus(cudaStreamWaitEvent(compute, staging_free_[buffer], 0), "staging wait"));
   }
-  for (Chunk& c : chunks_) {
-    const LayerPlan& lp = c.layers[layer];
-    const TieredSequenceState& st = *c.state;
-    if (!c.decode) {
-      if (lp.host_list.capacity == 0) continue;
-      KVSERVE_RETURN_IF_ERROR(CudaStatus(
-          kernels::LaunchRecallPages(
-              Recall(c, layer, lp.host_list, Ints(lp.target), lp.n_targets, arena), compute),
-          "staging recall"));
-      continue;
-    }
-    if (lp.sparse) {
-      const kernels::ExtendResidencyParams e{.kv_lens = Ints(lp.lens),
-                                             .num_seqs = 1,
-                                             .n_kv_heads = config_.n_kv_heads,
-                                             .page_size = st.page_size(),
-                                             .layout = st.layout(),
-                                             .residency = st.residency(layer),
-                                             .placements = List(lp.extend)};
+  // Prompts in chunks: their earlier pages from the host tier into staging.
+  const SideLayer& pl = prefill_layers_[layer];
+  const int F = static_cast<int>(prefill_chunks_.size());
+  if (pl.host_list.capacity > 0) {
+    KVSERVE_RETURN_IF_ERROR(
+        CudaStatus(kernels::LaunchRecallPages(Recall(pl, pl.host_list, 0, F, arena), compute),
+                   "staging recall"));
+  }
+  const SideLayer& dl = decode_layers_[layer];
+  const int D = static_cast<int>(decode_chunks_.size());
+  if (dl.any_sparse) {
+    for (const Group& g : groups_) {
+      const kernels::ExtendResidencyParams e{
+          .kv_lens = Ints(dl.lens) + g.first,
+          .num_seqs = g.count,
+          .n_kv_heads = config_.n_kv_heads,
+          .page_size = g.pool->page_size(),
+          .layout = g.pool->layout(),
+          .residency = g.pool->residency(layer, Ints(state_rows_) + g.first),
+          .placements = List(dl.extend, g.first)};
       KVSERVE_RETURN_IF_ERROR(
           CudaStatus(kernels::LaunchExtendResidency(e, compute), "extend residency"));
-      KVSERVE_RETURN_IF_ERROR(CudaStatus(
-          kernels::LaunchRecallPages(
-              Recall(c, layer, lp.extend, st.budget_pages(layer), st.layout().slots, arena),
-              compute),
-          "window recall"));
-    } else if (lp.host_list.capacity > 0) {
-      KVSERVE_RETURN_IF_ERROR(CudaStatus(
-          kernels::LaunchRecallPages(
-              Recall(c, layer, lp.host_list, st.budget_pages(layer), st.layout().slots, arena),
-              compute),
-          "dense budget recall"));
     }
+    KVSERVE_RETURN_IF_ERROR(CudaStatus(
+        kernels::LaunchRecallPages(Recall(dl, dl.extend, 0, D, arena), compute), "window recall"));
+  }
+  if (dl.host_list.capacity > 0) {
+    KVSERVE_RETURN_IF_ERROR(
+        CudaStatus(kernels::LaunchRecallPages(Recall(dl, dl.host_list, 0, D, arena), compute),
+                   "dense budget recall"));
   }
   return absl::OkStatus();
 }
 
 absl::Status TieredDecode::AfterAppend(int layer, Bf16* arena, cudaStream_t compute) {
-  for (const Chunk& c : chunks_) {
-    const LayerPlan& lp = c.layers[layer];
-    if (!c.decode || lp.n_digests == 0) continue;
-    KVSERVE_RETURN_IF_ERROR(BuildDigests(c, layer, arena, compute));
-  }
-  return absl::OkStatus();
+  if (chunks_.empty()) return absl::OkStatus();
+  return BuildDigests(decode_layers_[layer].digests, layer, arena, compute);
 }
 
-absl::Status TieredDecode::BuildDigests(const Chunk& c, int layer, Bf16* arena,
-                                        cudaStream_t compute) {
-  const LayerPlan& lp = c.layers[layer];
-  const kernels::PageDigestBuildParams d{.pages = arena,
-                                         .layout = kv_,
-                                         .src_pages = Ints(lp.digest_src),
-                                         .digest_rows = Ints(lp.digest_rows),
-                                         .num_pages = lp.n_digests,
-                                         .kind = c.digest,
-                                         .digests = c.state->digests(layer)};
-  return CudaStatus(kernels::LaunchBuildPageDigests(d, compute), "page digests");
+absl::Status TieredDecode::BuildDigests(const std::vector<DigestLaunch>& launches, int layer,
+                                        Bf16* arena, cudaStream_t stream) {
+  for (const DigestLaunch& l : launches) {
+    const kernels::PageDigestBuildParams d{.pages = arena,
+                                           .layout = kv_,
+                                           .src_pages = Ints(l.src),
+                                           .digest_rows = Ints(l.rows),
+                                           .num_pages = l.n,
+                                           .kind = l.kind,
+                                           .digests = l.pool->digests(layer)};
+    KVSERVE_RETURN_IF_ERROR(CudaStatus(kernels::LaunchBuildPageDigests(d, stream), "page digests"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status TieredDecode::AfterPrefillLayer(int layer, Bf16* arena, cudaStream_t compute) {
   if (chunks_.empty()) return absl::OkStatus();
   const int buffer = layer % 2;
-  bool staged = false;
-  for (const Chunk& c : chunks_) {
-    const LayerPlan& lp = c.layers[layer];
-    if (c.decode) continue;
-    staged = true;
-    if (lp.n_digests == 0) continue;
-    KVSERVE_RETURN_IF_ERROR(BuildDigests(c, layer, arena, compute));
-  }
+  const bool staged = !prefill_chunks_.empty();
+  KVSERVE_RETURN_IF_ERROR(BuildDigests(prefill_layers_[layer].digests, layer, arena, compute));
   const std::vector<kernels::PageRowCopy>& copies = host_writes_[layer];
   if (copies.empty()) return absl::OkStatus();
   // The layer's new rows (decode rows and staged prompt rows) to the host tier, off the compute
@@ -306,85 +295,109 @@ absl::Status TieredDecode::Attend(int layer, const AttentionRun& run, const Bf16
                                   float* workspace, cudaStream_t compute) {
   const int H = config_.n_kv_heads;
   const int cap = std::max(1, max_slots_);
-  int32_t* counts = Ints(lists_at_);
-  int32_t* pages = counts + size_t(run.num_seqs) * H;
-  int32_t* rows = pages + size_t(run.num_seqs) * H * cap;
-  for (int i = 0; i < run.num_seqs; ++i) {
-    const int ci = chunk_of_seq_[run.first_seq + i];
-    if (ci < 0 || !chunks_[ci].decode) {
+  const int D = static_cast<int>(decode_chunks_.size());
+  // The run's sequences are consecutive decode chunks: first..first + n on the decode side.
+  const int ci = chunk_of_seq_[run.first_seq];
+  if (ci < 0 || !chunks_[ci].decode) {
+    return absl::InternalError("forward: a sparse decode run over a chunk not tiered");
+  }
+  const int first = chunks_[ci].index;
+  const int n = run.num_seqs;
+  for (int i = 0; i < n; ++i) {
+    const int c = chunk_of_seq_[run.first_seq + i];
+    if (c < 0 || !chunks_[c].decode || chunks_[c].index != first + i) {
       return absl::InternalError("forward: a sparse decode run over a chunk not tiered");
     }
-    const Chunk& c = chunks_[ci];
-    const LayerPlan& lp = c.layers[layer];
-    const TieredSequenceState& st = *c.state;
-    const Bf16* q_row = q + static_cast<size_t>(i) * q_stride;
-    if (c.freekv) {
-      const kernels::QueryDriftParams d{.q = q_row,
-                                        .q_row_stride = q_stride,
-                                        .last_q = st.last_q(layer),
-                                        .has_last_q = st.has_last_q(layer),
-                                        .num_seqs = 1,
-                                        .n_heads = config_.n_heads,
-                                        .n_kv_heads = H,
-                                        .head_dim = config_.head_dim,
-                                        .kv_lens = Ints(lp.lens),
-                                        .page_size = st.page_size(),
-                                        .slots = st.layout().slots,
-                                        .tau = c.tau,
-                                        .flags = reinterpret_cast<uint8_t*>(Ints(lp.flags)),
-                                        .checks = st.checks(),
-                                        .corrections = st.corrections(),
-                                        .checked_steps = st.checked_steps(),
-                                        .corrected_steps = st.corrected_steps()};
+  }
+  const SideLayer& dl = decode_layers_[layer];
+  int32_t* counts = Ints(lists_at_);
+  int32_t* pages = counts + size_t(D) * H;
+  int32_t* rows = pages + size_t(D) * H * cap;
+  const int32_t* state_rows = Ints(state_rows_);
+  // Each group's part of the run: its drift check (freekv), then its selection (quest: every
+  // head with this query; freekv: the heads the drift mask flags).
+  auto parts = [&](const std::function<absl::Status(const Group&, int, int)>& fn) {
+    for (const Group& g : groups_) {
+      const int a = std::max(g.first, first), b = std::min(g.first + g.count, first + n);
+      if (a < b) KVSERVE_RETURN_IF_ERROR(fn(g, a, b - a));
+    }
+    return absl::OkStatus();
+  };
+  KVSERVE_RETURN_IF_ERROR(parts([&](const Group& g, int a, int m) -> absl::Status {
+    const Bf16* q_part = q + static_cast<size_t>(a - first) * q_stride;
+    if (g.freekv) {
+      const kernels::QueryDriftParams d{
+          .q = q_part,
+          .q_row_stride = q_stride,
+          .last_q = g.pool->last_q(layer),
+          .has_last_q = g.pool->has_last_q(layer),
+          .state_rows = state_rows + a,
+          .num_seqs = m,
+          .n_heads = config_.n_heads,
+          .n_kv_heads = H,
+          .head_dim = config_.head_dim,
+          .kv_lens = Ints(dl.lens) + a,
+          .page_size = g.pool->page_size(),
+          .slots = g.pool->layout().slots,
+          .tau = g.tau,
+          .flags = reinterpret_cast<uint8_t*>(Ints(dl.flags)) + static_cast<size_t>(a) * H,
+          .checks = g.pool->counters(0),
+          .corrections = g.pool->counters(1),
+          .checked_steps = g.pool->counters(2),
+          .corrected_steps = g.pool->counters(3)};
       KVSERVE_RETURN_IF_ERROR(CudaStatus(kernels::LaunchQueryDrift(d, compute), "query drift"));
     }
-    // Quest selects every head with this query; FreeKV the heads the drift mask flags.
+    return CudaStatus(
+        kernels::LaunchSelectPages(Select(g, layer, a, m, q_part, q_stride, false), compute),
+        "select pages");
+  }));
+  if (!recall_oracle_) {
     KVSERVE_RETURN_IF_ERROR(CudaStatus(
-        kernels::LaunchSelectPages(Select(c, layer, q_row, q_stride, lp.select, false), compute),
-        "select pages"));
-    if (!recall_oracle_) {
-      KVSERVE_RETURN_IF_ERROR(CudaStatus(
-          kernels::LaunchRecallPages(
-              Recall(c, layer, lp.select, st.budget_pages(layer), st.layout().slots, arena),
-              compute),
-          "recall"));
-    }
-    const kernels::EmitPageListsParams e{.kv_lens = Ints(lp.lens),
-                                         .num_seqs = 1,
-                                         .n_kv_heads = H,
-                                         .page_size = st.page_size(),
-                                         .layout = st.layout(),
-                                         .slot_page = st.residency(layer).slot_page,
-                                         .budget_pages = st.budget_pages(layer),
-                                         .dense_table = st.budget_pages(layer),
-                                         .dense_stride = st.layout().slots,
-                                         .counts = counts + size_t(i) * H,
-                                         .pages = pages + size_t(i) * H * cap,
-                                         .rows = rows + size_t(i) * H * cap,
-                                         .capacity = cap};
-    KVSERVE_RETURN_IF_ERROR(CudaStatus(kernels::LaunchEmitPageLists(e, compute), "page lists"));
+        kernels::LaunchRecallPages(Recall(dl, dl.select, first, n, arena), compute), "recall"));
   }
-  const kernels::SparseDecodeAttentionParams a{
-      .q = q,
-      .q_row_stride = q_stride,
-      .out = out,
-      .out_row_stride = out_stride,
-      .num_seqs = run.num_seqs,
-      .n_heads = config_.n_heads,
-      .pages = arena,
-      .layout = kv_,
-      .lists = {.counts = counts, .pages = pages, .rows = rows, .capacity = cap},
-      .max_list_pages = cap,
-      .scale = scale};
+  KVSERVE_RETURN_IF_ERROR(parts([&](const Group& g, int a, int m) -> absl::Status {
+    const kernels::EmitPageListsParams e{
+        .kv_lens = Ints(dl.lens) + a,
+        .num_seqs = m,
+        .n_kv_heads = H,
+        .page_size = g.pool->page_size(),
+        .layout = g.pool->layout(),
+        .slot_page = g.pool->residency(layer, nullptr).slot_page,
+        .state_rows = state_rows + a,
+        .budget_pages = Ints(dl.targets) + size_t(a) * dl.target_stride,
+        .budget_stride = dl.target_stride,
+        .dense_table = Ints(dl.targets) + size_t(a) * dl.target_stride,
+        .dense_stride = dl.target_stride,
+        .counts = counts + size_t(a) * H,
+        .pages = pages + size_t(a) * H * cap,
+        .rows = rows + size_t(a) * H * cap,
+        .capacity = cap};
+    return CudaStatus(kernels::LaunchEmitPageLists(e, compute), "page lists");
+  }));
+  const size_t u0 = size_t(first) * H;
+  const kernels::SparseDecodeAttentionParams a{.q = q,
+                                               .q_row_stride = q_stride,
+                                               .out = out,
+                                               .out_row_stride = out_stride,
+                                               .num_seqs = n,
+                                               .n_heads = config_.n_heads,
+                                               .pages = arena,
+                                               .layout = kv_,
+                                               .lists = {.counts = counts + u0,
+                                                         .pages = pages + u0 * cap,
+                                                         .rows = rows + u0 * cap,
+                                                         .capacity = cap},
+                                               .max_list_pages = cap,
+                                               .scale = scale};
   const kernels::DecodeSplitPlan split =
-      kernels::PlanDecodeSplits(run.num_seqs, H, cap * kv_.page_size, num_sms_);
+      kernels::PlanDecodeSplits(n, H, cap * kv_.page_size, num_sms_);
   return CudaStatus(kernels::LaunchSparseDecodeAttention(a, split, workspace, compute),
                     "sparse decode attention");
 }
 
 absl::Status TieredDecode::AfterAttention(int layer, Bf16* arena, cudaStream_t compute) {
   bool any = false;
-  for (const Chunk& c : chunks_) any |= c.decode && c.freekv;
+  for (const Group& g : groups_) any |= g.freekv;
   if (!any) return absl::OkStatus();
   // FreeKV: select for step t+1 with q_t (kept in last_q by the drift check) and gather on the
   // recall stream, after everything the compute stream issued so far (this attention reads the
@@ -394,20 +407,21 @@ absl::Status TieredDecode::AfterAttention(int layer, Bf16* arena, cudaStream_t c
   KVSERVE_RETURN_IF_ERROR(CudaStatus(cudaStreamWaitEvent(recall_stream_, attention_done_[layer], 0),
                                      "recall stream wait"));
   const int q_stride = config_.n_heads * config_.head_dim;
-  for (const Chunk& c : chunks_) {
-    if (!c.decode || !c.freekv) continue;
-    const LayerPlan& lp = c.layers[layer];
-    const TieredSequenceState& st = *c.state;
+  for (const Group& g : groups_) {
+    if (!g.freekv) continue;
     KVSERVE_RETURN_IF_ERROR(
         CudaStatus(kernels::LaunchSelectPages(
-                       Select(c, layer, st.last_q(layer), q_stride, lp.spec, true), recall_stream_),
-                   "speculative select"));
-    if (recall_oracle_) continue;
-    KVSERVE_RETURN_IF_ERROR(
-        CudaStatus(kernels::LaunchRecallPages(
-                       Recall(c, layer, lp.spec, st.budget_pages(layer), st.layout().slots, arena),
+                       Select(g, layer, g.first, g.count, g.pool->last_q(layer), q_stride, true),
                        recall_stream_),
-                   "speculative recall"));
+                   "speculative select"));
+  }
+  if (!recall_oracle_) {
+    // One gather for every decode chunk; the quest chunks' lists are empty.
+    const SideLayer& dl = decode_layers_[layer];
+    KVSERVE_RETURN_IF_ERROR(CudaStatus(
+        kernels::LaunchRecallPages(
+            Recall(dl, dl.spec, 0, static_cast<int>(decode_chunks_.size()), arena), recall_stream_),
+        "speculative recall"));
   }
   KVSERVE_RETURN_IF_ERROR(
       CudaStatus(cudaEventRecord(recall_done_[layer], recall_stream_), "recall event"));
@@ -428,7 +442,7 @@ absl::Status TieredDecode::Finish(std::span<const int> index, StepOutput* out) {
   if (!speculated_.empty()) {
     size_t end = 0;
     for (const Speculated& s : speculated_) {
-      for (size_t at : s.layer_counts) end = std::max(end, at + H);
+      for (size_t at : s.counts_at) end = std::max(end, at + H);
     }
     std::vector<int32_t> prev(end);
     KVSERVE_RETURN_IF_ERROR(CudaStatus(cudaMemcpy(prev.data(), region_[parity_ ^ 1],
@@ -437,7 +451,7 @@ absl::Status TieredDecode::Finish(std::span<const int> index, StepOutput* out) {
     for (const Speculated& s : speculated_) {
       for (size_t i = 0; i < chunks_.size(); ++i) {
         if (chunks_[i].state != s.state) continue;
-        for (size_t at : s.layer_counts) speculated[i] += sum_counts(prev, at);
+        for (size_t at : s.counts_at) speculated[i] += sum_counts(prev, at);
       }
     }
     speculated_.clear();
@@ -448,6 +462,12 @@ absl::Status TieredDecode::Finish(std::span<const int> index, StepOutput* out) {
   KVSERVE_RETURN_IF_ERROR(CudaStatus(
       cudaMemcpy(now.data(), region_[parity_], total * sizeof(int32_t), cudaMemcpyDeviceToHost),
       "tiered counts"));
+  // Each pool's correction counters, once.
+  std::map<const TieredStatePool*, std::vector<int32_t>> counters;
+  for (const Group& g : groups_) {
+    if (!g.freekv || counters.contains(g.pool)) continue;
+    KVSERVE_ASSIGN_OR_RETURN(counters[g.pool], g.pool->ReadCounters());
+  }
   for (size_t i = 0; i < chunks_.size(); ++i) {
     Chunk& c = chunks_[i];
     DeviceKvCounts counts;
@@ -458,20 +478,21 @@ absl::Status TieredDecode::Finish(std::span<const int> index, StepOutput* out) {
     if (c.decode) {
       counts.decode_steps = 1;
       Speculated spec{.state = c.state};
-      for (const LayerPlan& lp : c.layers) {
-        if (lp.sparse) counts.recalled_pages += sum_counts(now, lp.select.at);
-        if (lp.sparse && c.freekv) spec.layer_counts.push_back(lp.spec.at);
+      const size_t unit = size_t(c.index) * H;
+      for (size_t l = 0; l < c.layers.size(); ++l) {
+        if (!c.layers[l].sparse) continue;
+        counts.recalled_pages += sum_counts(now, decode_layers_[l].select.at + unit);
+        if (c.freekv) spec.counts_at.push_back(decode_layers_[l].spec.at + unit);
       }
-      if (!spec.layer_counts.empty()) speculated_.push_back(std::move(spec));
+      if (!spec.counts_at.empty()) speculated_.push_back(std::move(spec));
       if (c.freekv) {
-        int32_t device[TieredSequenceState::kCounters];
-        KVSERVE_RETURN_IF_ERROR(CudaStatus(
-            cudaMemcpy(device, c.state->checks(), sizeof(device), cudaMemcpyDeviceToHost),
-            "correction counts"));
-        int64_t delta[TieredSequenceState::kCounters];
-        for (int k = 0; k < TieredSequenceState::kCounters; ++k) {
-          delta[k] = device[k] - c.state->reported[k];
-          c.state->reported[k] = device[k];
+        const TieredStatePool& pool = c.state->pool();
+        const std::vector<int32_t>& device = counters.at(&pool);
+        int64_t delta[TieredStatePool::kCounters];
+        for (int k = 0; k < TieredStatePool::kCounters; ++k) {
+          const int32_t now_k = device[size_t(k) * pool.capacity() + c.state->row()];
+          delta[k] = now_k - c.state->reported[k];
+          c.state->reported[k] = now_k;
         }
         counts.checks = delta[0];
         counts.corrections = delta[1];
@@ -494,8 +515,11 @@ std::vector<int32_t> TieredDecode::ResidentPages(const KvPolicy& policy, int lay
   const kernels::TieredLayout& lay = st->layout();
   if (CeilDiv(length, st->page_size()) <= lay.slots) return {};
   cudaDeviceSynchronize();
+  const TieredStatePool& pool = st->pool();
+  const kernels::ResidencyState r = pool.residency(layer, nullptr);
   std::vector<int32_t> slot_page(lay.slots);
-  cudaMemcpy(slot_page.data(), st->residency(layer).slot_page + size_t(kv_head) * lay.slots,
+  cudaMemcpy(slot_page.data(),
+             r.slot_page + r.Unit(st->row(), kv_head, pool.n_kv_heads()) * lay.slots,
              lay.slots * sizeof(int32_t), cudaMemcpyDeviceToHost);
   std::vector<int32_t> pages;
   for (int32_t p : slot_page) {

@@ -4,17 +4,20 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "engine/kv/tiered_kv_policy.h"
 #include "engine/model/model_config.h"
 #include "engine/runtime/backend.h"
 #include "engine/runtime/cuda/pinned_host_tier.h"
 #include "engine/runtime/cuda/step_plan.h"
 #include "engine/runtime/cuda/tiered_sequence_state.h"
+#include "engine/runtime/cuda/tiered_state_pool.h"
 #include "kernels/bf16.h"
 #include "kernels/paged_kv_cache.h"
 
@@ -22,7 +25,8 @@ namespace kvserve::cuda {
 
 // Quest and FreeKV on the CUDA backend (research/freekv.md §2-§6; issue 13): a tiered sequence's
 // cache lives in the pinned host tier (its page ids are the host pool's), the device keeps its
-// budget of `slots` arena pages per layer (TieredKvPolicy's BudgetCache, from the device pool).
+// budget of `slots` arena pages per layer (TieredKvPolicy's BudgetCache, from the device pool),
+// and its maps, digests and last query in a row of the TieredStatePool of its budget layout.
 //
 //  - A prefill chunk runs over staging pages in the step scratch (its earlier pages gathered from
 //    the host tier first); after each layer its new rows go to the host tier on the copy stream
@@ -36,8 +40,11 @@ namespace kvserve::cuda {
 //    recall stream, after an event behind the attention, with an event the next step's layer
 //    waits on. No host synchronisation inside the step; the host never reads a page list.
 //
-// Per-sequence device state is launched one sequence at a time (num_seqs 1); attention is one
-// launch per run. Counts come back after the step (StepOutput::kv_counts).
+// Launches are per layer, not per sequence: each recall (window, dense fill, staging, selected,
+// speculative) is one gather over every sequence of the step; extension, drift, selection and
+// page lists are one launch per group of consecutive decode sequences sharing a pool and policy
+// settings (one group when every request takes the server's defaults). Counts come back after
+// the step (StepOutput::kv_counts).
 class TieredDecode {
  public:
   TieredDecode() = default;
@@ -92,19 +99,42 @@ class TieredDecode {
                                             int length);
 
  private:
-  struct ListAt {  // a PlacementList in the step region
+  // A PlacementList in the step region over `units` units (a side's sequences x KV heads).
+  struct ListAt {
     size_t at = 0;
     int capacity = 0;
+    int units = 0;
+  };
+  // Digests one launch builds: full pages of one pool's sequences, arena page -> digest row.
+  struct DigestLaunch {
+    TieredStatePool* pool = nullptr;
+    kernels::PageDigestKind kind = kernels::PageDigestKind::kMinMax;
+    size_t src = 0, rows = 0;
+    int n = 0;
+  };
+  // One layer's ints for one side of the step (its decode chunks, or its prefill chunks), every
+  // array indexed by the chunk's index on that side.
+  struct SideLayer {
+    size_t lens = 0;       // [n] tokens after the step
+    size_t host_lens = 0;  // [n] tokens the host tier held before it
+    size_t host_table = 0;
+    int host_stride = 0;  // [n][host_stride] host page of each logical page
+    size_t targets = 0;
+    int target_stride = 0;  // [n][target_stride] decode: arena page of each budget slot;
+                            // prefill: staging page of each earlier page
+    ListAt host_list;       // host-chosen placements (dense budget fill, staging); capacity 0: none
+    ListAt extend, select, spec;  // decode: device-written, but spec (zeroed for quest chunks)
+    size_t flags = 0;             // decode: [n][n_kv_heads] drift flags, device-written
+    bool any_sparse = false;
+    std::vector<DigestLaunch> digests;
   };
   struct LayerPlan {
-    size_t host_table = 0, lens = 0, target = 0, digest_src = 0, digest_rows = 0, flags = 0;
-    int host_stride = 0, n_digests = 0, n_targets = 0;
     bool sparse = false;  // decode with more pages than slots at this layer
     int dense_resident_after = 0;
-    ListAt host_list, extend, select, spec;
   };
   struct Chunk {
-    int seq = 0;  // index in the step's batch
+    int seq = 0;    // index in the step's batch
+    int index = 0;  // among the step's decode chunks, or its prefill chunks
     TieredKvPolicy* policy = nullptr;
     TieredSequenceState* state = nullptr;
     bool decode = false;  // one token over a cache: budget path; else a staged prefill
@@ -114,19 +144,27 @@ class TieredDecode {
     std::vector<std::vector<int32_t>> tables;  // [layer] arena pages for StepPlan
     std::vector<LayerPlan> layers;
   };
+  // Consecutive decode chunks one launch serves: one pool, one mode, tau and digest.
+  struct Group {
+    int first = 0, count = 0;  // decode indices
+    TieredStatePool* pool = nullptr;
+    bool freekv = false;
+    float tau = 0.0f;
+  };
 
   size_t Take(size_t n);  // host-written ints
   size_t TakeDevice(size_t n);
-  kernels::PlacementList List(const ListAt& l) const;
+  ListAt TakeList(int units, int capacity, bool device);
+  kernels::PlacementList List(const ListAt& l, int first = 0) const;
   int32_t* Ints(size_t at) const { return region_[parity_] + at; }
-  kernels::RecallParams Recall(const Chunk& c, int layer, const ListAt& list,
-                               const int32_t* targets, int slots, kernels::Bf16* arena) const;
-  kernels::SelectPagesParams Select(const Chunk& c, int layer, const kernels::Bf16* q, int q_stride,
-                                    const ListAt& list, bool speculative) const;
-  // The digests of the pages `c`'s plan for `layer` filled (decode) or staged (prompt).
-  absl::Status BuildDigests(const Chunk& c, int layer, kernels::Bf16* arena, cudaStream_t compute);
+  kernels::RecallParams Recall(const SideLayer& side, const ListAt& list, int first, int n,
+                               kernels::Bf16* arena) const;
+  kernels::SelectPagesParams Select(const Group& g, int layer, int first, int n,
+                                    const kernels::Bf16* q, int q_stride, bool speculative) const;
+  absl::Status BuildDigests(const std::vector<DigestLaunch>& launches, int layer,
+                            kernels::Bf16* arena, cudaStream_t stream);
   absl::Status EnsureRegion(size_t ints);
-  absl::Status EnsureIdentity(int pages);
+  absl::StatusOr<TieredStatePool*> PoolFor(const kernels::TieredLayout& layout, int page_size);
 
   ModelConfig config_;
   int num_sms_ = 1;
@@ -134,17 +172,20 @@ class TieredDecode {
   bool recall_oracle_ = false;
   kernels::PagedKvLayout kv_{};
   PinnedHostTier host_tier_;
+  std::vector<std::shared_ptr<TieredStatePool>> pools_;
   cudaStream_t copy_stream_ = nullptr, recall_stream_ = nullptr;
   std::vector<cudaEvent_t> appended_, attention_done_, recall_done_;
   std::vector<char> recall_recorded_;
   std::array<cudaEvent_t, 2> staging_free_{};
   std::array<bool, 2> staging_recorded_{};
-  int32_t* identity_ = nullptr;  // [identity_pages_]: digest row of each logical page
-  int identity_pages_ = 0;
 
   // The step's plan: host ints, then what the kernels write; double-buffered by step parity so
   // that a speculative recall still queued from the previous step reads its own lists.
-  std::vector<Chunk> chunks_;
+  std::vector<Chunk> chunks_;                        // batch order
+  std::vector<int> decode_chunks_, prefill_chunks_;  // chunk of each index on its side
+  std::vector<Group> groups_;
+  std::vector<SideLayer> decode_layers_, prefill_layers_;  // [layer]
+  size_t state_rows_ = 0;                                  // [decode chunks] their pool rows
   std::vector<ArenaPages> arena_;
   std::vector<int> chunk_of_seq_;
   std::vector<std::vector<kernels::PageRowCopy>> host_writes_;  // [layer]
@@ -155,16 +196,15 @@ class TieredDecode {
   std::array<int32_t*, 2> region_{};
   std::array<size_t, 2> region_ints_{};
   size_t device_ints_ = 0;
-  size_t lists_at_ = 0;  // attention page lists
+  size_t lists_at_ = 0;  // attention page lists, [decode chunks] like a side's arrays
   int parity_ = 0;
   int staging_per_buffer_ = 0;
   int32_t max_budget_page_ = -1;
   int max_slots_ = 0;
-  // The previous step's speculative recall counts: where, and whose.
+  // The previous step's speculative recall counts: where (per sparse layer), and whose.
   struct Speculated {
     const TieredSequenceState* state = nullptr;
-    size_t at = 0;  // [layers][counts at ListAt::at]
-    std::vector<size_t> layer_counts;
+    std::vector<size_t> counts_at;
   };
   std::vector<Speculated> speculated_;
 };

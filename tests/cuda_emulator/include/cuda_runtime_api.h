@@ -7,6 +7,7 @@
 // emulated tests.
 
 #include <cstddef>
+#include <cstdint>
 
 #include "cuda_emulator/device_builtins.h"
 #include "cuda_emulator/host_types.h"
@@ -55,6 +56,10 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
                             cudaStream_t stream = nullptr);
 cudaError_t cudaMemset(void* ptr, int value, size_t bytes);
 cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t stream = nullptr);
+// `height` rows of `width` bytes, `pitch` bytes apart.
+cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width,
+                         size_t height, cudaMemcpyKind kind);
+cudaError_t cudaMemset2D(void* ptr, size_t pitch, int value, size_t width, size_t height);
 
 // The last launch error, cleared by reading it (as CUDA does for errors that are not sticky).
 cudaError_t cudaGetLastError();
@@ -77,5 +82,8 @@ namespace kvserve::cuda_emulator {
 enum class StreamSchedule { kEager, kIssueOrder, kLatestFirst };
 void SetStreamSchedule(StreamSchedule schedule);
 StreamSchedule GetStreamSchedule();
+
+// Kernel launches accepted since the process started: tests compare launch counts of steps.
+uint64_t LaunchCount();
 
 }  // namespace kvserve::cuda_emulator
