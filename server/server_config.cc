@@ -103,6 +103,9 @@ void AddServerFlags(CLI::App& app, ServerConfig& c) {
   add("--gpu-memory-fraction", c.gpu_memory_fraction,
       "CUDA backend: share of free device memory for weights, KV and scratch")
       ->check(MemoryFraction());
+  add("--cuda-graphs", c.cuda_graphs,
+      "CUDA backend: run dense decode steps as CUDA graphs, one per batch size (false: launch "
+      "every kernel, as vLLM's --enforce-eager)");
   add("--max-batch-tokens", c.max_batch_tokens, "tokens per engine step (decodes + prefill)")
       ->check(CLI::PositiveNumber);
   add("--max-running", c.max_running, "sequences in the running batch")->check(CLI::PositiveNumber);

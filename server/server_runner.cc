@@ -150,12 +150,12 @@ absl::Status ServerRunner::Listen() {
 absl::Status ServerRunner::LoadModel() {
   spdlog::info("loading model {}", config_.model);
   const auto started = std::chrono::steady_clock::now();
-  auto loaded =
-      LoadEngine({.model = config_.model,
-                  .tokenizer = config_.tokenizer,
-                  .synthetic_seed = config_.synthetic_seed,
-                  .weights_dtype = config_.weights_dtype},
-                 config_.backend, config_.threads, config_.gpu_memory_fraction, config_.kv_dtype);
+  auto loaded = LoadEngine({.model = config_.model,
+                            .tokenizer = config_.tokenizer,
+                            .synthetic_seed = config_.synthetic_seed,
+                            .weights_dtype = config_.weights_dtype},
+                           config_.backend, config_.threads, config_.gpu_memory_fraction,
+                           config_.kv_dtype, config_.cuda_graphs);
   if (!loaded.ok()) return loaded.status();
 
   auto engine = std::make_unique<ServingEngine>();

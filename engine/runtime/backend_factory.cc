@@ -38,14 +38,16 @@ absl::StatusOr<std::unique_ptr<Backend>> AsBackend(absl::StatusOr<std::unique_pt
 absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const std::string& name,
                                                        const ModelConfig& config,
                                                        ModelWeights weights, int threads,
-                                                       double gpu_memory_fraction) {
+                                                       double gpu_memory_fraction,
+                                                       [[maybe_unused]] bool cuda_graphs) {
   if (name == "cpu") return AsBackend(CpuBackend::Create(config, std::move(weights), threads));
   if (name != "cuda") return UnknownBackend(name);
 #ifdef KVSERVE_HAS_CUDA_BACKEND
   if (cuda::CudaDeviceCount() <= 0) return NoCudaDevice();
   weights.DequantizeStored(config);  // the CUDA backend uploads fp32 host weights as bf16
-  return AsBackend(CudaBackend::Create(config, std::move(weights),
-                                       {.gpu_memory_fraction = gpu_memory_fraction}));
+  return AsBackend(CudaBackend::Create(
+      config, std::move(weights),
+      {.gpu_memory_fraction = gpu_memory_fraction, .cuda_graphs = cuda_graphs}));
 #else
   return NoCudaBuild();
 #endif
@@ -54,7 +56,8 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(const std::string& name,
 absl::StatusOr<std::unique_ptr<Backend>> CreateSyntheticBackend(const std::string& name,
                                                                 const std::string& model,
                                                                 uint64_t seed, int threads,
-                                                                double gpu_memory_fraction) {
+                                                                double gpu_memory_fraction,
+                                                                [[maybe_unused]] bool cuda_graphs) {
   if (name == "cpu") {
     auto loaded = LoadModel({.model = absl::StrCat("synthetic:", model), .synthetic_seed = seed});
     if (!loaded.ok()) return loaded.status();
@@ -63,8 +66,8 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateSyntheticBackend(const std::strin
   if (name != "cuda") return UnknownBackend(name);
 #ifdef KVSERVE_HAS_CUDA_BACKEND
   if (cuda::CudaDeviceCount() <= 0) return NoCudaDevice();
-  return AsBackend(
-      CudaBackend::CreateSynthetic(model, seed, {.gpu_memory_fraction = gpu_memory_fraction}));
+  return AsBackend(CudaBackend::CreateSynthetic(
+      model, seed, {.gpu_memory_fraction = gpu_memory_fraction, .cuda_graphs = cuda_graphs}));
 #else
   return NoCudaBuild();
 #endif

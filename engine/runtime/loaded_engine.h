@@ -23,11 +23,12 @@ struct LoadedEngine {
 // `gpu_memory_fraction` of the device's free memory. synthetic:NAME on "cuda" never builds host
 // weights: the backend draws them on the device, and `model` then carries only the config, name
 // and format ("synthetic"). `kv_dtype` (--kv-dtype: f32, f16, bf16) sets how the backend stores
-// KV; empty keeps its default. Errors name the file, the backend or the flag.
+// KV; empty keeps its default. `cuda_graphs`: CUDA decode steps as CUDA graphs. Errors name the
+// file, the backend or the flag.
 absl::StatusOr<LoadedEngine> LoadEngine(const ModelSource& source, const std::string& backend,
                                         int threads = 0,
                                         double gpu_memory_fraction = kDefaultGpuMemoryFraction,
-                                        const std::string& kv_dtype = "");
+                                        const std::string& kv_dtype = "", bool cuda_graphs = true);
 
 // --kv-dtype on a backend made otherwise: empty keeps its default; else ParseKvDtype and
 // Backend::SetKvDtype, whose errors name the flag.

@@ -213,47 +213,55 @@ cublasStatus_t cublasLtMatmul(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc
       !InDeviceMemory(d, *d_layout) || !InDeviceMemory(c, *c_layout)) {
     return CUBLAS_STATUS_INVALID_VALUE;
   }
-  // The product runs now, after its stream's earlier work: a legal order of the stream.
-  if (kvserve::cuda_emulator::DrainStream(stream) != cudaSuccess) {
-    return CUBLAS_STATUS_EXECUTION_FAILED;
-  }
+  // Host scalars are read at the call, as cuBLASLt's host pointer mode does; the product runs as
+  // stream work (a captured graph replays it with these operands).
   float alpha_value, beta_value;
   std::memcpy(&alpha_value, alpha, sizeof(float));
   std::memcpy(&beta_value, beta, sizeof(float));
-  const cublasLtMatrixLayoutOpaque_t& dl = *d_layout;
-  const int m = static_cast<int>(dl.rows);
-  const int n = static_cast<int>(dl.cols);
-  const int k = static_cast<int>(desc->trans_a == CUBLAS_OP_N ? a_layout->cols : a_layout->rows);
-  if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
-  if (k == 0) {  // D = beta C, which OpenBLAS's argument checks would refuse
-    std::vector<float> df = ToFloat(c, *c_layout);
-    for (float& v : df) v = beta_value != 0.0f ? v * beta_value : 0.0f;
-    Store(df, d, dl);
-    return CUBLAS_STATUS_SUCCESS;
-  }
-  const std::vector<float> bf = ToFloat(b, *b_layout);
-  std::vector<float> df = beta_value != 0.0f ? ToFloat(c, *c_layout) : std::vector<float>(m * n);
-  // A few columns against a transposed bf16 A (a decode step's GEMMs): dot products straight from
-  // A, whose conversion to fp32 would cost more than the products.
-  if (n <= 16 && desc->trans_a == CUBLAS_OP_T && desc->trans_b == CUBLAS_OP_N &&
-      a_layout->type == CUDA_R_16BF) {
-    const auto* a_bits = static_cast<const uint16_t*>(a);
-    for (int j = 0; j < n; ++j) {
-      const float* b_col = bf.data() + static_cast<size_t>(j) * b_layout->rows;
-      for (int i = 0; i < m; ++i) {
-        float& out = df[static_cast<size_t>(j) * m + i];
-        out = alpha_value * DotBf16(a_bits + static_cast<size_t>(i) * a_layout->ld, b_col, k) +
-              (beta_value != 0.0f ? beta_value * out : 0.0f);
-      }
+  const cublasLtMatmulDescOpaque_t op = *desc;
+  const cublasLtMatrixLayoutOpaque_t al = *a_layout, bl = *b_layout, cl = *c_layout, dl = *d_layout;
+  auto product = [=]() -> cudaError_t {
+    const auto* desc = &op;
+    const auto* a_layout = &al;
+    const auto* b_layout = &bl;
+    const auto* c_layout = &cl;
+    const int m = static_cast<int>(dl.rows);
+    const int n = static_cast<int>(dl.cols);
+    const int k = static_cast<int>(desc->trans_a == CUBLAS_OP_N ? a_layout->cols : a_layout->rows);
+    if (m == 0 || n == 0) return cudaSuccess;
+    if (k == 0) {  // D = beta C, which OpenBLAS's argument checks would refuse
+      std::vector<float> df = ToFloat(c, *c_layout);
+      for (float& v : df) v = beta_value != 0.0f ? v * beta_value : 0.0f;
+      Store(df, d, dl);
+      return cudaSuccess;
     }
+    const std::vector<float> bf = ToFloat(b, *b_layout);
+    std::vector<float> df = beta_value != 0.0f ? ToFloat(c, *c_layout) : std::vector<float>(m * n);
+    // A few columns against a transposed bf16 A (a decode step's GEMMs): dot products straight from
+    // A, whose conversion to fp32 would cost more than the products.
+    if (n <= 16 && desc->trans_a == CUBLAS_OP_T && desc->trans_b == CUBLAS_OP_N &&
+        a_layout->type == CUDA_R_16BF) {
+      const auto* a_bits = static_cast<const uint16_t*>(a);
+      for (int j = 0; j < n; ++j) {
+        const float* b_col = bf.data() + static_cast<size_t>(j) * b_layout->rows;
+        for (int i = 0; i < m; ++i) {
+          float& out = df[static_cast<size_t>(j) * m + i];
+          out = alpha_value * DotBf16(a_bits + static_cast<size_t>(i) * a_layout->ld, b_col, k) +
+                (beta_value != 0.0f ? beta_value * out : 0.0f);
+        }
+      }
+      Store(df, d, dl);
+      return cudaSuccess;
+    }
+    const std::vector<float> af = ToFloat(a, *a_layout);
+    cblas_sgemm(CblasColMajor, desc->trans_a == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
+                desc->trans_b == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, m, n, k, alpha_value,
+                af.data(), static_cast<int>(a_layout->rows), bf.data(),
+                static_cast<int>(b_layout->rows), beta_value, df.data(), m);
     Store(df, d, dl);
-    return CUBLAS_STATUS_SUCCESS;
-  }
-  const std::vector<float> af = ToFloat(a, *a_layout);
-  cblas_sgemm(CblasColMajor, desc->trans_a == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
-              desc->trans_b == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, m, n, k, alpha_value,
-              af.data(), static_cast<int>(a_layout->rows), bf.data(),
-              static_cast<int>(b_layout->rows), beta_value, df.data(), m);
-  Store(df, d, dl);
-  return CUBLAS_STATUS_SUCCESS;
+    return cudaSuccess;
+  };
+  return kvserve::cuda_emulator::Enqueue(stream, product) == cudaSuccess
+             ? CUBLAS_STATUS_SUCCESS
+             : CUBLAS_STATUS_EXECUTION_FAILED;
 }

@@ -460,6 +460,60 @@ TEST_F(StreamScheduleTest, DeferredWorkRunsWhenTheHostSynchronises) {
   cudaFree(x);
 }
 
+// A captured stream records its work without running it; each graph launch runs that work again
+// with the captured arguments, reading the buffers' contents at launch time. Calls a capture
+// cannot take invalidate it.
+TEST_F(StreamScheduleTest, CapturedGraphsReplayTheirWorkAndRefuseUnsafeCalls) {
+  int* x = DeviceCopy(std::vector<int>(4, 1));
+  int* y = DeviceCopy(std::vector<int>(4, -1));
+  cudaStream_t s = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+  const uint64_t before = kvserve::cuda_emulator::LaunchCount();
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal), cudaSuccess);
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  EXPECT_EQ(cudaStreamIsCapturing(s, &status), cudaSuccess);
+  EXPECT_EQ(status, cudaStreamCaptureStatusActive);
+  EXPECT_EQ(LaunchOn(s, AddOneKernel, 4, static_cast<const int*>(x), y), cudaSuccess);
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(s, &graph), cudaSuccess);
+  EXPECT_EQ(kvserve::cuda_emulator::LaunchCount() - before, 1u);
+  EXPECT_EQ(HostCopy(y, 4), std::vector<int>(4, -1)) << "captured, not run";
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  ASSERT_EQ(cudaGraphLaunch(exec, s), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+  EXPECT_EQ(HostCopy(y, 4), std::vector<int>(4, 2));
+  // New inputs in the same buffer: the replay reads them.
+  ASSERT_EQ(cudaMemcpy(x, std::vector<int>(4, 9).data(), 4 * sizeof(int), cudaMemcpyHostToDevice),
+            cudaSuccess);
+  ASSERT_EQ(cudaGraphLaunch(exec, s), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+  EXPECT_EQ(HostCopy(y, 4), std::vector<int>(4, 10));
+  EXPECT_EQ(kvserve::cuda_emulator::LaunchCount() - before, 1u) << "replays add no launches";
+
+  // A synchronisation, a legacy-stream copy or a wait on an outside event while capturing.
+  cudaEvent_t outside = nullptr;
+  ASSERT_EQ(cudaEventCreateWithFlags(&outside, cudaEventDisableTiming), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(outside, s), cudaSuccess);
+  const std::function<cudaError_t()> unsafe[] = {
+      [&] { return cudaStreamSynchronize(s); },
+      [&] { return cudaMemcpy(y, x, 4 * sizeof(int), cudaMemcpyDeviceToDevice); },
+      [&] { return cudaStreamWaitEvent(s, outside, 0); }};
+  for (const auto& call : unsafe) {
+    ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal), cudaSuccess);
+    EXPECT_EQ(call(), cudaErrorStreamCaptureUnsupported);
+    cudaGraph_t invalid = nullptr;
+    EXPECT_EQ(cudaStreamEndCapture(s, &invalid), cudaErrorStreamCaptureInvalidated);
+    EXPECT_EQ(invalid, nullptr);
+  }
+  cudaEventDestroy(outside);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(s);
+  cudaFree(x);
+  cudaFree(y);
+}
+
 TEST(CudaEmulatorTest, MappedPinnedMemoryIsWhatKernelsReadAndWrite) {
   void* host = nullptr;
   ASSERT_EQ(cudaHostAlloc(&host, 4 * sizeof(int), cudaHostAllocMapped), cudaSuccess);

@@ -8,6 +8,7 @@
 #include <deque>
 #include <memory>
 #include <set>
+#include <vector>
 
 #include "cuda_runtime.h"
 
@@ -21,11 +22,24 @@ struct CUstream_st {
     std::function<cudaError_t()> work;  // null for a wait
   };
   std::deque<Item> pending;
+  // While capturing: the work recorded so far (a graph in the making), and whether an unsafe
+  // call invalidated it.
+  std::unique_ptr<std::vector<std::function<cudaError_t()>>> capture;
+  bool capture_invalidated = false;
+};
+
+// A captured graph and its instantiation: the work, in issue order.
+struct CUgraph_st {
+  std::vector<std::function<cudaError_t()>> work;
+};
+struct CUgraphExec_st {
+  std::vector<std::function<cudaError_t()>> work;
 };
 
 // An event: how often it has been recorded, and how many of those records have completed.
 struct CUevent_st {
   unsigned flags = 0;
+  CUstream_st* capture = nullptr;  // the capturing stream its latest record went to
   uint64_t recorded = 0;
   uint64_t completed = 0;
 };
@@ -98,6 +112,19 @@ cudaError_t RunUntil(const std::function<bool()>& done) {
 
 bool Blocking(cudaStream_t stream) { return (stream->flags & cudaStreamNonBlocking) == 0; }
 
+// A call the capture of `stream` cannot take: the capture is invalidated, the call refused.
+cudaError_t RefuseWhileCapturing(cudaStream_t stream) {
+  stream->capture_invalidated = true;
+  return cudaErrorStreamCaptureUnsupported;
+}
+
+cudaStream_t CapturingStream() {
+  for (cudaStream_t t : State().streams) {
+    if (t->capture) return t;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 void SetStreamSchedule(StreamSchedule schedule) {
@@ -110,9 +137,14 @@ StreamSchedule GetStreamSchedule() { return State().schedule; }
 cudaError_t Enqueue(cudaStream_t stream, std::function<cudaError_t()> work) {
   Scheduler& s = State();
   if (stream == nullptr) {
+    if (cudaStream_t capturing = CapturingStream()) return RefuseWhileCapturing(capturing);
     // The legacy default stream waits for every blocking stream, then runs.
     if (const cudaError_t err = DrainStream(nullptr); err != cudaSuccess) return err;
     return work();
+  }
+  if (stream->capture) {
+    stream->capture->push_back(std::move(work));
+    return cudaSuccess;
   }
   if (s.schedule == StreamSchedule::kEager) return work();
   stream->pending.push_back({.id = ++s.next_id, .work = std::move(work)});
@@ -121,6 +153,7 @@ cudaError_t Enqueue(cudaStream_t stream, std::function<cudaError_t()> work) {
 
 cudaError_t DrainStream(cudaStream_t stream) {
   Scheduler& s = State();
+  if (stream != nullptr && stream->capture) return RefuseWhileCapturing(stream);
   if (stream != nullptr) return RunUntil([stream] { return stream->pending.empty(); });
   return RunUntil([&s] {
     for (cudaStream_t t : s.streams) {
@@ -195,6 +228,7 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
 
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   if (event == nullptr) return cudaErrorInvalidValue;
+  event->capture = stream != nullptr && stream->capture ? stream : nullptr;
   const uint64_t generation = ++event->recorded;
   return emu::Enqueue(stream, [event, generation] {
     if (event->completed < generation) event->completed = generation;
@@ -204,6 +238,11 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
 
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags) {
   if (event == nullptr || flags != 0) return cudaErrorInvalidValue;
+  // A capture takes no dependency on work outside it (single-stream captures only).
+  if (stream != nullptr && stream->capture) {
+    if (event->capture != stream) return emu::RefuseWhileCapturing(stream);
+    return cudaSuccess;  // recorded earlier in this capture: its order already holds
+  }
   // The wait is for the event's latest record at the time of the call (none: nothing to wait for).
   const uint64_t generation = event->recorded;
   if (stream == nullptr) {
@@ -235,5 +274,64 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) 
     return cudaErrorNotReady;
   }
   *ms = 0.0f;  // emulated work takes no device time
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode) {
+  if (stream == nullptr || mode > cudaStreamCaptureModeRelaxed) return cudaErrorInvalidValue;
+  if (stream->capture) return cudaErrorIllegalState;
+  // Work already queued is not part of the graph.
+  if (const cudaError_t err = emu::DrainStream(stream); err != cudaSuccess) return err;
+  stream->capture = std::make_unique<std::vector<std::function<cudaError_t()>>>();
+  stream->capture_invalidated = false;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
+  if (stream == nullptr || graph == nullptr) return cudaErrorInvalidValue;
+  if (!stream->capture) return cudaErrorIllegalState;
+  auto work = std::move(stream->capture);
+  const bool invalidated = stream->capture_invalidated;
+  stream->capture_invalidated = false;
+  if (invalidated) {
+    *graph = nullptr;
+    return cudaErrorStreamCaptureInvalidated;
+  }
+  *graph = new CUgraph_st{.work = std::move(*work)};
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status) {
+  if (status == nullptr) return cudaErrorInvalidValue;
+  *status = stream == nullptr || !stream->capture ? cudaStreamCaptureStatusNone
+            : stream->capture_invalidated         ? cudaStreamCaptureStatusInvalidated
+                                                  : cudaStreamCaptureStatusActive;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph,
+                                 unsigned long long flags) {
+  if (exec == nullptr || graph == nullptr || flags != 0) return cudaErrorInvalidValue;
+  *exec = new CUgraphExec_st{.work = graph->work};
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
+  if (exec == nullptr) return cudaErrorInvalidValue;
+  if (stream != nullptr && stream->capture) return cudaErrorStreamCaptureUnsupported;
+  for (const auto& work : exec->work) {
+    if (const cudaError_t err = emu::Enqueue(stream, work); err != cudaSuccess) return err;
+  }
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  delete graph;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  // Launches already issued keep their own copies of the work.
+  delete exec;
   return cudaSuccess;
 }

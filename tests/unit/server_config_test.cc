@@ -47,6 +47,7 @@ TEST(ServerConfigTest, DefaultsMatchTheDesign) {
   EXPECT_EQ(c.log_format, "text");
   EXPECT_EQ(c.log_level, "info");
   EXPECT_EQ(c.stream_buffer, 64);
+  EXPECT_TRUE(c.cuda_graphs);
   EXPECT_TRUE(c.ttft_buckets.empty());
   EXPECT_TRUE(c.itl_buckets.empty());
 }
@@ -70,6 +71,10 @@ TEST(ServerConfigTest, ReadsFlagsSizesAndBuckets) {
   ServerConfig decimal;
   ASSERT_TRUE(Parse({"--model", "m", "--kv-cache-memory", "1GB"}, decimal).run);
   EXPECT_EQ(decimal.kv_cache_memory, 1'000'000'000);
+
+  ServerConfig eager;
+  ASSERT_TRUE(Parse({"--model", "m", "--cuda-graphs", "false"}, eager).run);
+  EXPECT_FALSE(eager.cuda_graphs);
 }
 
 TEST(ServerConfigTest, InvalidValuesGiveOneLineErrors) {
@@ -83,6 +88,7 @@ TEST(ServerConfigTest, InvalidValuesGiveOneLineErrors) {
       {"--model", "m", "--itl-buckets", "fast"},
       {"--model", "m", "--default-kv-policy", "magic"},
       {"--model", "m", "--log-level", "chatty"},
+      {"--model", "m", "--cuda-graphs", "sometimes"},
       {"--model", "m", "--max-running", "4096"},  // more than --max-batch-tokens
       {"--model", "m", "--no-such-flag"},
   };

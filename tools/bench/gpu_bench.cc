@@ -121,7 +121,7 @@ int Run(const GpuBenchOptions& o) {
   const auto load_start = std::chrono::steady_clock::now();
   auto engine =
       LoadEngine({.model = o.model, .tokenizer = o.tokenizer, .synthetic_seed = o.synthetic_seed},
-                 "cuda", /*threads=*/0, o.gpu_memory_fraction);
+                 "cuda", /*threads=*/0, o.gpu_memory_fraction, /*kv_dtype=*/"", o.cuda_graphs);
   if (!engine.ok()) return Fail(engine.status());
   const double load_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start)
@@ -136,7 +136,8 @@ int Run(const GpuBenchOptions& o) {
       {"dtype", "bf16"},
       {"device", props.name},
       {"page_size", o.page_size},
-      {"gpu_memory_fraction", o.gpu_memory_fraction}};
+      {"gpu_memory_fraction", o.gpu_memory_fraction},
+      {"cuda_graphs", o.cuda_graphs}};
   Emit(common, {{"bench", "load"},
                 {"load_ms", load_ms},
                 {"kv_capacity_tokens",
@@ -179,6 +180,9 @@ int main(int argc, char** argv) {
   app.add_option("--tokenizer", o.tokenizer, "llama2.c tokenizer (unused: prompts are ids)");
   app.add_option("--synthetic-seed", o.synthetic_seed)->capture_default_str();
   kvserve::AddGpuMemoryFractionOption(app, o.gpu_memory_fraction);
+  app.add_option("--cuda-graphs", o.cuda_graphs,
+                 "dense decode steps as CUDA graphs (false: every kernel launched)")
+      ->capture_default_str();
   app.add_option("--prefill-lengths", o.prefill_lengths, "prompt lengths of the TTFT runs")
       ->delimiter(',')
       ->capture_default_str();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "engine/base/status_macros.h"
@@ -19,6 +20,7 @@
 #include "kernels/residual_rmsnorm.h"
 #include "kernels/rope.h"
 #include "kernels/swiglu.h"
+#include "spdlog/spdlog.h"
 
 namespace kvserve {
 namespace {
@@ -82,6 +84,7 @@ absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::CreateSynthetic(
 
 CudaBackend::~CudaBackend() {
   if (stream_ != nullptr) cudaStreamSynchronize(stream_);
+  for (auto& [shape, exec] : graphs_by_shape_) cudaGraphExecDestroy(exec);
   gemm_.reset();
   if (stream_ != nullptr) cudaStreamDestroy(stream_);
 }
@@ -90,6 +93,7 @@ absl::Status CudaBackend::Init(const CudaBackendOptions& options, bool own_lm_he
   const ModelConfig& c = config_;
   KVSERVE_RETURN_IF_ERROR(CheckKernelShapes(c));
   decode_kernel_ = c.group_size() <= kernels::kDecodeMaxGroup;
+  graphs_ = options.cuda_graphs;
   KVSERVE_RETURN_IF_ERROR(CudaStatus(cudaGetDevice(&device_), "cudaGetDevice"));
   KVSERVE_RETURN_IF_ERROR(CudaStatus(
       cudaDeviceGetAttribute(&num_sms_, cudaDevAttrMultiProcessorCount, device_), "SM count"));
@@ -262,7 +266,14 @@ absl::Status CudaBackend::Execute(std::span<const SequenceChunk> all, StepOutput
   }
   // Tiered chunks: their caches are host tier pages; the plan reads arena pages from TieredDecode.
   KVSERVE_RETURN_IF_ERROR(tiered_.Plan(batch, kv_));
-  plan_.Build(batch, config_.n_layers, decode_kernel_, tiered_.arena());
+  // A graph's steps share one layout: page tables as wide as the context, decode split for it.
+  graph_step_ = GraphEligible(batch);
+  plan_.Build(batch, config_.n_layers, decode_kernel_, tiered_.arena(),
+              graph_step_ ? CeilDiv(config_.context_length, kv_.page_size) : 0);
+  if (graph_step_ && plan_.groups().size() != 1) {
+    graph_step_ = false;  // layers of differing lengths (a compressed cache): eager
+    plan_.Build(batch, config_.n_layers, decode_kernel_, tiered_.arena());
+  }
   const size_t page_bytes = kv_.PageElements() * sizeof(Bf16);
   const int32_t max_page = std::max(plan_.max_page(), tiered_.max_budget_page());
   KVSERVE_RETURN_IF_ERROR(pool_->EnsureKvBytes(static_cast<size_t>(max_page + 1) * page_bytes));
@@ -275,8 +286,9 @@ absl::Status CudaBackend::Execute(std::span<const SequenceChunk> all, StepOutput
         decode_bytes = std::max(decode_bytes, tiered_.WorkspaceBytes(run.num_seqs));
         continue;
       }
-      const kernels::DecodeSplitPlan split =
-          kernels::PlanDecodeSplits(run.num_seqs, config_.n_kv_heads, run.max_kv_len, num_sms_);
+      const kernels::DecodeSplitPlan split = kernels::PlanDecodeSplits(
+          run.num_seqs, config_.n_kv_heads, graph_step_ ? config_.context_length : run.max_kv_len,
+          num_sms_);
       decode_bytes = std::max(
           decode_bytes,
           kernels::DecodeWorkspaceBytes(split, run.num_seqs, config_.n_heads, config_.head_dim));
@@ -318,7 +330,7 @@ absl::Status CudaBackend::Execute(std::span<const SequenceChunk> all, StepOutput
                                  cudaMemcpyHostToDevice, stream_),
                  "step metadata upload"));
   KVSERVE_RETURN_IF_ERROR(tiered_.Upload(stream_));
-  absl::Status run = RunLayers(b);
+  absl::Status run = graph_step_ ? RunLayersAsGraph(b, plan_.ints().size()) : RunLayers(b);
   if (run.ok() && logit_rows > 0) {
     out->logits.resize(static_cast<size_t>(logit_rows) * config_.vocab_size);
     run =
@@ -347,6 +359,59 @@ absl::Status CudaBackend::Execute(std::span<const SequenceChunk> all, StepOutput
     if (batch[b].compute_logits) out->logits_row[active_.index[b]] = logits_row++;
   }
   return absl::OkStatus();
+}
+
+bool CudaBackend::GraphEligible(std::span<const SequenceChunk> batch) const {
+  // Nothing in the step may depend on more than its metadata's contents: no tiered chunk (their
+  // launches vary step to step), no recall left to wait for, no prompt, no compression.
+  if (!graphs_ || !decode_kernel_ || tiered_.any() || tiered_.recall_pending()) return false;
+  return std::all_of(batch.begin(), batch.end(), [](const SequenceChunk& ch) {
+    return ch.kind == ChunkKind::kDecode && ch.tokens.size() == 1 &&
+           (ch.compression == nullptr || ch.compression->empty());
+  });
+}
+
+absl::Status CudaBackend::RunLayersAsGraph(const StepBuffers& b, size_t ints) {
+  const GraphShape shape{.rows = plan_.total_rows(),
+                         .logit_rows = plan_.logit_rows(),
+                         .ints = ints,
+                         .scratch = reinterpret_cast<const char*>(b.x)};
+  if (auto it = graphs_by_shape_.find(shape); it != graphs_by_shape_.end()) {
+    ++graph_replays_;
+    return CudaStatus(cudaGraphLaunch(it->second, stream_), "decode graph launch");
+  }
+  // A scratch that moved leaves graphs that point into the old one: forget them.
+  for (auto it = graphs_by_shape_.begin(); it != graphs_by_shape_.end();) {
+    if (it->first.scratch == shape.scratch) {
+      ++it;
+      continue;
+    }
+    cudaGraphExecDestroy(it->second);
+    it = graphs_by_shape_.erase(it);
+  }
+  KVSERVE_RETURN_IF_ERROR(CudaStatus(
+      cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "decode graph capture"));
+  const absl::Status recorded = RunLayers(b);
+  cudaGraph_t graph = nullptr;
+  const cudaError_t ended = cudaStreamEndCapture(stream_, &graph);
+  cudaGraphExec_t exec = nullptr;
+  cudaError_t made = ended;
+  if (recorded.ok() && made == cudaSuccess) made = cudaGraphInstantiate(&exec, graph, 0);
+  if (graph != nullptr) cudaGraphDestroy(graph);
+  KVSERVE_RETURN_IF_ERROR(recorded);
+  if (made != cudaSuccess) {
+    // Nothing ran: the step runs eagerly, and so does every later one.
+    cudaGetLastError();
+    spdlog::warn(
+        "cuda backend: capturing a decode step as a CUDA graph failed ({}); decode runs "
+        "without graphs from now on",
+        cudaGetErrorString(made));
+    graphs_ = false;
+    return RunLayers(b);
+  }
+  graphs_by_shape_[shape] = exec;
+  ++graph_captures_;
+  return CudaStatus(cudaGraphLaunch(exec, stream_), "decode graph launch");
 }
 
 absl::Status CudaBackend::RunLayers(const StepBuffers& b) {
@@ -486,18 +551,20 @@ absl::Status CudaBackend::Attention(const StepBuffers& b, int layer) {
     }
     cudaError_t e;
     if (run.decode) {
+      // A graph replays for later steps of longer contexts: its splits cover the whole context.
+      const int max_kv_len = graph_step_ ? c.context_length : run.max_kv_len;
       const kernels::DecodeAttentionParams p{.q = q,
                                              .q_row_stride = qkv_dim,
                                              .out = out,
                                              .out_row_stride = c.q_dim(),
                                              .kv_lens = kv_lens,
                                              .num_seqs = run.num_seqs,
-                                             .max_kv_len = run.max_kv_len,
+                                             .max_kv_len = max_kv_len,
                                              .cache = run_cache,
                                              .n_heads = c.n_heads,
                                              .scale = scale};
       const kernels::DecodeSplitPlan split =
-          kernels::PlanDecodeSplits(run.num_seqs, c.n_kv_heads, run.max_kv_len, num_sms_);
+          kernels::PlanDecodeSplits(run.num_seqs, c.n_kv_heads, max_kv_len, num_sms_);
       e = kernels::LaunchDecodeAttention(p, split, b.decode_workspace, stream_);
     } else {
       const kernels::PrefillAttentionParams p{

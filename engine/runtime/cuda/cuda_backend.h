@@ -3,6 +3,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -29,6 +30,10 @@ struct CudaBackendOptions {
   // FreeKV: the compute stream waits for each layer's speculative recall before that layer's
   // next attention. Off only in the test that shows the race it prevents.
   bool tiered_recall_wait = true;
+  // Decode steps of dense chunks run as a CUDA graph captured per batch shape (vLLM's and SGLang's
+  // decode graphs): one launch per step instead of one per kernel. Off: every step launches its
+  // kernels one by one (vLLM's --enforce-eager).
+  bool cuda_graphs = true;
 };
 
 // The production backend: the model in bf16 on one CUDA device. Linear layers are cuBLASLt GEMMs
@@ -64,6 +69,9 @@ class CudaBackend : public Backend {
   // Benchmarks only (kvserve-gpu-bench's freekv_oracle): tiered decode selects but gathers no
   // selected page, as if each were resident already; the tokens it then generates are not valid.
   void SetRecallOracle(bool on) { tiered_.set_recall_oracle(on); }
+  // How many decode steps were captured as CUDA graphs, and how many replayed one.
+  int64_t graph_captures() const { return graph_captures_; }
+  int64_t graph_replays() const { return graph_replays_; }
   absl::Status Supports(const KvPolicyOptions& options) const override;
   absl::Status Execute(std::span<const SequenceChunk> batch, StepOutput* out) override;
 
@@ -97,6 +105,10 @@ class CudaBackend : public Backend {
   size_t LayoutStep(int rows, int logit_rows, size_t ints, size_t decode_bytes,
                     size_t compress_bytes, char* base, StepBuffers* out) const;
   absl::Status RunLayers(const StepBuffers& b);
+  // Runs the step's layers as the graph captured for its shape (capturing it the first time).
+  absl::Status RunLayersAsGraph(const StepBuffers& b, size_t ints);
+  // Whether this step can run as a graph: dense decode only (see CudaBackendOptions::cuda_graphs).
+  bool GraphEligible(std::span<const SequenceChunk> batch) const;
   absl::Status Attention(const StepBuffers& b, int layer);
 
   ModelConfig config_;
@@ -114,6 +126,20 @@ class CudaBackend : public Backend {
   cuda::PromptCompressor compressor_;
   bool compressing_ = false;  // some chunk of this step compresses its prompt
   cuda::TieredDecode tiered_;
+
+  // CUDA graphs of decode steps, by the step's shape: rows, logit rows, metadata size and where
+  // the scratch sits (every pointer and size a captured launch holds; the metadata's contents
+  // are uploaded before each launch).
+  struct GraphShape {
+    int rows = 0, logit_rows = 0;
+    size_t ints = 0;
+    const char* scratch = nullptr;
+    auto operator<=>(const GraphShape&) const = default;
+  };
+  bool graphs_ = false;      // CudaBackendOptions::cuda_graphs, until a capture fails
+  bool graph_step_ = false;  // this step runs as a graph: decode splits planned for the context
+  std::map<GraphShape, cudaGraphExec_t> graphs_by_shape_;
+  int64_t graph_captures_ = 0, graph_replays_ = 0;
 };
 
 }  // namespace kvserve

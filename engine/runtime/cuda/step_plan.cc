@@ -11,14 +11,15 @@ int ChunkRowsAt(const SequenceChunk& chunk, int layer) {
 }
 
 void StepPlan::Build(std::span<const SequenceChunk> batch, int n_layers, bool decode_runs,
-                     std::span<const ArenaPages> arena) {
+                     std::span<const ArenaPages> arena, int min_stride) {
   auto override_of = [&](int s) { return arena.empty() ? ArenaPages{} : arena[s]; };
   auto table = [&](int s, int l) -> const std::vector<int32_t>& {
     const ArenaPages a = override_of(s);
     return a.tables != nullptr ? (*a.tables)[l] : batch[s].kv->page_table(l);
   };
   num_seqs_ = static_cast<int>(batch.size());
-  logit_rows_ = stride_ = 0;
+  logit_rows_ = 0;
+  stride_ = min_stride;
   max_page_ = -1;
   // Layers whose chunks all run the same rows over caches of the same lengths share a group.
   groups_.clear();

@@ -57,8 +57,9 @@ class StepPlan {
  public:
   // `decode_runs`: whether single-token chunks may go to the decode kernel. `arena`: per chunk
   // (or empty), pages that replace its cache's page tables; they do not count in max_page().
+  // `min_stride`: page tables at least this wide (a CUDA graph's steps keep one layout).
   void Build(std::span<const SequenceChunk> batch, int n_layers, bool decode_runs,
-             std::span<const ArenaPages> arena = {});
+             std::span<const ArenaPages> arena = {}, int min_stride = 0);
 
   std::span<const int32_t> ints() const { return ints_; }
   int total_rows() const { return groups_.front().total_rows; }  // the step's input rows, the most

@@ -196,7 +196,11 @@ absl::Status TieredDecode::BeforeAppend(int layer, Bf16* arena, cudaStream_t com
     KVSERVE_RETURN_IF_ERROR(
         CudaStatus(cudaStreamWaitEvent(compute, recall_done_[layer], 0), "recall wait"));
   }
-  if (chunks_.empty()) return absl::OkStatus();
+  if (chunks_.empty()) {
+    // Everything this compute stream runs from now on is ordered after that recall.
+    recall_recorded_[layer] = 0;
+    return absl::OkStatus();
+  }
   const int buffer = layer % 2;
   if (staging_recorded_[buffer]) {
     KVSERVE_RETURN_IF_ERROR(
@@ -234,6 +238,10 @@ absl::Status TieredDecode::BeforeAppend(int layer, Bf16* arena, cudaStream_t com
                    "dense budget recall"));
   }
   return absl::OkStatus();
+}
+
+bool TieredDecode::recall_pending() const {
+  return std::any_of(recall_recorded_.begin(), recall_recorded_.end(), [](char r) { return r; });
 }
 
 absl::Status TieredDecode::AfterAppend(int layer, Bf16* arena, cudaStream_t compute) {

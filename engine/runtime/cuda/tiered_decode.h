@@ -67,6 +67,9 @@ class TieredDecode {
   // from 0 until SetStagingBase.
   absl::Status Plan(std::span<const SequenceChunk> batch, const kernels::PagedKvLayout& kv);
   bool any() const { return !chunks_.empty(); }
+  // Whether a speculative recall may still be queued that the compute stream has not waited for
+  // (a step without tiered chunks waits for them all, then none is).
+  bool recall_pending() const;
   std::span<const ArenaPages> arena() const { return arena_; }
   int staging_pages() const { return 2 * staging_per_buffer_; }
   void SetStagingBase(int32_t base);

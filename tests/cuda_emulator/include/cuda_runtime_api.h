@@ -61,6 +61,20 @@ cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitc
                          size_t height, cudaMemcpyKind kind);
 cudaError_t cudaMemset2D(void* ptr, size_t pitch, int value, size_t width, size_t height);
 
+// Stream capture and graphs: what a capturing stream is given is recorded, not run, and a launch
+// of the instantiated graph issues the same work, with the same arguments, on its stream. Only
+// single-stream captures: a wait on an event recorded outside the capture, a synchronisation of
+// the capturing stream or a legacy default-stream call while capturing invalidate it, as the
+// unsafe calls of CUDA's global capture mode do.
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph);
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph,
+                                 unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+
 // The last launch error, cleared by reading it (as CUDA does for errors that are not sticky).
 cudaError_t cudaGetLastError();
 cudaError_t cudaPeekAtLastError();
@@ -83,7 +97,8 @@ enum class StreamSchedule { kEager, kIssueOrder, kLatestFirst };
 void SetStreamSchedule(StreamSchedule schedule);
 StreamSchedule GetStreamSchedule();
 
-// Kernel launches accepted since the process started: tests compare launch counts of steps.
+// Kernel launches accepted since the process started (a graph launch adds none: its kernels were
+// counted when captured): tests compare launch counts of steps.
 uint64_t LaunchCount();
 
 }  // namespace kvserve::cuda_emulator
