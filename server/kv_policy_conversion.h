@@ -13,7 +13,7 @@ namespace kvserve::server {
 // must use (the host tier's pages are the selection unit).
 struct KvDefaults {
   const KvPolicyOptions& default_policy;
-  int page_size = 32;
+  int page_size = kDefaultKvPageSize;
 };
 
 // `kind`'s options as this server fills absent fields: the default policy's own options when it

@@ -20,7 +20,7 @@ struct RequestContext {
   const KvPolicyOptions& default_kv_policy;
   const RequestLimits* limits = nullptr;  // null: RequestLimits' defaults
   int max_token_bytes = 0;                // the tokenizer's longest token; 0: measured per call
-  int kv_page_size = 32;                  // the server's KV page size (tiered policies use it)
+  int kv_page_size = kDefaultKvPageSize;  // the server's KV page size (tiered policies use it)
 };
 
 // Defaults of absent fields (proto3 `optional`): what GenerateRequest documents.

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "engine/kv/kv_policy_options.h"
 #include "engine/runtime/backend_factory.h"
 #include "server/request_limits.h"
 #include "server/security_config.h"
@@ -39,7 +40,7 @@ struct ServerConfig {
   int max_running = 64;
   int max_queued_requests = 256;
   int64_t max_queued_prompt_tokens = int64_t{1} << 20;
-  int page_size = 32;
+  int page_size = kDefaultKvPageSize;
   int64_t kv_cache_memory = int64_t{2} << 30;  // bytes
   int64_t kv_host_memory = int64_t{8} << 30;   // bytes: the host tier (quest/freekv)
   std::string default_kv_policy = "full";

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "engine/kv/kv_policy.h"
+#include "engine/kv/kv_policy_options.h"
 #include "engine/runtime/loaded_engine.h"
 #include "engine/scheduler/engine_core.h"
 #include "server/request_validation.h"
@@ -16,7 +17,8 @@ namespace kvserve::server {
 struct ServingEngine {
   LoadedEngine loaded;  // config, tokenizer, chat template; the backend running the weights
   KvPolicyOptions default_kv_policy;
-  int kv_page_size = 32;  // the scheduler's page size, which tiered requests must use
+  // The scheduler's page size, which tiered requests must use.
+  int kv_page_size = kDefaultKvPageSize;
   // Before the scheduler: destroyed after it, so no engine callback posts to a dispatcher gone.
   std::unique_ptr<WriteDispatcher> writes = std::make_unique<WriteDispatcher>();
   std::unique_ptr<EngineCore> scheduler;

@@ -10,6 +10,7 @@
 #include "engine/kv/chunk_kind.h"
 #include "engine/kv/kv_page_store.h"
 #include "engine/kv/kv_policy.h"
+#include "engine/kv/kv_policy_options.h"
 #include "engine/kv/page_pool.h"
 #include "engine/kv/recall_executor.h"
 #include "engine/kv/sequence_kv_cache.h"
@@ -20,7 +21,7 @@ namespace kvserve {
 // What the KV cache may use: bytes of the device pool (bought in the backend's KV element size)
 // and of the host tier (each in the backend's element size), and the backend's own page limit.
 struct KvCacheBudget {
-  int page_size = 32;
+  int page_size = kDefaultKvPageSize;
   int64_t device_bytes = int64_t{2} << 30;
   int64_t host_bytes = int64_t{8} << 30;
   size_t device_element_bytes = sizeof(float);  // Backend::kv_element_bytes()

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "engine/kv/kv_dtype.h"
+#include "engine/kv/kv_policy_options.h"
 
 namespace kvserve {
 
@@ -12,7 +13,7 @@ namespace kvserve {
 // (each head's keys, then its values). FreeKV's host layout: one head's page is one copy.
 struct KvPageShape {
   int n_kv_heads = 0;
-  int page_size = 32;
+  int page_size = kDefaultKvPageSize;
   int head_dim = 0;
   size_t floats() const { return size_t{2} * n_kv_heads * page_size * head_dim; }  // elements
   // Bytes of one page stored in elements of `element_bytes` (fp16 or fp32 on the CPU, bf16 on

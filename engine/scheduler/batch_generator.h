@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/kv/kv_policy.h"
+#include "engine/kv/kv_policy_options.h"
 #include "engine/runtime/backend.h"
 #include "engine/sampling/sampling_params.h"
 #include "engine/scheduler/engine_core.h"
@@ -34,8 +35,8 @@ struct GenerationResult {
 };
 
 struct GeneratorOptions {
-  int prefill_chunk_tokens = 2048;  // tokens per engine step; bounds activation memory
-  int page_size = 32;               // KV page size in tokens
+  int prefill_chunk_tokens = 2048;     // tokens per engine step; bounds activation memory
+  int page_size = kDefaultKvPageSize;  // KV page size in tokens
   int32_t eos_id = -1;
 };
 

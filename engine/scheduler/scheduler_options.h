@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "engine/kv/kv_policy.h"
+#include "engine/kv/kv_policy_options.h"
 
 namespace kvserve {
 
@@ -11,7 +12,7 @@ struct SchedulerOptions {
   int max_running = 64;         // sequences in the running batch
   int max_queued_requests = 256;
   int64_t max_queued_prompt_tokens = 1 << 20;
-  int page_size = 32;
+  int page_size = kDefaultKvPageSize;
   int64_t kv_cache_bytes = int64_t{2} << 30;  // the (device) KV page pool's budget
   // The host tier's budget: the full KV of quest/freekv/fastkv_freekv sequences (their device
   // budget pages come from the KV page pool).

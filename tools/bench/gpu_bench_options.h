@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/kv/kv_policy_options.h"
 #include "engine/runtime/backend_factory.h"
 #include "nlohmann/json.hpp"
 #include "tools/bench/policy_decode.h"
@@ -24,10 +25,10 @@ struct GpuBenchOptions {
   std::vector<int> prefill_lengths = {1024, 8192, 32768};
   std::vector<int> decode_batches = {1, 8, 32, 64};
   std::vector<int> decode_contexts = {1024, 8192, 32768};
-  int decode_steps = 32;   // timed decode steps per (batch, context)
-  int repeats = 5;         // timed runs per prefill length, kernel or GEMM shape
-  int page_size = 32;      // KV page size in tokens, as the scheduler's default
-  double hbm_gbps = 3350;  // the device's memory bandwidth: H100 SXM's HBM3
+  int decode_steps = 32;               // timed decode steps per (batch, context)
+  int repeats = 5;                     // timed runs per prefill length, kernel or GEMM shape
+  int page_size = kDefaultKvPageSize;  // KV page size in tokens, as the scheduler's default
+  double hbm_gbps = 3350;              // the device's memory bandwidth: H100 SXM's HBM3
   bool gemm_check = false;
   // Which benchmarks run: prefill, decode, prefill_attention, policy_prefill (--kv-policy adds
   // it), policy_decode (--decode-policy adds it).

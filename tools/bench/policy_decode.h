@@ -7,6 +7,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
 #include "engine/kv/kv_policy.h"
+#include "engine/kv/kv_policy_options.h"
 #include "engine/runtime/backend.h"
 #include "nlohmann/json.hpp"
 
@@ -27,7 +28,7 @@ struct PolicyDecodeOptions {
   std::vector<int> batches = {1, 8};
   int new_tokens = 128;
   int budget = kDefaultTieredBudget;  // the tiered policies' device budget in tokens
-  int page_size = 32;
+  int page_size = kDefaultKvPageSize;
 };
 
 // Adds --decode-policy, --decode-context, --decode-batches, --decode-new-tokens and
