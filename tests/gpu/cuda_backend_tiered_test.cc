@@ -280,6 +280,9 @@ TEST_F(CudaBackendTieredTest, PagesReturnAfterFinishCancelAndPreemption) {
     }
     return chosen;
   };
+  // The device state rows (TieredStatePool) go back with the sequences' policies.
+  const auto* cuda = dynamic_cast<const CudaBackend*>(m_.cuda.get());
+  ASSERT_NE(cuda, nullptr);
   for (const KvPolicyOptions& options : {Quest(), FreeKv(0.8f)}) {
     // Finish.
     auto seq = manager.Create(options);
@@ -287,17 +290,22 @@ TEST_F(CudaBackendTieredTest, PagesReturnAfterFinishCancelAndPreemption) {
     const auto finished = run(**seq, prompt_, 4);
     EXPECT_GT(manager.host_pages_used(), 0);
     EXPECT_GT(manager.device_pages_used(), 0);  // the budget
+    EXPECT_EQ(cuda->tiered_state_rows(), 1);
     const KvStats stats = manager.Release(**seq);
+    seq->reset();
     EXPECT_EQ(stats.decode_steps, 4);
     EXPECT_EQ(manager.host_pages_used(), 0);
     EXPECT_EQ(manager.device_pages_used(), 0);
+    EXPECT_EQ(cuda->tiered_state_rows(), 0);
     // Cancel: released after two of four decode steps.
     auto cancelled = manager.Create(options);
     ASSERT_TRUE(cancelled.ok());
     run(**cancelled, prompt_, 2);
     manager.Release(**cancelled);
+    cancelled->reset();
     EXPECT_EQ(manager.host_pages_used(), 0);
     EXPECT_EQ(manager.device_pages_used(), 0);
+    EXPECT_EQ(cuda->tiered_state_rows(), 0);
     // Preemption: Reset frees everything; the sequence then runs as a fresh one.
     auto preempted = manager.Create(options);
     ASSERT_TRUE(preempted.ok());
@@ -305,10 +313,13 @@ TEST_F(CudaBackendTieredTest, PagesReturnAfterFinishCancelAndPreemption) {
     ASSERT_TRUE(manager.Reset(**preempted, options).ok());
     EXPECT_EQ(manager.host_pages_used(), 0);
     EXPECT_EQ(manager.device_pages_used(), 0);
+    EXPECT_EQ(cuda->tiered_state_rows(), 0);
     EXPECT_EQ(run(**preempted, prompt_, 4), finished);
     manager.Release(**preempted);
+    preempted->reset();
     EXPECT_EQ(manager.host_pages_used(), 0);
     EXPECT_EQ(manager.device_pages_used(), 0);
+    EXPECT_EQ(cuda->tiered_state_rows(), 0);
   }
 }
 

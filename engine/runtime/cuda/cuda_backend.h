@@ -69,6 +69,9 @@ class CudaBackend : public Backend {
   // Benchmarks only (kvserve-gpu-bench's freekv_oracle): tiered decode selects but gathers no
   // selected page, as if each were resident already; the tokens it then generates are not valid.
   void SetRecallOracle(bool on) { tiered_.set_recall_oracle(on); }
+  // Tiered sequences holding device state (TieredStatePool rows): what finish, cancel and
+  // preemption must give back.
+  int tiered_state_rows() const { return tiered_.state_rows_in_use(); }
   // How many decode steps were captured as CUDA graphs, and how many replayed one.
   int64_t graph_captures() const { return graph_captures_; }
   int64_t graph_replays() const { return graph_replays_; }

@@ -240,6 +240,12 @@ absl::Status TieredDecode::BeforeAppend(int layer, Bf16* arena, cudaStream_t com
   return absl::OkStatus();
 }
 
+int TieredDecode::state_rows_in_use() const {
+  int rows = 0;
+  for (const auto& pool : pools_) rows += pool->rows_in_use();
+  return rows;
+}
+
 bool TieredDecode::recall_pending() const {
   return std::any_of(recall_recorded_.begin(), recall_recorded_.end(), [](char r) { return r; });
 }

@@ -59,6 +59,8 @@ class TieredDecode {
   // is gathered for them (attention then reads whatever the slots hold). Window pages still come.
   void set_recall_oracle(bool on) { recall_oracle_ = on; }
   PinnedHostTier& host_tier() { return host_tier_; }
+  // Rows of every state pool held by a sequence.
+  int state_rows_in_use() const;
 
   // A chunk of a tiered policy: its budget taken and its device state attached (once).
   absl::Status Admit(const SequenceChunk& chunk);
