@@ -260,7 +260,7 @@ __global__ void ReadKernel(const float* in, float* out, int at) { out[0] = in[at
 
 // Pitched copies and fills touch `width` bytes of each row and leave the rest; launches are
 // counted.
-TEST(CudaEmulatorTest, PitchedCopiesAndFillsTouchOnlyTheirRowsAndLaunchesAreCounted) {
+TEST(CudaEmulatorTest, PitchedCopiesAndFillsTouchOnlyTheirRowsAndLaunchesAndWaitsAreCounted) {
   std::vector<int> grid(12);
   for (int i = 0; i < 12; ++i) grid[i] = i;  // 3 rows of 4
   int* d_grid = DeviceCopy(grid);
@@ -279,6 +279,12 @@ TEST(CudaEmulatorTest, PitchedCopiesAndFillsTouchOnlyTheirRowsAndLaunchesAreCoun
   EXPECT_EQ(Launch(ReadKernel, 1, 1, 0, d_out, d_out, 0), cudaSuccess);
   EXPECT_EQ(Launch(ReadKernel, 1, 1, 0, d_out, d_out, 0), cudaSuccess);
   EXPECT_EQ(kvserve::cuda_emulator::LaunchCount() - before, 2u);
+  // Host waits: a synchronisation and a legacy-stream copy count; a launch does not.
+  const uint64_t waits = kvserve::cuda_emulator::HostWaitCount();
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  EXPECT_EQ(Launch(ReadKernel, 1, 1, 0, d_out, d_out, 0), cudaSuccess);
+  EXPECT_EQ(HostCopy(d_out, 1).size(), 1u);
+  EXPECT_EQ(kvserve::cuda_emulator::HostWaitCount() - waits, 2u);
   cudaFree(d_out);
   cudaFree(d_grid);
   cudaFree(d_narrow);

@@ -205,6 +205,7 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
   if (bytes == 0) return cudaSuccess;
   if (const cudaError_t err = CheckCopy(dst, src, bytes, kind); err != cudaSuccess) return err;
   // On the legacy default stream: after every blocking stream, and the host waits for it.
+  emu::CountHostWait();
   return emu::Enqueue(nullptr, [=] {
     std::memmove(dst, src, bytes);
     return cudaSuccess;
@@ -226,6 +227,8 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
                         kind == cudaMemcpyHostToHost;
   if (pageable) {
     if (const cudaError_t err = emu::DrainStream(stream); err != cudaSuccess) return err;
+    // The host waited for the stream (a capturing stream refused it above).
+    emu::CountHostWait();
     return copy();
   }
   return emu::Enqueue(stream, copy);

@@ -69,6 +69,11 @@ Scheduler& State() {
   return scheduler;
 }
 
+uint64_t& HostWaits() {
+  static uint64_t waits = 0;
+  return waits;
+}
+
 bool Runnable(const CUstream_st::Item& item) {
   return item.wait_for == nullptr || item.wait_for->completed >= item.wait_generation;
 }
@@ -134,6 +139,10 @@ void SetStreamSchedule(StreamSchedule schedule) {
 
 StreamSchedule GetStreamSchedule() { return State().schedule; }
 
+uint64_t HostWaitCount() { return HostWaits(); }
+
+void CountHostWait() { ++HostWaits(); }
+
 cudaError_t Enqueue(cudaStream_t stream, std::function<cudaError_t()> work) {
   Scheduler& s = State();
   if (stream == nullptr) {
@@ -197,8 +206,15 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   return err;
 }
 
-cudaError_t cudaDeviceSynchronize() { return emu::DrainAll(); }
-cudaError_t cudaStreamSynchronize(cudaStream_t stream) { return emu::DrainStream(stream); }
+cudaError_t cudaDeviceSynchronize() {
+  ++emu::HostWaits();
+  return emu::DrainAll();
+}
+
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  ++emu::HostWaits();
+  return emu::DrainStream(stream);
+}
 
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
   if (event == nullptr || (flags & ~(cudaEventDisableTiming | cudaEventBlockingSync)) != 0) {
@@ -246,6 +262,7 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
   // The wait is for the event's latest record at the time of the call (none: nothing to wait for).
   const uint64_t generation = event->recorded;
   if (stream == nullptr) {
+    ++emu::HostWaits();
     const cudaError_t err = emu::RunUntil([&] { return event->completed >= generation; });
     if (err != cudaSuccess) return err;
     return emu::DrainStream(nullptr);
@@ -259,6 +276,7 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   if (event == nullptr) return cudaErrorInvalidValue;
   const uint64_t generation = event->recorded;
+  ++emu::HostWaits();
   return emu::RunUntil([&] { return event->completed >= generation; });
 }
 

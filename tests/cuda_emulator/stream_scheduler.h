@@ -24,4 +24,8 @@ cudaError_t DrainStream(cudaStream_t stream);
 // Runs everything queued.
 cudaError_t DrainAll();
 
+// Counts a host wait that is not a synchronisation call (a cudaMemcpy, a pageable copy on a
+// created stream): HostWaitCount.
+void CountHostWait();
+
 }  // namespace kvserve::cuda_emulator

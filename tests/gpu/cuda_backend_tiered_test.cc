@@ -362,12 +362,13 @@ TEST_F(CudaBackendTieredTest, TieredAndDenseInOneBatchEqualEachAlone) {
 #if defined(KVSERVE_CUDA_EMULATOR)
 // Issue 13 item 4: every per-layer kernel of a tiered step (recalls, extension, drift, selection,
 // page lists, digests) runs once for all of the step's sequences, so a decode step of six freekv
-// sequences launches as many kernels as a step of one. Six is more than a state pool's first
-// rows: the pool grows between steps and every row keeps its maps. The sequences differ in one
-// prompt token; sequence 0 chooses the tokens it chooses alone.
+// sequences launches as many kernels, and waits on the device as often, as a step of one. Six is
+// more than a state pool's first rows: the pool grows between steps and every row keeps its maps.
+// The sequences differ in one prompt token; sequence 0 chooses the tokens it chooses alone.
 TEST_F(CudaBackendTieredTest, DecodeLaunchesDoNotGrowWithTheBatch) {
   struct Run {
     uint64_t step_launches = 0;
+    uint64_t step_host_waits = 0;
     std::vector<int32_t> first_tokens;  // sequence 0's choices
     int64_t recalled = 0;
   };
@@ -403,8 +404,10 @@ TEST_F(CudaBackendTieredTest, DecodeLaunchesDoNotGrowWithTheBatch) {
       }
       std::vector<float> logits;
       const uint64_t before = cuda_emulator::LaunchCount();
+      const uint64_t waits_before = cuda_emulator::HostWaitCount();
       const absl::Status s = m_.cuda->Forward(chunks, &logits);
       r.step_launches = cuda_emulator::LaunchCount() - before;
+      r.step_host_waits = cuda_emulator::HostWaitCount() - waits_before;
       EXPECT_TRUE(s.ok()) << s;
       if (!s.ok()) return r;
       for (int i = 0; i < n; ++i) {
@@ -421,6 +424,10 @@ TEST_F(CudaBackendTieredTest, DecodeLaunchesDoNotGrowWithTheBatch) {
   const Run six = run(6);
   EXPECT_GT(one.step_launches, 0u);
   EXPECT_EQ(six.step_launches, one.step_launches);
+  // The host waits for the device a few times a step (uploads from pageable memory, the logits,
+  // the counts), never per layer: no decision inside the step goes through the host.
+  EXPECT_EQ(six.step_host_waits, one.step_host_waits);
+  EXPECT_LT(one.step_host_waits, static_cast<uint64_t>(m_.config.n_layers));
   EXPECT_GT(six.recalled, one.recalled);
   // The same tokens; not the same logits: a batch of six splits attention differently, and the
   // bf16 differences that leaves move near-tied page selections (the per-sequence launches this

@@ -101,4 +101,8 @@ StreamSchedule GetStreamSchedule();
 // counted when captured): tests compare launch counts of steps.
 uint64_t LaunchCount();
 
+// Times the host waited for the device (a stream, event or device synchronisation, a cudaMemcpy,
+// a pageable cudaMemcpyAsync): tests show a step's waits do not grow with its layers.
+uint64_t HostWaitCount();
+
 }  // namespace kvserve::cuda_emulator
