@@ -61,20 +61,20 @@ absl::Status TieredDecode::Init(const ModelConfig& config, int num_sms, bool wai
   return absl::OkStatus();
 }
 
-absl::StatusOr<TieredStatePool*> TieredDecode::PoolFor(const kernels::TieredLayout& layout,
-                                                       int page_size) {
+absl::StatusOr<std::shared_ptr<TieredStatePool>> TieredDecode::PoolFor(
+    const kernels::TieredLayout& layout, int page_size) {
   for (const auto& pool : pools_) {
     const kernels::TieredLayout& l = pool->layout();
     if (l.slots == layout.slots && l.sink == layout.sink && l.window == layout.window &&
         pool->page_size() == page_size) {
-      return pool.get();
+      return pool;
     }
   }
   KVSERVE_ASSIGN_OR_RETURN(auto pool,
                            TieredStatePool::Create(config_, layout, page_size,
                                                    CeilDiv(config_.context_length, page_size)));
-  pools_.push_back(std::move(pool));
-  return pools_.back().get();
+  pools_.push_back(pool);
+  return pool;
 }
 
 absl::Status TieredDecode::Admit(const SequenceChunk& ch) {
@@ -103,15 +103,12 @@ absl::Status TieredDecode::Admit(const SequenceChunk& ch) {
         "forward: the tiered policy's device budget was not allocated before the step");
   }
   if (policy->backend_state() == nullptr) {
-    KVSERVE_ASSIGN_OR_RETURN(TieredStatePool * pool, PoolFor(LayoutOf(b), policy->page_size()));
+    KVSERVE_ASSIGN_OR_RETURN(std::shared_ptr<TieredStatePool> pool,
+                             PoolFor(LayoutOf(b), policy->page_size()));
     KVSERVE_ASSIGN_OR_RETURN(const int row, pool->Acquire());
     // The handle shares the pool: the policy may outlive this backend's step.
-    for (const auto& owned : pools_) {
-      if (owned.get() == pool) {
-        policy->set_backend_state(
-            std::make_unique<TieredSequenceState>(owned, row, config_.n_layers));
-      }
-    }
+    policy->set_backend_state(
+        std::make_unique<TieredSequenceState>(std::move(pool), row, config_.n_layers));
   }
   return absl::OkStatus();
 }

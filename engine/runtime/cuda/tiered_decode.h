@@ -169,7 +169,9 @@ class TieredDecode {
   absl::Status BuildDigests(const std::vector<DigestLaunch>& launches, int layer,
                             kernels::Bf16* arena, cudaStream_t stream);
   absl::Status EnsureRegion(size_t ints);
-  absl::StatusOr<TieredStatePool*> PoolFor(const kernels::TieredLayout& layout, int page_size);
+  // The pool of sequences with this budget layout (made on first use).
+  absl::StatusOr<std::shared_ptr<TieredStatePool>> PoolFor(const kernels::TieredLayout& layout,
+                                                           int page_size);
 
   ModelConfig config_;
   int num_sms_ = 1;
