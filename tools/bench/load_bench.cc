@@ -40,6 +40,7 @@
 #include "tools/bench/serve_bench.h"
 #include "tools/bench/streamed_request.h"
 #include "tools/common/client_connection.h"
+#include "tools/common/grpc_library_hold.h"
 
 namespace kvserve::bench {
 namespace {
@@ -428,6 +429,7 @@ int RunServe(const LoadBenchOptions& o) {
 }  // namespace kvserve::bench
 
 int main(int argc, char** argv) {
+  const kvserve::GrpcLibraryHold grpc;  // the channels shut down before exit
   kvserve::bench::LoadBenchOptions o;
   kvserve::bench::DatasetOptions& d = o.dataset;
   CLI::App app{

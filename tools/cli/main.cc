@@ -2,8 +2,10 @@
 #include "CLI/CLI.hpp"
 #include "spdlog/spdlog.h"
 #include "tools/cli/commands.h"
+#include "tools/common/grpc_library_hold.h"
 
 int main(int argc, char** argv) {
+  const kvserve::GrpcLibraryHold grpc;  // the client commands' channels shut down before exit
   spdlog::set_level(spdlog::level::warn);
   CLI::App app{"kvserve-cli: run a kvserve model offline, or send requests to a server"};
   app.require_subcommand(1);
