@@ -13,6 +13,7 @@ using device::AsCuda;
 __global__ void BuildPageDigestsKernel(const __nv_bfloat16* pages, PagedKvLayout l,
                                        const int32_t* src_pages, const int32_t* digest_rows,
                                        PageDigestKind kind, float* digests) {
+  if (src_pages[blockIdx.x] < 0) return;  // an entry without a page (TieredDecode's fixed launch)
   const int head = blockIdx.y;
   const int c = threadIdx.x;
   const __nv_bfloat16* keys = pages + l.RowOffset(src_pages[blockIdx.x], head, 0, 0) + c;

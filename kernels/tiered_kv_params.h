@@ -97,7 +97,9 @@ struct PageDigestTable {
 struct PageDigestBuildParams {
   const Bf16* pages = nullptr;  // the device arena
   PagedKvLayout layout;
-  const int32_t* src_pages = nullptr;    // [num_pages]
+  // [num_pages] arena pages; a negative entry builds nothing (a decode sequence whose page did
+  // not fill, in a launch that lists every sequence so that steps repeat for CUDA graphs)
+  const int32_t* src_pages = nullptr;
   const int32_t* digest_rows = nullptr;  // [num_pages]
   int num_pages = 0;
   PageDigestKind kind = PageDigestKind::kMinMax;

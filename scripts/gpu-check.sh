@@ -9,6 +9,9 @@
 #   4. issue 13's decode checks: kvserve-gpu-bench --decode-policy (tokens/s of full, fastkv,
 #      quest, freekv, fastkv_freekv and freekv's oracle at 32K, P2 and P3's step) and
 #      kvserve-tiered-kernel-bench (the recall kernel's GB/s, P3);
+#   5. opt-in (KVSERVE_GPU_CHECK_PARTS=decode_eager, for a rerun: the default parts spend the
+#      minutes): step 4's decode bench for full and freekv with --cuda-graphs false, what CUDA
+#      graphs change beside step 4's lines (JSON field cuda_graphs);
 # every part under a hard `timeout`, within KVSERVE_GPU_CHECK_BUDGET_S (470 s: under 8 minutes)
 # in all, and writes RESULTS_DIR/gpu-check.json (test counts, every bench line, the verdicts; see
 # tools/bench/gpu_check_report.py) and RESULTS_DIR/gpu-check-logs.tar.gz (every log and XML).
@@ -159,6 +162,12 @@ run_decode_checks() {
   return $rc
 }
 if wanted decode; then run_decode_checks || status=1; fi
+if wanted decode_eager; then
+  run_part decode_eager "$decode_s" "$work/kvserve-gpu-bench-decode-eager.jsonl" \
+    "$bench" --model "$model" --benches policy_decode --cuda-graphs false \
+    --decode-policy full,freekv --decode-context 32768 --decode-batches "$decode_batches" \
+    --decode-new-tokens 32 || status=1
+fi
 # ---- end of issue 13's section --------------------------------------------------------------
 
 "$python" "$root/tools/bench/gpu_check_report.py" "$work" "$results/gpu-check.json" \

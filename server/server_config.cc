@@ -104,7 +104,8 @@ void AddServerFlags(CLI::App& app, ServerConfig& c) {
       "CUDA backend: share of free device memory for weights, KV and scratch")
       ->check(MemoryFraction());
   add("--cuda-graphs", c.cuda_graphs,
-      "CUDA backend: run dense decode steps as CUDA graphs, one per batch size (false: launch "
+      "CUDA backend: run decode steps (dense and tiered) as CUDA graphs, one per batch shape "
+      "(false: launch "
       "every kernel, as vLLM's --enforce-eager)");
   add("--max-batch-tokens", c.max_batch_tokens, "tokens per engine step (decodes + prefill)")
       ->check(CLI::PositiveNumber);

@@ -35,7 +35,7 @@ struct ServerConfig {
   std::string kv_dtype;
   int threads = 0;  // backend worker threads; 0: one per hardware thread
   double gpu_memory_fraction = kDefaultGpuMemoryFraction;  // CUDA: share of free device memory
-  bool cuda_graphs = true;  // CUDA: dense decode steps replay CUDA graphs
+  bool cuda_graphs = true;                                 // CUDA: decode steps replay CUDA graphs
   int max_batch_tokens = 2048;
   int max_running = 64;
   int max_queued_requests = 256;

@@ -41,6 +41,7 @@ void BuildPageDigests(const PageDigestBuildParams& p) {
   const size_t head_floats = static_cast<size_t>(l.page_size) * l.head_dim;
   std::vector<float> keys(head_floats);
   for (int i = 0; i < p.num_pages; ++i) {
+    if (p.src_pages[i] < 0) continue;
     for (int h = 0; h < l.n_kv_heads; ++h) {
       const Bf16* k = p.pages + l.RowOffset(p.src_pages[i], h, 0, 0);
       for (size_t e = 0; e < head_floats; ++e) keys[e] = ToFloat(k[e]);

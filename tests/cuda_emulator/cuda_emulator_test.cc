@@ -520,6 +520,75 @@ TEST_F(StreamScheduleTest, CapturedGraphsReplayTheirWorkAndRefuseUnsafeCalls) {
   cudaFree(y);
 }
 
+// A wait on an event recorded in a capture forks the capture into the waiting stream: its work
+// joins the graph, which CUDA refuses to end until the origin has waited on that stream again.
+TEST_F(StreamScheduleTest, CapturesForkIntoOtherStreamsAndMustJoinThem) {
+  int* x = DeviceCopy(std::vector<int>(4, 1));
+  int* y = DeviceCopy(std::vector<int>(4, -1));
+  cudaStream_t s = nullptr, side = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaStreamCreateWithFlags(&side, cudaStreamNonBlocking), cudaSuccess);
+  cudaEvent_t fork = nullptr, join = nullptr;
+  ASSERT_EQ(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming), cudaSuccess);
+  ASSERT_EQ(cudaEventCreateWithFlags(&join, cudaEventDisableTiming), cudaSuccess);
+  // x = 5 on the origin, then y = x + 1 on the side stream, then x = 7 on the origin again.
+  auto capture = [&](bool joined, cudaGraph_t* graph) {
+    EXPECT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal), cudaSuccess);
+    EXPECT_EQ(LaunchOn(s, StoreKernel, 4, x, 5), cudaSuccess);
+    EXPECT_EQ(cudaEventRecord(fork, s), cudaSuccess);
+    EXPECT_EQ(cudaStreamWaitEvent(side, fork, 0), cudaSuccess);
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    EXPECT_EQ(cudaStreamIsCapturing(side, &status), cudaSuccess);
+    EXPECT_EQ(status, cudaStreamCaptureStatusActive);
+    EXPECT_EQ(LaunchOn(side, AddOneKernel, 4, static_cast<const int*>(x), y), cudaSuccess);
+    EXPECT_EQ(cudaEventRecord(join, side), cudaSuccess);
+    if (joined) {
+      EXPECT_EQ(cudaStreamWaitEvent(s, join, 0), cudaSuccess);
+    }
+    EXPECT_EQ(LaunchOn(s, StoreKernel, 4, x, 7), cudaSuccess);
+    return cudaStreamEndCapture(s, graph);
+  };
+  cudaGraph_t unjoined = nullptr;
+  EXPECT_EQ(capture(false, &unjoined), cudaErrorStreamCaptureUnjoined);
+  EXPECT_EQ(unjoined, nullptr);
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusActive;
+  EXPECT_EQ(cudaStreamIsCapturing(side, &status), cudaSuccess);
+  EXPECT_EQ(status, cudaStreamCaptureStatusNone) << "the capture's end releases its forks";
+
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(capture(true, &graph), cudaSuccess);
+  EXPECT_EQ(HostCopy(y, 4), std::vector<int>(4, -1)) << "captured, not run";
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  ASSERT_EQ(cudaGraphLaunch(exec, s), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+  EXPECT_EQ(HostCopy(y, 4), std::vector<int>(4, 6)) << "the side stream's work ran in order";
+  EXPECT_EQ(HostCopy(x, 4), std::vector<int>(4, 7));
+  // A record in a capture records nothing outside it: a later wait on it waits for nothing.
+  ASSERT_EQ(cudaStreamWaitEvent(side, join, 0), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(side), cudaSuccess);
+
+  // A forked stream that waits on work outside the capture invalidates it.
+  cudaEvent_t outside = nullptr;
+  ASSERT_EQ(cudaEventCreateWithFlags(&outside, cudaEventDisableTiming), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(outside, side), cudaSuccess);
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(fork, s), cudaSuccess);
+  ASSERT_EQ(cudaStreamWaitEvent(side, fork, 0), cudaSuccess);
+  EXPECT_EQ(cudaStreamWaitEvent(side, outside, 0), cudaErrorStreamCaptureUnsupported);
+  cudaGraph_t invalid = nullptr;
+  EXPECT_EQ(cudaStreamEndCapture(s, &invalid), cudaErrorStreamCaptureInvalidated);
+  EXPECT_EQ(invalid, nullptr);
+
+  for (cudaEvent_t e : {fork, join, outside}) cudaEventDestroy(e);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(side);
+  cudaStreamDestroy(s);
+  cudaFree(x);
+  cudaFree(y);
+}
+
 TEST(CudaEmulatorTest, MappedPinnedMemoryIsWhatKernelsReadAndWrite) {
   void* host = nullptr;
   ASSERT_EQ(cudaHostAlloc(&host, 4 * sizeof(int), cudaHostAllocMapped), cudaSuccess);

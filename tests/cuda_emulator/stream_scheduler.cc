@@ -2,15 +2,27 @@
 
 #include "stream_scheduler.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <memory>
 #include <set>
 #include <vector>
 
 #include "cuda_runtime.h"
+
+// A stream capture: the work its streams recorded, in issue order (one legal order of the graph:
+// every wait names a record issued before it), the streams it forked into and how much of each
+// the origin has joined back. Joins count when the origin itself waits on the forked stream.
+struct StreamCapture {
+  CUstream_st* origin = nullptr;
+  std::vector<std::function<cudaError_t()>> work;
+  bool invalidated = false;
+  std::map<CUstream_st*, uint64_t> joined;  // forked stream -> its items the origin waited for
+};
 
 // A stream: its flags and the work given to it that has not run yet.
 struct CUstream_st {
@@ -22,10 +34,10 @@ struct CUstream_st {
     std::function<cudaError_t()> work;  // null for a wait
   };
   std::deque<Item> pending;
-  // While capturing: the work recorded so far (a graph in the making), and whether an unsafe
-  // call invalidated it.
-  std::unique_ptr<std::vector<std::function<cudaError_t()>>> capture;
-  bool capture_invalidated = false;
+  // While capturing (begun here, or forked into by a wait on a captured event): the capture, and
+  // how many items this stream added to it.
+  std::shared_ptr<StreamCapture> capture;
+  uint64_t captured = 0;
 };
 
 // A captured graph and its instantiation: the work, in issue order.
@@ -36,10 +48,14 @@ struct CUgraphExec_st {
   std::vector<std::function<cudaError_t()>> work;
 };
 
-// An event: how often it has been recorded, and how many of those records have completed.
+// An event: how often it has been recorded, and how many of those records have completed. A
+// record inside a capture is a node of the graph, not a record of the event: it only says which
+// capture, stream and point a wait on it joins.
 struct CUevent_st {
   unsigned flags = 0;
-  CUstream_st* capture = nullptr;  // the capturing stream its latest record went to
+  std::weak_ptr<StreamCapture> capture;
+  CUstream_st* captured_on = nullptr;
+  uint64_t captured_at = 0;
   uint64_t recorded = 0;
   uint64_t completed = 0;
 };
@@ -119,8 +135,14 @@ bool Blocking(cudaStream_t stream) { return (stream->flags & cudaStreamNonBlocki
 
 // A call the capture of `stream` cannot take: the capture is invalidated, the call refused.
 cudaError_t RefuseWhileCapturing(cudaStream_t stream) {
-  stream->capture_invalidated = true;
+  stream->capture->invalidated = true;
   return cudaErrorStreamCaptureUnsupported;
+}
+
+// Adds `work` to the capture `stream` takes part in.
+void Capture(cudaStream_t stream, std::function<cudaError_t()> work) {
+  stream->capture->work.push_back(std::move(work));
+  ++stream->captured;
 }
 
 cudaStream_t CapturingStream() {
@@ -152,7 +174,7 @@ cudaError_t Enqueue(cudaStream_t stream, std::function<cudaError_t()> work) {
     return work();
   }
   if (stream->capture) {
-    stream->capture->push_back(std::move(work));
+    Capture(stream, std::move(work));
     return cudaSuccess;
   }
   if (s.schedule == StreamSchedule::kEager) return work();
@@ -244,7 +266,14 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
 
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   if (event == nullptr) return cudaErrorInvalidValue;
-  event->capture = stream != nullptr && stream->capture ? stream : nullptr;
+  if (stream != nullptr && stream->capture) {
+    emu::Capture(stream, [] { return cudaSuccess; });
+    event->capture = stream->capture;
+    event->captured_on = stream;
+    event->captured_at = stream->captured;
+    return cudaSuccess;
+  }
+  event->capture.reset();
   const uint64_t generation = ++event->recorded;
   return emu::Enqueue(stream, [event, generation] {
     if (event->completed < generation) event->completed = generation;
@@ -254,11 +283,27 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
 
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags) {
   if (event == nullptr || flags != 0) return cudaErrorInvalidValue;
-  // A capture takes no dependency on work outside it (single-stream captures only).
+  const std::shared_ptr<StreamCapture> captured = event->capture.lock();
   if (stream != nullptr && stream->capture) {
-    if (event->capture != stream) return emu::RefuseWhileCapturing(stream);
-    return cudaSuccess;  // recorded earlier in this capture: its order already holds
+    // A capture takes no dependency on work outside it.
+    if (captured != stream->capture) return emu::RefuseWhileCapturing(stream);
+    emu::Capture(stream, [] { return cudaSuccess; });
+    if (stream == captured->origin && event->captured_on != stream) {
+      uint64_t& joined = captured->joined[event->captured_on];
+      joined = std::max(joined, event->captured_at);
+    }
+    return cudaSuccess;  // recorded earlier in this capture: the issue order already holds it
   }
+  if (captured != nullptr && stream != nullptr) {
+    // A wait on a captured record forks the capture into this stream (it must join back).
+    if (const cudaError_t err = emu::DrainStream(stream); err != cudaSuccess) return err;
+    stream->capture = captured;
+    stream->captured = 0;
+    captured->joined.emplace(stream, 0);
+    emu::Capture(stream, [] { return cudaSuccess; });
+    return cudaSuccess;
+  }
+  if (captured != nullptr) return emu::RefuseWhileCapturing(captured->origin);
   // The wait is for the event's latest record at the time of the call (none: nothing to wait for).
   const uint64_t generation = event->recorded;
   if (stream == nullptr) {
@@ -300,29 +345,33 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mo
   if (stream->capture) return cudaErrorIllegalState;
   // Work already queued is not part of the graph.
   if (const cudaError_t err = emu::DrainStream(stream); err != cudaSuccess) return err;
-  stream->capture = std::make_unique<std::vector<std::function<cudaError_t()>>>();
-  stream->capture_invalidated = false;
+  stream->capture = std::make_shared<StreamCapture>();
+  stream->capture->origin = stream;
+  stream->captured = 0;
   return cudaSuccess;
 }
 
 cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
   if (stream == nullptr || graph == nullptr) return cudaErrorInvalidValue;
-  if (!stream->capture) return cudaErrorIllegalState;
-  auto work = std::move(stream->capture);
-  const bool invalidated = stream->capture_invalidated;
-  stream->capture_invalidated = false;
-  if (invalidated) {
-    *graph = nullptr;
-    return cudaErrorStreamCaptureInvalidated;
+  if (!stream->capture || stream->capture->origin != stream) return cudaErrorIllegalState;
+  const std::shared_ptr<StreamCapture> capture = std::move(stream->capture);
+  bool unjoined = false;
+  for (cudaStream_t t : emu::State().streams) {
+    if (t->capture != capture) continue;
+    unjoined |= t->captured > capture->joined[t];
+    t->capture.reset();
   }
-  *graph = new CUgraph_st{.work = std::move(*work)};
+  *graph = nullptr;
+  if (capture->invalidated) return cudaErrorStreamCaptureInvalidated;
+  if (unjoined) return cudaErrorStreamCaptureUnjoined;
+  *graph = new CUgraph_st{.work = std::move(capture->work)};
   return cudaSuccess;
 }
 
 cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status) {
   if (status == nullptr) return cudaErrorInvalidValue;
   *status = stream == nullptr || !stream->capture ? cudaStreamCaptureStatusNone
-            : stream->capture_invalidated         ? cudaStreamCaptureStatusInvalidated
+            : stream->capture->invalidated        ? cudaStreamCaptureStatusInvalidated
                                                   : cudaStreamCaptureStatusActive;
   return cudaSuccess;
 }

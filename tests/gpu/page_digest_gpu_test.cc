@@ -1,6 +1,6 @@
 // LaunchBuildPageDigests against its CPU twin (the CPU policy's BuildPageDigest), bit for bit:
 // Quest's min/max and FreeKV's center ± mean deviation, pages listed out of order into scattered
-// digest rows, head_dim 64 and 128, page sizes 16 and 32.
+// digest rows (one entry without a page), head_dim 64 and 128, page sizes 16 and 32.
 #include <cstring>
 #include <random>
 #include <sstream>
@@ -43,8 +43,9 @@ TEST_P(PageDigestGpuTest, EqualsTheCpuDigestsBitForBit) {
   const int digest_rows = 12;
   std::mt19937 rng(head_dim * 3 + page_size);
   const std::vector<Bf16> arena = testing::RandomBf16(arena_pages * l.PageElements(), rng, 2.0f);
-  const std::vector<int32_t> src = {4, 0, 8, 3, 7};
-  const std::vector<int32_t> rows = {11, 2, 0, 5, 9};
+  // -1: an entry without a page, whose row (6) stays untouched.
+  const std::vector<int32_t> src = {4, 0, -1, 8, 3, 7};
+  const std::vector<int32_t> rows = {11, 2, 6, 0, 5, 9};
   const size_t floats = static_cast<size_t>(digest_rows) * l.n_kv_heads * 2 * head_dim;
   std::vector<float> expected(floats, -1.0f);
   DeviceBuffer<Bf16> d_arena(arena);
@@ -67,7 +68,9 @@ TEST_P(PageDigestGpuTest, EqualsTheCpuDigestsBitForBit) {
                                .digests = expected.data()});
   EXPECT_EQ(Bits(d_digests.ToHost()), Bits(expected)) << Describe(GetParam());
   // hi >= lo everywhere written, and rows not listed untouched.
-  for (int r : rows) {
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (src[i] < 0) continue;
+    const int r = rows[i];
     for (int h = 0; h < l.n_kv_heads; ++h) {
       const float* hi =
           expected.data() + (static_cast<size_t>(r) * l.n_kv_heads + h) * 2 * head_dim;
@@ -75,6 +78,7 @@ TEST_P(PageDigestGpuTest, EqualsTheCpuDigestsBitForBit) {
     }
   }
   EXPECT_EQ(expected[(static_cast<size_t>(1) * l.n_kv_heads) * 2 * head_dim], -1.0f);
+  EXPECT_EQ(expected[(static_cast<size_t>(6) * l.n_kv_heads) * 2 * head_dim], -1.0f);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, PageDigestGpuTest,

@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
   app.add_option("--synthetic-seed", o.synthetic_seed)->capture_default_str();
   kvserve::AddGpuMemoryFractionOption(app, o.gpu_memory_fraction);
   app.add_option("--cuda-graphs", o.cuda_graphs,
-                 "dense decode steps as CUDA graphs (false: every kernel launched)")
+                 "decode steps as CUDA graphs (false: every kernel launched)")
       ->capture_default_str();
   app.add_option("--prefill-lengths", o.prefill_lengths, "prompt lengths of the TTFT runs")
       ->delimiter(',')

@@ -21,7 +21,7 @@ struct GpuBenchOptions {
   std::string tokenizer;
   uint64_t synthetic_seed = 0;
   double gpu_memory_fraction = kDefaultGpuMemoryFraction;
-  bool cuda_graphs = true;  // dense decode steps as CUDA graphs (the server's --cuda-graphs)
+  bool cuda_graphs = true;  // decode steps as CUDA graphs (the server's --cuda-graphs)
   std::vector<int> prefill_lengths = {1024, 8192, 32768};
   std::vector<int> decode_batches = {1, 8, 32, 64};
   std::vector<int> decode_contexts = {1024, 8192, 32768};

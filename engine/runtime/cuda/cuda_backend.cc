@@ -270,10 +270,6 @@ absl::Status CudaBackend::Execute(std::span<const SequenceChunk> all, StepOutput
   graph_step_ = GraphEligible(batch);
   plan_.Build(batch, config_.n_layers, decode_kernel_, tiered_.arena(),
               graph_step_ ? CeilDiv(config_.context_length, kv_.page_size) : 0);
-  if (graph_step_ && plan_.groups().size() != 1) {
-    graph_step_ = false;  // layers of differing lengths (a compressed cache): eager
-    plan_.Build(batch, config_.n_layers, decode_kernel_, tiered_.arena());
-  }
   const size_t page_bytes = kv_.PageElements() * sizeof(Bf16);
   const int32_t max_page = std::max(plan_.max_page(), tiered_.max_budget_page());
   KVSERVE_RETURN_IF_ERROR(pool_->EnsureKvBytes(static_cast<size_t>(max_page + 1) * page_bytes));
@@ -362,9 +358,9 @@ absl::Status CudaBackend::Execute(std::span<const SequenceChunk> all, StepOutput
 }
 
 bool CudaBackend::GraphEligible(std::span<const SequenceChunk> batch) const {
-  // Nothing in the step may depend on more than its metadata's contents: no tiered chunk (their
-  // launches vary step to step), no recall left to wait for, no prompt, no compression.
-  if (!graphs_ || !decode_kernel_ || tiered_.any() || tiered_.recall_pending()) return false;
+  // Nothing in the step may depend on more than its metadata's contents and its shape: no
+  // prompt, no compression, no tiered step whose launches will not repeat.
+  if (!graphs_ || !decode_kernel_ || (tiered_.any() && !tiered_.GraphReady())) return false;
   return std::all_of(batch.begin(), batch.end(), [](const SequenceChunk& ch) {
     return ch.kind == ChunkKind::kDecode && ch.tokens.size() == 1 &&
            (ch.compression == nullptr || ch.compression->empty());
@@ -372,17 +368,30 @@ bool CudaBackend::GraphEligible(std::span<const SequenceChunk> batch) const {
 }
 
 absl::Status CudaBackend::RunLayersAsGraph(const StepBuffers& b, size_t ints) {
-  const GraphShape shape{.rows = plan_.total_rows(),
-                         .logit_rows = plan_.logit_rows(),
-                         .ints = ints,
-                         .scratch = reinterpret_cast<const char*>(b.x)};
+  GraphShape shape{.rows = plan_.total_rows(),
+                   .logit_rows = plan_.logit_rows(),
+                   .ints = ints,
+                   .scratch = reinterpret_cast<const char*>(b.x)};
+  // The layer groups and their runs (which launch serves which rows), then the tiered launches.
+  for (const cuda::LayerGroup& g : plan_.groups()) {
+    shape.layout.insert(shape.layout.end(),
+                        {g.first_layer, g.end_layer, g.total_rows, int64_t(g.positions),
+                         int64_t(g.cu_seqlens), int64_t(g.cache_positions), int64_t(g.kv_lens)});
+    for (const cuda::AttentionRun& r : g.runs) {
+      shape.layout.insert(shape.layout.end(), {r.sparse, r.first_seq, r.num_seqs, r.first_row});
+    }
+  }
+  if (tiered_.any()) tiered_.AppendGraphKey(&shape.layout);
+  // A capture cannot wait on the side streams' earlier work: the compute stream does it first.
+  KVSERVE_RETURN_IF_ERROR(tiered_.WaitForSideStreams(stream_));
   if (auto it = graphs_by_shape_.find(shape); it != graphs_by_shape_.end()) {
     ++graph_replays_;
     return CudaStatus(cudaGraphLaunch(it->second, stream_), "decode graph launch");
   }
-  // A scratch that moved leaves graphs that point into the old one: forget them.
+  // A scratch that moved leaves graphs that point into the old one: forget them; and keep a
+  // bounded number (tiered keys change when a pool or the host tier grows).
   for (auto it = graphs_by_shape_.begin(); it != graphs_by_shape_.end();) {
-    if (it->first.scratch == shape.scratch) {
+    if (it->first.scratch == shape.scratch && graphs_by_shape_.size() < kMaxGraphs) {
       ++it;
       continue;
     }
@@ -391,7 +400,8 @@ absl::Status CudaBackend::RunLayersAsGraph(const StepBuffers& b, size_t ints) {
   }
   KVSERVE_RETURN_IF_ERROR(CudaStatus(
       cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "decode graph capture"));
-  const absl::Status recorded = RunLayers(b);
+  absl::Status recorded = RunLayers(b);
+  if (recorded.ok()) recorded = tiered_.JoinSideStreams(stream_);
   cudaGraph_t graph = nullptr;
   const cudaError_t ended = cudaStreamEndCapture(stream_, &graph);
   cudaGraphExec_t exec = nullptr;

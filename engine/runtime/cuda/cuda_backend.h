@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/model/model_weights.h"
@@ -30,9 +31,10 @@ struct CudaBackendOptions {
   // FreeKV: the compute stream waits for each layer's speculative recall before that layer's
   // next attention. Off only in the test that shows the race it prevents.
   bool tiered_recall_wait = true;
-  // Decode steps of dense chunks run as a CUDA graph captured per batch shape (vLLM's and SGLang's
-  // decode graphs): one launch per step instead of one per kernel. Off: every step launches its
-  // kernels one by one (vLLM's --enforce-eager).
+  // Decode steps run as a CUDA graph captured per batch shape (vLLM's and SGLang's decode
+  // graphs): one launch per step instead of one per kernel, for dense, compressed and tiered
+  // (quest/freekv) caches alike. Off: every step launches its kernels one by one (vLLM's
+  // --enforce-eager).
   bool cuda_graphs = true;
 };
 
@@ -130,15 +132,17 @@ class CudaBackend : public Backend {
   bool compressing_ = false;  // some chunk of this step compresses its prompt
   cuda::TieredDecode tiered_;
 
-  // CUDA graphs of decode steps, by the step's shape: rows, logit rows, metadata size and where
-  // the scratch sits (every pointer and size a captured launch holds; the metadata's contents
-  // are uploaded before each launch).
+  // CUDA graphs of decode steps, by the step's shape: rows, logit rows, metadata size, where
+  // the scratch sits, the layer groups' runs and the tiered launches' key (every pointer and size
+  // a captured launch holds; the metadata's contents are uploaded before each launch).
   struct GraphShape {
     int rows = 0, logit_rows = 0;
     size_t ints = 0;
     const char* scratch = nullptr;
+    std::vector<int64_t> layout;
     auto operator<=>(const GraphShape&) const = default;
   };
+  static constexpr size_t kMaxGraphs = 64;
   bool graphs_ = false;      // CudaBackendOptions::cuda_graphs, until a capture fails
   bool graph_step_ = false;  // this step runs as a graph: decode splits planned for the context
   std::map<GraphShape, cudaGraphExec_t> graphs_by_shape_;

@@ -1,6 +1,7 @@
 #include "engine/runtime/cuda/tiered_decode.h"
 
 #include <algorithm>
+#include <bit>
 #include <functional>
 #include <map>
 
@@ -33,6 +34,8 @@ TieredDecode::~TieredDecode() {
     for (cudaEvent_t e : *events) cudaEventDestroy(e);
   }
   for (cudaEvent_t e : staging_free_) cudaEventDestroy(e);
+  cudaEventDestroy(copies_joined_);
+  cudaEventDestroy(recalls_joined_);
   for (int32_t* r : region_) cudaFree(r);
   cudaStreamDestroy(copy_stream_);
   cudaStreamDestroy(recall_stream_);
@@ -56,6 +59,10 @@ absl::Status TieredDecode::Init(const ModelConfig& config, int num_sms, bool wai
   for (cudaEvent_t& e : staging_free_) {
     KVSERVE_RETURN_IF_ERROR(
         CudaStatus(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "staging event"));
+  }
+  for (cudaEvent_t* e : {&copies_joined_, &recalls_joined_}) {
+    KVSERVE_RETURN_IF_ERROR(
+        CudaStatus(cudaEventCreateWithFlags(e, cudaEventDisableTiming), "join event"));
   }
   recall_recorded_.assign(config.n_layers, 0);
   return absl::OkStatus();
@@ -243,10 +250,6 @@ int TieredDecode::state_rows_in_use() const {
   return rows;
 }
 
-bool TieredDecode::recall_pending() const {
-  return std::any_of(recall_recorded_.begin(), recall_recorded_.end(), [](char r) { return r; });
-}
-
 absl::Status TieredDecode::AfterAppend(int layer, Bf16* arena, cudaStream_t compute) {
   if (chunks_.empty()) return absl::OkStatus();
   return BuildDigests(decode_layers_[layer].digests, layer, arena, compute);
@@ -287,11 +290,77 @@ absl::Status TieredDecode::AfterPrefillLayer(int layer, Bf16* arena, cudaStream_
       .num_copies = static_cast<int>(copies.size())};
   KVSERVE_RETURN_IF_ERROR(
       CudaStatus(kernels::LaunchHostTierWrite(w, copy_stream_), "host tier write"));
+  copy_used_ = true;
   if (staged) {
     KVSERVE_RETURN_IF_ERROR(
         CudaStatus(cudaEventRecord(staging_free_[buffer], copy_stream_), "staging event"));
     staging_recorded_[buffer] = true;
   }
+  return absl::OkStatus();
+}
+
+bool TieredDecode::GraphReady() const {
+  if (!wait_for_recall_ || !prefill_chunks_.empty()) return false;
+  return std::none_of(decode_layers_.begin(), decode_layers_.end(),
+                      [](const SideLayer& dl) { return dl.host_list.capacity > 0; });
+}
+
+void TieredDecode::AppendGraphKey(std::vector<int64_t>* key) const {
+  auto add = [key](std::initializer_list<int64_t> v) { key->insert(key->end(), v); };
+  auto addr = [](const void* p) { return static_cast<int64_t>(reinterpret_cast<intptr_t>(p)); };
+  auto list = [&](const ListAt& l) { add({int64_t(l.at), l.capacity, l.units}); };
+  add({addr(region_[parity_]), addr(host_tier_.device_pages()), recall_oracle_,
+       int64_t(chunks_.size()), int64_t(decode_chunks_.size()), int64_t(state_rows_),
+       int64_t(lists_at_), max_slots_});
+  for (const Chunk& c : chunks_) add({c.seq, c.index, c.decode});
+  for (const Group& g : groups_) {
+    // A pool that grew moved its arrays.
+    add({g.first, g.count, addr(g.pool), g.pool->capacity(), addr(g.pool->digests(0)), g.freekv,
+         std::bit_cast<int32_t>(g.tau)});
+  }
+  for (size_t l = 0; l < decode_layers_.size(); ++l) {
+    const SideLayer& dl = decode_layers_[l];
+    add({int64_t(dl.lens), int64_t(dl.host_lens), int64_t(dl.host_table), dl.host_stride,
+         int64_t(dl.targets), dl.target_stride, int64_t(dl.flags), dl.any_sparse,
+         int64_t(host_writes_at_[l]), int64_t(host_writes_[l].size())});
+    for (const ListAt* l2 : {&dl.host_list, &dl.extend, &dl.select, &dl.spec}) list(*l2);
+    for (const DigestLaunch& d : dl.digests) {
+      add({addr(d.pool), int64_t(d.kind), int64_t(d.src), int64_t(d.rows), d.n});
+    }
+  }
+}
+
+absl::Status TieredDecode::WaitForSideStreams(cudaStream_t compute) {
+  for (size_t l = 0; l < recall_recorded_.size(); ++l) {
+    if (!recall_recorded_[l]) continue;
+    KVSERVE_RETURN_IF_ERROR(
+        CudaStatus(cudaStreamWaitEvent(compute, recall_done_[l], 0), "recall wait"));
+    recall_recorded_[l] = 0;
+  }
+  for (int buffer = 0; buffer < 2; ++buffer) {
+    if (!staging_recorded_[buffer]) continue;
+    KVSERVE_RETURN_IF_ERROR(
+        CudaStatus(cudaStreamWaitEvent(compute, staging_free_[buffer], 0), "staging wait"));
+    staging_recorded_[buffer] = false;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TieredDecode::JoinSideStreams(cudaStream_t compute) {
+  // Only a stream the capture forked into may be joined: a record on any other is outside it.
+  if (copy_used_) {
+    KVSERVE_RETURN_IF_ERROR(
+        CudaStatus(cudaEventRecord(copies_joined_, copy_stream_), "copy join event"));
+    KVSERVE_RETURN_IF_ERROR(
+        CudaStatus(cudaStreamWaitEvent(compute, copies_joined_, 0), "copy join"));
+  }
+  if (recall_used_) {
+    KVSERVE_RETURN_IF_ERROR(
+        CudaStatus(cudaEventRecord(recalls_joined_, recall_stream_), "recall join event"));
+    KVSERVE_RETURN_IF_ERROR(
+        CudaStatus(cudaStreamWaitEvent(compute, recalls_joined_, 0), "recall join"));
+  }
+  std::fill(recall_recorded_.begin(), recall_recorded_.end(), 0);
   return absl::OkStatus();
 }
 
@@ -437,6 +506,7 @@ absl::Status TieredDecode::AfterAttention(int layer, Bf16* arena, cudaStream_t c
   KVSERVE_RETURN_IF_ERROR(
       CudaStatus(cudaEventRecord(recall_done_[layer], recall_stream_), "recall event"));
   recall_recorded_[layer] = 1;
+  recall_used_ = true;
   return absl::OkStatus();
 }
 

@@ -45,6 +45,12 @@ namespace kvserve::cuda {
 // page lists are one launch per group of consecutive decode sequences sharing a pool and policy
 // settings (one group when every request takes the server's defaults). Counts come back after
 // the step (StepOutput::kv_counts).
+//
+// CUDA graphs: a decode step's launches repeat while its key does (AppendGraphKey: the lists'
+// layout, the pools' and host tier's addresses; a digest build lists every sequence, host tables
+// are a power of two wide). Step parity gives two graphs per shape. A graph must join what it
+// forked, so a captured step ends by waiting for its copy and recall streams: the last layers'
+// speculative recall overlaps the LM head, not the next step's host work as in an eager step.
 class TieredDecode {
  public:
   TieredDecode() = default;
@@ -69,14 +75,10 @@ class TieredDecode {
   // from 0 until SetStagingBase.
   absl::Status Plan(std::span<const SequenceChunk> batch, const kernels::PagedKvLayout& kv);
   bool any() const { return !chunks_.empty(); }
-  // Whether a speculative recall may still be queued that the compute stream has not waited for
-  // (a step without tiered chunks waits for them all, then none is).
-  bool recall_pending() const;
   std::span<const ArenaPages> arena() const { return arena_; }
   int staging_pages() const { return 2 * staging_per_buffer_; }
   void SetStagingBase(int32_t base);
   int32_t max_budget_page() const { return max_budget_page_; }
-  int max_slots() const { return max_slots_; }
 
   // Uploads the step's lists on `compute` (after Plan and SetStagingBase).
   absl::Status Upload(cudaStream_t compute);
@@ -90,6 +92,20 @@ class TieredDecode {
                       kernels::Bf16* out, int out_stride, float scale, kernels::Bf16* arena,
                       float* workspace, cudaStream_t compute);
   absl::Status AfterAttention(int layer, kernels::Bf16* arena, cudaStream_t compute);
+
+  // CUDA graphs (CudaBackend::RunLayersAsGraph). Whether the step's launches repeat for as long
+  // as its key does: decode chunks only, no dense budget fill from the host, the recall wait on.
+  bool GraphReady() const;
+  // What the step's launches bake in besides the contents of its uploaded ints: offsets, sizes,
+  // counts, modes and device addresses (after Upload).
+  void AppendGraphKey(std::vector<int64_t>* key) const;
+  // Before a graph runs: the compute stream waits for the side streams' queued recalls and
+  // staging copies (a capture cannot wait on work outside it); none is pending after.
+  absl::Status WaitForSideStreams(cudaStream_t compute);
+  // At the end of a capture: the compute stream waits for what the step gave the copy and recall
+  // streams (a graph ends only when its forks have joined), so nothing the graph queued there is
+  // left for a later step to wait for.
+  absl::Status JoinSideStreams(cudaStream_t compute);
 
   // Decode workspace a sparse run of `num_seqs` sequences needs.
   size_t WorkspaceBytes(int num_seqs) const;
@@ -185,6 +201,8 @@ class TieredDecode {
   std::vector<char> recall_recorded_;
   std::array<cudaEvent_t, 2> staging_free_{};
   std::array<bool, 2> staging_recorded_{};
+  cudaEvent_t copies_joined_ = nullptr, recalls_joined_ = nullptr;
+  bool copy_used_ = false, recall_used_ = false;  // this step gave the stream work
 
   // The step's plan: host ints, then what the kernels write; double-buffered by step parity so
   // that a speculative recall still queued from the previous step reads its own lists.

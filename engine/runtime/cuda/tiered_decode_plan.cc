@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <bit>
 #include <map>
 #include <tuple>
 
@@ -63,6 +64,7 @@ absl::Status TieredDecode::Plan(std::span<const SequenceChunk> batch,
   host_[parity_].clear();
   staging_refs_.clear();
   device_ints_ = 0;
+  copy_used_ = recall_used_ = false;
   staging_per_buffer_ = 0;
   max_budget_page_ = -1;
   max_slots_ = 0;
@@ -140,7 +142,9 @@ absl::Status TieredDecode::Plan(std::span<const SequenceChunk> batch,
                                    .dst_page = host_table[newest],
                                    .first_row = (cl.after - 1) % P,
                                    .rows = 1});
-        if (cl.after % P == 0) digest_pages.push_back({budget[slot], false, first_row + newest});
+        // Every decode chunk has an entry, -1 unless its page filled: the launch is the same
+        // from step to step (CUDA graphs).
+        digest_pages.push_back({cl.after % P == 0 ? budget[slot] : -1, false, first_row + newest});
       } else {
         // Staged prefill: the sequence's pages in staging, the earlier ones gathered first.
         staged_pages = std::max(staged_pages, pages_after);
@@ -208,6 +212,8 @@ absl::Status TieredDecode::Plan(std::span<const SequenceChunk> batch,
         list_capacity = std::max(list_capacity, static_cast<int>(cl.list_pages.size()));
       }
       sl.target_stride = std::max(sl.target_stride, 1);
+      // Host tables grow a page at a time; a power of two keeps the layout for many steps.
+      sl.host_stride = static_cast<int>(std::bit_ceil(static_cast<unsigned>(sl.host_stride)));
       sl.lens = Take(n);
       sl.host_lens = Take(n);
       sl.host_table = Take(size_t(n) * sl.host_stride);
