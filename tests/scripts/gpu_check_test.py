@@ -128,9 +128,25 @@ class ReportTest(unittest.TestCase):
         self.assertEqual(p3["freekv_step_over_oracle"]["status"], "pass")
         self.assertEqual(p3["recall_gb_s"]["status"], "missing")
         self.assertEqual(v["P3"]["status"], "missing")
+        self.assertEqual(v["cuda_graphs"], [], "no decode_eager part: nothing to compare")
         empty = gpu_check_report.decode_verdicts({})
         self.assertEqual(empty["P2"]["status"], "missing")
         self.assertIn("no policy_decode line for fastkv", empty["P2"]["checks"][0]["reason"])
+
+    def test_graphs_are_set_against_the_opt_in_eager_decode_lines(self):
+        def line(policy, batch, tokens_per_s, graphs):
+            return {"bench": "policy_decode", "kv_policy": policy, "batch": batch,
+                    "tokens_per_s": tokens_per_s, "cuda_graphs": graphs}
+
+        v = gpu_check_report.decode_verdicts({
+            "policy_decode": [line("full", 1, 60.0, True), line("freekv", 1, 90.0, True),
+                              line("freekv", 4, 300.0, True)],
+            "decode_eager": [line("full", 1, 40.0, False), line("freekv", 1, 60.0, False)]})
+        self.assertEqual(v["cuda_graphs"],
+                         [{"kv_policy": "full", "batch": 1, "tokens_per_s": 60.0,
+                           "eager_tokens_per_s": 40.0, "graphs_over_eager": 1.5},
+                          {"kv_policy": "freekv", "batch": 1, "tokens_per_s": 90.0,
+                           "eager_tokens_per_s": 60.0, "graphs_over_eager": 1.5}])
 
     def test_p1_passes_when_both_ratios_reach_their_targets(self):
         # 700 ms against SDPA's 1380: 1.97x; 2.2x over full against a predicted 1.75x: 1.26.

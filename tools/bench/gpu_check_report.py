@@ -211,6 +211,24 @@ def check_at_most(name, value, target, detail="", reason=""):
             "target": f"<= {target}", "detail": detail}
 
 
+def graphs_over_eager(graphed, eager):
+    """What CUDA graphs change (issue 13 item 7; no target): per policy and batch where both ran,
+    decode tokens/s of the default run (graphs on) over the opt-in decode_eager part's
+    (--cuda-graphs false)."""
+    eager_by = {(l.get("kv_policy"), l.get("batch")): l for l in eager
+                if l.get("bench") == "policy_decode" and "error" not in l
+                and l.get("cuda_graphs") is False and l.get("tokens_per_s")}
+    out = []
+    for l in graphed:
+        e = eager_by.get((l.get("kv_policy"), l.get("batch")))
+        if e is None or l.get("cuda_graphs") is False or not l.get("tokens_per_s"):
+            continue
+        out.append({"kv_policy": l["kv_policy"], "batch": l["batch"],
+                    "tokens_per_s": l["tokens_per_s"], "eager_tokens_per_s": e["tokens_per_s"],
+                    "graphs_over_eager": l["tokens_per_s"] / e["tokens_per_s"]})
+    return out
+
+
 def decode_verdicts(bench, parts=()):
     """Issue 13's verdicts from its parts' lines. P2: decode tokens/s of fastkv and freekv over
     full's at the largest batch where both ran (kvserve-gpu-bench's policy_decode lines; the
@@ -247,7 +265,8 @@ def decode_verdicts(bench, parts=()):
     recall_check = check("recall_gb_s", best and best["gb_s"], P3_RECALL_GB_S,
                          detail=best and f"batch {best['batch']}, max_blocks {best['max_blocks']}",
                          reason="the tiered_kernels part left no tiered_recall line")
-    return {"P2": {"status": overall(p2), "checks": p2},
+    return {"cuda_graphs": graphs_over_eager(decode, bench.get("decode_eager", [])),
+            "P2": {"status": overall(p2), "checks": p2},
             "P3": {"status": overall(p3 + [recall_check]), "checks": p3 + [recall_check]},
             "P3_recall": {"status": overall([recall_check]), "checks": [recall_check],
                           "info": {"per_chunk_memcpy_gb_s": memcpy}}}
