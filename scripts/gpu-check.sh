@@ -12,7 +12,7 @@
 #   5. opt-in (KVSERVE_GPU_CHECK_PARTS=decode_eager, for a rerun: the default parts spend the
 #      minutes): step 4's decode bench for full and freekv with --cuda-graphs false, what CUDA
 #      graphs change beside step 4's lines (JSON field cuda_graphs; the report's
-#      verdicts.cuda_graphs gives tokens/s with graphs over without, per policy and batch);
+#      cuda_graphs gives tokens/s with graphs over without, per policy and batch);
 # every part under a hard `timeout`, within KVSERVE_GPU_CHECK_BUDGET_S (470 s: under 8 minutes)
 # in all, and writes RESULTS_DIR/gpu-check.json (test counts, every bench line, the verdicts; see
 # tools/bench/gpu_check_report.py) and RESULTS_DIR/gpu-check-logs.tar.gz (every log and XML).

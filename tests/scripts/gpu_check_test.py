@@ -128,7 +128,8 @@ class ReportTest(unittest.TestCase):
         self.assertEqual(p3["freekv_step_over_oracle"]["status"], "pass")
         self.assertEqual(p3["recall_gb_s"]["status"], "missing")
         self.assertEqual(v["P3"]["status"], "missing")
-        self.assertEqual(v["cuda_graphs"], [], "no decode_eager part: nothing to compare")
+        self.assertEqual(gpu_check_report.graphs_over_eager({"policy_decode": lines}), [],
+                         "no decode_eager part: nothing to compare")
         empty = gpu_check_report.decode_verdicts({})
         self.assertEqual(empty["P2"]["status"], "missing")
         self.assertIn("no policy_decode line for fastkv", empty["P2"]["checks"][0]["reason"])
@@ -138,11 +139,11 @@ class ReportTest(unittest.TestCase):
             return {"bench": "policy_decode", "kv_policy": policy, "batch": batch,
                     "tokens_per_s": tokens_per_s, "cuda_graphs": graphs}
 
-        v = gpu_check_report.decode_verdicts({
+        graphs = gpu_check_report.graphs_over_eager({
             "policy_decode": [line("full", 1, 60.0, True), line("freekv", 1, 90.0, True),
                               line("freekv", 4, 300.0, True)],
             "decode_eager": [line("full", 1, 40.0, False), line("freekv", 1, 60.0, False)]})
-        self.assertEqual(v["cuda_graphs"],
+        self.assertEqual(graphs,
                          [{"kv_policy": "full", "batch": 1, "tokens_per_s": 60.0,
                            "eager_tokens_per_s": 40.0, "graphs_over_eager": 1.5},
                           {"kv_policy": "freekv", "batch": 1, "tokens_per_s": 90.0,
@@ -351,6 +352,18 @@ class ScriptTest(unittest.TestCase):
         self.assertEqual([p["part"] for p in report["parts"]], ["policy_prefill"])
         self.assertEqual(report["tests"]["binary_count"], 0)
         self.assertEqual(report["verdicts"]["P1"]["status"], "pass")  # from the lines printed
+
+    def test_the_opt_in_eager_decode_part_runs_the_bench_without_graphs(self):
+        proc, report, _, _ = self.run_check([], KVSERVE_GPU_CHECK_PARTS="decode_eager")
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertEqual([p["part"] for p in report["parts"]], ["decode_eager"])
+        with open(self.args_file + ".decode") as f:
+            args = f.read().split("\n")
+        for flag, value in (("--cuda-graphs", "false"), ("--decode-policy", "full,freekv"),
+                            ("--decode-context", "32768")):
+            self.assertEqual(args[args.index(flag) + 1], value, flag)
+        self.assertEqual(len(report["bench"]["decode_eager"]), 3)
+        self.assertEqual(report["cuda_graphs"], [])  # no graphed decode lines to set them against
 
     def test_a_bundle_runs_its_own_binaries_and_keeps_its_libraries_from_torch(self):
         import shutil
