@@ -36,6 +36,24 @@ float PageUpperBound(const float* q, const float* hi, const float* lo, int head_
   return s;
 }
 
+void PageUpperBounds(const float* q, std::span<const float* const> hi,
+                     std::span<const float* const> lo, int head_dim, float* bounds) {
+  constexpr size_t kBlock = 4;  // measured best of 4, 8 and 16 (AVX2)
+  const size_t n = hi.size();
+  size_t i = 0;
+  for (; i + kBlock <= n; i += kBlock) {
+    float s[kBlock] = {};
+    for (int c = 0; c < head_dim; ++c) {
+      const float qc = q[c];
+      for (size_t j = 0; j < kBlock; ++j) {
+        s[j] += std::max(qc * hi[i + j][c], qc * lo[i + j][c]);
+      }
+    }
+    std::copy(s, s + kBlock, bounds + i);
+  }
+  for (; i < n; ++i) bounds[i] = PageUpperBound(q, hi[i], lo[i], head_dim);
+}
+
 void BuildPageDigests(const PageDigestBuildParams& p) {
   const PagedKvLayout& l = p.layout;
   const size_t head_floats = static_cast<size_t>(l.page_size) * l.head_dim;

@@ -18,11 +18,9 @@ void ScorePageCandidates(const float* q_group, int group, int head_dim,
   std::vector<float> bounds(n);
   for (int g = 0; g < group; ++g) {
     const float* q = q_group + static_cast<size_t>(g) * head_dim;
+    PageUpperBounds(q, hi, lo, head_dim, bounds.data());
     float max = -INFINITY;
-    for (size_t i = 0; i < n; ++i) {
-      bounds[i] = PageUpperBound(q, hi[i], lo[i], head_dim);
-      max = std::max(max, bounds[i]);
-    }
+    for (size_t i = 0; i < n; ++i) max = std::max(max, bounds[i]);
     if (aggregation == PageScoreAggregation::kMean) {
       for (size_t i = 0; i < n; ++i) scores[i] += bounds[i] / group;
       continue;

@@ -11,6 +11,7 @@
 #include "engine/kv/page_digests.h"
 #include "engine/kv/page_selection.h"
 #include "engine/kv/sequence_kv_cache.h"
+#include "kernels/cpu_reference/page_digest.h"
 #include "kernels/cpu_reference/page_select.h"
 
 namespace kvserve {
@@ -52,6 +53,30 @@ TEST(PageSelectTwinTest, ScoresAndTopPagesEqualThePolicysBitForBit) {
         EXPECT_EQ(kernels::reference::TopCandidatePages(actual, candidates, top),
                   TopPages(expected, candidates, top));
       }
+    }
+  }
+}
+
+// The scoring's blocked bounds (four pages at a time) equal the one-page bound to the bit, for
+// every remainder of the blocks, on values whose sums round.
+TEST(PageSelectTwinTest, BlockedPageBoundsEqualOnePageBoundsBitForBit) {
+  const int d = 64;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  std::vector<float> q(d), digests(size_t(21) * 2 * d);
+  for (float& v : q) v = normal(rng);
+  for (float& v : digests) v = normal(rng);
+  for (size_t n = 0; n <= 21; ++n) {
+    std::vector<const float*> hi, lo;
+    for (size_t i = 0; i < n; ++i) {
+      hi.push_back(digests.data() + i * 2 * d);
+      lo.push_back(digests.data() + i * 2 * d + d);
+    }
+    std::vector<float> blocked(n);
+    kernels::reference::PageUpperBounds(q.data(), hi, lo, d, blocked.data());
+    for (size_t i = 0; i < n; ++i) {
+      const float one = kernels::reference::PageUpperBound(q.data(), hi[i], lo[i], d);
+      EXPECT_EQ(std::memcmp(&blocked[i], &one, sizeof(float)), 0) << n << " pages, page " << i;
     }
   }
 }
