@@ -290,13 +290,16 @@ absl::Status TieredDecode::AfterPrefillLayer(int layer, Bf16* arena, cudaStream_
       .num_copies = static_cast<int>(copies.size())};
   KVSERVE_RETURN_IF_ERROR(
       CudaStatus(kernels::LaunchHostTierWrite(w, copy_stream_), "host tier write"));
-  copy_used_ = true;
   if (staged) {
     KVSERVE_RETURN_IF_ERROR(
         CudaStatus(cudaEventRecord(staging_free_[buffer], copy_stream_), "staging event"));
     staging_recorded_[buffer] = true;
   }
   return absl::OkStatus();
+}
+
+bool TieredDecode::AnyFreeKv() const {
+  return std::any_of(groups_.begin(), groups_.end(), [](const Group& g) { return g.freekv; });
 }
 
 bool TieredDecode::GraphReady() const {
@@ -348,13 +351,16 @@ absl::Status TieredDecode::WaitForSideStreams(cudaStream_t compute) {
 
 absl::Status TieredDecode::JoinSideStreams(cudaStream_t compute) {
   // Only a stream the capture forked into may be joined: a record on any other is outside it.
-  if (copy_used_) {
+  // The copy stream took the layers' host tier writes; the recall stream freekv's recalls.
+  const bool copied = std::any_of(host_writes_.begin(), host_writes_.end(),
+                                  [](const auto& copies) { return !copies.empty(); });
+  if (copied) {
     KVSERVE_RETURN_IF_ERROR(
         CudaStatus(cudaEventRecord(copies_joined_, copy_stream_), "copy join event"));
     KVSERVE_RETURN_IF_ERROR(
         CudaStatus(cudaStreamWaitEvent(compute, copies_joined_, 0), "copy join"));
   }
-  if (recall_used_) {
+  if (AnyFreeKv()) {
     KVSERVE_RETURN_IF_ERROR(
         CudaStatus(cudaEventRecord(recalls_joined_, recall_stream_), "recall join event"));
     KVSERVE_RETURN_IF_ERROR(
@@ -476,9 +482,7 @@ absl::Status TieredDecode::Attend(int layer, const AttentionRun& run, const Bf16
 }
 
 absl::Status TieredDecode::AfterAttention(int layer, Bf16* arena, cudaStream_t compute) {
-  bool any = false;
-  for (const Group& g : groups_) any |= g.freekv;
-  if (!any) return absl::OkStatus();
+  if (!AnyFreeKv()) return absl::OkStatus();
   // FreeKV: select for step t+1 with q_t (kept in last_q by the drift check) and gather on the
   // recall stream, after everything the compute stream issued so far (this attention reads the
   // victim slots; the digests and q_t are written), research/freekv.md §10.1.
@@ -506,7 +510,6 @@ absl::Status TieredDecode::AfterAttention(int layer, Bf16* arena, cudaStream_t c
   KVSERVE_RETURN_IF_ERROR(
       CudaStatus(cudaEventRecord(recall_done_[layer], recall_stream_), "recall event"));
   recall_recorded_[layer] = 1;
-  recall_used_ = true;
   return absl::OkStatus();
 }
 

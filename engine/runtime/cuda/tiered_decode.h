@@ -185,6 +185,8 @@ class TieredDecode {
   absl::Status BuildDigests(const std::vector<DigestLaunch>& launches, int layer,
                             kernels::Bf16* arena, cudaStream_t stream);
   absl::Status EnsureRegion(size_t ints);
+  // Whether the step has freekv sequences: their speculative recall uses the recall stream.
+  bool AnyFreeKv() const;
   // The pool of sequences with this budget layout (made on first use).
   absl::StatusOr<std::shared_ptr<TieredStatePool>> PoolFor(const kernels::TieredLayout& layout,
                                                            int page_size);
@@ -202,7 +204,6 @@ class TieredDecode {
   std::array<cudaEvent_t, 2> staging_free_{};
   std::array<bool, 2> staging_recorded_{};
   cudaEvent_t copies_joined_ = nullptr, recalls_joined_ = nullptr;
-  bool copy_used_ = false, recall_used_ = false;  // this step gave the stream work
 
   // The step's plan: host ints, then what the kernels write; double-buffered by step parity so
   // that a speculative recall still queued from the previous step reads its own lists.

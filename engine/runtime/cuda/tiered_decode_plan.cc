@@ -64,7 +64,6 @@ absl::Status TieredDecode::Plan(std::span<const SequenceChunk> batch,
   host_[parity_].clear();
   staging_refs_.clear();
   device_ints_ = 0;
-  copy_used_ = recall_used_ = false;
   staging_per_buffer_ = 0;
   max_budget_page_ = -1;
   max_slots_ = 0;
