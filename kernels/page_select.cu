@@ -7,6 +7,7 @@
 #include "kernels/device/dynamic_shared.cuh"
 #include "kernels/device/launch.cuh"
 #include "kernels/host_device.h"
+#include "kernels/page_bound_lanes.h"
 
 namespace kvserve::kernels {
 namespace {
@@ -164,8 +165,15 @@ __global__ void __launch_bounds__(kThreads) SelectPagesKernel(SelectPagesParams 
     for (int i = tid; i < n; i += kThreads) {
       const float* hi = dg.data + dg.HiOffset(static_cast<int32_t>(first_row + sink + i), head);
       const float* lo = hi + d;
-      float bound = 0.0f;
-      for (int c = 0; c < d; ++c) bound += fmaxf(__fmul_rn(qg[c], hi[c]), __fmul_rn(qg[c], lo[c]));
+      float lanes[kPageBoundLanes] = {};  // the CPU twin's order (page_bound_lanes.h)
+      for (int c = 0; c < d; c += kPageBoundLanes) {
+#pragma unroll
+        for (int l = 0; l < kPageBoundLanes; ++l) {
+          if (c + l < d)
+            lanes[l] += fmaxf(__fmul_rn(qg[c + l], hi[c + l]), __fmul_rn(qg[c + l], lo[c + l]));
+        }
+      }
+      const float bound = SumPageBoundLanes(lanes);
       s.bounds[i] = bound;
       local_max = fmaxf(local_max, bound);
     }

@@ -15,10 +15,10 @@ void ScorePageCandidates(const float* q_group, int group, int head_dim,
                          PageScoreAggregation aggregation, std::span<float> scores) {
   const size_t n = hi.size();
   std::fill(scores.begin(), scores.end(), 0.0f);
-  std::vector<float> bounds(n);
+  std::vector<float> all_bounds(n * group);
+  PageUpperBounds(q_group, group, hi, lo, head_dim, all_bounds.data());
   for (int g = 0; g < group; ++g) {
-    const float* q = q_group + static_cast<size_t>(g) * head_dim;
-    PageUpperBounds(q, hi, lo, head_dim, bounds.data());
+    float* bounds = all_bounds.data() + static_cast<size_t>(g) * n;
     float max = -INFINITY;
     for (size_t i = 0; i < n; ++i) max = std::max(max, bounds[i]);
     if (aggregation == PageScoreAggregation::kMean) {
@@ -44,7 +44,9 @@ std::vector<int32_t> TopCandidatePages(std::span<const float> scores,
   std::vector<int32_t> order(candidates.size());
   std::iota(order.begin(), order.end(), 0);
   const size_t keep = std::min(order.size(), static_cast<size_t>(std::max(0, k)));
-  std::partial_sort(order.begin(), order.begin() + keep, order.end(), [&](int32_t a, int32_t b) {
+  // A total order (candidates are distinct), so the k best are one set: a partition finds it,
+  // and the pages are returned sorted by index anyway.
+  std::nth_element(order.begin(), order.begin() + keep, order.end(), [&](int32_t a, int32_t b) {
     return scores[a] != scores[b] ? scores[a] > scores[b] : candidates[a] < candidates[b];
   });
   std::vector<int32_t> pages;

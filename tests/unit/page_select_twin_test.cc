@@ -57,26 +57,33 @@ TEST(PageSelectTwinTest, ScoresAndTopPagesEqualThePolicysBitForBit) {
   }
 }
 
-// The scoring's blocked bounds (four pages at a time) equal the one-page bound to the bit, for
-// every remainder of the blocks, on values whose sums round.
+// The scoring's blocked bounds (four pages at a time, every query head of the group per block)
+// equal the one-page bound to the bit, for every remainder of the blocks and head sizes that
+// fill the eight lanes or not, on values whose sums round.
 TEST(PageSelectTwinTest, BlockedPageBoundsEqualOnePageBoundsBitForBit) {
-  const int d = 64;
+  const int group = 3;
   std::mt19937 rng(11);
   std::normal_distribution<float> normal(0.0f, 3.0f);
-  std::vector<float> q(d), digests(size_t(21) * 2 * d);
-  for (float& v : q) v = normal(rng);
-  for (float& v : digests) v = normal(rng);
-  for (size_t n = 0; n <= 21; ++n) {
-    std::vector<const float*> hi, lo;
-    for (size_t i = 0; i < n; ++i) {
-      hi.push_back(digests.data() + i * 2 * d);
-      lo.push_back(digests.data() + i * 2 * d + d);
-    }
-    std::vector<float> blocked(n);
-    kernels::reference::PageUpperBounds(q.data(), hi, lo, d, blocked.data());
-    for (size_t i = 0; i < n; ++i) {
-      const float one = kernels::reference::PageUpperBound(q.data(), hi[i], lo[i], d);
-      EXPECT_EQ(std::memcmp(&blocked[i], &one, sizeof(float)), 0) << n << " pages, page " << i;
+  for (const int d : {64, 12, 5}) {
+    std::vector<float> q(size_t(group) * d), digests(size_t(21) * 2 * d);
+    for (float& v : q) v = normal(rng);
+    for (float& v : digests) v = normal(rng);
+    for (size_t n = 0; n <= 21; ++n) {
+      std::vector<const float*> hi, lo;
+      for (size_t i = 0; i < n; ++i) {
+        hi.push_back(digests.data() + i * 2 * d);
+        lo.push_back(digests.data() + i * 2 * d + d);
+      }
+      std::vector<float> blocked(n * group);
+      kernels::reference::PageUpperBounds(q.data(), group, hi, lo, d, blocked.data());
+      for (int g = 0; g < group; ++g) {
+        for (size_t i = 0; i < n; ++i) {
+          const float one =
+              kernels::reference::PageUpperBound(q.data() + size_t(g) * d, hi[i], lo[i], d);
+          EXPECT_EQ(std::memcmp(&blocked[g * n + i], &one, sizeof(float)), 0)
+              << "d " << d << ", " << n << " pages, head " << g << ", page " << i;
+        }
+      }
     }
   }
 }
