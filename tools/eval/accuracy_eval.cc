@@ -55,7 +55,8 @@ struct Options {
   // The tasks full solves on the default model (passkey_user, qa, vt: out of its reach).
   std::vector<std::string> ruler_tasks = {"niah_single", "niah_multikey"};
   std::vector<int> ruler_lengths = {4096, 8192};
-  int cases = 6;  // per task and length
+  int cases = 6;                // per task and length
+  std::vector<int> only_cases;  // of those, just these (empty: all)
   std::vector<int> fidelity_contexts = {4096, 7936};
   int fidelity_docs = 2;
   int fidelity_positions = 256;
@@ -272,11 +273,16 @@ class Evaluation {
       } else if (task == "ruler") {
         // Case by case across tasks and lengths: a run stopped early leaves every cell with
         // (nearly) the same number of cases.
-        for (int i = 0; i < o_.cases; ++i)
+        for (int i = 0; i < o_.cases; ++i) {
+          if (!o_.only_cases.empty() &&
+              std::find(o_.only_cases.begin(), o_.only_cases.end(), i) == o_.only_cases.end()) {
+            continue;
+          }
           for (const std::string& t : o_.ruler_tasks)
             for (int length : o_.ruler_lengths) {
               if (auto st = Ruler(t, length, i); !st.ok()) return st;
             }
+        }
       } else if (task == "fidelity") {
         for (int d = 0; d < o_.fidelity_docs; ++d)
           for (int context : o_.fidelity_contexts) {
@@ -784,6 +790,10 @@ int main(int argc, char** argv) {
   app.add_option("--cases", o.cases, "cases per task and length")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--only-cases", o.only_cases,
+                 "run just these case indices (below --cases), e.g. the ones a policy lost")
+      ->delimiter(',')
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--fidelity-contexts", o.fidelity_contexts,
                  "fidelity prompt lengths (context + scored positions <= 8192)")
       ->delimiter(',')
@@ -813,6 +823,13 @@ int main(int argc, char** argv) {
     if (app.count("--fidelity-docs") == 0) o.fidelity_docs = 1;
     if (app.count("--fidelity-positions") == 0) o.fidelity_positions = 64;
     if (app.count("--fidelity-greedy") == 0) o.fidelity_greedy = 16;
+  }
+  for (const int i : o.only_cases) {
+    if (i >= o.cases) {
+      std::cerr << "kvserve-accuracy-eval: --only-cases: case " << i << " is not below --cases "
+                << o.cases << "\n";
+      return 1;
+    }
   }
   return kvserve::eval::Run(o);
 }
