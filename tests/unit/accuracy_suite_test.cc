@@ -139,12 +139,18 @@ TEST(AccuracySuiteTest, BudgetsResolvePerPromptAndTieredOnesStayBelowIt) {
   EXPECT_FLOAT_EQ(std::get<FastKvOptions>(fast->options).retain_rate, 0.25f);
   EXPECT_FLOAT_EQ(std::get<FastKvOptions>(fast->options).tsp_rate, 0.25f);
   EXPECT_EQ(std::get<FastKvOptions>(*ForPrompt(*fast, 100)).budget, 0);
+  // tT names fastkv's τ, which then stays as named.
+  auto named_tsp = ParseEvalConfig("fastkv-r0.25t0.5w16");
+  ASSERT_TRUE(named_tsp.ok());
+  EXPECT_FLOAT_EQ(std::get<FastKvOptions>(named_tsp->options).retain_rate, 0.25f);
+  EXPECT_FLOAT_EQ(std::get<FastKvOptions>(named_tsp->options).tsp_rate, 0.5f);
+  EXPECT_EQ(std::get<FastKvOptions>(named_tsp->options).window, 16);
   auto window = ParseEvalConfig("snapkv-r0.1w32avg");
   ASSERT_TRUE(window.ok());
   EXPECT_EQ(std::get<SnapKvOptions>(window->options).window, 32);
   EXPECT_EQ(std::get<SnapKvOptions>(window->options).pool, ScorePooling::kAvg);
-  for (const char* bad :
-       {"freekv-r0", "freekv-r1.5", "snapkv-", "snapkv-w", "fastkv-rx", "snapkv-gmax"}) {
+  for (const char* bad : {"freekv-r0", "freekv-r1.5", "snapkv-", "snapkv-w", "fastkv-rx",
+                          "snapkv-gmax", "snapkv-r0.1t0.5", "fastkv-r0.25tx"}) {
     EXPECT_FALSE(ParseEvalConfig(bad).ok()) << bad;
   }
   for (const std::string& label : SuiteConfigLabels()) {

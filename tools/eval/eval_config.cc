@@ -94,8 +94,9 @@ absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
   };
   if (dash != std::string::npos) {
     std::string budget_text = label.substr(dash + 1);
+    bool tsp_named = false;
     if (!tiered) {
-      // [BUDGET|rRATIO][wWINDOW][avg]
+      // [BUDGET|rRATIO][tTSP][wWINDOW][avg]
       const size_t before = budget_text.size();
       if (budget_text.ends_with("avg")) {
         set("pool", ScorePooling::kAvg);
@@ -106,6 +107,13 @@ absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
         if (!absl::SimpleAtoi(budget_text.substr(w + 1), &window) || window <= 0) return bad();
         set("window", window);
         budget_text.resize(w);
+      }
+      if (const size_t t = budget_text.find('t'); t != std::string::npos) {
+        float tsp = 0;
+        if (!absl::SimpleAtof(budget_text.substr(t + 1), &tsp)) return bad();
+        if (!set("tsp_rate", tsp)) return bad();  // snapkv has no TSP
+        tsp_named = true;
+        budget_text.resize(t);
       }
       if (budget_text.empty() && before > 0) return config;
     }
@@ -162,9 +170,8 @@ absl::StatusOr<EvalConfig> ParseEvalConfig(const std::string& label) {
       config.ratio = ratio;
       if (!tiered) {
         set("retain_rate", ratio);
-        if (auto* fastkv = std::get_if<FastKvOptions>(&config.options)) {
-          fastkv->tsp_rate = std::max(fastkv->tsp_rate, ratio);
-        }
+        auto* fastkv = std::get_if<FastKvOptions>(&config.options);
+        if (fastkv != nullptr && !tsp_named) fastkv->tsp_rate = std::max(fastkv->tsp_rate, ratio);
       }
       return config;
     }

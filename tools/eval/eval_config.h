@@ -31,7 +31,8 @@ namespace kvserve::eval {
 //   then in +mean, +max, +mad, +minmax: page scoring variants (experiment_policies.h):
 //   quest-r0.25+mean
 //   snapkv/fastkv labels may end in wW (observation window W, default 8), avg (average pooling,
-//   the v1/v2 scripts', default max): snapkv-r0.1w32avg, snapkv-w32
+//   the v1/v2 scripts', default max): snapkv-r0.1w32avg, snapkv-w32; fastkv's before them in
+//   tT (TSP rate τ = T, as named: no longer raised to R): fastkv-r0.25t0.5
 // Every other option keeps KvPolicyOptions' default (window 8, max pool of 7).
 struct EvalConfig {
   std::string label;
