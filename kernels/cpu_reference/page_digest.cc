@@ -30,17 +30,23 @@ void BuildPageDigest(const float* keys, int rows, int head_dim, PageDigestKind k
   }
 }
 
+namespace {
+
+// Adds channels [0, count) of one page's bound into lanes [0, count): count is a whole lane
+// width (then one AVX2 register) or the head's remainder.
+inline void AddToLanes(const float* q, const float* hi, const float* lo, int count, float* lanes) {
+  for (int l = 0; l < count; ++l) lanes[l] += std::max(q[l] * hi[l], q[l] * lo[l]);
+}
+
+}  // namespace
+
 float PageUpperBound(const float* q, const float* hi, const float* lo, int head_dim) {
   float lanes[kPageBoundLanes] = {};
   int c = 0;
   for (; c + kPageBoundLanes <= head_dim; c += kPageBoundLanes) {
-    for (int l = 0; l < kPageBoundLanes; ++l) {
-      lanes[l] += std::max(q[c + l] * hi[c + l], q[c + l] * lo[c + l]);
-    }
+    AddToLanes(q + c, hi + c, lo + c, kPageBoundLanes, lanes);
   }
-  for (int l = 0; c + l < head_dim; ++l) {
-    lanes[l] += std::max(q[c + l] * hi[c + l], q[c + l] * lo[c + l]);
-  }
+  AddToLanes(q + c, hi + c, lo + c, head_dim - c, lanes);
   return SumPageBoundLanes(lanes);
 }
 
@@ -58,18 +64,11 @@ void PageUpperBounds(const float* q_group, int group, std::span<const float* con
       float lanes[kBlock][kPageBoundLanes] = {};
       for (int c = 0; c < whole; c += kPageBoundLanes) {
         for (size_t j = 0; j < kBlock; ++j) {
-          const float* h = hi[i + j] + c;
-          const float* w = lo[i + j] + c;
-          for (int l = 0; l < kPageBoundLanes; ++l) {
-            lanes[j][l] += std::max(q[c + l] * h[l], q[c + l] * w[l]);
-          }
+          AddToLanes(q + c, hi[i + j] + c, lo[i + j] + c, kPageBoundLanes, lanes[j]);
         }
       }
       for (size_t j = 0; j < kBlock; ++j) {
-        for (int l = 0; whole + l < head_dim; ++l) {
-          const int c = whole + l;
-          lanes[j][l] += std::max(q[c] * hi[i + j][c], q[c] * lo[i + j][c]);
-        }
+        AddToLanes(q + whole, hi[i + j] + whole, lo[i + j] + whole, head_dim - whole, lanes[j]);
         bounds[static_cast<size_t>(g) * n + i + j] = SumPageBoundLanes(lanes[j]);
       }
     }
